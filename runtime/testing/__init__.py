@@ -1,0 +1,1 @@
+"""Test doubles for relay and for the people who build on it."""
