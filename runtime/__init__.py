@@ -26,6 +26,13 @@ from ._errors import (
 # -- model clients (OpenAIChatModel, model strings) --
 
 # -- scripted model --
+from ._scripted_model import (
+    Refusal,
+    ScriptedCall,
+    ScriptedModel,
+    ScriptExhaustedError,
+    tool_call,
+)
 
 # -- plans --
 
@@ -43,10 +50,15 @@ __all__ = [
     "ModelServerError",
     "ModelSettings",
     "ModelTimeoutError",
+    "Refusal",
     "RelayError",
     "ResponseFormat",
+    "ScriptExhaustedError",
+    "ScriptedCall",
+    "ScriptedModel",
     "StreamAccumulator",
     "ToolCallDelta",
     "ToolDefinition",
     "Usage",
+    "tool_call",
 ]
