@@ -1,0 +1,355 @@
+"""Downloading a URL into the workspace without letting the URL aim at the machine itself.
+
+A URL from a model or a web page may point at localhost, the private network or a cloud
+metadata service (server-side request forgery). Every URL, the first and each redirect, is
+checked before a request is made; a host given as an IP address is judged as written, and a
+host name is judged by the addresses it resolves to *at connection time*, inside the
+connector's resolver, so the connection can only go to addresses that passed the check
+(no window for DNS rebinding). Bodies are streamed under a byte cap and a total deadline
+into an atomic workspace write, so a refused or failed download leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import mimetypes
+import os
+import re
+import socket
+from collections.abc import Collection
+
+import aiohttp
+import anyio
+from aiohttp.abc import AbstractResolver, ResolveResult
+from loguru import logger
+from pydantic import BaseModel, ConfigDict
+from yarl import URL
+
+from runtime import RelayError
+
+from ._addresses import AllowList, HostFormError, forbidden_reason, parse_ip_host
+from ._image_types import (
+    EXTENSIONS,
+    SNIFF_BYTES,
+    canonical_image_type,
+    extension_fits,
+    image_type_name,
+    sniff_image_type,
+)
+from ._workspace import MiB, Workspace
+
+DEFAULT_USER_AGENT = "relay-downloader/0.1"
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CHUNK_BYTES = 64 * 1024
+
+
+class DownloadError(RelayError):
+    """A download was refused or failed; the message says which and why, in one line."""
+
+
+class DownloadResult(BaseModel):
+    """A finished download: where it was saved and what it was."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Path of the saved file, relative to the workspace root.
+    path: str
+    size: int
+    #: The MIME type the server declared (parameters dropped), if any.
+    content_type: str | None
+    #: The URL the body finally came from, after redirects.
+    final_url: str
+    sha256: str
+
+
+class Downloader:
+    """Saves http(s) URLs into ``workspace``, refusing private and local addresses.
+
+    ``allow_hosts`` permits specific hosts anyway (tests, an intranet mirror): each entry
+    is ``"host"`` or ``"host:port"``, matched against the host *as the URL names it*
+    (``"127.0.0.1:8080"``, ``"localhost"``, ``"[::1]:9000"``). Allowing ``"127.0.0.1"``
+    does not allow ``localhost`` or any other name that resolves to it.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        max_bytes: int = 25 * MiB,
+        timeout: float = 30.0,
+        allow_hosts: Collection[str] = (),
+        max_redirects: int = 5,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        try:
+            self._allow = AllowList.parse(allow_hosts)
+        except ValueError as error:
+            raise DownloadError(str(error)) from None
+        self.workspace = workspace
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.user_agent = user_agent
+
+    def for_workspace(self, workspace: Workspace) -> Downloader:
+        """The same downloader, saving into another workspace."""
+        other = copy.copy(self)
+        other.workspace = workspace
+        return other
+
+    async def download(
+        self, url: str, dest: str | None = None, *, expect_image: bool = False
+    ) -> DownloadResult:
+        """Fetch ``url`` and save it as ``dest`` (derived from the URL when None).
+
+        A derived name never replaces an existing file; an explicit ``dest`` does. A
+        ``dest`` ending in ``/`` is a directory to save into under a derived name. With
+        ``expect_image`` the body must be a PNG, JPEG, GIF or WebP image, declared so by
+        its Content-Type and confirmed by its first bytes.
+        """
+        target = self._vet(url)
+        if dest is not None:
+            await anyio.to_thread.run_sync(self.workspace.relative, dest)  # refuse bad paths now
+        with anyio.move_on_after(self.timeout):
+            return await self._fetch(target, dest, expect_image)
+        raise DownloadError(f"download of {show_url(target)} timed out after {self.timeout:g} s")
+
+    # -- requests ------------------------------------------------------------------------
+
+    async def _fetch(self, url: URL, dest: str | None, expect_image: bool) -> DownloadResult:
+        first = url
+        try:
+            async with self._session() as session:
+                for _ in range(self.max_redirects + 1):
+                    async with session.get(url, allow_redirects=False) as response:
+                        if response.status in _REDIRECT_STATUSES:
+                            url = self._redirect_target(response, url)
+                            continue
+                        if response.status != 200:
+                            raise DownloadError(
+                                f"{show_url(url)} answered HTTP {response.status} "
+                                f"{response.reason or ''}".rstrip()
+                            )
+                        return await self._save(response, url, dest, expect_image)
+        except aiohttp.ClientError as error:
+            raise DownloadError(_describe_client_error(error, url)) from error
+        raise DownloadError(
+            f"refused: {show_url(first)} redirected more than {self.max_redirects} times"
+        )
+
+    def _session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            resolver=_VettingResolver(self._allow), use_dns_cache=False, limit=1
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # No proxy from the environment: the address checks must see the real peer.
+            trust_env=False,
+            # The deadline is the caller's ``timeout`` around the whole download.
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    def _redirect_target(self, response: aiohttp.ClientResponse, url: URL) -> URL:
+        location = response.headers.get("Location")
+        if not location:
+            raise DownloadError(f"{show_url(url)} redirected without a Location header")
+        try:
+            target = url.join(URL(location))
+        except ValueError:
+            raise DownloadError(f"{show_url(url)} redirected to an invalid URL") from None
+        return self._vet(target, redirect=True)
+
+    def _vet(self, url: str | URL, *, redirect: bool = False) -> URL:
+        """The URL parsed, or DownloadError when it may not be fetched."""
+        try:
+            parsed = url if isinstance(url, URL) else URL(url)
+        except (ValueError, TypeError):
+            raise DownloadError(f"not a valid URL: {str(url)[:100]!r}") from None
+        refused = "refused redirect: " if redirect else "refused: "
+        scheme = parsed.scheme.lower()
+        if scheme not in ("http", "https"):
+            what = f"{scheme}: URLs" if scheme else "relative URLs"
+            raise DownloadError(f"{refused}{what} cannot be downloaded; only http and https")
+        if parsed.user is not None or parsed.password is not None:
+            raise DownloadError(f"{refused}URLs with a user name or password are not downloaded")
+        host = parsed.raw_host
+        if not host:
+            raise DownloadError(f"{refused}URL {show_url(parsed)} has no host")
+        if self._allow.allows(host, parsed.port):
+            return parsed
+        try:
+            address = parse_ip_host(host)
+        except HostFormError as error:
+            raise DownloadError(f"{refused}{error}") from None
+        if address is not None:
+            reason = forbidden_reason(address)
+            if reason is not None:
+                raise DownloadError(f"{refused}{host} is {reason}")
+        return parsed
+
+    # -- the body ------------------------------------------------------------------------
+
+    async def _save(
+        self, response: aiohttp.ClientResponse, url: URL, dest: str | None, expect_image: bool
+    ) -> DownloadResult:
+        declared = (
+            canonical_image_type(response.content_type)
+            if "Content-Type" in response.headers
+            else None
+        )
+        if expect_image:
+            _check_declared_image(declared, url)
+        length = response.content_length
+        if length is not None and length > self.max_bytes:
+            raise DownloadError(
+                f"refused: {show_url(url)} is {length} bytes; the limit is {_size(self.max_bytes)}"
+            )
+        name = await self._destination(url, dest, declared, expect_image)
+        replace_existing = dest is not None and not dest.endswith("/")
+        digest = hashlib.sha256()
+        received = 0
+        # With expect_image the first bytes are held back until they prove an image.
+        head: bytes | None = b"" if expect_image else None
+        async with self.workspace.open_atomic(name, overwrite=replace_existing) as out:
+            async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+                received += len(chunk)
+                if received > self.max_bytes:
+                    raise DownloadError(
+                        f"download of {show_url(url)} exceeded {_size(self.max_bytes)}; stopped"
+                    )
+                digest.update(chunk)
+                if head is not None:
+                    head += chunk
+                    if len(head) < SNIFF_BYTES:
+                        continue
+                    _check_image_bytes(head, declared, url)
+                    chunk, head = head, None
+                await out.write(chunk)
+            if head is not None:
+                _check_image_bytes(head, declared, url)
+                await out.write(head)
+        logger.info("downloaded {} into {} ({} bytes)", show_url(url), out.path, out.size)
+        return DownloadResult(
+            path=out.path,
+            size=out.size,
+            content_type=declared,
+            final_url=str(url),
+            sha256=digest.hexdigest(),
+        )
+
+    async def _destination(
+        self, url: URL, dest: str | None, declared: str | None, expect_image: bool
+    ) -> str:
+        if dest is not None and not dest.endswith("/"):
+            return dest
+        name = name_from_url(url, declared, expect_image)
+        if dest is not None:
+            name = dest + name
+        stem, extension = os.path.splitext(name)
+        for number in range(1, 1000):
+            if not await self.workspace.exists(name):
+                return name
+            name = f"{stem}-{number}{extension}"
+        raise DownloadError(f"no free file name like {stem}{extension} in the workspace")
+
+
+class _VettingResolver(AbstractResolver):
+    """Resolves host names for the connector and refuses hosts with forbidden addresses.
+
+    The connector connects to exactly the addresses returned here, so the check applies
+    to the peer itself. IP-literal hosts never reach a resolver; ``Downloader._vet``
+    judges those.
+    """
+
+    def __init__(self, allow: AllowList) -> None:
+        self._allow = allow
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if self._allow.allows(host, port):
+            return results
+        for result in results:
+            reason = forbidden_reason(ipaddress.ip_address(result["host"]))
+            if reason is not None:
+                # Any bad address refuses the host: a name that mixes public and private
+                # addresses is exactly what a rebinding attack looks like.
+                raise DownloadError(f"refused: {host} resolves to {result['host']}, {reason}")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _check_declared_image(declared: str | None, url: URL) -> None:
+    if declared is None or not declared.startswith("image/"):
+        served = f"served as {declared}" if declared else "served without a content type"
+        raise DownloadError(f"refused: {show_url(url)} is {served}, not as an image")
+    if declared not in EXTENSIONS:
+        raise DownloadError(
+            f"refused: {show_url(url)} is {declared}; only PNG, JPEG, GIF and WebP are accepted"
+        )
+
+
+def _check_image_bytes(head: bytes, declared: str | None, url: URL) -> None:
+    sniffed = sniff_image_type(head)
+    if sniffed is None:
+        raise DownloadError(
+            f"refused: {show_url(url)} is served as {declared} but its content is not an image"
+        )
+    if sniffed != declared:
+        raise DownloadError(
+            f"refused: {show_url(url)} is served as {declared} "
+            f"but its content is {image_type_name(sniffed)}"
+        )
+
+
+_UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def name_from_url(url: URL, content_type: str | None, expect_image: bool = False) -> str:
+    """A safe file name for what ``url`` serves: its last path segment, tidied."""
+    cleaned = _UNSAFE_NAME_CHARACTERS.sub("_", url.path.rsplit("/", 1)[-1])
+    stem, extension = os.path.splitext(cleaned)
+    if len(extension) > 10:
+        stem, extension = cleaned, ""
+    stem = stem[:80].strip("._-") or "download"
+    if expect_image and content_type in EXTENSIONS:
+        if not extension_fits(content_type, extension):
+            extension = EXTENSIONS[content_type]
+    elif not extension and content_type:
+        extension = mimetypes.guess_extension(content_type) or ""
+    return stem + extension
+
+
+def show_url(url: URL) -> str:
+    """A URL as it may appear in a message: no credentials, query or fragment, shortened."""
+    text = str(url.with_user(None).with_query(None).with_fragment(None))
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _size(count: int) -> str:
+    if count % MiB == 0:
+        return f"{count // MiB} MiB"
+    if count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"
+
+
+def _describe_client_error(error: aiohttp.ClientError, url: URL) -> str:
+    where = show_url(url)
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return f"could not download {where}: cannot resolve host {url.host!r}"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return f"could not download {where}: cannot connect ({error.strerror or 'refused'})"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return f"download of {where} was cut off before the end"
+    if isinstance(error, aiohttp.InvalidURL):
+        return f"not a valid URL: {where}"
+    return f"could not download {where}: {type(error).__name__}"
