@@ -1,0 +1,129 @@
+"""What a test scripts the fake OpenAI server to answer: replies and faults.
+
+Plain dataclasses, so a script reads like the conversation it stands for:
+``FakeReply(text="hi")``, ``FakeReply(tool_calls=[FakeToolCall("search", {"q": "x"})])``,
+``RateLimitFault(retry_after=0.01)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+
+@dataclass(frozen=True)
+class FakeToolCall:
+    """One function call in a scripted reply. ``arguments`` may be a mapping (sent as JSON)
+    or the raw text to send, which may deliberately be broken JSON."""
+
+    name: str
+    arguments: str | Mapping[str, Any] = "{}"
+    id: str | None = None
+
+    @property
+    def arguments_text(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(dict(self.arguments))
+
+
+@dataclass(frozen=True)
+class FakeUsage:
+    """Token counts to report instead of the server's own estimate."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    """One assistant reply. ``finish_reason`` defaults to what the real API would send:
+    ``tool_calls`` when there are calls, else ``stop``."""
+
+    text: str | None = None
+    tool_calls: Sequence[FakeToolCall] = field(default_factory=tuple)
+    refusal: str | None = None
+    finish_reason: str | None = None
+    usage: FakeUsage | None = None
+
+    @property
+    def effective_finish_reason(self) -> str:
+        if self.finish_reason is not None:
+            return self.finish_reason
+        return "tool_calls" if self.tool_calls else "stop"
+
+
+class Fault:
+    """Base of the failures the server can act out instead of replying."""
+
+
+@dataclass(frozen=True)
+class RateLimitFault(Fault):
+    """HTTP 429 with a ``Retry-After`` header (seconds; keep it small in tests)."""
+
+    retry_after: float | None = 0.01
+    message: str = "Rate limit reached for requests. Please try again shortly."
+
+
+@dataclass(frozen=True)
+class ServerErrorFault(Fault):
+    """An HTTP 5xx error (500 by default; 502, 503...)."""
+
+    status: int = 500
+    message: str = "The server had an error while processing your request."
+
+
+@dataclass(frozen=True)
+class AuthFault(Fault):
+    """HTTP 401 (or 403) as for a wrong API key."""
+
+    status: int = 401
+    message: str = "Incorrect API key provided. You can find your API key in your account."
+
+
+@dataclass(frozen=True)
+class BadRequestFault(Fault):
+    """An HTTP 4xx rejection of the request (400 by default; 404 for an unknown model...)."""
+
+    message: str = "Invalid request."
+    status: int = 400
+    param: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class SlowFault(Fault):
+    """Wait ``delay`` seconds before sending ``reply`` - past a short client timeout."""
+
+    delay: float
+    reply: FakeReply | str = "a reply that arrives too late"
+
+
+@dataclass(frozen=True)
+class MalformedBodyFault(Fault):
+    """HTTP 200 whose body (or, for a stream, whose first event) is not valid JSON."""
+
+    body: str = '{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess'
+
+
+@dataclass(frozen=True)
+class CutStreamFault(Fault):
+    """Send ``after_chunks`` chunks of ``reply``, then drop the connection. A non-streaming
+    request gets half of its body before the connection drops."""
+
+    after_chunks: int = 2
+    reply: FakeReply | str = "this reply is cut off before it is finished"
+
+
+#: One scripted answer: a reply, a bare text reply, or a fault.
+ScriptItem: TypeAlias = FakeReply | str | Fault
+
+
+def as_reply(item: FakeReply | str) -> FakeReply:
+    return FakeReply(text=item) if isinstance(item, str) else item
