@@ -24,6 +24,14 @@ from ._errors import (
 )
 
 # -- model clients (OpenAIChatModel, model strings) --
+from ._model_string import (
+    ModelSpec,
+    ProviderFactory,
+    model_from_string,
+    parse_model_string,
+    register_provider,
+)
+from ._openai_model import OpenAIChatModel
 
 # -- scripted model --
 from ._scripted_model import (
@@ -49,7 +57,10 @@ __all__ = [
     "ModelRateLimitError",
     "ModelServerError",
     "ModelSettings",
+    "ModelSpec",
     "ModelTimeoutError",
+    "OpenAIChatModel",
+    "ProviderFactory",
     "Refusal",
     "RelayError",
     "ResponseFormat",
@@ -60,5 +71,8 @@ __all__ = [
     "ToolCallDelta",
     "ToolDefinition",
     "Usage",
+    "model_from_string",
+    "parse_model_string",
+    "register_provider",
     "tool_call",
 ]
