@@ -1,0 +1,120 @@
+"""The assistant layer: agents, threads and runs, as in the Assistants model.
+
+Create an agent (model, instructions, tools), start a run on a thread (non-blocking),
+retrieve its result (waits), answer ``requires_action`` with tool outputs::
+
+    async with AgentManager(model) as manager:
+        agent = await manager.create_agent(CreateAgentRequest(tools=[get_temperature]))
+        result = await run_to_completion(
+            manager, RunAgentRequest.from_agent(agent, messages=["Weather in Paris?"]),
+            tools=[get_temperature],
+        )
+"""
+
+from ._backend import Backend
+from ._errors import (
+    AgentNotFoundError,
+    AssistantError,
+    BackendNotAvailableError,
+    InvalidRequestError,
+    ManagerClosedError,
+    NotFoundError,
+    RunNotFoundError,
+    RunStateError,
+    RunTimeoutError,
+    ThreadNotFoundError,
+    ToolOutputsMismatchError,
+    TooManyRunsError,
+)
+from ._local import LocalBackend
+from ._manager import AgentManager
+from ._messages import (
+    Annotation,
+    Attachment,
+    ContentPart,
+    FileCitation,
+    ImageFile,
+    ImageFileContent,
+    ImageUrl,
+    ImageUrlContent,
+    Message,
+    RefusalContent,
+    TextContent,
+    TextObject,
+)
+from ._runner import run_to_completion
+from ._tools import (
+    DEFAULT_MAX_OUTPUT_CHARS,
+    DEFAULT_TOOL_TIMEOUT,
+    FunctionTool,
+    execute_tool_calls,
+    tool,
+)
+from ._types import (
+    AgentBase,
+    CreateAgentRequest,
+    Function,
+    Parameters,
+    RequiredAction,
+    ResultBase,
+    RunAgentRequest,
+    RunBase,
+    RunStatus,
+    Thread,
+    Tool,
+    ToolCall,
+    ToolCallFunction,
+    ToolOutput,
+    ToolResources,
+)
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_CHARS",
+    "DEFAULT_TOOL_TIMEOUT",
+    "AgentBase",
+    "AgentManager",
+    "AgentNotFoundError",
+    "Annotation",
+    "AssistantError",
+    "Attachment",
+    "Backend",
+    "BackendNotAvailableError",
+    "ContentPart",
+    "CreateAgentRequest",
+    "FileCitation",
+    "Function",
+    "FunctionTool",
+    "ImageFile",
+    "ImageFileContent",
+    "ImageUrl",
+    "ImageUrlContent",
+    "InvalidRequestError",
+    "LocalBackend",
+    "ManagerClosedError",
+    "Message",
+    "NotFoundError",
+    "Parameters",
+    "RefusalContent",
+    "RequiredAction",
+    "ResultBase",
+    "RunAgentRequest",
+    "RunBase",
+    "RunNotFoundError",
+    "RunStateError",
+    "RunStatus",
+    "RunTimeoutError",
+    "TextContent",
+    "TextObject",
+    "Thread",
+    "ThreadNotFoundError",
+    "TooManyRunsError",
+    "Tool",
+    "ToolCall",
+    "ToolCallFunction",
+    "ToolOutput",
+    "ToolOutputsMismatchError",
+    "ToolResources",
+    "execute_tool_calls",
+    "run_to_completion",
+    "tool",
+]

@@ -1,0 +1,440 @@
+"""``LocalBackend``: threads and runs owned by the runtime, each run a task in the manager's
+task group driving the chat loop over a ``ChatModel``.
+
+A run reads the agent's instructions and the thread, then asks the model for the next turn.
+Tool calls put the run in ``requires_action`` until outputs are submitted; a text reply (or a
+refusal) completes it and is appended to the thread. Model errors, empty replies and too many
+tool-calling turns fail it with a one-line ``last_error``; exceeding ``run_timeout`` or
+``action_timeout`` expires it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskGroup
+from loguru import logger
+
+from .._chat_model import ChatModel
+from .._chat_types import ChatMessage, ChatToolCall, ModelSettings
+from .._errors import ModelError
+from ._backend import Backend
+from ._convert import to_chat_message
+from ._errors import (
+    AgentNotFoundError,
+    InvalidRequestError,
+    ManagerClosedError,
+    RunNotFoundError,
+    RunStateError,
+    RunTimeoutError,
+    ThreadNotFoundError,
+    ToolOutputsMismatchError,
+    TooManyRunsError,
+)
+from ._messages import Message, RefusalContent
+from ._run_state import LocalRun
+from ._tools import cap_output
+from ._types import (
+    AgentBase,
+    CreateAgentRequest,
+    ResultBase,
+    RunAgentRequest,
+    RunBase,
+    RunStatus,
+    Thread,
+    ToolCall,
+    ToolCallFunction,
+)
+
+
+@dataclass
+class _LocalThread:
+    thread: Thread
+    messages: list[Message] = field(default_factory=list)
+    active_run_id: str | None = None
+
+
+class LocalBackend(Backend):
+    """Runs agents in this process over ``model``.
+
+    Args:
+        model: the chat model every run talks to.
+        max_turns: model calls one run may make; a model still calling tools after that
+            fails the run.
+        run_timeout: seconds a run may take in all before it expires.
+        action_timeout: seconds a run waits in ``requires_action`` before it expires.
+        max_active_runs: runs not yet ended that the backend holds at once.
+        max_concurrent_model_calls: model calls in flight at once, across runs.
+        max_tool_output_chars: characters of one submitted tool output kept for the model.
+        settings: sampling settings for every model call.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        max_turns: int = 16,
+        run_timeout: float = 600.0,
+        action_timeout: float = 600.0,
+        max_active_runs: int = 1024,
+        max_concurrent_model_calls: int = 64,
+        max_tool_output_chars: int = 100_000,
+        settings: ModelSettings | None = None,
+    ) -> None:
+        for label, value in (
+            ("max_turns", max_turns),
+            ("run_timeout", run_timeout),
+            ("action_timeout", action_timeout),
+            ("max_active_runs", max_active_runs),
+            ("max_concurrent_model_calls", max_concurrent_model_calls),
+            ("max_tool_output_chars", max_tool_output_chars),
+        ):
+            if value <= 0:
+                raise ValueError(f"{label} must be positive, got {value}")
+        self.model = model
+        self.max_turns = max_turns
+        self.run_timeout = run_timeout
+        self.action_timeout = action_timeout
+        self.max_active_runs = max_active_runs
+        self.max_tool_output_chars = max_tool_output_chars
+        self.settings = settings
+        self._model_calls = anyio.CapacityLimiter(max_concurrent_model_calls)
+        self._agents: dict[str, AgentBase] = {}
+        self._threads: dict[str, _LocalThread] = {}
+        self._runs: dict[str, LocalRun] = {}
+        self._task_group: TaskGroup | None = None
+
+    async def open(self, task_group: TaskGroup) -> None:
+        self._task_group = task_group
+
+    async def close(self) -> None:
+        self._task_group = None
+        for state in self._runs.values():
+            if state.finish(RunStatus.cancelled, "cancelled: the agent manager closed"):
+                logger.debug("run {} cancelled on close", state.run_id)
+            if state.cancel_scope is not None:
+                state.cancel_scope.cancel()
+
+    # -- agents and threads --
+
+    async def create_agent(self, request: CreateAgentRequest) -> AgentBase:
+        agent = AgentBase(
+            name=request.name,
+            description=request.description,
+            model=request.model or self.model.name,
+            instructions=request.instructions,
+            tools=[t.model_copy(deep=True) for t in request.tools],
+            tool_resources=request.tool_resources,
+            agent_alias_id=request.agent_alias,
+            metadata=dict(request.metadata),
+        )
+        self._agents[agent.agent_id] = agent
+        return agent.model_copy(deep=True)
+
+    async def delete_agent(self, agent_id: str) -> None:
+        if self._agents.pop(agent_id, None) is None:
+            raise AgentNotFoundError(f"no agent {agent_id!r}; it was never created or is deleted")
+
+    async def create_thread(self, messages: Sequence[Message] = ()) -> Thread:
+        checked = _checked_messages(messages)
+        thread = self._new_thread()
+        thread.messages += [
+            m.model_copy(update={"thread_id": thread.thread.thread_id}) for m in checked
+        ]
+        return thread.thread.model_copy(deep=True)
+
+    async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
+        thread = self._thread(thread_id)
+        if run_id is not None:
+            self._run(run_id)
+        return [
+            m.model_copy(deep=True) for m in thread.messages if run_id is None or m.run_id == run_id
+        ]
+
+    # -- runs --
+
+    async def run_agent(self, request: RunAgentRequest) -> RunBase:
+        task_group = self._require_open()
+        if request.run_id is not None or request.tool_outputs is not None:
+            raise InvalidRequestError(
+                "run_agent starts a new run and takes no run_id or tool_outputs; "
+                "to continue a run, call submit_tool_outputs"
+            )
+        agent = self._agent(request.agent_id)
+        thread = self._thread(request.thread_id) if request.thread_id is not None else None
+        if thread is not None and self._is_active(thread.active_run_id):
+            raise RunStateError(
+                f"thread {thread.thread.thread_id!r} already has an active run "
+                f"{thread.active_run_id!r}; wait for it to end or cancel it"
+            )
+        active = sum(1 for s in self._runs.values() if not s.status.is_terminal)
+        if active >= self.max_active_runs:
+            raise TooManyRunsError(
+                f"{active} runs are active, the limit is max_active_runs={self.max_active_runs}; "
+                "wait for some to end"
+            )
+        new_messages = _checked_messages(request.messages or ())
+        if thread is None:
+            thread = self._new_thread()
+        run = RunBase(
+            thread_id=thread.thread.thread_id,
+            agent_id=agent.agent_id,
+            model=agent.model,
+        )
+        run.expires_at = run.created_at + int(self.run_timeout)
+        thread.messages += [
+            m.model_copy(update={"thread_id": run.thread_id, "run_id": run.run_id})
+            for m in new_messages
+        ]
+        thread.active_run_id = run.run_id
+        state = LocalRun(run)
+        self._runs[run.run_id] = state
+        task_group.start_soon(self._drive, state, agent, thread, name=f"relay run {run.run_id}")
+        logger.debug("run {} queued on thread {}", run.run_id, run.thread_id)
+        return state.snapshot()
+
+    async def get_run(self, run_id: str) -> RunBase:
+        return self._run(run_id).snapshot()
+
+    async def retrieve_result(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
+    ) -> ResultBase:
+        state = self._run(run_id)
+        try:
+            with anyio.fail_after(timeout):
+                await state.wait_settled()
+        except TimeoutError:
+            raise RunTimeoutError(
+                f"run {run_id!r} is still {state.status} after {timeout:g} s; it goes on: "
+                "retrieve it again later or cancel it"
+            ) from None
+        return state.result()
+
+    async def submit_tool_outputs(self, request: RunAgentRequest) -> RunBase:
+        self._require_open()
+        if request.run_id is None:
+            raise InvalidRequestError("submit_tool_outputs needs the run_id of the run to continue")
+        state = self._run(request.run_id)
+        if request.agent_id != state.run.agent_id:
+            raise InvalidRequestError(
+                f"run {state.run_id!r} belongs to agent {state.run.agent_id!r}, "
+                f"not {request.agent_id!r}"
+            )
+        if request.thread_id is not None and request.thread_id != state.run.thread_id:
+            raise InvalidRequestError(
+                f"run {state.run_id!r} is on thread {state.run.thread_id!r}, "
+                f"not {request.thread_id!r}"
+            )
+        if request.messages:
+            raise InvalidRequestError(
+                "submit_tool_outputs takes tool_outputs, not messages; add messages with "
+                "the next run_agent"
+            )
+        if state.status is not RunStatus.requires_action:
+            raise RunStateError(
+                f"run {state.run_id!r} is {state.status}, not requires_action; "
+                "it takes no tool outputs now"
+            )
+        outputs = request.tool_outputs or []
+        given = [o.tool_call_id for o in outputs]
+        expected = state.pending_ids
+        problems = []
+        if None in given:
+            problems.append("a tool output has no tool_call_id")
+        unknown = [i for i in given if i is not None and i not in expected]
+        if unknown:
+            problems.append(f"unknown ids {', '.join(unknown)}")
+        missing = [i for i in expected if i not in given]
+        if missing:
+            problems.append(f"missing ids {', '.join(missing)}")
+        repeated = sorted({i for i in given if i is not None and given.count(i) > 1})
+        if repeated:
+            problems.append(f"repeated ids {', '.join(repeated)}")
+        if problems:
+            raise ToolOutputsMismatchError(
+                f"tool outputs do not match run {state.run_id!r}'s pending calls "
+                f"({'; '.join(problems)}); expected one output for each of "
+                f"{', '.join(expected)}; nothing was applied, the run still requires action"
+            )
+        state.deliver(
+            {str(o.tool_call_id): cap_output(o.output, self.max_tool_output_chars) for o in outputs}
+        )
+        return state.snapshot()
+
+    async def cancel_run(self, run_id: str) -> RunBase:
+        state = self._run(run_id)
+        if not state.finish(RunStatus.cancelled, "cancelled on request"):
+            raise RunStateError(
+                f"run {run_id!r} already ended ({state.status}); only queued, in_progress or "
+                "requires_action runs can be cancelled"
+            )
+        if state.cancel_scope is not None:
+            state.cancel_scope.cancel()
+        return state.snapshot()
+
+    # -- the run loop --
+
+    async def _drive(self, state: LocalRun, agent: AgentBase, thread: _LocalThread) -> None:
+        try:
+            with anyio.CancelScope() as state.cancel_scope:
+                if state.status.is_terminal:  # cancelled before it started
+                    return
+                with anyio.move_on_after(self.run_timeout) as deadline:
+                    try:
+                        await self._loop(state, agent, thread)
+                    except ModelError as error:
+                        state.finish(RunStatus.failed, f"model error: {_one_line(error)}")
+                    except Exception as error:
+                        logger.opt(exception=error).error("run {} crashed", state.run_id)
+                        state.finish(
+                            RunStatus.failed,
+                            f"internal error: {type(error).__name__}: {_one_line(error)}",
+                        )
+                if deadline.cancelled_caught:
+                    state.finish(
+                        RunStatus.expired,
+                        f"run took longer than run_timeout={self.run_timeout:g} s",
+                    )
+        finally:
+            # Whatever ended the task (the manager closing, an outer cancellation), the run
+            # must not look alive afterwards, and its thread must take new runs.
+            state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
+            if thread.active_run_id == state.run_id:
+                thread.active_run_id = None
+            logger.debug("run {} ended {}", state.run_id, state.status)
+
+    async def _loop(self, state: LocalRun, agent: AgentBase, thread: _LocalThread) -> None:
+        conversation: list[ChatMessage] = []
+        if agent.instructions:
+            conversation.append(ChatMessage.system(agent.instructions))
+        conversation += [to_chat_message(m) for m in thread.messages]
+        tools = [t.definition() for t in agent.tools if t.type == "function"]
+        state.start()
+        for _turn in range(self.max_turns):
+            async with self._model_calls:
+                response = await self.model.complete(
+                    conversation, tools=tools, settings=self.settings
+                )
+            state.add_usage(response.usage)
+            reply = response.message
+            if reply.tool_calls:
+                calls = _with_unique_ids(reply.tool_calls)
+                if reply.text.strip():
+                    self._append(state, thread, Message.assistant(reply.text))
+                conversation.append(ChatMessage.assistant(reply.text or None, calls))
+                outputs = await state.wait_for_outputs(
+                    [_to_tool_call(c) for c in calls], self.action_timeout
+                )
+                if outputs is None:
+                    state.finish(
+                        RunStatus.expired,
+                        f"no tool outputs were submitted within "
+                        f"action_timeout={self.action_timeout:g} s",
+                    )
+                    return
+                conversation += [ChatMessage.tool(c.id, outputs[c.id]) for c in calls]
+                continue
+            if reply.refusal:
+                refusal = Message(role="assistant", content=[RefusalContent(refusal=reply.refusal)])
+                self._append(state, thread, refusal)
+                state.finish(RunStatus.completed)
+                return
+            if reply.text.strip():
+                self._append(state, thread, Message.assistant(reply.text))
+                state.finish(RunStatus.completed)
+                return
+            state.finish(
+                RunStatus.failed,
+                f"the model returned an empty reply (finish_reason={response.finish_reason})",
+            )
+            return
+        state.finish(
+            RunStatus.failed,
+            f"the model was still calling tools after max_turns={self.max_turns} turns; "
+            "check the tool outputs it gets, or raise max_turns",
+        )
+
+    def _append(self, state: LocalRun, thread: _LocalThread, message: Message) -> None:
+        message = message.model_copy(
+            update={
+                "thread_id": state.run.thread_id,
+                "run_id": state.run_id,
+                "assistant_id": state.run.agent_id,
+            }
+        )
+        state.messages.append(message)
+        thread.messages.append(message)
+
+    # -- lookups --
+
+    def _require_open(self) -> TaskGroup:
+        if self._task_group is None:
+            raise ManagerClosedError(
+                "the agent manager is not open; use `async with AgentManager(...) as manager`"
+            )
+        return self._task_group
+
+    def _agent(self, agent_id: str) -> AgentBase:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise AgentNotFoundError(
+                f"no agent {agent_id!r}; it was never created or is deleted"
+            ) from None
+
+    def _thread(self, thread_id: str) -> _LocalThread:
+        try:
+            return self._threads[thread_id]
+        except KeyError:
+            raise ThreadNotFoundError(f"no thread {thread_id!r}") from None
+
+    def _run(self, run_id: str) -> LocalRun:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunNotFoundError(f"no run {run_id!r}") from None
+
+    def _is_active(self, run_id: str | None) -> bool:
+        # A cancelled run's task may still be unwinding; its thread is free already.
+        return run_id is not None and not self._runs[run_id].status.is_terminal
+
+    def _new_thread(self) -> _LocalThread:
+        thread = _LocalThread(Thread())
+        self._threads[thread.thread.thread_id] = thread
+        return thread
+
+
+def _checked_messages(messages: Sequence[Message]) -> list[Message]:
+    """Fail now, before anything changes, on content the model could not be given."""
+    for message in messages:
+        to_chat_message(message)
+    return list(messages)
+
+
+def _with_unique_ids(calls: Sequence[ChatToolCall]) -> list[ChatToolCall]:
+    """Outputs are matched to calls by id, so a call with an empty or repeated id gets a
+    fresh one (and the model sees it under that id)."""
+    seen: set[str] = set()
+    unique = []
+    for call in calls:
+        if not call.id or call.id in seen:
+            call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
+        seen.add(call.id)
+        unique.append(call)
+    return unique
+
+
+def _to_tool_call(call: ChatToolCall) -> ToolCall:
+    return ToolCall(id=call.id, function=ToolCallFunction(name=call.name, arguments=call.arguments))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

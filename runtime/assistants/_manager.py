@@ -1,0 +1,163 @@
+"""``AgentManager``: the four Assistants-style calls (and their companions) over a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .._chat_model import ChatModel
+from .._chat_types import ModelSettings
+from ._backend import Backend
+from ._errors import BackendNotAvailableError, ManagerClosedError
+from ._local import LocalBackend
+from ._messages import Message
+from ._types import AgentBase, CreateAgentRequest, ResultBase, RunAgentRequest, RunBase, Thread
+
+#: Backends a name may select. Remote ones are added here as they are written.
+BACKEND_NAMES = ("local",)
+
+
+class AgentManager:
+    """Creates agents and threads, starts runs and answers their tool calls.
+
+    Use it as an async context manager: it owns the task group runs execute in, and closing
+    it cancels the runs still in flight (they end ``cancelled``). Every method accepts the
+    typed request or a plain dict, validated into it (a bad dict raises pydantic's
+    ``ValidationError``).
+
+    Args:
+        model: the chat model the local backend drives.
+        backend: ``"local"`` or a ``Backend`` instance.
+        max_turns: model calls one run may make before it fails.
+        run_timeout: seconds a run may take before it expires.
+        action_timeout: seconds a run waits in ``requires_action`` before it expires.
+        max_active_runs: runs in flight at once; more raise ``TooManyRunsError``.
+        max_concurrent_model_calls: model calls in flight at once, across runs.
+        settings: sampling settings for every model call.
+    """
+
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        backend: str | Backend = "local",
+        max_turns: int = 16,
+        run_timeout: float = 600.0,
+        action_timeout: float = 600.0,
+        max_active_runs: int = 1024,
+        max_concurrent_model_calls: int = 64,
+        settings: ModelSettings | None = None,
+    ) -> None:
+        self.model = model
+        if isinstance(backend, Backend):
+            self.backend = backend
+        elif backend == "local":
+            self.backend = LocalBackend(
+                model,
+                max_turns=max_turns,
+                run_timeout=run_timeout,
+                action_timeout=action_timeout,
+                max_active_runs=max_active_runs,
+                max_concurrent_model_calls=max_concurrent_model_calls,
+                settings=settings,
+            )
+        else:
+            raise BackendNotAvailableError(
+                f"no backend named {backend!r}; available: {', '.join(BACKEND_NAMES)}, "
+                "or pass a Backend instance"
+            )
+        self._task_group: TaskGroup | None = None
+
+    async def __aenter__(self) -> AgentManager:
+        if self._task_group is not None:
+            raise ManagerClosedError("this agent manager is already open; open it once")
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        try:
+            await self.backend.open(task_group)
+        except BaseException as error:
+            await self._shut(type(error), error, error.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        return await self._shut(exc_type, exc, traceback)
+
+    async def _shut(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        if task_group is None:
+            return None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.backend.close()
+        finally:
+            task_group.cancel_scope.cancel()
+            result = await task_group.__aexit__(exc_type, exc, traceback)
+        return result
+
+    # -- agents and threads --
+
+    async def create_agent(self, request: CreateAgentRequest | Mapping[str, Any]) -> AgentBase:
+        return await self.backend.create_agent(CreateAgentRequest.model_validate(request))
+
+    async def delete_agent(self, agent_id: str) -> None:
+        await self.backend.delete_agent(agent_id)
+
+    async def create_thread(
+        self, messages: Sequence[Message | Mapping[str, Any] | str] | None = None
+    ) -> Thread:
+        checked = [
+            Message.user(m) if isinstance(m, str) else Message.model_validate(m)
+            for m in messages or ()
+        ]
+        return await self.backend.create_thread(checked)
+
+    async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
+        return await self.backend.list_messages(thread_id, run_id)
+
+    # -- runs --
+
+    async def run_agent(self, request: RunAgentRequest | Mapping[str, Any]) -> RunBase:
+        """Start a run and return at once (``queued`` or ``in_progress``); a new thread is
+        made when the request names none."""
+        return await self.backend.run_agent(RunAgentRequest.model_validate(request))
+
+    async def get_run(self, run_id: str | RunBase) -> RunBase:
+        return await self.backend.get_run(_run_id(run_id))
+
+    async def retrieve_result(
+        self,
+        run: str | RunBase,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
+    ) -> ResultBase:
+        """Wait until the run is completed, failed, cancelled or expired, or requires action.
+        After ``timeout`` seconds raise ``RunTimeoutError``; the run goes on."""
+        return await self.backend.retrieve_result(_run_id(run), timeout=timeout)
+
+    async def submit_tool_outputs(self, request: RunAgentRequest | Mapping[str, Any]) -> RunBase:
+        """Answer a run in ``requires_action`` with one output per pending tool call (``run_id``
+        and ``tool_outputs`` of the request); the run goes on."""
+        return await self.backend.submit_tool_outputs(RunAgentRequest.model_validate(request))
+
+    async def cancel_run(self, run_id: str | RunBase) -> RunBase:
+        return await self.backend.cancel_run(_run_id(run_id))
+
+
+def _run_id(run: str | RunBase) -> str:
+    return run.run_id if isinstance(run, RunBase) else run

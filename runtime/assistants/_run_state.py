@@ -1,0 +1,118 @@
+"""The local backend's bookkeeping for one run: its status, the messages it wrote, the tool
+calls it waits on, and the events that wake whoever waits for it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import anyio
+
+from .._chat_types import Usage
+from ._messages import Message, unix_now
+from ._types import RequiredAction, ResultBase, RunBase, RunStatus, ToolCall
+
+#: Where a run rests until someone acts: retrieve_result returns on these.
+_SETTLED = frozenset({RunStatus.requires_action}) | {s for s in RunStatus if s.is_terminal}
+
+
+class LocalRun:
+    """One run's state. Only the event loop's thread touches it, and every method is free of
+    awaits except the two waits, so each transition is atomic."""
+
+    def __init__(self, run: RunBase) -> None:
+        self.run = run
+        self.messages: list[Message] = []
+        self.cancel_scope: anyio.CancelScope | None = None
+        self._pending: dict[str, ToolCall] = {}
+        self._outputs: dict[str, str] | None = None
+        self._outputs_arrived = anyio.Event()
+        self._changed = anyio.Event()
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def status(self) -> RunStatus:
+        return self.run.status
+
+    @property
+    def pending_ids(self) -> list[str]:
+        return list(self._pending)
+
+    def snapshot(self) -> RunBase:
+        return self.run.model_copy(deep=True)
+
+    def result(self) -> ResultBase:
+        return ResultBase(
+            thread_id=self.run.thread_id,
+            messages=[m.model_copy(deep=True) for m in self.messages],
+            run_id=self.run.run_id,
+            agent_id=self.run.agent_id,
+            usage=self.run.usage,
+            run_status=self.run.status,
+            required_action=self.run.required_action.model_copy(deep=True)
+            if self.run.required_action
+            else None,
+            last_error=self.run.last_error,
+        )
+
+    def start(self) -> None:
+        if self.status is RunStatus.queued:
+            self.run.started_at = unix_now()
+            self._set(RunStatus.in_progress)
+
+    def add_usage(self, usage: Usage) -> None:
+        self.run.usage = self.run.usage + usage
+
+    def finish(self, status: RunStatus, error: str | None = None) -> bool:
+        """Move to a terminal status; ``False`` when the run had already ended."""
+        assert status.is_terminal, status
+        if self.status.is_terminal:
+            return False
+        now = unix_now()
+        if status is RunStatus.completed:
+            self.run.completed_at = now
+        elif status is RunStatus.failed:
+            self.run.failed_at = now
+        elif status is RunStatus.cancelled:
+            self.run.cancelled_at = now
+        self.run.last_error = error
+        self.run.required_action = None
+        self._pending = {}
+        self._set(status)
+        self._outputs_arrived.set()  # a run waiting for tool outputs stops waiting
+        return True
+
+    async def wait_settled(self) -> None:
+        while self.status not in _SETTLED:
+            await self._changed.wait()
+
+    async def wait_for_outputs(
+        self, calls: list[ToolCall], within: float | None
+    ) -> dict[str, str] | None:
+        """Enter ``requires_action`` for ``calls``; return the outputs by call id, or ``None``
+        when none came ``within`` seconds or the run ended meanwhile."""
+        self._pending = {call.id: call for call in calls}
+        self._outputs = None
+        self._outputs_arrived = anyio.Event()
+        self.run.required_action = RequiredAction(submit_tool_outputs=calls)
+        self._set(RunStatus.requires_action)
+        with anyio.move_on_after(within):
+            await self._outputs_arrived.wait()
+        outputs, self._outputs = self._outputs, None
+        return outputs
+
+    def deliver(self, outputs: Mapping[str, str]) -> None:
+        """Hand checked outputs to the waiting run: one per pending call, no more."""
+        assert set(outputs) == set(self._pending), "outputs must be checked before delivery"
+        self._outputs = dict(outputs)
+        self._pending = {}
+        self.run.required_action = None
+        self._set(RunStatus.in_progress)
+        self._outputs_arrived.set()
+
+    def _set(self, status: RunStatus) -> None:
+        self.run.status = status
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
