@@ -43,6 +43,17 @@ from ._scripted_model import (
 )
 
 # -- plans --
+# isort: split
+from ._plan import Plan, PlanError, PlanLimits, Step
+from ._plan_parse import parse_plan
+from ._plan_prompt import (
+    plan_json_schema,
+    plan_response_format,
+    planning_messages,
+    repair_messages,
+    replan_messages,
+)
+from ._plan_stream import PlanStreamParser
 
 __all__ = [
     "ChatDelta",
@@ -60,6 +71,10 @@ __all__ = [
     "ModelSpec",
     "ModelTimeoutError",
     "OpenAIChatModel",
+    "Plan",
+    "PlanError",
+    "PlanLimits",
+    "PlanStreamParser",
     "ProviderFactory",
     "Refusal",
     "RelayError",
@@ -67,12 +82,19 @@ __all__ = [
     "ScriptExhaustedError",
     "ScriptedCall",
     "ScriptedModel",
+    "Step",
     "StreamAccumulator",
     "ToolCallDelta",
     "ToolDefinition",
     "Usage",
     "model_from_string",
     "parse_model_string",
+    "parse_plan",
+    "plan_json_schema",
+    "plan_response_format",
+    "planning_messages",
     "register_provider",
+    "repair_messages",
+    "replan_messages",
     "tool_call",
 ]
