@@ -1,0 +1,50 @@
+"""The message bus: events, topics, transports and actors. Knows nothing of agents or models.
+
+Events are published on dot-separated topics and delivered to subscribers whose pattern
+matches (``*`` one token, ``>`` the rest), in memory today and over NATS later, with the same
+API: :func:`connect` picks the transport from a URL.
+"""
+
+from ._actor import ERRORS_TOPIC, Actor, handler
+from ._bus import Bus
+from ._connect import connect
+from ._errors import (
+    BusClosedError,
+    BusConfigError,
+    BusError,
+    EventDataError,
+    InvalidTopicError,
+    NoRespondersError,
+    RequestTimeoutError,
+)
+from ._event import Event
+from ._ids import new_event_id
+from ._memory import InMemoryBus
+from ._stats import BusStats, OverflowPolicy, SubscriptionStats
+from ._subscription import Subscription
+from ._topics import topic_matches, validate_pattern, validate_topic
+
+__all__ = [
+    "ERRORS_TOPIC",
+    "Actor",
+    "Bus",
+    "BusClosedError",
+    "BusConfigError",
+    "BusError",
+    "BusStats",
+    "Event",
+    "EventDataError",
+    "InMemoryBus",
+    "InvalidTopicError",
+    "NoRespondersError",
+    "OverflowPolicy",
+    "RequestTimeoutError",
+    "Subscription",
+    "SubscriptionStats",
+    "connect",
+    "handler",
+    "new_event_id",
+    "topic_matches",
+    "validate_pattern",
+    "validate_topic",
+]

@@ -1,0 +1,236 @@
+"""Actors: classes whose methods handle the events of topic patterns.
+
+::
+
+    class Greeter(Actor):
+        @handler("greet.*", queue="greeters")
+        async def on_greet(self, event: Event) -> None: ...
+
+    actor = Greeter(bus, concurrency=16, name="greeter")
+    async with anyio.create_task_group() as tg:
+        await tg.start(actor.run)  # returns once every handler is subscribed
+
+Each handler gets one subscription and a fixed pool of ``concurrency`` worker tasks that
+take events from it, so no task is created per event; a :class:`anyio.CapacityLimiter`
+bounds how many handlers of the actor run at once. When every worker is busy, the buffer
+fills and the publisher waits (or the overflow policy applies): a slow handler slows its
+publishers instead of piling up tasks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import anyio
+from anyio.abc import TaskStatus
+from loguru import logger
+
+from ._bus import Bus
+from ._errors import BusClosedError, BusConfigError, BusError
+from ._event import Event
+from ._stats import OverflowPolicy
+from ._subscription import Subscription
+from ._topics import validate_pattern
+
+ERRORS_TOPIC = "bus.errors"
+"""Where actors report a handler that raised, as ``handler.failed`` events."""
+
+_HANDLERS_ATTRIBUTE = "__relay_handlers__"
+_MAX_ERROR_LENGTH = 500
+
+HandlerMethod = TypeVar("HandlerMethod", bound=Callable[[Any, Event], Awaitable[None]])
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    pattern: str
+    queue: str | None
+    buffer: int | None
+    overflow: OverflowPolicy | None
+
+
+def handler(
+    pattern: str,
+    queue: str | None = None,
+    *,
+    buffer: int | None = None,
+    overflow: OverflowPolicy | None = None,
+) -> Callable[[HandlerMethod], HandlerMethod]:
+    """Bind an ``async def`` method of an :class:`Actor` to the topics matching ``pattern``.
+
+    ``queue``, ``buffer`` and ``overflow`` are passed to :meth:`Bus.subscribe`. A method may
+    carry several ``@handler`` decorators.
+    """
+    validate_pattern(pattern)
+    spec = HandlerSpec(pattern, queue, buffer, overflow)
+
+    def decorate(method: HandlerMethod) -> HandlerMethod:
+        # Kept in a variable: the check would otherwise narrow ``method``'s type.
+        is_async: bool = inspect.iscoroutinefunction(method)
+        if not is_async:
+            raise TypeError(f"@handler({pattern!r}) needs an async def method, not {method!r}")
+        specs: tuple[HandlerSpec, ...] = getattr(method, _HANDLERS_ATTRIBUTE, ())
+        setattr(method, _HANDLERS_ATTRIBUTE, (*specs, spec))
+        return method
+
+    return decorate
+
+
+class Actor:
+    """Base class of actors; see the module docstring for an example.
+
+    :meth:`run` returns when the bus closes or :meth:`stop` is called, after the handlers
+    have processed the events already buffered for them; cancel it to stop at once. A
+    handler that raises does not stop anything: the error is logged with its traceback and
+    published on ``bus.errors`` as a ``handler.failed`` event.
+    """
+
+    _handler_specs: ClassVar[tuple[tuple[str, HandlerSpec], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, tuple[HandlerSpec, ...]] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute, value in vars(klass).items():
+                specs = getattr(value, _HANDLERS_ATTRIBUTE, None)
+                if specs:
+                    found[attribute] = specs
+                else:  # an override without @handler unbinds the method
+                    found.pop(attribute, None)
+        cls._handler_specs = tuple((name, spec) for name, specs in found.items() for spec in specs)
+
+    def __init__(self, bus: Bus, *, concurrency: int = 16, name: str | None = None) -> None:
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            raise BusConfigError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        if not self._handler_specs:
+            raise BusConfigError(f"{type(self).__name__} has no @handler methods")
+        self._bus = bus
+        self._concurrency = concurrency
+        self._name = name or type(self).__name__
+        self._subscriptions: list[Subscription] = []
+        self._running = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def bus(self) -> Bus:
+        return self._bus
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Subscribe every handler, signal ``task_status``, then handle events until the bus
+        closes or :meth:`stop` is called (see the class docstring)."""
+        if self._running:
+            raise BusError(f"actor {self._name!r} is already running")
+        self._running = True
+        limiter = anyio.CapacityLimiter(self._concurrency)
+        try:
+            self._subscriptions = []
+            for _, spec in self._handler_specs:
+                self._subscriptions.append(
+                    self._bus.subscribe(
+                        spec.pattern, spec.queue, buffer=spec.buffer, overflow=spec.overflow
+                    )
+                )
+            async with anyio.create_task_group() as task_group:
+                for subscription, (method_name, spec) in zip(
+                    self._subscriptions, self._handler_specs, strict=True
+                ):
+                    method = getattr(self, method_name)
+                    for _ in range(self._concurrency):
+                        task_group.start_soon(
+                            self._work, subscription, method, method_name, spec, limiter
+                        )
+                task_status.started()
+        finally:
+            # Unread events of a queue group go back to the other members, if any.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                for subscription in self._subscriptions:
+                    await subscription.aclose()
+            self._subscriptions = []
+            self._running = False
+
+    def stop(self) -> None:
+        """Stop taking new events; :meth:`run` returns once the buffered ones are handled.
+
+        Does nothing when the actor is not running."""
+        for subscription in self._subscriptions:
+            subscription.unsubscribe()
+
+    async def _work(
+        self,
+        subscription: Subscription,
+        method: Callable[[Event], Awaitable[None]],
+        method_name: str,
+        spec: HandlerSpec,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        borrower = object()  # this worker's identity for the limiter
+        receive = subscription.receive
+        while True:
+            try:
+                event = await receive()
+            except anyio.EndOfStream:
+                return
+            try:
+                limiter.acquire_on_behalf_of_nowait(borrower)
+            except anyio.WouldBlock:  # the fast path above does not yield to the loop
+                await limiter.acquire_on_behalf_of(borrower)
+            try:
+                await method(event)
+            except Exception as exc:
+                await self._report_failure(method_name, spec, event, exc)
+            finally:
+                limiter.release_on_behalf_of(borrower)
+
+    async def _report_failure(
+        self, method_name: str, spec: HandlerSpec, event: Event, exc: Exception
+    ) -> None:
+        message = _one_line(exc)
+        where = f"actor {self._name!r} handler {method_name}() on event {event.id} ({event.topic})"
+        if isinstance(exc, BusClosedError):  # expected while shutting down
+            logger.warning("{} stopped: {}", where, message)
+            return
+        logger.opt(exception=exc).error("{} failed: {}: {}", where, type(exc).__name__, message)
+        if event.topic == ERRORS_TOPIC:
+            return  # a failure while handling a failure report is not reported again: no loops
+        try:
+            await self._bus.emit(
+                ERRORS_TOPIC,
+                "handler.failed",
+                {
+                    "actor": self._name,
+                    "handler": method_name,
+                    "pattern": spec.pattern,
+                    "event_id": event.id,
+                    "event_topic": event.topic,
+                    "error_type": type(exc).__name__,
+                    "error": message,
+                },
+                task_id=event.task_id,
+                causation_id=event.id,
+            )
+        except BusClosedError:
+            logger.warning("{}: could not publish the failure, the bus is closed", where)
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "idle"
+        return f"<{type(self).__name__} {self._name!r} {state}>"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= _MAX_ERROR_LENGTH else line[: _MAX_ERROR_LENGTH - 1] + "…"

@@ -1,0 +1,134 @@
+"""The bus interface every transport implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Self
+
+from pydantic import JsonValue
+
+from ._errors import BusError
+from ._event import Event
+from ._stats import BusStats, OverflowPolicy
+from ._subscription import Subscription
+from ._topics import validate_topic_cached
+
+
+class Bus(ABC):
+    """A message bus: publish events on topics, subscribe to topic patterns.
+
+    Lifecycle: use it as an async context manager (or call :meth:`aclose`). Once closed, the
+    bus refuses publishing and subscribing with :class:`BusClosedError`; publishers blocked on
+    a full buffer are woken with :class:`BusClosedError`; subscription iterators yield what
+    is already buffered and then end; pending :meth:`request` calls raise
+    :class:`BusClosedError`. Nothing waits forever on a closed bus.
+    """
+
+    @abstractmethod
+    async def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every matching subscriber (one member per queue group).
+
+        Returns once the event is in every matching buffer. It only suspends when a
+        ``"block"`` buffer is full, until there is room.
+        """
+
+    async def emit(
+        self,
+        topic: str,
+        type: str,
+        data: dict[str, JsonValue] | None = None,
+        *,
+        task_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Event:
+        """Build an event, publish it and return it."""
+        if isinstance(topic, str):
+            # Raise InvalidTopicError itself rather than pydantic's report wrapping it.
+            validate_topic_cached(topic)
+        event = Event(
+            topic=topic,
+            type=type,
+            data={} if data is None else data,
+            task_id=task_id,
+            causation_id=causation_id,
+        )
+        await self.publish(event)
+        return event
+
+    @abstractmethod
+    def subscribe(
+        self,
+        pattern: str,
+        queue: str | None = None,
+        *,
+        buffer: int | None = None,
+        overflow: OverflowPolicy | None = None,
+    ) -> Subscription:
+        """Subscribe to the topics matching ``pattern``.
+
+        Subscribers sharing a ``queue`` name on the same pattern compete: each event goes to
+        one of them. Without a queue, every subscriber gets every event. ``buffer`` bounds
+        the subscription's buffer and ``overflow`` says what happens when it is full; both
+        default to the bus's settings (1024 events, ``"block"``).
+        """
+
+    @abstractmethod
+    async def request(
+        self,
+        topic: str,
+        data: dict[str, JsonValue] | None = None,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the request's own deadline, part of the API
+        type: str = "request",
+        task_id: str | None = None,
+    ) -> Event:
+        """Publish a request on ``topic`` and wait for the first reply.
+
+        Raises :class:`NoRespondersError` at once when nobody subscribes to ``topic`` and
+        :class:`RequestTimeoutError` when no reply arrives within ``timeout`` seconds.
+        """
+
+    async def reply(
+        self,
+        request: Event,
+        data: dict[str, JsonValue] | None = None,
+        *,
+        type: str = "reply",
+    ) -> Event:
+        """Publish a reply to ``request`` on its ``reply_to`` topic and return it.
+
+        A reply that arrives after the requester gave up is not an error; nobody gets it.
+        """
+        if request.reply_to is None:
+            raise BusError(
+                f"event {request.id} on {request.topic!r} is not a request: it has no reply_to"
+            )
+        event = Event(
+            topic=request.reply_to,
+            type=type,
+            data={} if data is None else data,
+            task_id=request.task_id,
+            causation_id=request.id,
+        )
+        await self.publish(event)
+        return event
+
+    @abstractmethod
+    def stats(self) -> BusStats:
+        """A snapshot of the bus's counters."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close the bus (see the class docstring for what happens). Idempotent."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,65 @@
+"""Open a bus from a URL, so configuration can name its transport."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from ._bus import Bus
+from ._errors import BusConfigError
+from ._memory import InMemoryBus, check_buffer, check_overflow
+
+_SUPPORTED = "memory:// (options: buffer, overflow, route_cache)"
+_NATS_SCHEMES = ("nats", "tls", "nats+tls", "ws", "wss")
+
+
+def connect(url: str) -> Bus:
+    """Return the bus a URL names.
+
+    - ``memory://`` a new :class:`InMemoryBus`; options in the query string, e.g.
+      ``memory://?buffer=256&overflow=drop_oldest``;
+    - ``nats://...`` is reserved for the NATS transport, not available in this version.
+    """
+    if not isinstance(url, str):
+        raise BusConfigError(f"bus URL must be a str, not {type(url).__name__}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in _NATS_SCHEMES:
+        raise BusConfigError(
+            f"cannot open {scheme}:// bus: the NATS transport is not available in this version;"
+            f" use {_SUPPORTED}"
+        )
+    if scheme != "memory":
+        raise BusConfigError(f"unsupported bus URL {url!r}: supported schemes are {_SUPPORTED}")
+    if parts.netloc or parts.path.strip("/"):
+        raise BusConfigError(f"invalid bus URL {url!r}: memory:// takes no host or path")
+    try:
+        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise BusConfigError(f"invalid bus URL {url!r}: malformed query string") from None
+    options: dict[str, str] = {}
+    for key, values in query.items():
+        if len(values) > 1:
+            raise BusConfigError(f"invalid bus URL {url!r}: option {key!r} given twice")
+        options[key] = values[0]
+    unknown = sorted(set(options) - {"buffer", "overflow", "route_cache"})
+    if unknown:
+        raise BusConfigError(
+            f"invalid bus URL {url!r}: unknown option {unknown[0]!r};"
+            " memory:// takes buffer, overflow, route_cache"
+        )
+    return InMemoryBus(
+        buffer=check_buffer(_int_option(url, options, "buffer", 1024)),
+        overflow=check_overflow(options.get("overflow", "block")),
+        route_cache=check_buffer(_int_option(url, options, "route_cache", 4096)),
+    )
+
+
+def _int_option(url: str, options: dict[str, str], key: str, default: int) -> int:
+    if key not in options:
+        return default
+    try:
+        return int(options[key])
+    except ValueError:
+        raise BusConfigError(
+            f"invalid bus URL {url!r}: {key} must be an integer, got {options[key]!r}"
+        ) from None

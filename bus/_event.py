@@ -1,0 +1,143 @@
+"""The event: the one message type that travels on the bus, in memory or over a network."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+)
+
+from ._errors import BusError, EventDataError, InvalidTopicError
+from ._ids import new_event_id
+from ._topics import validate_topic_cached
+
+_JSON_TYPES = "dict with str keys, list, str, int, float, bool or None"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Something that happened, published on a concrete ``topic``.
+
+    Events are immutable and validated once, when built; the bus passes the same object to
+    every subscriber without copying or re-validating it. ``data`` holds JSON values only, so
+    an event crosses a network transport unchanged: ``Event.from_json(e.to_json()) == e``.
+
+    Building one with a bad topic raises :class:`InvalidTopicError`, with data that is not
+    JSON :class:`EventDataError`; other bad fields raise pydantic's ``ValidationError``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    id: str = Field(default_factory=new_event_id, min_length=1)
+    """Unique, and sortable by creation time (see :func:`new_event_id`)."""
+    topic: str
+    """The concrete topic the event is published on, e.g. ``task.42.step.a.completed``."""
+    type: str = Field(min_length=1)
+    """What happened, e.g. ``step.completed``."""
+    time: AwareDatetime = Field(default_factory=_utc_now)
+    """When it happened, in UTC."""
+    task_id: str | None = None
+    causation_id: str | None = None
+    """The id of the event that caused this one."""
+    reply_to: str | None = None
+    """The inbox topic a reply goes to, for requests."""
+    data: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("topic", "reply_to")
+    @classmethod
+    def _check_topic(cls, value: str | None) -> str | None:
+        return None if value is None else validate_topic_cached(value)
+
+    @field_validator("time")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    if not TYPE_CHECKING:  # type checkers keep the signature pydantic derives from the fields
+
+        def __init__(self, /, **values: Any) -> None:
+            # Events are built on the hot path: a plain try costs nothing when the values are
+            # good, unlike a wrap validator; a bad one turns into the error a caller can act on.
+            try:
+                self.__pydantic_validator__.validate_python(values, self_instance=self)
+            except ValidationError as exc:
+                raise _clear_error(exc, values) from None
+
+    def to_json(self) -> bytes:
+        """Serialize to compact JSON bytes (what a network transport sends)."""
+        return self.__pydantic_serializer__.to_json(self)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Self:
+        """Parse JSON made by :meth:`to_json`; bad input raises :class:`EventDataError`."""
+        try:
+            return cls.model_validate_json(raw)
+        except (ValidationError, BusError) as exc:
+            raise EventDataError(f"invalid event JSON: {_first_problem(exc)}") from None
+
+
+def _clear_error(exc: ValidationError, values: dict[str, Any]) -> Exception:
+    """The one-line error for a bad topic or bad data, else pydantic's own report."""
+    for error in exc.errors(include_url=False):
+        field = error["loc"][0] if error["loc"] else None
+        cause = error.get("ctx", {}).get("error")
+        if field in ("topic", "reply_to") and isinstance(cause, InvalidTopicError):
+            return cause
+        if field == "data":
+            return EventDataError(_describe_bad_data(values["data"], exc))
+    return exc
+
+
+def _first_problem(exc: Exception) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    error = exc.errors(include_url=False)[0]
+    cause = error.get("ctx", {}).get("error")
+    problem = str(cause) if isinstance(cause, Exception) else error["msg"]
+    where = ".".join(str(part) for part in error["loc"])
+    more = exc.error_count() - 1
+    return (f"{where}: " if where else "") + problem + (f" (and {more} more)" if more else "")
+
+
+def _describe_bad_data(value: object, exc: ValidationError) -> str:
+    """One line naming the first part of ``value`` that is not JSON, and why."""
+    if not isinstance(value, dict):
+        return f"event data must be a dict, not {type(value).__name__}"
+    found = _first_non_json(value, "data")
+    if found is None:  # cannot happen for the types pydantic rejects; keep its own words
+        return f"event data is not JSON: {exc.errors(include_url=False)[0]['msg']}"
+    return f"event data is not JSON: {found}"
+
+
+def _first_non_json(value: object, path: str) -> str | None:
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is {value} (not a finite number)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has key {key!r} of type {type(key).__name__} (keys must be str)"
+            found = _first_non_json(item, f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_non_json(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return f"{path} is of type {type(value).__name__} (allowed: {_JSON_TYPES})"
