@@ -3,7 +3,9 @@ the JSON schema a model sees."""
 
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -29,7 +31,13 @@ class ArgumentsSpec:
         self.description = (doc.description or "").strip()
         param_docs = {p.arg_name: p.description for p in doc.params if p.description}
         signature = inspect.signature(function)
-        hints = typing.get_type_hints(function, include_extras=True)
+        try:
+            hints = typing.get_type_hints(_hint_source(function), include_extras=True)
+        except NameError as error:
+            raise TypeError(
+                f"tool {model_name!r}: cannot resolve the type hint {error.name!r}; "
+                "define the types a tool uses at module level"
+            ) from error
         fields: dict[str, Any] = {}
         self._positional_only: list[str] = []
         self._field_of: dict[str, str] = {}
@@ -89,6 +97,20 @@ def describe_validation_error(error: ValidationError) -> str:
         message = item["msg"][:1].lower() + item["msg"][1:]
         problems.append(f"argument {location!r}: {message}" if location else message)
     return "; ".join(problems)
+
+
+def _hint_source(function: Callable[..., Any]) -> Any:
+    """The parameters' type hints, without the return type (a tool's result needs no schema,
+    and its hint may not resolve), with the globals they are resolved in. The hints live on
+    the function, a partial's function, or a callable object's ``__call__``."""
+    if isinstance(function, functools.partial):
+        return _hint_source(function.func)
+    if not (inspect.isfunction(function) or inspect.ismethod(function)):
+        function = type(function).__call__
+    annotations = dict(getattr(function, "__annotations__", {}))
+    annotations.pop("return", None)
+    globals_ = getattr(inspect.unwrap(function), "__globals__", {})
+    return types.SimpleNamespace(__annotations__=annotations, __globals__=globals_)
 
 
 def _described(annotation: Any) -> bool:
