@@ -107,7 +107,8 @@ class Downloader:
         A derived name never replaces an existing file; an explicit ``dest`` does. A
         ``dest`` ending in ``/`` is a directory to save into under a derived name. With
         ``expect_image`` the body must be a PNG, JPEG, GIF or WebP image, declared so by
-        its Content-Type and confirmed by its first bytes.
+        its Content-Type and confirmed by its first bytes; a ``dest`` without extension
+        then gets the image type's (``.png``, ``.jpg``, ...).
         """
         target = self._vet(url)
         if dest is not None:
@@ -245,6 +246,9 @@ class Downloader:
         self, url: URL, dest: str | None, declared: str | None, expect_image: bool
     ) -> str:
         if dest is not None and not dest.endswith("/"):
+            # An image saved under a bare name gets the extension of its verified type.
+            if expect_image and declared in EXTENSIONS and not os.path.splitext(dest)[1]:
+                return dest + EXTENSIONS[declared]
             return dest
         name = name_from_url(url, declared, expect_image)
         if dest is not None:
