@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
+from typing import Self
 
 from ._chat_types import (
     ChatDelta,
@@ -58,7 +59,7 @@ class ChatModel(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most models hold nothing
         """Release connections. Models are also async context managers."""
 
-    async def __aenter__(self) -> ChatModel:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
