@@ -40,7 +40,11 @@ class InvalidRequestError(AssistantError, ValueError):
 
 
 class RunTimeoutError(AssistantError, TimeoutError):
-    """Waiting for a run took longer than the caller's timeout."""
+    """Waiting for a run took longer than the caller's timeout; ``run_id`` names the run."""
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class TooManyRunsError(AssistantError):

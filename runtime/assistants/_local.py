@@ -214,7 +214,8 @@ class LocalBackend(Backend):
         except TimeoutError:
             raise RunTimeoutError(
                 f"run {run_id!r} is still {state.status} after {timeout:g} s; it goes on: "
-                "retrieve it again later or cancel it"
+                "retrieve it again later or cancel it",
+                run_id=run_id,
             ) from None
         return state.result()
 

@@ -50,4 +50,7 @@ async def run_to_completion(
     assert scope.cancelled_caught
     with contextlib.suppress(RunStateError):  # it may have ended just now
         await manager.cancel_run(run.run_id)
-    raise RunTimeoutError(f"run {run.run_id!r} did not end within {timeout:g} s and was cancelled")
+    raise RunTimeoutError(
+        f"run {run.run_id!r} did not end within {timeout:g} s and was cancelled",
+        run_id=run.run_id,
+    )
