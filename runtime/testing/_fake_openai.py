@@ -40,6 +40,8 @@ from ._fake_wire import completion_json, error_json, stream_chunks
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DEFAULT_MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-image-1")
+#: The parsed JSON body, kept on the request by the middleware for the route handlers.
+_JSON_BODY = web.RequestKey[Any]("json_body")
 _KEPT_IMAGES = 256  # image files served at /files/ are bounded: the oldest are forgotten
 _MAX_IMAGES_PER_REQUEST = 10
 
@@ -92,6 +94,7 @@ class FakeOpenAIServer:
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._started = False
 
     # -- scripting ------------------------------------------------------------------------
 
@@ -125,9 +128,9 @@ class FakeOpenAIServer:
 
     @property
     def url(self) -> str:
-        """The server's root, e.g. ``http://127.0.0.1:53127``."""
-        if self._runner is None:
-            raise RuntimeError("the FakeOpenAIServer is not running; use `async with` first")
+        """The server's root, e.g. ``http://127.0.0.1:53127`` (still readable after close)."""
+        if not self._started:
+            raise RuntimeError("the FakeOpenAIServer has not started; use `async with` first")
         return f"http://{self._host}:{self._port}"
 
     @property
@@ -157,6 +160,7 @@ class FakeOpenAIServer:
             raise
         self._port = int(runner.addresses[0][1])
         self._runner = runner
+        self._started = True
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -184,7 +188,7 @@ class FakeOpenAIServer:
             parsed: Any = json.loads(raw) if raw else None
         except ValueError:
             parsed = None
-        request["json"] = parsed
+        request[_JSON_BODY] = parsed
         self.requests.append(
             FakeRequest(
                 method=request.method,
@@ -232,7 +236,7 @@ class FakeOpenAIServer:
         return self.default_reply
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = request["json"]
+        body = request[_JSON_BODY]
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(BadRequestFault("the body must be a JSON object with 'messages'"))
         if not body.get("model") and "deployment" not in request.match_info:
@@ -252,7 +256,9 @@ class FakeOpenAIServer:
         if isinstance(item, CutStreamFault):
             reply = as_reply(item.reply)
             if stream:
-                return await self._stream(request, reply, body, cut_after=item.after_chunks)
+                return await self._stream(
+                    request, reply, body, cut_after=item.after_chunks, graceful=item.graceful
+                )
             payload = completion_json(reply, body, self._next_id("chatcmpl"), int(time.time()))
             return await _cut_body(request, payload)
         if isinstance(item, MalformedBodyFault) and stream:
@@ -273,17 +279,20 @@ class FakeOpenAIServer:
         reply: FakeReply,
         body: dict[str, Any],
         cut_after: int | None = None,
+        graceful: bool = False,
     ) -> web.StreamResponse:
         chunks = stream_chunks(
             reply, body, self._next_id("chatcmpl"), int(time.time()), self.chunk_size
         )
         events = [json.dumps(chunk) for chunk in chunks] + ["[DONE]"]
+        if graceful and cut_after is not None:
+            return await _send_events(request, events[:cut_after], self.chunk_delay)
         return await _send_events(request, events, self.chunk_delay, cut_after)
 
     # -- images, models, files ------------------------------------------------------------
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
-        body = request["json"] if isinstance(request["json"], dict) else {}
+        body = request[_JSON_BODY] if isinstance(request[_JSON_BODY], dict) else {}
         if self._forced:
             fault = self._forced.popleft()
             if isinstance(fault, SlowFault):
@@ -367,7 +376,9 @@ def _error(fault: Fault) -> web.Response:
         body = error_json(fault.message, "requests", code="rate_limit_exceeded")
         return web.json_response(body, status=429, headers=headers)
     if isinstance(fault, ServerErrorFault):
-        return web.json_response(error_json(fault.message, "server_error"), status=fault.status)
+        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+        body = error_json(fault.message, "server_error")
+        return web.json_response(body, status=fault.status, headers=headers)
     if isinstance(fault, AuthFault):
         body = error_json(fault.message, "invalid_request_error", code="invalid_api_key")
         return web.json_response(body, status=fault.status)

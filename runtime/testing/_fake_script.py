@@ -73,10 +73,12 @@ class RateLimitFault(Fault):
 
 @dataclass(frozen=True)
 class ServerErrorFault(Fault):
-    """An HTTP 5xx error (500 by default; 502, 503...)."""
+    """An HTTP 5xx error (500 by default; 502, 503...), with ``Retry-After`` when given
+    (a small one keeps the client's retries fast in tests)."""
 
     status: int = 500
     message: str = "The server had an error while processing your request."
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,13 @@ class MalformedBodyFault(Fault):
 
 @dataclass(frozen=True)
 class CutStreamFault(Fault):
-    """Send ``after_chunks`` chunks of ``reply``, then drop the connection. A non-streaming
-    request gets half of its body before the connection drops."""
+    """Send ``after_chunks`` chunks of ``reply``, then drop the connection - or, with
+    ``graceful``, end the response properly but without the rest (no finish, no ``[DONE]``).
+    A non-streaming request gets half of its body before the connection drops."""
 
     after_chunks: int = 2
     reply: FakeReply | str = "this reply is cut off before it is finished"
+    graceful: bool = False
 
 
 #: One scripted answer: a reply, a bare text reply, or a fault.
