@@ -126,7 +126,7 @@ class Actor:
         return self._concurrency
 
     @property
-    def running(self) -> bool:
+    def is_running(self) -> bool:
         return self._running
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -15,6 +15,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticSerializationError
 
 from ._errors import BusError, EventDataError, InvalidTopicError
 from ._ids import new_event_id
@@ -76,8 +77,17 @@ class Event(BaseModel):
                 raise _clear_error(exc, values) from None
 
     def to_json(self) -> bytes:
-        """Serialize to compact JSON bytes (what a network transport sends)."""
-        return self.__pydantic_serializer__.to_json(self)
+        """Serialize to compact JSON bytes (what a network transport sends).
+
+        Raises :class:`EventDataError` for a string that is not valid Unicode (a lone
+        surrogate, as ``surrogateescape`` decoding makes): it cannot be encoded as UTF-8.
+        """
+        try:
+            return self.__pydantic_serializer__.to_json(self)
+        except PydanticSerializationError as exc:
+            raise EventDataError(
+                f"event {self.id} on {self.topic!r} cannot be serialized: {exc}"
+            ) from None
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:

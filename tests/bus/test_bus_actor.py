@@ -1,0 +1,334 @@
+"""Actors: handlers bound to topics, a concurrency limit, failure isolation, clean stops."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from bus_test_helpers import captured_logs
+
+from bus import (
+    ERRORS_TOPIC,
+    Actor,
+    Bus,
+    BusConfigError,
+    BusError,
+    Event,
+    InMemoryBus,
+    InvalidTopicError,
+    handler,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder(Actor):
+    def __init__(self, bus: Bus, **options: object) -> None:
+        super().__init__(bus, **options)  # type: ignore[arg-type]
+        self.seen: list[Event] = []
+
+    @handler("greet.*", queue="greeters")
+    async def on_greet(self, event: Event) -> None:
+        self.seen.append(event)
+
+
+class Gated(Actor):
+    """Handlers that wait at a gate, recording how many run at once."""
+
+    def __init__(self, bus: Bus, concurrency: int) -> None:
+        super().__init__(bus, concurrency=concurrency, name="gated")
+        self.gate = anyio.Event()
+        self.in_flight = 0
+        self.most_running = 0
+        self.done = 0
+
+    async def _gated(self) -> None:
+        self.in_flight += 1
+        self.most_running = max(self.most_running, self.in_flight)
+        await self.gate.wait()
+        self.in_flight -= 1
+        self.done += 1
+
+    @handler("work.a")
+    async def on_a(self, event: Event) -> None:
+        await self._gated()
+
+    @handler("work.b", buffer=1)
+    async def on_b(self, event: Event) -> None:
+        await self._gated()
+
+
+async def test_handlers_get_their_events_and_stop_ends_run() -> None:
+    async with InMemoryBus() as bus:
+        actor = Recorder(bus, name="greeter")
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                assert actor.is_running
+                sent = [await bus.emit("greet.alice", "greeting", {"n": n}) for n in range(3)]
+                await bus.emit("other.alice", "greeting")
+                await anyio.wait_all_tasks_blocked()
+                actor.stop()
+        assert actor.seen == sent
+        assert not actor.is_running
+        assert bus.stats().subscriptions == 0
+
+
+async def test_stop_lets_buffered_events_be_handled_first() -> None:
+    async with InMemoryBus() as bus:
+        actor = Gated(bus, concurrency=1)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                for _ in range(5):
+                    await bus.emit("work.a", "t")
+                await anyio.wait_all_tasks_blocked()
+                actor.stop()
+                await bus.emit("work.a", "t")  # after stop: nobody takes it
+                actor.gate.set()
+        assert actor.done == 5
+
+
+async def test_run_returns_when_the_bus_closes_after_in_flight_handlers() -> None:
+    bus = InMemoryBus()
+    actor = Gated(bus, concurrency=2)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(actor.run)
+            for _ in range(4):
+                await bus.emit("work.a", "t")
+            await anyio.wait_all_tasks_blocked()
+            await bus.aclose()
+            assert actor.in_flight == 2  # in flight: run() has not returned
+            actor.gate.set()
+    assert actor.done == 4
+
+
+async def test_the_concurrency_limit_holds_across_handlers() -> None:
+    async with InMemoryBus() as bus:
+        actor = Gated(bus, concurrency=3)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                for _ in range(6):
+                    await bus.emit("work.a", "t")
+                await anyio.wait_all_tasks_blocked()
+                assert actor.in_flight == 3
+                await bus.emit("work.b", "t")  # the limit is per actor, not per handler
+                await anyio.wait_all_tasks_blocked()
+                assert actor.in_flight == 3
+                actor.gate.set()
+                await anyio.wait_all_tasks_blocked()
+                actor.stop()
+        assert actor.done == 7
+        assert actor.most_running == 3
+
+
+async def test_a_slow_handler_makes_publishers_wait() -> None:
+    async with InMemoryBus() as bus:
+        actor = Gated(bus, concurrency=1)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                await bus.emit("work.b", "t")  # taken by the only worker
+                await anyio.wait_all_tasks_blocked()
+                await bus.emit("work.b", "t")  # fills the buffer of one
+                tg.start_soon(bus.emit, "work.b", "t")
+                await anyio.wait_all_tasks_blocked()
+                assert bus.stats().blocked_publishers == 1
+                actor.gate.set()
+                await anyio.wait_all_tasks_blocked()
+                assert bus.stats().blocked_publishers == 0
+                actor.stop()
+        assert actor.done == 3
+
+
+class Fragile(Actor):
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus, concurrency=4, name="fragile")
+        self.handled: list[int] = []
+        self.other: list[int] = []
+
+    @handler("jobs.*")
+    async def on_job(self, event: Event) -> None:
+        if event.data["n"] == 1:
+            raise ValueError("cannot do job 1\nsecond line with detail")
+        self.handled.append(int(event.data["n"]))  # type: ignore[arg-type]
+
+    @handler("jobs.>")
+    async def on_any_job(self, event: Event) -> None:
+        self.other.append(int(event.data["n"]))  # type: ignore[arg-type]
+
+
+async def test_a_failing_handler_is_reported_and_nothing_else_stops() -> None:
+    async with InMemoryBus() as bus:
+        errors = bus.subscribe(ERRORS_TOPIC)
+        watcher = bus.subscribe("jobs.*")
+        actor = Fragile(bus)
+        with anyio.fail_after(5), captured_logs("ERROR") as logs:
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                sent = [await bus.emit("jobs.x", "job", {"n": n}, task_id="t9") for n in range(3)]
+                await anyio.wait_all_tasks_blocked()
+                actor.stop()
+        assert sorted(actor.handled) == [0, 2]  # the failing handler kept working
+        assert sorted(actor.other) == [0, 1, 2]
+        report = await errors.receive()
+        assert report.type == "handler.failed"
+        assert report.task_id == "t9"
+        assert report.causation_id == sent[1].id
+        assert report.data == {
+            "actor": "fragile",
+            "handler": "on_job",
+            "pattern": "jobs.*",
+            "event_id": sent[1].id,
+            "event_topic": "jobs.x",
+            "error_type": "ValueError",
+            "error": "cannot do job 1",
+        }
+        assert errors.stats().buffered == 0
+        assert watcher.stats().delivered == 3
+        assert len(logs) == 1
+        assert "actor 'fragile' handler on_job()" in logs[0]
+        assert "Traceback" in logs[0]
+
+
+class FailsOnErrors(Actor):
+    @handler(ERRORS_TOPIC)
+    async def on_error(self, event: Event) -> None:
+        raise RuntimeError("the error handler fails too")
+
+
+async def test_a_failing_error_handler_does_not_loop() -> None:
+    async with InMemoryBus() as bus:
+        reports = bus.subscribe(ERRORS_TOPIC)
+        actor = FailsOnErrors(bus)
+        with anyio.fail_after(5), captured_logs("ERROR") as logs:
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                await bus.emit(ERRORS_TOPIC, "handler.failed", {"n": 1})
+                await anyio.wait_all_tasks_blocked()
+                actor.stop()
+        assert reports.stats().delivered == 1  # only the one published above
+        assert len(logs) == 1
+
+
+class PublishesResults(Actor):
+    @handler("in")
+    async def on_in(self, event: Event) -> None:
+        await self.bus.emit("out", "t")
+
+
+async def test_handlers_failing_because_the_bus_closed_only_warn() -> None:
+    bus = InMemoryBus()
+    actor = PublishesResults(bus, name="publisher")
+    await bus.emit("in", "t")  # nobody yet
+    with anyio.fail_after(5), captured_logs("WARNING") as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(actor.run)
+            await bus.emit("in", "t")
+            await bus.aclose()  # the handler runs after this and cannot publish
+    assert len(logs) == 1
+    assert "stopped: the bus is closed: cannot publish on 'out'" in logs[0]
+
+
+async def test_actors_in_a_queue_group_share_the_work() -> None:
+    async with InMemoryBus() as bus:
+        actors = [Recorder(bus, name=f"greeter{i}") for i in range(3)]
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                for actor in actors:
+                    await tg.start(actor.run)
+                sent = {(await bus.emit("greet.x", "t")).id for _ in range(30)}
+                await anyio.wait_all_tasks_blocked()
+                for actor in actors:
+                    actor.stop()
+        handled = [e.id for actor in actors for e in actor.seen]
+        assert sorted(handled) == sorted(sent)
+        assert all(actor.seen for actor in actors)
+
+
+class PoolMember(Actor):
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus, concurrency=1, name="member")
+        self.started: list[Event] = []
+
+    @handler("pool.work", queue="pool")
+    async def on_work(self, event: Event) -> None:
+        self.started.append(event)
+        await anyio.sleep_forever()
+
+
+async def test_cancelling_run_hands_unread_events_to_the_group() -> None:
+    async with InMemoryBus() as bus:
+        leaving = PoolMember(bus)
+        peer = bus.subscribe("pool.work", queue="pool")
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(leaving.run)
+                for _ in range(4):
+                    await bus.emit("pool.work", "t")
+                await anyio.wait_all_tasks_blocked()
+                assert len(leaving.started) == 1  # one in flight, one buffered
+                assert peer.stats().buffered == 2
+                tg.cancel_scope.cancel()
+        assert not leaving.is_running
+        assert peer.stats().buffered == 3  # the unread one came back to the group
+        assert bus.stats().subscriptions == 1
+        assert bus.stats().dropped == 0
+
+
+class Base(Actor):
+    @handler("a")
+    async def on_a(self, event: Event) -> None: ...
+
+    @handler("b")
+    @handler("c")
+    async def on_b_or_c(self, event: Event) -> None: ...
+
+
+class Child(Base):
+    async def on_a(self, event: Event) -> None:  # overridden without @handler: unbound
+        ...
+
+
+async def test_handlers_are_inherited_and_can_be_stacked() -> None:
+    async with InMemoryBus() as bus:
+        actor = Child(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                assert sorted(s.pattern for s in bus.stats().subscription_stats) == ["b", "c"]
+                actor.stop()
+
+
+def test_bad_handlers_and_actors_are_refused_clearly() -> None:
+    with pytest.raises(InvalidTopicError, match="empty token"):
+        handler("a..b")
+    with pytest.raises(TypeError, match="needs an async def method"):
+
+        class Sync(Actor):
+            @handler("a")  # type: ignore[type-var]
+            def on_a(self, event: Event) -> None: ...
+
+    class Empty(Actor):
+        pass
+
+    bus = InMemoryBus()
+    with pytest.raises(BusConfigError, match="Empty has no @handler methods"):
+        Empty(bus)
+    with pytest.raises(BusConfigError, match="concurrency must be an int >= 1, got 0"):
+        Recorder(bus, concurrency=0)
+
+
+async def test_an_actor_runs_once_at_a_time() -> None:
+    async with InMemoryBus() as bus:
+        actor = Recorder(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                with pytest.raises(BusError, match="already running"):
+                    await actor.run()
+                actor.stop()
+            async with anyio.create_task_group() as tg:  # and again once it has returned
+                await tg.start(actor.run)
+                actor.stop()
