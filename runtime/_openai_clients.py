@@ -14,6 +14,7 @@ PLACEHOLDER_API_KEY = "relay-no-key"
 #: The Azure OpenAI REST API version used when neither an argument nor OPENAI_API_VERSION
 #: names one (a generally available version).
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+_CONNECT_TIMEOUT = 10.0
 
 
 def _check_base_url(base_url: str) -> str:
@@ -25,6 +26,12 @@ def _check_base_url(base_url: str) -> str:
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+def _timeout(seconds: float) -> openai.Timeout:
+    # Connecting gets at most 10 s even when a slow model is given minutes to answer, so an
+    # endpoint that is down is reported quickly.
+    return openai.Timeout(seconds, connect=min(seconds, _CONNECT_TIMEOUT))
 
 
 def openai_client(
@@ -44,7 +51,7 @@ def openai_client(
         return openai.AsyncOpenAI(
             api_key=key or PLACEHOLDER_API_KEY,
             base_url=_check_base_url(url) if url else None,
-            timeout=timeout,
+            timeout=_timeout(timeout),
             max_retries=max_retries,
         )
     except (openai.OpenAIError, ValueError) as exc:
@@ -78,7 +85,7 @@ def azure_client(
             azure_deployment=deployment,
             api_version=api_version or _env("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
             api_key=key,
-            timeout=timeout,
+            timeout=_timeout(timeout),
             max_retries=max_retries,
         )
     except (openai.OpenAIError, ValueError) as exc:

@@ -9,7 +9,6 @@ It runs on aiohttp, so it needs an asyncio event loop (anyio's asyncio backend i
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import time
@@ -21,7 +20,8 @@ from typing import Any
 import anyio
 from aiohttp import web
 
-from ._fake_png import make_png, parse_size
+from ._fake_http import cut_body, error_response, send_events, wrong_key_message
+from ._fake_images import ImageStore
 from ._fake_requests import FakeRequest, FakeRule, Match, Responder, redact_headers
 from ._fake_script import (
     AuthFault,
@@ -30,20 +30,16 @@ from ._fake_script import (
     FakeReply,
     Fault,
     MalformedBodyFault,
-    RateLimitFault,
     ScriptItem,
-    ServerErrorFault,
     SlowFault,
     as_reply,
 )
-from ._fake_wire import completion_json, error_json, stream_chunks
+from ._fake_wire import completion_json, stream_chunks
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DEFAULT_MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-image-1")
 #: The parsed JSON body, kept on the request by the middleware for the route handlers.
 _JSON_BODY = web.RequestKey[Any]("json_body")
-_KEPT_IMAGES = 256  # image files served at /files/ are bounded: the oldest are forgotten
-_MAX_IMAGES_PER_REQUEST = 10
 
 
 class FakeOpenAIServer:
@@ -56,6 +52,8 @@ class FakeOpenAIServer:
     ``latency`` delays every API response; ``chunk_delay`` spaces the chunks of a stream and
     ``chunk_size`` sets how many characters of text (or tool arguments) one chunk carries.
     With ``require_api_key`` set, requests without that key get HTTP 401.
+
+    ``requests`` keeps every request for the test to inspect; a long benchmark may clear it.
     """
 
     def __init__(
@@ -91,7 +89,7 @@ class FakeOpenAIServer:
         self._script: deque[ScriptItem] = deque(replies)
         self._rules: list[FakeRule] = []
         self._forced: deque[Fault] = deque()
-        self._files: dict[str, bytes] = {}
+        self._images_store = ImageStore()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._started = False
@@ -206,7 +204,7 @@ class FakeOpenAIServer:
             if self.latency > 0:
                 await anyio.sleep(self.latency)
             if not self._authorized(request):
-                return _error(AuthFault(message=_wrong_key_message(request)))
+                return error_response(AuthFault(message=wrong_key_message(request)))
             return await handler(request)
         finally:
             self.in_flight -= 1
@@ -238,16 +236,17 @@ class FakeOpenAIServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = request[_JSON_BODY]
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return _error(BadRequestFault("the body must be a JSON object with 'messages'"))
+            return error_response(BadRequestFault("the body must be a JSON object with 'messages'"))
         if not body.get("model") and "deployment" not in request.match_info:
-            return _error(BadRequestFault("you must provide a model parameter", param="model"))
+            missing = BadRequestFault("you must provide a model parameter", param="model")
+            return error_response(missing)
         if "deployment" in request.match_info:
             body = {**body, "model": request.match_info["deployment"]}
         stream = bool(body.get("stream"))
         item = self._choose(body)
         if item is None:
             message = "no reply is scripted on the FakeOpenAIServer for this request"
-            return _error(BadRequestFault(message))
+            return error_response(BadRequestFault(message))
         if not isinstance(item, Fault):
             return await self._answer(request, as_reply(item), body, stream)
         if isinstance(item, SlowFault):
@@ -260,10 +259,10 @@ class FakeOpenAIServer:
                     request, reply, body, cut_after=item.after_chunks, graceful=item.graceful
                 )
             payload = completion_json(reply, body, self._next_id("chatcmpl"), int(time.time()))
-            return await _cut_body(request, payload)
+            return await cut_body(request, payload)
         if isinstance(item, MalformedBodyFault) and stream:
-            return await _send_events(request, [item.body, "[DONE]"])
-        return _error(item)
+            return await send_events(request, [item.body, "[DONE]"])
+        return error_response(item)
 
     async def _answer(
         self, request: web.Request, reply: FakeReply, body: dict[str, Any], stream: bool
@@ -286,60 +285,28 @@ class FakeOpenAIServer:
         )
         events = [json.dumps(chunk) for chunk in chunks] + ["[DONE]"]
         if graceful and cut_after is not None:
-            return await _send_events(request, events[:cut_after], self.chunk_delay)
-        return await _send_events(request, events, self.chunk_delay, cut_after)
+            return await send_events(request, events[:cut_after], self.chunk_delay)
+        return await send_events(request, events, self.chunk_delay, cut_after)
 
     # -- images, models, files ------------------------------------------------------------
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         body = request[_JSON_BODY] if isinstance(request[_JSON_BODY], dict) else {}
-        if self._forced:
-            fault = self._forced.popleft()
-            if isinstance(fault, SlowFault):
-                await anyio.sleep(fault.delay)
-            elif not isinstance(fault, CutStreamFault):
-                return _error(fault)
-            else:
-                return await _cut_body(request, await self._image_payload(body))
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return _error(BadRequestFault("'prompt' is required", param="prompt"))
+        fault = self._forced.popleft() if self._forced else None
+        if isinstance(fault, SlowFault):
+            await anyio.sleep(fault.delay)
+        elif fault is not None and not isinstance(fault, CutStreamFault):
+            return error_response(fault)
         try:
-            return web.json_response(await self._image_payload(body))
+            payload = await self._images_store.generate(body, files_url=f"{self.url}/files")
         except ValueError as exc:
-            return _error(BadRequestFault(str(exc)))
-
-    async def _image_payload(self, body: dict[str, Any]) -> dict[str, Any]:
-        prompt = str(body.get("prompt", ""))
-        n = body.get("n") or 1
-        if not isinstance(n, int) or not 1 <= n <= _MAX_IMAGES_PER_REQUEST:
-            raise ValueError(f"'n' must be an integer from 1 to {_MAX_IMAGES_PER_REQUEST}")
-        size = body.get("size")
-        width, height = parse_size(size if isinstance(size, str) else None)
-        as_url = body.get("response_format") == "url"
-        data: list[dict[str, Any]] = []
-        for index in range(n):
-            png = await anyio.to_thread.run_sync(make_png, width, height, f"{prompt}#{index}")
-            if as_url:
-                data.append({"url": self._keep_file(png), "revised_prompt": prompt})
-            else:
-                data.append({"b64_json": base64.b64encode(png).decode(), "revised_prompt": prompt})
-        return {
-            "created": int(time.time()),
-            "data": data,
-            "output_format": "png",
-            "size": f"{width}x{height}",
-        }
-
-    def _keep_file(self, png: bytes) -> str:
-        name = f"{self._next_id('img')}.png"
-        self._files[name] = png
-        while len(self._files) > _KEPT_IMAGES:
-            del self._files[next(iter(self._files))]
-        return f"{self.url}/files/{name}"
+            return error_response(BadRequestFault(str(exc)))
+        if isinstance(fault, CutStreamFault):
+            return await cut_body(request, payload)
+        return web.json_response(payload)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        png = self._files.get(request.match_info["name"])
+        png = self._images_store.get(request.match_info["name"])
         if png is None:
             raise web.HTTPNotFound()
         return web.Response(body=png, content_type="image/png")
@@ -349,7 +316,7 @@ class FakeOpenAIServer:
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         if self._forced:
-            return _error(self._forced.popleft())
+            return error_response(self._forced.popleft())
         return web.json_response(
             {"object": "list", "data": [self._model_json(m) for m in self.models]}
         )
@@ -358,76 +325,5 @@ class FakeOpenAIServer:
         model = request.match_info["model"]
         if model not in self.models:
             message = f"The model '{model}' does not exist or you do not have access to it."
-            return _error(BadRequestFault(message, status=404, code="model_not_found"))
+            return error_response(BadRequestFault(message, status=404, code="model_not_found"))
         return web.json_response(self._model_json(model))
-
-
-def _wrong_key_message(request: web.Request) -> str:
-    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    given = request.headers.get("api-key", bearer)
-    # Like the real API: the message shows only the end of the key that was sent.
-    return f"Incorrect API key provided: ****{given[-4:]}." if given else "No API key provided."
-
-
-def _error(fault: Fault) -> web.Response:
-    """The HTTP answer for a fault that is just an error status (or a malformed body)."""
-    if isinstance(fault, RateLimitFault):
-        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-        body = error_json(fault.message, "requests", code="rate_limit_exceeded")
-        return web.json_response(body, status=429, headers=headers)
-    if isinstance(fault, ServerErrorFault):
-        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-        body = error_json(fault.message, "server_error")
-        return web.json_response(body, status=fault.status, headers=headers)
-    if isinstance(fault, AuthFault):
-        body = error_json(fault.message, "invalid_request_error", code="invalid_api_key")
-        return web.json_response(body, status=fault.status)
-    if isinstance(fault, BadRequestFault):
-        body = error_json(
-            fault.message, "invalid_request_error", param=fault.param, code=fault.code
-        )
-        return web.json_response(body, status=fault.status)
-    if isinstance(fault, MalformedBodyFault):
-        return web.Response(text=fault.body, content_type="application/json")
-    raise TypeError(f"{type(fault).__name__} cannot be acted out on this route")
-
-
-def _drop_connection(request: web.Request) -> None:
-    if request.transport is not None:
-        request.transport.close()
-
-
-async def _send_events(
-    request: web.Request,
-    events: list[str],
-    delay: float = 0.0,
-    cut_after: int | None = None,
-) -> web.StreamResponse:
-    """Send ``events`` as server-sent events; drop the connection after ``cut_after``."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    try:
-        for sent, event in enumerate(events):
-            if cut_after is not None and sent >= cut_after:
-                _drop_connection(request)
-                return response
-            if sent and delay > 0:
-                await anyio.sleep(delay)
-            await response.write(f"data: {event}\n\n".encode())
-        await response.write_eof()
-    except ConnectionResetError:
-        pass  # the client went away mid-stream; nothing is left to tell it
-    return response
-
-
-async def _cut_body(request: web.Request, payload: dict[str, Any]) -> web.StreamResponse:
-    """Promise the whole JSON body, send half of it, then drop the connection."""
-    data = json.dumps(payload).encode()
-    response = web.StreamResponse(headers={"Content-Type": "application/json"})
-    response.content_length = len(data)
-    await response.prepare(request)
-    await response.write(data[: len(data) // 2])
-    _drop_connection(request)
-    return response

@@ -236,7 +236,7 @@ async def test_the_key_never_reaches_messages_or_the_log(debug_log: list[str]) -
                 with pytest.raises(ModelError) as caught:
                     await model.complete(HI)
                 messages.append(str(caught.value))
-        async with model_for(server, max_retries=0) as model:
+        async with model_for(server, timeout=0.2) as model:
             server.add_reply(SlowFault(delay=5.0))
             with pytest.raises(ModelTimeoutError) as timed_out:
                 await model.complete(HI, settings=None)
