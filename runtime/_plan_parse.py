@@ -59,9 +59,13 @@ class PlanTextScanner:
         self._element_index = 0
 
     def feed(self, chunk: str) -> list[tuple[int, object]]:
-        self.text += chunk
+        # Appending to a local that holds the only reference lets CPython grow the string in
+        # place, so many small chunks cost linear time, not quadratic.
+        text, self.text = self.text, ""
+        text += chunk
+        self.text = text
         found: list[tuple[int, object]] = []
-        text, pos = self.text, self._pos
+        pos = self._pos
         while not self.done:
             pattern = _IN_STRING if self._in_string else _IN_JSON if self._stack else _IN_PROSE
             match = pattern.search(text, pos)
