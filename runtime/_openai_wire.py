@@ -160,7 +160,8 @@ def from_completion(completion: ChatCompletion) -> ChatResponse:
 def from_chunk(chunk: ChatCompletionChunk) -> tuple[ChatDelta | None, str | None]:
     """The fragment a stream chunk carries (``None`` when it carries no text or tool call),
     and the chunk's raw finish reason."""
-    choice = next((c for c in chunk.choices or [] if c.index == 0), None)
+    # Only the first choice is asked for (n=1); some servers leave its index out.
+    choice = next((c for c in chunk.choices or [] if getattr(c, "index", 0) in (0, None)), None)
     if choice is None:
         return None, None
     delta = choice.delta
