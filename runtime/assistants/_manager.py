@@ -12,7 +12,7 @@ from anyio.abc import TaskGroup
 from .._chat_model import ChatModel
 from .._chat_types import ModelSettings
 from ._backend import Backend
-from ._errors import BackendNotAvailableError, ManagerClosedError
+from ._errors import BackendNotAvailableError
 from ._local import LocalBackend
 from ._messages import Message
 from ._types import AgentBase, CreateAgentRequest, ResultBase, RunAgentRequest, RunBase, Thread
@@ -74,14 +74,14 @@ class AgentManager:
 
     async def __aenter__(self) -> AgentManager:
         if self._task_group is not None:
-            raise ManagerClosedError("this agent manager is already open; open it once")
+            raise RuntimeError("this AgentManager is already open; enter it once")
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
         try:
             await self.backend.open(task_group)
-        except BaseException as error:
-            await self._shut(type(error), error, error.__traceback__)
+        except BaseException:
+            await self._shut()
             raise
         return self
 
@@ -90,25 +90,22 @@ class AgentManager:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool | None:
-        return await self._shut(exc_type, exc, traceback)
+    ) -> None:
+        await self._shut()
 
-    async def _shut(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
+    async def _shut(self) -> None:
         task_group, self._task_group = self._task_group, None
         if task_group is None:
-            return None
+            return
         try:
             with anyio.CancelScope(shield=True):
                 await self.backend.close()
         finally:
             task_group.cancel_scope.cancel()
-            result = await task_group.__aexit__(exc_type, exc, traceback)
-        return result
+            # Runs never raise (they end failed or cancelled), so the task group has nothing
+            # to report; the body's own exception is left to propagate as it is, not wrapped
+            # in an exception group.
+            await task_group.__aexit__(None, None, None)
 
     # -- agents and threads --
 

@@ -515,5 +515,20 @@ async def test_backend_choice_and_closed_manager_are_clear() -> None:
     with pytest.raises(ManagerClosedError):
         await manager.run_agent({"agent_id": agent.agent_id})
     async with manager:
-        with pytest.raises(ManagerClosedError, match="already open"):
+        with pytest.raises(RuntimeError, match="already open"):
             await manager.__aenter__()
+
+
+async def test_an_error_in_the_managers_body_comes_out_as_it_is() -> None:
+    manager = AgentManager(ScriptedModel(forever))
+    runs: list[str] = []
+
+    async def body() -> None:
+        async with manager:
+            agent = await manager.create_agent({})
+            runs.append((await manager.run_agent({"agent_id": agent.agent_id})).run_id)
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await body()
+    assert (await manager.get_run(runs[0])).status is RunStatus.cancelled
