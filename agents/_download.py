@@ -179,7 +179,7 @@ class Downloader:
             raise DownloadError(f"{refused}URLs with a user name or password are not downloaded")
         host = parsed.raw_host
         if not host:
-            raise DownloadError(f"{refused}URL {show_url(parsed)} has no host")
+            raise DownloadError(f"{refused}the URL has no host")
         if self._allow.allows(host, parsed.port):
             return parsed
         try:
@@ -334,7 +334,8 @@ def name_from_url(url: URL, content_type: str | None, expect_image: bool = False
 
 def show_url(url: URL) -> str:
     """A URL as it may appear in a message: no credentials, query or fragment, shortened."""
-    text = str(url.with_user(None).with_query(None).with_fragment(None))
+    bare = url.with_query(None).with_fragment(None)
+    text = str(bare.with_user(None) if bare.absolute else bare)
     return text if len(text) <= 100 else text[:97] + "..."
 
 

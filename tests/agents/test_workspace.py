@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from agents import FileInfo, Workspace, WorkspaceError
 from runtime import RelayError
 
+# Marked here as well as by tests/conftest.py: anyio then keeps the parametrized variants.
+pytestmark = pytest.mark.anyio
+
 
 def files_in(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
