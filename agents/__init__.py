@@ -7,6 +7,15 @@ from ._sandbox_types import ExecutionResult, ProducedFile, SandboxError, Sandbox
 # isort: split
 # -- workspace, downloads, images --
 from ._download import Downloader, DownloadError, DownloadResult
+from ._images import (
+    GeneratedImage,
+    ImageBackend,
+    ImageGenerationError,
+    OfflineImageBackend,
+    OpenAIImageBackend,
+    ReplicateImageBackend,
+    image_backend_from_config,
+)
 from ._workspace import AtomicFile, FileInfo, Workspace, WorkspaceError
 
 __all__ = [
@@ -16,10 +25,17 @@ __all__ = [
     "Downloader",
     "ExecutionResult",
     "FileInfo",
+    "GeneratedImage",
+    "ImageBackend",
+    "ImageGenerationError",
+    "OfflineImageBackend",
+    "OpenAIImageBackend",
     "ProducedFile",
+    "ReplicateImageBackend",
     "Sandbox",
     "SandboxError",
     "SandboxLimits",
     "Workspace",
     "WorkspaceError",
+    "image_backend_from_config",
 ]
