@@ -69,6 +69,8 @@ class LocalBackend(Backend):
         max_active_runs: runs not yet ended that the backend holds at once.
         max_concurrent_model_calls: model calls in flight at once, across runs.
         max_tool_output_chars: characters of one submitted tool output kept for the model.
+        max_retained_runs: runs remembered; past it the oldest ended runs are forgotten
+            (their messages stay on their threads).
         settings: sampling settings for every model call.
     """
 
@@ -84,6 +86,7 @@ class LocalBackend(Backend):
         max_active_runs: int = 1024,
         max_concurrent_model_calls: int = 64,
         max_tool_output_chars: int = 100_000,
+        max_retained_runs: int = 10_000,
         settings: ModelSettings | None = None,
     ) -> None:
         for label, value in (
@@ -93,6 +96,7 @@ class LocalBackend(Backend):
             ("max_active_runs", max_active_runs),
             ("max_concurrent_model_calls", max_concurrent_model_calls),
             ("max_tool_output_chars", max_tool_output_chars),
+            ("max_retained_runs", max_retained_runs),
         ):
             if value <= 0:
                 raise ValueError(f"{label} must be positive, got {value}")
@@ -102,6 +106,7 @@ class LocalBackend(Backend):
         self.action_timeout = action_timeout
         self.max_active_runs = max_active_runs
         self.max_tool_output_chars = max_tool_output_chars
+        self.max_retained_runs = max_retained_runs
         self.settings = settings
         self._model_calls = anyio.CapacityLimiter(max_concurrent_model_calls)
         self._agents: dict[str, AgentBase] = {}
@@ -123,6 +128,12 @@ class LocalBackend(Backend):
     # -- agents and threads --
 
     async def create_agent(self, request: CreateAgentRequest) -> AgentBase:
+        hosted = sorted({t.type for t in request.tools if t.type != "function"})
+        if hosted:
+            raise InvalidRequestError(
+                f"the local backend runs function tools only, not {', '.join(hosted)}; "
+                "give the agent @tool functions instead"
+            )
         agent = AgentBase(
             name=request.name,
             description=request.description,
@@ -194,6 +205,7 @@ class LocalBackend(Backend):
         thread.active_run_id = run.run_id
         state = LocalRun(run)
         self._runs[run.run_id] = state
+        self._forget_old_runs()
         task_group.start_soon(self._drive, state, agent, thread, name=f"relay run {run.run_id}")
         logger.debug("run {} queued on thread {}", run.run_id, run.thread_id)
         return state.snapshot()
@@ -403,9 +415,18 @@ class LocalBackend(Backend):
         except KeyError:
             raise RunNotFoundError(f"no run {run_id!r}") from None
 
+    def _forget_old_runs(self) -> None:
+        excess = len(self._runs) - self.max_retained_runs
+        if excess <= 0:
+            return
+        ended = [run_id for run_id, s in self._runs.items() if s.status.is_terminal]
+        for run_id in ended[:excess]:  # dicts keep creation order: oldest first
+            del self._runs[run_id]
+
     def _is_active(self, run_id: str | None) -> bool:
         # A cancelled run's task may still be unwinding; its thread is free already.
-        return run_id is not None and not self._runs[run_id].status.is_terminal
+        state = self._runs.get(run_id) if run_id is not None else None
+        return state is not None and not state.status.is_terminal
 
     def _new_thread(self) -> _LocalThread:
         thread = _LocalThread(Thread())

@@ -30,6 +30,7 @@ from runtime.assistants import (
     ImageFile,
     ImageFileContent,
     InvalidRequestError,
+    LocalBackend,
     ManagerClosedError,
     Message,
     RunAgentRequest,
@@ -436,6 +437,29 @@ async def test_too_many_active_runs_are_refused() -> None:
 
 
 # -- unknown ids and bad requests --
+
+
+async def test_ended_runs_past_the_retention_bound_are_forgotten_not_their_messages() -> None:
+    backend = LocalBackend(ScriptedModel(["a", "b", "c"]), max_retained_runs=2)
+    async with AgentManager(ScriptedModel([]), backend=backend) as manager:
+        agent = await manager.create_agent({})
+        thread = await manager.create_thread()
+        runs = []
+        for text in ("1", "2", "3"):
+            request = RunAgentRequest.from_agent(agent, messages=[text], thread_id=thread.thread_id)
+            runs.append(await manager.run_agent(request))
+            await manager.retrieve_result(runs[-1], timeout=10)
+        with pytest.raises(RunNotFoundError):
+            await manager.get_run(runs[0])
+        assert (await manager.get_run(runs[2])).status is RunStatus.completed
+        messages = await manager.list_messages(thread.thread_id)
+    assert [m.text for m in messages] == ["1", "a", "2", "b", "3", "c"]
+
+
+async def test_hosted_tools_are_refused_by_the_local_backend() -> None:
+    async with AgentManager(ScriptedModel([])) as manager:
+        with pytest.raises(InvalidRequestError, match="function tools only, not code_interpreter"):
+            await manager.create_agent({"tools": [{"type": "code_interpreter"}]})
 
 
 async def test_unknown_ids_are_clear_errors() -> None:
