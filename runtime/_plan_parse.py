@@ -55,8 +55,11 @@ class PlanTextScanner:
         self._key: str | None = None
         self._plan_depth = 0  # bracket depth directly inside the plan list; 0 when outside it
         self._plan_list_opened = False
-        self._element_start: int | None = None
+        self._element_start: int | None = None  # where the object being read began
+        self._element_begin = 0  # where the current element of the plan list began
         self._element_index = 0
+        self._element_read = False
+        self._found: list[tuple[int, object]] = []
 
     def feed(self, chunk: str) -> list[tuple[int, object]]:
         # Appending to a local that holds the only reference lets CPython grow the string in
@@ -64,7 +67,6 @@ class PlanTextScanner:
         text, self.text = self.text, ""
         text += chunk
         self.text = text
-        found: list[tuple[int, object]] = []
         pos = self._pos
         while not self.done:
             pattern = _IN_STRING if self._in_string else _IN_JSON if self._stack else _IN_PROSE
@@ -91,14 +93,13 @@ class PlanTextScanner:
             elif char == ":":
                 self._on_colon()
             elif char == ",":
-                self._on_comma()
+                self._on_comma(at)
             elif char in "{[":
                 self._on_open(char, at)
             else:
-                element = self._on_close(char, pos)
-                if element is not None:
-                    found.append(element)
+                self._on_close(at)
         self._pos = pos
+        found, self._found = self._found, []
         return found
 
     def _on_colon(self) -> None:
@@ -111,11 +112,14 @@ class PlanTextScanner:
                 self.plan_object = self.candidates[-1]
                 self.plan_object.has_plan = True
 
-    def _on_comma(self) -> None:
+    def _on_comma(self, at: int) -> None:
         if len(self._stack) == 1:
             self._key = self._last_string = None
         elif self._plan_depth and len(self._stack) == self._plan_depth:
+            self._end_element(at)
             self._element_index += 1
+            self._element_begin = at + 1
+            self._element_read = False
 
     def _on_open(self, char: str, at: int) -> None:
         depth = len(self._stack)
@@ -123,31 +127,40 @@ class PlanTextScanner:
             # Only the first "plan" list streams; a repeated key is an error (see locate_plan).
             self._plan_list_opened = True
             self._plan_depth = 2
+            self._element_begin = at + 1
         elif char == "{" and self._plan_depth and depth == self._plan_depth:
             self._element_start = at
         self._stack.append(char)
 
-    def _on_close(self, char: str, pos: int) -> tuple[int, object] | None:
+    def _on_close(self, at: int) -> None:
         self._stack.pop()
         depth = len(self._stack)
-        element: tuple[int, object] | None = None
         if self._plan_depth and depth == self._plan_depth and self._element_start is not None:
-            try:
-                element = (
-                    self._element_index,
-                    _DECODER.decode(self.text[self._element_start : pos]),
-                )
-            except (ValueError, RecursionError):
-                element = None  # broken inside; the whole-object parse reports where
+            # A step object just closed: hand it out now, not when the next one starts.
+            self._emit(self._element_start, at + 1)
             self._element_start = None
+            self._element_read = True
         elif self._plan_depth and depth < self._plan_depth:
+            self._end_element(at)
             self._plan_depth = 0  # the plan list is over
         if depth == 0:
             candidate = self.candidates[-1]
-            candidate.end = pos
+            candidate.end = at + 1
             self.done = candidate.has_plan
             self._key = self._last_string = None
-        return element
+
+    def _end_element(self, at: int) -> None:
+        """An element that is not an object ends at a comma or at the end of the list; it is
+        reported too, so that readers of the stream and of the whole text see the same list."""
+        if not self._element_read and self.text[self._element_begin : at].strip():
+            self._emit(self._element_begin, at)
+
+    def _emit(self, start: int, end: int) -> None:
+        try:
+            value = _DECODER.decode(self.text[start:end].strip())
+        except (ValueError, RecursionError):
+            return  # broken inside; the whole-object parse reports where
+        self._found.append((self._element_index, value))
 
 
 def _decode_string(literal: str) -> str | None:

@@ -83,16 +83,16 @@ class StepReader:
         self.problems: list[str] = []
         self.accepted: dict[str, Step] = {}
         self.rejected_ids: set[str] = set()
-        self.count = 0
+        self._overflow_reported = False
 
     def read(self, index: int, raw: object) -> Step | None:
         """Read the step at ``index`` (0-based) of the plan list; indexes must increase."""
         contiguous = index == self._last_index + 1
         self._last_index = index
-        self.count = index + 1
         previous_id, self._previous_id = self._previous_id, None
         if index >= self._limits.max_steps:
-            if index == self._limits.max_steps:
+            if not self._overflow_reported:
+                self._overflow_reported = True
                 self.problems.append(
                     f"too many steps: at most {self._limits.max_steps} allowed; "
                     f"step {index + 1} and every later step are rejected"
@@ -117,7 +117,8 @@ class StepReader:
         unknown = [k for k in raw if k not in FIELDS]
         if unknown:
             names = ", ".join(_show(k) for k in unknown)
-            problems.append(f"{label}: unknown field {names} (allowed: {', '.join(FIELDS)})")
+            field = "fields" if len(unknown) > 1 else "field"
+            problems.append(f"{label}: unknown {field} {names} (allowed: {', '.join(FIELDS)})")
         agent = self._read_text(raw, "agent", label, problems)
         if agent is not None and agent not in self._agents:
             problems.append(

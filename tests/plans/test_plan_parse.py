@@ -210,6 +210,10 @@ def test_reserved_ids_are_refused_and_skipped_by_generated_ids() -> None:
             "step a: unknown field 'dependencies' (allowed: id, agent, prompt, depends_on)",
         ),
         (
+            plan_json({**step("a"), "name": "x", "output": "y"}),
+            "step a: unknown fields 'name', 'output' (allowed: id, agent, prompt, depends_on)",
+        ),
+        (
             plan_json(step("s2", agent="imgae")),
             "step s2: unknown agent 'imgae'; known agents: code, file, image",
         ),
@@ -256,6 +260,14 @@ def test_limits_are_configurable_and_reported_with_numbers() -> None:
         "s3",
         "s4",
         "s5",
+    ]
+
+
+def test_steps_over_the_limit_are_refused_even_when_the_first_of_them_is_unreadable() -> None:
+    text = '{"plan": [{"agent": "code", "prompt": "a"}, {"agent": oops}, {"agent": "code"}]}'
+    assert problems_of(text, max_steps=1) == [
+        "not valid JSON at line 1, column 55: Expecting value",
+        "too many steps: at most 1 allowed; step 3 and every later step are rejected",
     ]
 
 

@@ -156,6 +156,20 @@ def test_a_step_that_fails_its_own_checks_is_held_back_and_reported_at_once() ->
     assert [s.id for s in parser.steps] == ["a", "d"]
 
 
+def test_elements_that_are_not_objects_are_rejected_when_they_end() -> None:
+    parser = PlanStreamParser(AGENTS)
+    assert parser.feed('{"plan": ["do a, then b", 42') == []
+    assert parser.rejected == ['step 1: must be an object with "agent" and "prompt", got a string']
+    assert parser.feed(", [1, 2]]}") == []
+    assert parser.rejected[1:] == [
+        'step 2: must be an object with "agent" and "prompt", got a number',
+        'step 3: must be an object with "agent" and "prompt", got a list',
+    ]
+    with pytest.raises(PlanError) as caught:
+        parser.finish()
+    assert caught.value.problems == parser.rejected
+
+
 def test_too_many_steps_are_held_back_from_the_first_one_over_the_limit() -> None:
     rendered = render([step(f"s{i}") for i in range(1, 6)])
     parser = PlanStreamParser(AGENTS, PlanLimits(max_steps=3))
