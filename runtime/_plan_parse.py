@@ -38,8 +38,9 @@ class Candidate:
 
 class PlanTextScanner:
     """Walks text chunk by chunk; ``feed`` returns ``(index, value)`` for each element of the
-    plan list that closed in this chunk. Work is linear in the text however it is chunked, and
-    chunks may split anywhere, even inside an escape."""
+    plan list that ended in this chunk: an object with its closing brace, anything else (to be
+    rejected) with the comma or bracket after it. Work is linear in the text however it is
+    chunked, and chunks may split anywhere, even inside an escape."""
 
     def __init__(self) -> None:
         self.text = ""

@@ -8,6 +8,8 @@ is valid JSON.
 
 What the master should know:
 
+- Text or a code fence around the JSON is fine; the plan is the first top-level object with a
+  ``"plan"`` key, and whatever follows it is ignored.
 - A step may be returned before the steps it depends on have arrived (a forward reference);
   the scheduler just waits for them. If they never come, ``finish`` says so.
 - In the plain form (no ``"id"`` and no ``"depends_on"``) each step gets ``s1``, ``s2``, ...
