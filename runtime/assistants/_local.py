@@ -10,7 +10,6 @@ tool-calling turns fail it with a one-line ``last_error``; exceeding ``run_timeo
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,9 +18,9 @@ from anyio.abc import TaskGroup
 from loguru import logger
 
 from .._chat_model import ChatModel
-from .._chat_types import ChatMessage, ChatToolCall, ModelSettings
-from .._errors import ModelError
+from .._chat_types import ModelSettings
 from ._backend import Backend
+from ._chat_loop import ChatLoop
 from ._convert import to_chat_message
 from ._errors import (
     AgentNotFoundError,
@@ -34,8 +33,8 @@ from ._errors import (
     ToolOutputsMismatchError,
     TooManyRunsError,
 )
-from ._messages import Message, RefusalContent
-from ._run_state import LocalRun
+from ._messages import Message
+from ._run_state import LocalRun, mismatches
 from ._tools import cap_output
 from ._types import (
     AgentBase,
@@ -45,8 +44,6 @@ from ._types import (
     RunBase,
     RunStatus,
     Thread,
-    ToolCall,
-    ToolCallFunction,
 )
 
 
@@ -101,14 +98,17 @@ class LocalBackend(Backend):
             if value <= 0:
                 raise ValueError(f"{label} must be positive, got {value}")
         self.model = model
-        self.max_turns = max_turns
-        self.run_timeout = run_timeout
-        self.action_timeout = action_timeout
         self.max_active_runs = max_active_runs
         self.max_tool_output_chars = max_tool_output_chars
         self.max_retained_runs = max_retained_runs
-        self.settings = settings
-        self._model_calls = anyio.CapacityLimiter(max_concurrent_model_calls)
+        self._chat_loop = ChatLoop(
+            model=model,
+            model_calls=anyio.CapacityLimiter(max_concurrent_model_calls),
+            settings=settings,
+            max_turns=max_turns,
+            run_timeout=run_timeout,
+            action_timeout=action_timeout,
+        )
         self._agents: dict[str, AgentBase] = {}
         self._threads: dict[str, _LocalThread] = {}
         self._runs: dict[str, LocalRun] = {}
@@ -197,7 +197,7 @@ class LocalBackend(Backend):
             agent_id=agent.agent_id,
             model=agent.model,
         )
-        run.expires_at = run.created_at + int(self.run_timeout)
+        run.expires_at = run.created_at + int(self._chat_loop.run_timeout)
         thread.messages += [
             m.model_copy(update={"thread_id": run.thread_id, "run_id": run.run_id})
             for m in new_messages
@@ -257,25 +257,13 @@ class LocalBackend(Backend):
                 "it takes no tool outputs now"
             )
         outputs = request.tool_outputs or []
-        given = [o.tool_call_id for o in outputs]
-        expected = state.pending_ids
-        problems = []
-        if None in given:
-            problems.append("a tool output has no tool_call_id")
-        unknown = [i for i in given if i is not None and i not in expected]
-        if unknown:
-            problems.append(f"unknown ids {', '.join(unknown)}")
-        missing = [i for i in expected if i not in given]
-        if missing:
-            problems.append(f"missing ids {', '.join(missing)}")
-        repeated = sorted({i for i in given if i is not None and given.count(i) > 1})
-        if repeated:
-            problems.append(f"repeated ids {', '.join(repeated)}")
+        problems = mismatches([o.tool_call_id for o in outputs], state.pending_ids)
         if problems:
             raise ToolOutputsMismatchError(
                 f"tool outputs do not match run {state.run_id!r}'s pending calls "
                 f"({'; '.join(problems)}); expected one output for each of "
-                f"{', '.join(expected)}; nothing was applied, the run still requires action"
+                f"{', '.join(state.pending_ids)}; nothing was applied, the run still "
+                "requires action"
             )
         state.deliver(
             {str(o.tool_call_id): cap_output(o.output, self.max_tool_output_chars) for o in outputs}
@@ -293,87 +281,16 @@ class LocalBackend(Backend):
             state.cancel_scope.cancel()
         return state.snapshot()
 
-    # -- the run loop --
+    # -- the run's task --
 
     async def _drive(self, state: LocalRun, agent: AgentBase, thread: _LocalThread) -> None:
         try:
-            with anyio.CancelScope() as state.cancel_scope:
-                if state.status.is_terminal:  # cancelled before it started
-                    return
-                with anyio.move_on_after(self.run_timeout) as deadline:
-                    try:
-                        await self._loop(state, agent, thread)
-                    except ModelError as error:
-                        state.finish(RunStatus.failed, f"model error: {_one_line(error)}")
-                    except Exception as error:
-                        logger.opt(exception=error).error("run {} crashed", state.run_id)
-                        state.finish(
-                            RunStatus.failed,
-                            f"internal error: {type(error).__name__}: {_one_line(error)}",
-                        )
-                if deadline.cancelled_caught:
-                    state.finish(
-                        RunStatus.expired,
-                        f"run took longer than run_timeout={self.run_timeout:g} s",
-                    )
+            await self._chat_loop.drive(
+                state, agent, list(thread.messages), lambda m: self._append(state, thread, m)
+            )
         finally:
-            # Whatever ended the task (the manager closing, an outer cancellation), the run
-            # must not look alive afterwards, and its thread must take new runs.
-            state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
             if thread.active_run_id == state.run_id:
                 thread.active_run_id = None
-            logger.debug("run {} ended {}", state.run_id, state.status)
-
-    async def _loop(self, state: LocalRun, agent: AgentBase, thread: _LocalThread) -> None:
-        conversation: list[ChatMessage] = []
-        if agent.instructions:
-            conversation.append(ChatMessage.system(agent.instructions))
-        conversation += [to_chat_message(m) for m in thread.messages]
-        tools = [t.definition() for t in agent.tools if t.type == "function"]
-        state.start()
-        for _turn in range(self.max_turns):
-            async with self._model_calls:
-                response = await self.model.complete(
-                    conversation, tools=tools, settings=self.settings
-                )
-            state.add_usage(response.usage)
-            reply = response.message
-            if reply.tool_calls:
-                calls = _with_unique_ids(reply.tool_calls)
-                if reply.text.strip():
-                    self._append(state, thread, Message.assistant(reply.text))
-                conversation.append(ChatMessage.assistant(reply.text or None, calls))
-                outputs = await state.wait_for_outputs(
-                    [_to_tool_call(c) for c in calls], self.action_timeout
-                )
-                if outputs is None:
-                    state.finish(
-                        RunStatus.expired,
-                        f"no tool outputs were submitted within "
-                        f"action_timeout={self.action_timeout:g} s",
-                    )
-                    return
-                conversation += [ChatMessage.tool(c.id, outputs[c.id]) for c in calls]
-                continue
-            if reply.refusal:
-                refusal = Message(role="assistant", content=[RefusalContent(refusal=reply.refusal)])
-                self._append(state, thread, refusal)
-                state.finish(RunStatus.completed)
-                return
-            if reply.text.strip():
-                self._append(state, thread, Message.assistant(reply.text))
-                state.finish(RunStatus.completed)
-                return
-            state.finish(
-                RunStatus.failed,
-                f"the model returned an empty reply (finish_reason={response.finish_reason})",
-            )
-            return
-        state.finish(
-            RunStatus.failed,
-            f"the model was still calling tools after max_turns={self.max_turns} turns; "
-            "check the tool outputs it gets, or raise max_turns",
-        )
 
     def _append(self, state: LocalRun, thread: _LocalThread, message: Message) -> None:
         message = message.model_copy(
@@ -439,24 +356,3 @@ def _checked_messages(messages: Sequence[Message]) -> list[Message]:
     for message in messages:
         to_chat_message(message)
     return list(messages)
-
-
-def _with_unique_ids(calls: Sequence[ChatToolCall]) -> list[ChatToolCall]:
-    """Outputs are matched to calls by id, so a call with an empty or repeated id gets a
-    fresh one (and the model sees it under that id)."""
-    seen: set[str] = set()
-    unique = []
-    for call in calls:
-        if not call.id or call.id in seen:
-            call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
-        seen.add(call.id)
-        unique.append(call)
-    return unique
-
-
-def _to_tool_call(call: ChatToolCall) -> ToolCall:
-    return ToolCall(id=call.id, function=ToolCallFunction(name=call.name, arguments=call.arguments))
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

@@ -116,3 +116,21 @@ class LocalRun:
         self.run.status = status
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
+
+
+def mismatches(given: list[str | None], expected: list[str]) -> list[str]:
+    """What is wrong with outputs for ``given`` call ids when ``expected`` are pending: one
+    output per pending call, each naming its call, none twice, none unknown."""
+    problems = []
+    if None in given:
+        problems.append("a tool output has no tool_call_id")
+    unknown = [i for i in given if i is not None and i not in expected]
+    if unknown:
+        problems.append(f"unknown ids {', '.join(unknown)}")
+    missing = [i for i in expected if i not in given]
+    if missing:
+        problems.append(f"missing ids {', '.join(missing)}")
+    repeated = sorted({i for i in given if i is not None and given.count(i) > 1})
+    if repeated:
+        problems.append(f"repeated ids {', '.join(repeated)}")
+    return problems

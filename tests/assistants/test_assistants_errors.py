@@ -8,6 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from runtime import (
@@ -44,6 +46,7 @@ from runtime.assistants import (
     run_to_completion,
     tool,
 )
+from runtime.assistants._run_state import mismatches
 
 
 async def forever(messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> str:
@@ -304,7 +307,12 @@ async def test_submit_tool_outputs_checks_the_request() -> None:
 
 
 async def test_cancel_a_running_run_then_retrieve_it() -> None:
-    async with AgentManager(ScriptedModel(forever)) as manager:
+    async def first_hangs(messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> str:
+        if messages[-1].text == "hi":
+            await anyio.sleep_forever()
+        return "back"
+
+    async with AgentManager(ScriptedModel(first_hangs)) as manager:
         agent = await manager.create_agent({})
         run = await manager.run_agent({"agent_id": agent.agent_id, "messages": ["hi"]})
         cancelled = await manager.cancel_run(run.run_id)
@@ -316,7 +324,6 @@ async def test_cancel_a_running_run_then_retrieve_it() -> None:
         with pytest.raises(RunStateError, match="already ended \\(cancelled\\)"):
             await manager.cancel_run(run)
         # the thread is free for the next run at once
-        manager.backend.model = ScriptedModel(["back"])  # type: ignore[attr-defined]
         again = await manager.run_agent(
             {"agent_id": agent.agent_id, "thread_id": run.thread_id, "messages": ["again"]}
         )
@@ -556,3 +563,17 @@ async def test_an_error_in_the_managers_body_comes_out_as_it_is() -> None:
     with pytest.raises(KeyError, match="mine"):
         await body()
     assert (await manager.get_run(runs[0])).status is RunStatus.cancelled
+
+
+@given(
+    expected=st.lists(st.sampled_from(["c1", "c2", "c3", "c4"]), unique=True, max_size=4),
+    given_ids=st.lists(st.sampled_from(["c1", "c2", "c3", "c4", "zz", None]), max_size=6),
+)
+def test_outputs_match_only_one_per_pending_call(
+    expected: list[str], given_ids: list[str | None]
+) -> None:
+    problems = mismatches(given_ids, expected)
+    exact = None not in given_ids and sorted(given_ids) == sorted(expected)  # type: ignore[type-var]
+    assert (problems == []) == exact
+    if not exact:
+        assert all(p and "\n" not in p for p in problems)

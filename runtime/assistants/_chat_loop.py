@@ -1,0 +1,144 @@
+"""The chat loop one local run executes: ask the model, wait for tool outputs, repeat, until
+the model answers, fails, or a bound is hit. Every way out leaves the run in a terminal status
+with a one-line ``last_error`` when it did not complete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+from loguru import logger
+
+from .._chat_model import ChatModel
+from .._chat_types import ChatMessage, ChatToolCall, ModelSettings
+from .._errors import ModelError
+from ._convert import to_chat_message
+from ._messages import Message, RefusalContent
+from ._run_state import LocalRun
+from ._types import AgentBase, RunStatus, ToolCall, ToolCallFunction
+
+
+@dataclass(frozen=True)
+class ChatLoop:
+    """How local runs talk to the model, and the bounds they keep."""
+
+    model: ChatModel
+    model_calls: anyio.CapacityLimiter
+    settings: ModelSettings | None
+    max_turns: int
+    run_timeout: float
+    action_timeout: float
+
+    async def drive(
+        self,
+        state: LocalRun,
+        agent: AgentBase,
+        history: Sequence[Message],
+        post: Callable[[Message], None],
+    ) -> None:
+        """Run ``state`` to its end over the thread's ``history``; ``post`` adds a message
+        the run writes to the thread. Returns only once the run is terminal."""
+        try:
+            with anyio.CancelScope() as state.cancel_scope:
+                if state.status.is_terminal:  # cancelled before it started
+                    return
+                with anyio.move_on_after(self.run_timeout) as deadline:
+                    try:
+                        await self._turns(state, agent, history, post)
+                    except ModelError as error:
+                        state.finish(RunStatus.failed, f"model error: {one_line(error)}")
+                    except Exception as error:
+                        logger.opt(exception=error).error("run {} crashed", state.run_id)
+                        state.finish(
+                            RunStatus.failed,
+                            f"internal error: {type(error).__name__}: {one_line(error)}",
+                        )
+                if deadline.cancelled_caught:
+                    state.finish(
+                        RunStatus.expired,
+                        f"run took longer than run_timeout={self.run_timeout:g} s",
+                    )
+        finally:
+            # Whatever stopped the task (the manager closing, an outer cancellation), the run
+            # must not look alive afterwards.
+            state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
+            logger.debug("run {} ended {}", state.run_id, state.status)
+
+    async def _turns(
+        self,
+        state: LocalRun,
+        agent: AgentBase,
+        history: Sequence[Message],
+        post: Callable[[Message], None],
+    ) -> None:
+        conversation: list[ChatMessage] = []
+        if agent.instructions:
+            conversation.append(ChatMessage.system(agent.instructions))
+        conversation += [to_chat_message(m) for m in history]
+        tools = [t.definition() for t in agent.tools if t.type == "function"]
+        state.start()
+        for _turn in range(self.max_turns):
+            async with self.model_calls:
+                response = await self.model.complete(
+                    conversation, tools=tools, settings=self.settings
+                )
+            state.add_usage(response.usage)
+            reply = response.message
+            if reply.tool_calls:
+                calls = _with_unique_ids(reply.tool_calls)
+                if reply.text.strip():
+                    post(Message.assistant(reply.text))
+                conversation.append(ChatMessage.assistant(reply.text or None, calls))
+                outputs = await state.wait_for_outputs(
+                    [_to_tool_call(c) for c in calls], self.action_timeout
+                )
+                if outputs is None:
+                    state.finish(
+                        RunStatus.expired,
+                        f"no tool outputs were submitted within "
+                        f"action_timeout={self.action_timeout:g} s",
+                    )
+                    return
+                conversation += [ChatMessage.tool(c.id, outputs[c.id]) for c in calls]
+                continue
+            if reply.refusal:
+                post(Message(role="assistant", content=[RefusalContent(refusal=reply.refusal)]))
+                state.finish(RunStatus.completed)
+                return
+            if reply.text.strip():
+                post(Message.assistant(reply.text))
+                state.finish(RunStatus.completed)
+                return
+            state.finish(
+                RunStatus.failed,
+                f"the model returned an empty reply (finish_reason={response.finish_reason})",
+            )
+            return
+        state.finish(
+            RunStatus.failed,
+            f"the model was still calling tools after max_turns={self.max_turns} turns; "
+            "check the tool outputs it gets, or raise max_turns",
+        )
+
+
+def _with_unique_ids(calls: Sequence[ChatToolCall]) -> list[ChatToolCall]:
+    """Outputs are matched to calls by id, so a call with an empty or repeated id gets a
+    fresh one (and the model sees it under that id)."""
+    seen: set[str] = set()
+    unique = []
+    for call in calls:
+        if not call.id or call.id in seen:
+            call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
+        seen.add(call.id)
+        unique.append(call)
+    return unique
+
+
+def _to_tool_call(call: ChatToolCall) -> ToolCall:
+    return ToolCall(id=call.id, function=ToolCallFunction(name=call.name, arguments=call.arguments))
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
