@@ -80,7 +80,8 @@ _libc.mount.argtypes = [
     ctypes.c_char_p,
 ]
 _libc.unshare.argtypes = [ctypes.c_int]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+# All five arguments, always: some options (no_new_privs) insist the unused ones are zero.
+_libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
 
 
 class SetupError(Exception):
@@ -107,7 +108,7 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 
 
 def _prctl(option: int, value: int) -> None:
-    _check(_libc.prctl(option, value, 0, 0), f"prctl {option}")
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl {option}")
 
 
 class Reporter:
@@ -359,8 +360,28 @@ def sweep(uid: int) -> int:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
             return 0
+        # kill() also "finds" zombies, which are dead already; done when only those remain.
+        if not live_processes_of(uid):
+            return 0
         time.sleep(0.01)
     return 1
+
+
+def live_processes_of(uid: int) -> list[int]:
+    live = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as file:
+                state = file.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if state not in (b"Z", b"X"):
+            live.append(int(name))
+    return live
 
 
 def main(argv: list[str]) -> int:
