@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import re
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,10 +43,22 @@ class GeneratedImage(BaseModel):
 
 
 class ImageBackend(abc.ABC):
-    """Turns a prompt into an image file in a workspace. Safe to call concurrently."""
+    """Turns a prompt into an image file in a workspace. Safe to call concurrently.
+
+    Use it as an async context manager (or call ``aclose``) to release what it holds.
+    """
 
     #: Short name used in results and configuration ("openai", "replicate", "offline").
     name: str = "image"
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections the backend owns."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @abc.abstractmethod
     async def generate(

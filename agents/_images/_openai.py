@@ -26,7 +26,8 @@ class OpenAIImageBackend(ImageBackend):
     when set (``gpt-image-1`` always answers base64 and refuses the parameter; the DALL-E
     models and some compatible servers answer with a URL unless asked for ``b64_json``).
     URLs are fetched through ``downloader`` (a default ``Downloader`` when None), so they
-    get the same address checks as any other download.
+    get the same address checks as any other download. Close the backend when done
+    (``async with`` or ``aclose``); a given ``client`` is left open.
     """
 
     name = "openai"
@@ -44,6 +45,7 @@ class OpenAIImageBackend(ImageBackend):
         downloader: Downloader | None = None,
     ) -> None:
         self.model = model
+        self._owns_client = client is None
         self._client = client or openai_client(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
         )
@@ -58,6 +60,11 @@ class OpenAIImageBackend(ImageBackend):
 
     def __repr__(self) -> str:
         return f"OpenAIImageBackend(model={self.model!r}, host={self._errors.host!r})"
+
+    async def aclose(self) -> None:
+        """Close the SDK client, unless it was given (its owner closes it then)."""
+        if self._owns_client:
+            await self._client.close()
 
     async def generate(
         self,

@@ -38,6 +38,7 @@ class Script:
     rate_limited_polls: int = 0
     retry_after: str = "0"
     get_url: str | None = None  # overrides urls.get in replies (a hostile server's trick)
+    output_url: str | None = None  # overrides the output file's URL
 
 
 @dataclass
@@ -168,7 +169,7 @@ class FakeReplicate:
         status = prediction.status
         output: Any = None
         if status == "succeeded":
-            file_url = f"{self.url}/files/{prediction.id}.png"
+            file_url = self.script.output_url or f"{self.url}/files/{prediction.id}.png"
             kind = self.script.output
             if kind in ("list", "html"):
                 output = [file_url]
