@@ -136,7 +136,6 @@ async def test_a_model_that_never_stops_calling_tools_fails_after_max_turns(
     assert len(model.calls) == 3
 
 
-@pytest.mark.anyio  # explicit: the conftest adds it after parametrization, too late
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
@@ -181,7 +180,6 @@ async def test_an_unexpected_crash_in_the_model_fails_the_run() -> None:
     assert result.last_error == "internal error: ZeroDivisionError: division by zero"
 
 
-@pytest.mark.anyio  # explicit: the conftest adds it after parametrization, too late
 @pytest.mark.parametrize(
     ("reply", "finish"),
     [

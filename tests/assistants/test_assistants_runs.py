@@ -323,7 +323,6 @@ async def test_submitted_outputs_are_capped() -> None:
     )
 
 
-@pytest.mark.anyio  # explicit: the conftest adds it after parametrization, too late
 @pytest.mark.parametrize("agent_model", ["gpt-4.1-mini", None])
 async def test_runs_record_the_agents_model(agent_model: str | None) -> None:
     async with AgentManager(ScriptedModel(["x"], name="offline")) as manager:

@@ -43,7 +43,6 @@ async def test_valid_arguments_reach_the_function() -> None:
     assert await describe.call('{"count": "4"}') == "4 items"  # lax mode, as pydantic does
 
 
-@pytest.mark.anyio  # explicit: the conftest adds it after parametrization, too late
 @pytest.mark.parametrize(
     ("arguments", "error"),
     [
