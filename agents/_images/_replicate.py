@@ -238,33 +238,32 @@ class ReplicateImageBackend(ImageBackend):
         transient = 0
         backoff = self.poll_interval
         while True:
+            status: int | None = None
             try:
                 async with session.request(method, url, json=json, headers=headers) as response:
                     status = response.status
                     text = await _read_limited(response)
                     retry_after = _retry_after(response.headers.get("Retry-After"))
             except aiohttp.ClientError as error:
-                if not (retry and method == "GET" and transient < _TRANSIENT_RETRIES):
-                    raise ModelServerError(
-                        f"could not reach Replicate at {self._host} ({type(error).__name__}); "
-                        "check the network and the base URL"
-                    ) from None
-                transient += 1
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_poll_interval)
-                continue
-            if status == 429 and retry:
-                await anyio.sleep(retry_after if retry_after is not None else backoff)
-                backoff = min(backoff * 2, self.max_poll_interval)
-                continue
-            if status >= 500 and retry and method == "GET" and transient < _TRANSIENT_RETRIES:
-                transient += 1
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_poll_interval)
-                continue
+                status, failure = None, type(error).__name__
             if status in (200, 201):
                 return self._parse(text)
-            raise self._status_error(status, text, method)
+            # A GET can be repeated safely; a create may have gone through, so it is not.
+            repeatable = retry and method == "GET" and transient < _TRANSIENT_RETRIES
+            if status == 429 and retry:
+                pause = retry_after if retry_after is not None else backoff
+            elif (status is None or status >= 500) and repeatable:
+                transient += 1
+                pause = backoff
+            elif status is None:
+                raise ModelServerError(
+                    f"could not reach Replicate at {self._host} ({failure}); "
+                    "check the network and the base URL"
+                )
+            else:
+                raise self._status_error(status, text, method)
+            await anyio.sleep(pause)
+            backoff = min(backoff * 2, self.max_poll_interval)
 
     def _parse(self, text: str) -> _Prediction:
         try:

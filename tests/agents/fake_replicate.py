@@ -36,6 +36,7 @@ class Script:
     output: OutputKind = "list"
     error: str = "CUDA out of memory"
     rate_limited_polls: int = 0
+    failing_polls: int = 0  # polls answered 503 before the rate limits and the real answer
     retry_after: str = "0"
     get_url: str | None = None  # overrides urls.get in replies (a hostile server's trick)
     output_url: str | None = None  # overrides the output file's URL
@@ -132,6 +133,9 @@ class FakeReplicate:
         if prediction is None:
             return _problem(404, "Not found", "The requested resource could not be found.")
         self.polls += 1
+        if self.script.failing_polls > 0:
+            self.script.failing_polls -= 1
+            return _problem(503, "Service Unavailable", "try again")
         if self.script.rate_limited_polls > 0:
             self.script.rate_limited_polls -= 1
             response = _problem(429, "Request was throttled.", "Expected available in 1 second.")

@@ -24,6 +24,7 @@ from runtime import (
     ModelAuthenticationError,
     ModelBadRequestError,
     ModelConfigError,
+    ModelServerError,
     ModelTimeoutError,
 )
 
@@ -95,6 +96,28 @@ async def test_rate_limited_polls_are_waited_out(
     image = await backend_for(replicate, workspace).generate("x", workspace=workspace)
     assert await workspace.exists(image.path)
     assert replicate.polls == 4
+
+
+async def test_transient_poll_failures_are_retried_then_reported(
+    replicate: FakeReplicate, workspace: Workspace
+) -> None:
+    replicate.script = Script(failing_polls=3)
+    image = await backend_for(replicate, workspace).generate("x", workspace=workspace)
+    assert await workspace.exists(image.path)
+    assert replicate.polls == 5
+    replicate.script = Script(failing_polls=100)
+    with pytest.raises(ModelServerError, match=re.escape("Replicate failed (HTTP 503); try again")):
+        await backend_for(replicate, workspace).generate("y", workspace=workspace)
+
+
+async def test_an_unreachable_endpoint_is_a_clear_error(
+    replicate: FakeReplicate, workspace: Workspace
+) -> None:
+    base_url = replicate.base_url
+    await replicate.__aexit__(None, None, None)
+    backend = backend_for(replicate, workspace, base_url=base_url)
+    with pytest.raises(ModelServerError, match=r"could not reach Replicate at 127\.0\.0\.1"):
+        await backend.generate("x", workspace=workspace)
 
 
 async def test_a_failed_prediction_is_a_clear_error(
