@@ -11,8 +11,9 @@
         await tg.start(actor.run)  # returns once every handler is subscribed
 
 Each handler gets one subscription and a fixed pool of ``concurrency`` worker tasks that
-take events from it, so no task is created per event; a :class:`anyio.CapacityLimiter`
-bounds how many handlers of the actor run at once. When every worker is busy, the buffer
+take events from it, so no task is created per event. An actor with several handlers shares
+one :class:`anyio.CapacityLimiter` of ``concurrency`` tokens between them, so at most
+``concurrency`` handler calls of the actor run at once. When every worker is busy, the buffer
 fills and the publisher waits (or the overflow policy applies): a slow handler slows its
 publishers instead of piling up tasks.
 """
@@ -135,7 +136,9 @@ class Actor:
         if self._running:
             raise BusError(f"actor {self._name!r} is already running")
         self._running = True
-        limiter = anyio.CapacityLimiter(self._concurrency)
+        # With a single handler its pool of workers is the limit; the limiter is only needed
+        # to share ``concurrency`` between several handlers.
+        limiter = anyio.CapacityLimiter(self._concurrency) if len(self._handler_specs) > 1 else None
         try:
             self._subscriptions = []
             for _, spec in self._handler_specs:
@@ -175,25 +178,33 @@ class Actor:
         method: Callable[[Event], Awaitable[None]],
         method_name: str,
         spec: HandlerSpec,
-        limiter: anyio.CapacityLimiter,
+        limiter: anyio.CapacityLimiter | None,
     ) -> None:
         borrower = object()  # this worker's identity for the limiter
-        receive = subscription.receive
+        receive, receive_nowait = subscription.receive, subscription.receive_nowait
         while True:
             try:
-                event = await receive()
+                # Buffered events are taken without the cost of a coroutine each.
+                event = receive_nowait()
+            except anyio.WouldBlock:
+                try:
+                    event = await receive()
+                except anyio.EndOfStream:
+                    return
             except anyio.EndOfStream:
                 return
-            try:
-                limiter.acquire_on_behalf_of_nowait(borrower)
-            except anyio.WouldBlock:  # the fast path above does not yield to the loop
-                await limiter.acquire_on_behalf_of(borrower)
+            if limiter is not None:
+                try:
+                    limiter.acquire_on_behalf_of_nowait(borrower)
+                except anyio.WouldBlock:  # the fast path above does not yield to the loop
+                    await limiter.acquire_on_behalf_of(borrower)
             try:
                 await method(event)
             except Exception as exc:
                 await self._report_failure(method_name, spec, event, exc)
             finally:
-                limiter.release_on_behalf_of(borrower)
+                if limiter is not None:
+                    limiter.release_on_behalf_of(borrower)
 
     async def _report_failure(
         self, method_name: str, spec: HandlerSpec, event: Event, exc: Exception

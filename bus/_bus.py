@@ -12,7 +12,6 @@ from ._errors import BusError
 from ._event import Event
 from ._stats import BusStats, OverflowPolicy
 from ._subscription import Subscription
-from ._topics import validate_topic_cached
 
 
 class Bus(ABC):
@@ -43,9 +42,6 @@ class Bus(ABC):
         causation_id: str | None = None,
     ) -> Event:
         """Build an event, publish it and return it."""
-        if isinstance(topic, str):
-            # Raise InvalidTopicError itself rather than pydantic's report wrapping it.
-            validate_topic_cached(topic)
         event = Event(
             topic=topic,
             type=type,

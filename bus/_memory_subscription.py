@@ -137,6 +137,16 @@ class MemorySubscription(Subscription):
             wake_all(self.room_waiters)
         return event
 
+    def receive_nowait(self) -> Event:
+        buffer = self._buffer
+        if not buffer:
+            raise anyio.EndOfStream if self._ended else anyio.WouldBlock
+        event = buffer.popleft()
+        self._received += 1
+        if self.room_waiters:
+            wake_all(self.room_waiters)
+        return event
+
     async def _wait_for_event(self) -> None:
         while not self._buffer:
             if self._ended:

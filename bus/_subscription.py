@@ -40,6 +40,12 @@ class Subscription(ABC):
         has ended and its buffer is empty."""
 
     @abstractmethod
+    def receive_nowait(self) -> Event:
+        """Take the next buffered event without waiting; raise :class:`anyio.WouldBlock`
+        when none is buffered yet, :class:`anyio.EndOfStream` once the subscription has
+        ended and its buffer is empty."""
+
+    @abstractmethod
     def unsubscribe(self) -> None:
         """Stop receiving new events. Events already buffered can still be read; then the
         iterator ends. Idempotent."""

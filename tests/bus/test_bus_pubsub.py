@@ -208,3 +208,17 @@ async def test_iteration_waits_for_events() -> None:
                 await anyio.wait_all_tasks_blocked()
                 subscription.unsubscribe()
         assert received == sent
+
+
+async def test_receive_nowait_never_waits() -> None:
+    async with InMemoryBus() as bus:
+        subscription = bus.subscribe("a")
+        with pytest.raises(anyio.WouldBlock):
+            subscription.receive_nowait()
+        sent = await bus.emit("a", "t")
+        assert subscription.receive_nowait() is sent
+        await bus.emit("a", "t")
+        subscription.unsubscribe()
+        subscription.receive_nowait()  # still buffered
+        with pytest.raises(anyio.EndOfStream):
+            subscription.receive_nowait()
