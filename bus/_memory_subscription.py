@@ -246,18 +246,19 @@ class QueueGroup:
     def offer(self, event: Event) -> bool:
         members = self.members
         count = len(members)
-        if count == 1:
-            return members[0].offer(event)
         if count == 0:  # the last member left while a publisher waited
             return True
-        start = self._turn % count
-        for step in range(count):
-            index = (start + step) % count
-            if members[index].has_room():
-                self._turn = index + 1
-                return members[index].offer(event)
-        self._turn = start + 1
-        return members[start].offer(event)
+        turn = self._turn % count
+        self._turn = turn + 1
+        member = members[turn]
+        if len(member._buffer) < member._size:  # the usual case: whose turn it is has room
+            return member.offer(event)
+        for step in range(1, count):
+            other = members[(turn + step) % count]
+            if len(other._buffer) < other._size:
+                return other.offer(event)
+        # Everyone is full: the overflow policy of the member whose turn it is applies.
+        return member.offer(event)
 
     def take_back(self, events: list[Event]) -> int:
         """Hand events a leaving member will not read to members with room; say how many."""

@@ -136,3 +136,14 @@ async def test_stats_count_everything() -> None:
         fan_out[1].unsubscribe()  # what a subscription received stays counted
         assert bus.stats().delivered == 13
         assert bus.stats().subscriptions == 4
+
+
+async def test_a_full_queue_group_applies_the_overflow_policy_of_whose_turn_it_is() -> None:
+    async with InMemoryBus() as bus:
+        members = [bus.subscribe("jobs", queue="q", buffer=1, overflow="drop_newest") for _ in "ab"]
+        for n in range(5):
+            await bus.emit("jobs", "job", {"n": n})
+        kept = [(await m.receive()).data["n"] for m in members]
+        assert sorted(kept, key=str) == [0, 1]
+        assert sum(m.stats().dropped for m in members) == 3
+        assert all(m.stats().dropped > 0 for m in members)
