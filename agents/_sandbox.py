@@ -6,29 +6,23 @@ network, pid, mount, ipc and uts namespaces, a unique unprivileged uid (when rel
 root), resource limits, a scrubbed environment. The isolation actually in force is reported
 in every result, so a weaker sandbox is never mistaken for a stronger one.
 
-Here, relay's side: prepare the work dir, start the launcher, capture its output under caps,
-watch the disk, enforce the wall clock, make sure every process of the run is dead, take the
-work dir back, and describe what happened.
+Here, the public class: check the arguments, prepare the work dir, build the child's world
+(argv, environment, limits, what it must be able to reach), and turn what happened into an
+`ExecutionResult`. The process tree itself is run and ended by ``_sandbox_run``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.abc
 from loguru import logger
 
 from ._sandbox_files import (
@@ -37,66 +31,26 @@ from ._sandbox_files import (
     Reclaimed,
     check_input_files,
     delete_produced,
-    measure,
     prepare_workdir,
     reclaim_workdir,
 )
 from ._sandbox_output import CappedOutput
 from ._sandbox_report import describe_isolation, diagnose, summarize
+from ._sandbox_run import Run, run_launcher
 from ._sandbox_types import (
     LANGUAGES,
     ExecutionResult,
     Language,
-    LimitName,
     SandboxError,
     SandboxLimits,
 )
 
-CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
-# The launcher runs as relay's user and needs nothing from relay's environment.
-LAUNCHER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 NAMESPACES = ("mount", "ipc", "uts", "pid")
 # Per-run uids when relay is root: far above any real user's, so a run owns nothing else.
 UID_BASE = 1_500_000_000
 UID_SPAN = 500_000_000
-DISK_POLL_S = 0.2
-PIPE_GRACE_S = 2.0
-CLEANUP_TIMEOUT_S = 10.0
 
 _uids_in_use: set[int] = set()
-
-
-@dataclass
-class _Run:
-    """The moving parts of one execution."""
-
-    workdir: Path
-    uid: int | None
-    limits: SandboxLimits
-    stdout: CappedOutput
-    stderr: CappedOutput
-    process: anyio.abc.Process | None = None
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    kill_reason: LimitName | None = None
-    notes: list[str] = field(default_factory=list)
-    started: float = 0.0
-    ended: float = 0.0
-
-    def kill(self, reason: LimitName | None) -> None:
-        """SIGKILL the launcher's process group; with a pid namespace that takes all of it."""
-        if self.kill_reason is None:
-            self.kill_reason = reason
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-
-    def message(self, kind: str) -> dict[str, Any] | None:
-        return next((m for m in self.messages if m.get("kind") == kind), None)
-
-    @property
-    def pid_namespace(self) -> bool:
-        setup = self.message("setup")
-        return setup is not None and setup["facts"].get("pid") == "ok"
 
 
 class Sandbox:
@@ -151,7 +105,7 @@ class Sandbox:
         uid = _allocate_uid()
         owner = (uid, uid) if uid is not None else None
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        run = _Run(
+        run = Run(
             workdir=self.root / f"run-{stamp}-{secrets.token_hex(4)}",
             uid=uid,
             limits=self.limits,
@@ -159,12 +113,16 @@ class Sandbox:
             stderr=CappedOutput(self.limits.output_bytes),
         )
         try:
-            await anyio.to_thread.run_sync(
-                prepare_workdir, run.workdir, code_name, code_bytes, inputs, owner
-            )
-            env = self._child_env(run.workdir)
             try:
-                await self._run(run, self._argv(language, code_name), env)
+                await anyio.to_thread.run_sync(
+                    prepare_workdir, run.workdir, code_name, code_bytes, inputs, owner
+                )
+            except OSError as exc:
+                raise SandboxError(f"could not prepare the work dir {run.workdir}: {exc}") from None
+            env = self._child_env(run.workdir)
+            config = self._launcher_config(run, self._argv(language, code_name), env)
+            try:
+                await run_launcher(run, config)
             finally:
                 with anyio.CancelScope(shield=True):
                     back = (os.geteuid(), os.getegid()) if owner is not None else None
@@ -180,7 +138,8 @@ class Sandbox:
     @staticmethod
     def _check_code(language: object, code: object) -> bytes:
         if language not in LANGUAGES:
-            raise SandboxError(f"unknown language {language!r}: use one of {', '.join(LANGUAGES)}")
+            shown = repr(language)[:40]
+            raise SandboxError(f"unknown language {shown}: use one of {', '.join(LANGUAGES)}")
         if not isinstance(code, str):
             raise SandboxError("code must be a string")
         if not code.strip():
@@ -220,9 +179,7 @@ class Sandbox:
             "MPLBACKEND": "Agg",
         }
 
-    def _launcher_config(
-        self, run: _Run, argv: list[str], env: dict[str, str], status_fd: int
-    ) -> dict[str, Any]:
+    def _launcher_config(self, run: Run, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         limits = self.limits
         rlimits = {
             # The hard limit a second later: SIGXCPU first, SIGKILL if it is ignored.
@@ -245,114 +202,14 @@ class Sandbox:
             "reveal": [str(run.workdir), *self._python_dirs],
             "scratch_bytes": limits.disk_bytes,
             "max_files": limits.max_files,
-            "status_fd": status_fd,
-            "parent_pid": os.getpid(),
         }
-
-    # -- running ----------------------------------------------------------------------------
-
-    async def _run(self, run: _Run, argv: list[str], env: dict[str, str]) -> None:
-        """Start the launcher and see the run through; every process is dead on return."""
-        status_r, status_w = os.pipe()
-        try:
-            os.set_blocking(status_r, False)
-            config = self._launcher_config(run, argv, env, status_w)
-            command = [sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), json.dumps(config)]
-            run.started = time.monotonic()
-            try:
-                run.process = await anyio.open_process(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    pass_fds=(status_w,),
-                    env=LAUNCHER_ENV,
-                )
-            finally:
-                os.close(status_w)
-            try:
-                await self._supervise(run, status_r)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self._make_sure_all_dead(run)
-        finally:
-            os.close(status_r)
-
-    async def _supervise(self, run: _Run, status_fd: int) -> None:
-        process = run.process
-        assert process is not None
-        assert process.stdout is not None
-        assert process.stderr is not None
-        closed = [anyio.Event() for _ in range(3)]
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._pump, process.stdout, run.stdout, run, closed[0])
-            tg.start_soon(self._pump, process.stderr, run.stderr, run, closed[1])
-            tg.start_soon(_read_status, status_fd, run.messages, closed[2])
-            tg.start_soon(self._watch_disk, run)
-            with anyio.move_on_after(self.limits.wall_timeout):
-                await process.wait()
-            if process.returncode is None:
-                run.kill("wall_timeout")
-                await process.wait()
-            run.ended = time.monotonic()
-            if run.uid is not None and not run.pid_namespace:
-                await _sweep(run.uid)
-            with anyio.move_on_after(PIPE_GRACE_S) as grace:
-                for event in closed:
-                    await event.wait()
-            if grace.cancelled_caught:
-                run.kill(None)
-                run.notes.append(
-                    "a process outside the sandbox's reach kept the output pipes open;"
-                    " stopped reading them"
-                )
-            tg.cancel_scope.cancel()
-
-    async def _pump(
-        self,
-        stream: anyio.abc.ByteReceiveStream,
-        capture: CappedOutput,
-        run: _Run,
-        closed: anyio.Event,
-    ) -> None:
-        try:
-            async for chunk in stream:
-                capture.feed(chunk)
-                if run.stdout.total + run.stderr.total > self.limits.output_kill_bytes:
-                    run.kill("output")
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
-        finally:
-            closed.set()
-
-    async def _watch_disk(self, run: _Run) -> None:
-        limits = self.limits
-        while True:
-            await anyio.sleep(DISK_POLL_S)
-            used, entries = await anyio.to_thread.run_sync(measure, run.workdir, limits.max_files)
-            if used > limits.disk_bytes or entries > limits.max_files:
-                run.kill("disk")
-                return
-
-    async def _make_sure_all_dead(self, run: _Run) -> None:
-        process = run.process
-        if process is None:
-            return
-        if process.returncode is None:
-            run.kill(run.kill_reason)
-            with anyio.move_on_after(CLEANUP_TIMEOUT_S):
-                await process.wait()
-            if run.uid is not None and not run.pid_namespace:
-                await _sweep(run.uid)
-        if not run.ended:
-            run.ended = time.monotonic()
-        await process.aclose()
 
     # -- reporting --------------------------------------------------------------------------
 
     async def _result(
         self,
         language: Language,
-        run: _Run,
+        run: Run,
         reclaimed: Reclaimed,
         code_name: str,
         env_keys: list[str],
@@ -388,7 +245,7 @@ class Sandbox:
         stderr_text = run.stderr.text()
         if limit_hit is None:
             limit_hit = diagnose(exit_code, signal_name, stderr_text[-4000:], cpu_s, limits)
-        duration = round(run.ended - run.started, 3)
+        duration = run.duration_s
         summary = summarize(exit_code, signal_name, limit_hit, duration, limits)
         logger.debug("sandbox run {}: {}", run.workdir.name, summary)
         return ExecutionResult(
@@ -449,31 +306,3 @@ def _signal_name(number: int | None) -> str | None:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-async def _read_status(fd: int, messages: list[dict[str, Any]], closed: anyio.Event) -> None:
-    """Collect the launcher's JSON lines until every holder of the pipe has exited."""
-    buffer = b""
-    try:
-        while True:
-            await anyio.wait_readable(fd)
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                with contextlib.suppress(ValueError):
-                    messages.append(json.loads(line))
-    finally:
-        closed.set()
-
-
-async def _sweep(uid: int) -> None:
-    """Kill every process of the run's uid (needed only without a pid namespace)."""
-    command = [sys.executable, "-I", "-S", "-B", str(CHILD_SCRIPT), json.dumps({"sweep_uid": uid})]
-    with anyio.move_on_after(CLEANUP_TIMEOUT_S):
-        await anyio.run_process(command, check=False, env=LAUNCHER_ENV)

@@ -106,7 +106,8 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
 def _rlimits(facts: dict[str, Any], limits: SandboxLimits) -> str:
     nproc = "" if facts.get("nproc_skipped") else f", processes {limits.max_processes}"
     return (
-        f"rlimits: cpu {limits.cpu_seconds}s, address space {fmt_bytes(limits.memory_bytes)},"
+        f"rlimits (each process): cpu {limits.cpu_seconds}s,"
+        f" address space {fmt_bytes(limits.memory_bytes)},"
         f" file size {fmt_bytes(limits.file_size_bytes)}, open files {limits.open_files}"
         f"{nproc}, core dumps 0"
     )

@@ -145,8 +145,9 @@ async def test_isolation_in_force_is_described(tmp_path: Path) -> None:
     result = await make_sandbox(tmp_path).execute("python", "pass")
 
     aspects = {line.split(":", 1)[0] for line in result.isolation}
-    assert {"network", "processes", "filesystem", "rlimits", "environment"} <= aspects
-    rlimits = next(line for line in result.isolation if line.startswith("rlimits:"))
+    assert {"network", "processes", "filesystem", "rlimits (each process)"} <= aspects
+    assert {"environment", "privileges", "wall clock", "disk", "output"} <= aspects
+    rlimits = next(line for line in result.isolation if line.startswith("rlimits"))
     assert "cpu 5s" in rlimits
     assert "address space 256MiB" in rlimits
     assert "file size 8MiB" in rlimits

@@ -165,10 +165,12 @@ async def test_grandchild_is_killed_after_a_timeout_too(tmp_path: Path, token: s
     code = (
         "import subprocess, sys, time\n"
         f"subprocess.Popen(['/bin/sh', '-c', 'sleep 60; : {token}'], start_new_session=True)\n"
+        "print('STARTED', flush=True)\n"
         "time.sleep(30)\n"
     )
-    result = await make_sandbox(tmp_path, wall_timeout=1.0).execute("python", code)
+    result = await make_sandbox(tmp_path, wall_timeout=3.0).execute("python", code)
 
+    assert result.stdout == "STARTED\n"
     assert result.timed_out
     assert processes_with(token) == []
 

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from agents._sandbox import CHILD_SCRIPT
 from agents._sandbox_report import describe_isolation
+from agents._sandbox_run import CHILD_SCRIPT, sweep_uid
 from agents._sandbox_types import SandboxLimits
 
 NOBODY = 65534
@@ -202,41 +203,32 @@ def test_exec_failure_is_reported(workdir: Path) -> None:
 
 @needs_root
 @needs_setpriv
-def test_sweep_kills_every_process_of_the_uid_and_nothing_else(token: str) -> None:
-    command = [
-        "setpriv",
-        f"--reuid={RUN_UID}",
-        f"--regid={RUN_UID}",
-        "--clear-groups",
-        "/bin/sh",
-        "-c",
-        f"sleep 30; : {token}",
-    ]
-    with (
-        subprocess.Popen(command) as victim,
-        subprocess.Popen(["/bin/sh", "-c", f"sleep 30; : {token} bystander"]) as bystander,
+@pytest.mark.anyio
+async def test_sweep_kills_every_process_of_the_uid_and_nothing_else(token: str) -> None:
+    as_run_uid = ["setpriv", f"--reuid={RUN_UID}", f"--regid={RUN_UID}", "--clear-groups"]
+    # A plain process and a daemon in its own session, both as the run uid, both bounded.
+    script = (
+        f"setsid sh -c 'sleep 30; : {token} daemon' >/dev/null 2>&1 &"
+        f" echo ready; exec sh -c 'sleep 30; : {token}'"
+    )
+    async with (
+        await anyio.open_process([*as_run_uid, "/bin/sh", "-c", script]) as victim,
+        await anyio.open_process(["/bin/sh", "-c", f"sleep 30; : {token} bystander"]) as bystander,
     ):
         try:
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    "-B",
-                    str(CHILD_SCRIPT),
-                    json.dumps({"sweep_uid": RUN_UID}),
-                ],
-                timeout=30,
-                check=False,
-            )
-            victim.wait(timeout=10)
+            assert victim.stdout is not None
+            with anyio.fail_after(10):
+                assert await victim.stdout.receive() == b"ready\n"
 
-            assert done.returncode == 0
-            assert victim.returncode is not None
-            assert bystander.poll() is None
+            await sweep_uid(RUN_UID)
+
+            with anyio.fail_after(10):
+                await victim.wait()
+            assert processes_with(token) == [bystander.pid]
         finally:
-            victim.kill()
-            bystander.kill()
+            for process in (victim, bystander):
+                if process.returncode is None:
+                    process.kill()
 
 
 def test_degraded_isolation_is_spelled_out() -> None:
