@@ -187,13 +187,14 @@ def make_scratch(size_bytes: int, max_files: int) -> list[str]:
     return present
 
 
-def reveal(handles: dict[str, int], uid: int, gid: int) -> list[str]:
+def reveal(handles: dict[str, int], uid: int, gid: int, private: list[str]) -> list[str]:
     """Make each path reachable for uid at the same absolute path.
 
     A directory on the way that uid cannot traverse (``/root`` is 0700) is covered by an
     empty tmpfs, in which the path is recreated and the real directory bind-mounted, so the
     child sees the interpreter and its work dir but nothing else behind that directory. The
-    handles were opened before anything was mounted, because mounting may hide the paths.
+    handles were opened before anything was mounted, because mounting may hide the paths;
+    ``private`` are the tmpfs mounts already made, where hidden paths may be recreated.
     """
     masked: list[str] = []
     for path in sorted(handles, key=lambda item: item.count("/")):
@@ -202,7 +203,7 @@ def reveal(handles: dict[str, int], uid: int, gid: int) -> list[str]:
             current = os.path.join(current, part)
             if not os.path.isdir(current):
                 # Only inside a tmpfs we mounted: the real directory existed when we opened it.
-                if not any(current.startswith(m + "/") for m in [*masked, *SCRATCH_DIRS]):
+                if not any(current.startswith(m + "/") for m in [*masked, *private]):
                     raise SetupError(f"cannot recreate {current}: not under a private mount")
                 os.mkdir(current, 0o755)
             elif not searchable(current, uid, gid):
@@ -239,7 +240,7 @@ def prepare_filesystem(config: dict[str, Any], facts: dict[str, Any]) -> None:
             facts["scratch"] = make_scratch(config["scratch_bytes"], config["max_files"])
         except OSError as exc:
             facts["scratch_error"] = str(exc)
-        facts["masked"] = reveal(handles, uid, gid)
+        facts["masked"] = reveal(handles, uid, gid, facts.get("scratch", []))
     finally:
         for handle in handles.values():
             os.close(handle)
