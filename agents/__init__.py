@@ -1,5 +1,12 @@
 """relay's specialized agents (image, code, file) and their tools."""
 
+# -- agents --
+# isort: split
+from ._base import AgentStepError, ArtifactLog, AssistantAgent, step_prompt
+from ._code_agent import CodeAgent
+from ._file_agent import FileAgent
+from ._image_agent import ImageAgent, default_image_backend
+
 # -- sandbox --
 from ._sandbox import Sandbox
 from ._sandbox_types import ExecutionResult, ProducedFile, SandboxError, SandboxLimits
@@ -19,13 +26,19 @@ from ._images import (
 from ._workspace import AtomicFile, FileInfo, Workspace, WorkspaceError
 
 __all__ = [
+    "AgentStepError",
+    "ArtifactLog",
+    "AssistantAgent",
     "AtomicFile",
+    "CodeAgent",
     "DownloadError",
     "DownloadResult",
     "Downloader",
     "ExecutionResult",
+    "FileAgent",
     "FileInfo",
     "GeneratedImage",
+    "ImageAgent",
     "ImageBackend",
     "ImageGenerationError",
     "OfflineImageBackend",
@@ -37,5 +50,7 @@ __all__ = [
     "SandboxLimits",
     "Workspace",
     "WorkspaceError",
+    "default_image_backend",
     "image_backend_from_config",
+    "step_prompt",
 ]

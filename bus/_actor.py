@@ -51,6 +51,9 @@ class HandlerSpec:
     queue: str | None
     buffer: int | None
     overflow: OverflowPolicy | None
+    #: This handler's own pool size; such a handler does not share the actor's limit, so a
+    #: quick control handler (say, cancellation) is never starved by slow work handlers.
+    concurrency: int | None = None
 
 
 def handler(
@@ -59,14 +62,15 @@ def handler(
     *,
     buffer: int | None = None,
     overflow: OverflowPolicy | None = None,
+    concurrency: int | None = None,
 ) -> Callable[[HandlerMethod], HandlerMethod]:
     """Bind an ``async def`` method of an :class:`Actor` to the topics matching ``pattern``.
 
     ``queue``, ``buffer`` and ``overflow`` are passed to :meth:`Bus.subscribe`. A method may
-    carry several ``@handler`` decorators.
+    carry several ``@handler`` decorators. ``concurrency`` gives the handler a pool of its own
+    instead of a share of the actor's.
     """
-    validate_pattern(pattern)
-    spec = HandlerSpec(pattern, queue, buffer, overflow)
+    spec = _spec(pattern, queue, buffer, overflow, concurrency)
 
     def decorate(method: HandlerMethod) -> HandlerMethod:
         # Kept in a variable: the check would otherwise narrow ``method``'s type.
@@ -78,6 +82,24 @@ def handler(
         return method
 
     return decorate
+
+
+def _spec(
+    pattern: str,
+    queue: str | None,
+    buffer: int | None,
+    overflow: OverflowPolicy | None,
+    concurrency: int | None,
+) -> HandlerSpec:
+    validate_pattern(pattern)
+    if concurrency is not None:
+        _check_concurrency(concurrency)
+    return HandlerSpec(pattern, queue, buffer, overflow, concurrency)
+
+
+def _check_concurrency(concurrency: object) -> None:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise BusConfigError(f"concurrency must be an int >= 1, got {concurrency!r}")
 
 
 class Actor:
@@ -104,15 +126,35 @@ class Actor:
         cls._handler_specs = tuple((name, spec) for name, specs in found.items() for spec in specs)
 
     def __init__(self, bus: Bus, *, concurrency: int = 16, name: str | None = None) -> None:
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise BusConfigError(f"concurrency must be an int >= 1, got {concurrency!r}")
-        if not self._handler_specs:
-            raise BusConfigError(f"{type(self).__name__} has no @handler methods")
+        _check_concurrency(concurrency)
+        self._bound: list[tuple[Callable[[Event], Awaitable[None]], HandlerSpec]] = []
         self._bus = bus
         self._concurrency = concurrency
         self._name = name or type(self).__name__
         self._subscriptions: list[Subscription] = []
         self._running = False
+
+    def bind(
+        self,
+        pattern: str,
+        method: Callable[[Event], Awaitable[None]],
+        *,
+        queue: str | None = None,
+        buffer: int | None = None,
+        overflow: OverflowPolicy | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        """Bind a handler whose pattern is known only per instance (say, built from a name),
+        as ``@handler`` does for patterns known when the class is written. Call before
+        :meth:`run`."""
+        if self._running:
+            raise BusError(f"actor {self._name!r} is running; bind handlers before run()")
+        self._bound.append((method, _spec(pattern, queue, buffer, overflow, concurrency)))
+
+    def _handlers(self) -> list[tuple[Callable[[Event], Awaitable[None]], str, HandlerSpec]]:
+        found = [(getattr(self, name), name, spec) for name, spec in self._handler_specs]
+        found += [(method, getattr(method, "__name__", "handler"), s) for method, s in self._bound]
+        return found
 
     @property
     def name(self) -> str:
@@ -135,26 +177,35 @@ class Actor:
         closes or :meth:`stop` is called (see the class docstring)."""
         if self._running:
             raise BusError(f"actor {self._name!r} is already running")
+        handlers = self._handlers()
+        if not handlers:
+            raise BusConfigError(f"{type(self).__name__} has no handlers: use @handler or bind()")
         self._running = True
-        # With a single handler its pool of workers is the limit; the limiter is only needed
-        # to share ``concurrency`` between several handlers.
-        limiter = anyio.CapacityLimiter(self._concurrency) if len(self._handler_specs) > 1 else None
+        # With a single shared handler its pool of workers is the limit; the limiter is only
+        # needed to share ``concurrency`` between several handlers.
+        shared = [spec for _, _, spec in handlers if spec.concurrency is None]
+        limiter = anyio.CapacityLimiter(self._concurrency) if len(shared) > 1 else None
         try:
             self._subscriptions = []
-            for _, spec in self._handler_specs:
+            for _, _, spec in handlers:
                 self._subscriptions.append(
                     self._bus.subscribe(
                         spec.pattern, spec.queue, buffer=spec.buffer, overflow=spec.overflow
                     )
                 )
             async with anyio.create_task_group() as task_group:
-                for subscription, (method_name, spec) in zip(
-                    self._subscriptions, self._handler_specs, strict=True
+                for subscription, (method, method_name, spec) in zip(
+                    self._subscriptions, handlers, strict=True
                 ):
-                    method = getattr(self, method_name)
-                    for _ in range(self._concurrency):
+                    own = spec.concurrency
+                    for _ in range(own or self._concurrency):
                         task_group.start_soon(
-                            self._work, subscription, method, method_name, spec, limiter
+                            self._work,
+                            subscription,
+                            method,
+                            method_name,
+                            spec,
+                            None if own else limiter,
                         )
                 task_status.started()
         finally:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from pydantic import JsonValue
 
@@ -36,16 +37,17 @@ class Bus(ABC):
         self,
         topic: str,
         type: str,
-        data: dict[str, JsonValue] | None = None,
+        data: Mapping[str, Any] | None = None,
         *,
         task_id: str | None = None,
         causation_id: str | None = None,
     ) -> Event:
-        """Build an event, publish it and return it."""
+        """Build an event, publish it and return it. ``data`` is validated as JSON values;
+        anything else raises ``EventDataError``."""
         event = Event(
             topic=topic,
             type=type,
-            data={} if data is None else data,
+            data={} if data is None else dict(data),
             task_id=task_id,
             causation_id=causation_id,
         )
@@ -103,7 +105,7 @@ class Bus(ABC):
         event = Event(
             topic=request.reply_to,
             type=type,
-            data={} if data is None else data,
+            data={} if data is None else dict(data),
             task_id=request.task_id,
             causation_id=request.id,
         )

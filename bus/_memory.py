@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import anyio
 from pydantic import JsonValue
 
@@ -79,7 +82,7 @@ class InMemoryBus(Bus):
         self,
         topic: str,
         type: str,
-        data: dict[str, JsonValue] | None = None,
+        data: Mapping[str, Any] | None = None,
         *,
         task_id: str | None = None,
         causation_id: str | None = None,

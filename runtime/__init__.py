@@ -55,12 +55,32 @@ from ._plan_prompt import (
 )
 from ._plan_stream import PlanStreamParser
 
+# -- engine: agents contract, master, runtime --
+# isort: split
+from ._agent import Agent, AgentContext
+from ._agent_actor import AgentActor
+from ._handle import TaskHandle
+from ._master import Master
+from ._registry import ENTRY_POINT_GROUP, AgentInfo, AgentRegistryError, discover_agents
+from ._result import StepResult, StepStatus, TaskResult, TaskStatus
+from ._runtime import Runtime, RuntimeUsageError, new_task_id
+from ._settings import RuntimeSettings
+from ._steps import Artifact, StepAssignment, StepInput, StepOutput
+
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "Agent",
+    "AgentActor",
+    "AgentContext",
+    "AgentInfo",
+    "AgentRegistryError",
+    "Artifact",
     "ChatDelta",
     "ChatMessage",
     "ChatModel",
     "ChatResponse",
     "ChatToolCall",
+    "Master",
     "ModelAuthenticationError",
     "ModelBadRequestError",
     "ModelConfigError",
@@ -79,15 +99,28 @@ __all__ = [
     "Refusal",
     "RelayError",
     "ResponseFormat",
+    "Runtime",
+    "RuntimeSettings",
+    "RuntimeUsageError",
     "ScriptExhaustedError",
     "ScriptedCall",
     "ScriptedModel",
     "Step",
+    "StepAssignment",
+    "StepInput",
+    "StepOutput",
+    "StepResult",
+    "StepStatus",
     "StreamAccumulator",
+    "TaskHandle",
+    "TaskResult",
+    "TaskStatus",
     "ToolCallDelta",
     "ToolDefinition",
     "Usage",
+    "discover_agents",
     "model_from_string",
+    "new_task_id",
     "parse_model_string",
     "parse_plan",
     "plan_json_schema",

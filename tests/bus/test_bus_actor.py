@@ -301,7 +301,7 @@ async def test_handlers_are_inherited_and_can_be_stacked() -> None:
                 actor.stop()
 
 
-def test_bad_handlers_and_actors_are_refused_clearly() -> None:
+async def test_bad_handlers_and_actors_are_refused_clearly() -> None:
     with pytest.raises(InvalidTopicError, match="empty token"):
         handler("a..b")
     with pytest.raises(TypeError, match="needs an async def method"):
@@ -314,8 +314,8 @@ def test_bad_handlers_and_actors_are_refused_clearly() -> None:
         pass
 
     bus = InMemoryBus()
-    with pytest.raises(BusConfigError, match="Empty has no @handler methods"):
-        Empty(bus)
+    with pytest.raises(BusConfigError, match="Empty has no handlers"):
+        await Empty(bus).run()
     with pytest.raises(BusConfigError, match="concurrency must be an int >= 1, got 0"):
         Recorder(bus, concurrency=0)
 
@@ -332,3 +332,43 @@ async def test_an_actor_runs_once_at_a_time() -> None:
             async with anyio.create_task_group() as tg:  # and again once it has returned
                 await tg.start(actor.run)
                 actor.stop()
+
+
+async def test_bound_handlers_have_their_own_pool_and_are_not_starved() -> None:
+    """A slow handler holding every shared slot must not block a handler bound with a pool
+    of its own (the runtime binds cancellation handlers this way)."""
+
+    class Worker(Actor):
+        def __init__(self, bus: InMemoryBus) -> None:
+            super().__init__(bus, concurrency=2, name="worker")
+            self.release = anyio.Event()
+            self.busy = 0
+            self.controls: list[str] = []
+            self.bind("work.slow", self.on_slow)
+            self.bind("work.other", self.on_slow)
+            self.bind("control.*", self.on_control, concurrency=1)
+
+        async def on_slow(self, event: Event) -> None:
+            self.busy += 1
+            await self.release.wait()
+
+        async def on_control(self, event: Event) -> None:
+            self.controls.append(event.topic)
+
+    async with InMemoryBus() as bus, anyio.create_task_group() as tg:
+        worker = Worker(bus)
+        await tg.start(worker.run)
+        for _ in range(3):
+            await bus.emit("work.slow", "slow")
+        with anyio.fail_after(5):
+            while worker.busy < 2:
+                await anyio.sleep(0.001)
+            await bus.emit("control.stop", "stop")
+            while not worker.controls:
+                await anyio.sleep(0.001)
+        assert worker.controls == ["control.stop"]
+        assert worker.busy == 2  # the shared limit of 2 holds for the slow handlers
+        with pytest.raises(BusError, match="bind handlers before run"):
+            worker.bind("x", worker.on_control)
+        worker.release.set()
+        worker.stop()

@@ -1,0 +1,217 @@
+"""``Runtime``: the embedding API. It owns a bus, a model, the agents and a workspace.
+
+::
+
+    async with Runtime(model=OpenAIChatModel("gpt-4.1-mini")) as rt:
+        result = await rt.run("Draw a sunset over mountains and make a web page that shows it")
+
+Everything runs under the runtime's task group: leaving the ``async with`` block cancels the
+tasks still in flight and closes the bus (when the runtime created it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from bus import Actor, Bus, Event, InMemoryBus, handler, new_event_id
+
+from ._agent import Agent
+from ._agent_actor import AgentActor
+from ._chat_model import ChatModel
+from ._errors import RelayError
+from ._handle import TaskHandle
+from ._master import Master
+from ._registry import discover_agents
+from ._result import TaskResult
+from ._settings import RuntimeSettings
+from ._topics import task_topic
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class RuntimeUsageError(RelayError):
+    """The runtime was misused (not started, closed, bad arguments)."""
+
+
+def new_task_id() -> str:
+    """A short, sortable, unique id usable as a topic token."""
+    return "t" + new_event_id().lower()
+
+
+class _TaskWatcher(Actor):
+    """Routes every task event to the handle of the task it belongs to (one subscription for
+    all tasks, so watching a task costs a dictionary lookup, not a subscription)."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus, concurrency=1, name="task-watcher")
+        self.handles: dict[str, TaskHandle] = {}
+
+    @handler("task.>", buffer=4096)
+    async def on_task_event(self, event: Event) -> None:
+        handle = self.handles.get(event.topic.split(".", 2)[1])
+        if handle is not None:
+            handle._deliver(event)
+            if handle.done:
+                del self.handles[handle.task_id]
+
+
+class Runtime:
+    """See the module docstring. ``agents`` defaults to every agent registered under the
+    ``relay.agents`` entry points; pass instances (or classes) to choose."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        agents: Iterable[Agent | type[Agent]] | None = None,
+        workspace: str | Path = "relay-workspace",
+        *,
+        bus: Bus | None = None,
+        settings: RuntimeSettings | None = None,
+        agent_options: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        if not isinstance(model, ChatModel):
+            raise TypeError(f"model must be a ChatModel, got {type(model).__name__}")
+        self.model = model
+        self.settings = settings or RuntimeSettings()
+        self.workspace = Path(workspace).resolve()
+        self.agents: list[Agent] = _instantiate(agents, agent_options or {})
+        names = [a.name for a in self.agents]
+        if len(set(names)) != len(names):
+            raise RuntimeUsageError(f"two agents share a name: {sorted(names)}")
+        self._given_bus = bus
+        self._bus: Bus | None = None
+        self._stack: AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+        self._watcher: _TaskWatcher | None = None
+
+    @property
+    def bus(self) -> Bus:
+        if self._bus is None:
+            raise RuntimeUsageError("the runtime is not started: use `async with Runtime(...)`")
+        return self._bus
+
+    async def __aenter__(self) -> Runtime:
+        if not self.agents:
+            raise RuntimeUsageError("no agents: install some or pass them as Runtime(agents=[...])")
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.workspace.mkdir(parents=True, exist_ok=True)
+            )
+            bus: Bus = (
+                self._given_bus
+                if self._given_bus is not None
+                else await stack.enter_async_context(InMemoryBus())
+            )
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            # Cancelling on exit must happen before the bus closes, hence this order.
+            stack.callback(tg.cancel_scope.cancel)
+            self._watcher = _TaskWatcher(bus)
+            await tg.start(self._watcher.run)
+            for agent in self.agents:
+                await tg.start(AgentActor(bus, agent, self.model).run)
+            master = Master(
+                bus,
+                model=self.model,
+                agents={a.name: a.description for a in self.agents},
+                settings=self.settings,
+                workspace=self.workspace,
+            )
+            await tg.start(master.run)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._bus, self._tg, self._stack = bus, tg, stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack, self._bus = self._stack, None, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def submit(
+        self, task: str, *, task_id: str | None = None, id: str | None = None
+    ) -> TaskHandle:
+        """Start a task and return at once with its handle."""
+        if not isinstance(task, str) or not task.strip():
+            raise RuntimeUsageError("a task must be a non-empty string")
+        task_id = task_id or new_task_id()
+        if not _TASK_ID.match(task_id):
+            raise RuntimeUsageError(f"task id {task_id!r} must be 1-64 letters, digits, '-' or '_'")
+        bus = self.bus
+        assert self._watcher is not None
+        if task_id in self._watcher.handles:
+            raise RuntimeUsageError(f"task {task_id} is already running")
+
+        async def cancel(reason: str) -> None:
+            await bus.emit(
+                task_topic(task_id, "cancel"), "task.cancel", {"reason": reason}, task_id=task_id
+            )
+
+        handle = TaskHandle(task_id, id, cancel)
+        self._watcher.handles[task_id] = handle
+        await bus.emit(
+            task_topic(task_id, "submitted"),
+            "task.submitted",
+            {"task": task, "id": id},
+            task_id=task_id,
+        )
+        return handle
+
+    async def run(
+        self, task: str, *, task_id: str | None = None, id: str | None = None
+    ) -> TaskResult:
+        """Run a task to its end and return its result."""
+        handle = await self.submit(task, task_id=task_id, id=id)
+        try:
+            return await handle.result()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await handle.cancel("the caller stopped waiting")
+            raise
+
+    async def run_many(self, tasks: Sequence[str], *, concurrency: int = 8) -> list[TaskResult]:
+        """Run many tasks, at most ``concurrency`` at once; results in the order of ``tasks``."""
+        if concurrency < 1:
+            raise RuntimeUsageError("concurrency must be at least 1")
+        results: list[TaskResult | None] = [None] * len(tasks)
+        limiter = anyio.CapacityLimiter(concurrency)
+
+        async def one(i: int, task: str) -> None:
+            async with limiter:
+                results[i] = await self.run(task)
+
+        async with anyio.create_task_group() as tg:
+            for i, task in enumerate(tasks):
+                tg.start_soon(one, i, task)
+        return [r for r in results if r is not None]
+
+
+def _instantiate(
+    agents: Iterable[Agent | type[Agent]] | None, options: dict[str, dict[str, Any]]
+) -> list[Agent]:
+    if agents is None:
+        agents = [info.agent_class for info in discover_agents().values()]
+    out: list[Agent] = []
+    for a in agents:
+        if isinstance(a, Agent):
+            out.append(a)
+        elif isinstance(a, type) and issubclass(a, Agent):
+            out.append(a(**options.get(a.name, {})))
+        else:
+            raise TypeError(f"not an agent: {a!r}")
+    return out

@@ -1,0 +1,424 @@
+"""One task's life inside the master: plan, schedule, await, aggregate.
+
+Each step gets a driver task that waits for its dependencies' completion, then (within the
+per-task and per-agent limits) publishes the step on ``agent.<name>.steps`` and waits for the
+agent's ``completed`` or ``failed`` event. A failed dependency turns a step into ``skipped``;
+independent branches go on. All drivers live in one task group, so cancelling the task, or its
+timeout, cancels every one of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from loguru import logger
+from pydantic import ValidationError
+
+from bus import Bus, Event
+
+from ._chat_model import ChatModel
+from ._chat_types import ChatMessage, Usage
+from ._errors import ModelError, RelayError
+from ._plan import PlanError, Step
+from ._planner import Planner
+from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
+from ._settings import RuntimeSettings
+from ._steps import StepAssignment, StepInput, StepOutput
+from ._topics import agent_steps_topic, step_topic, task_topic
+
+# How much longer than the agent's own step timeout the master waits before it gives up on
+# an agent that went silent (crashed worker, lost message).
+_SILENT_AGENT_GRACE_S = 5.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _StepState:
+    step: Step
+    result: StepResult
+    done: anyio.Event = field(default_factory=anyio.Event)
+    reported: anyio.Event = field(default_factory=anyio.Event)
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+
+
+class TaskRun:
+    """The master's record of one task in flight."""
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        task: str,
+        caller_id: str | None,
+        bus: Bus,
+        planner: Planner,
+        summary_model: ChatModel,
+        agent_limiters: Mapping[str, anyio.CapacityLimiter],
+        settings: RuntimeSettings,
+        workspace: Path,
+    ) -> None:
+        self.task_id = task_id
+        self.task = task
+        self.caller_id = caller_id
+        self._bus = bus
+        self._planner = planner
+        self._summary_model = summary_model
+        self._agent_limiters = agent_limiters
+        self._settings = settings
+        self._workspace = workspace
+        self._steps: dict[str, _StepState] = {}
+        self._known: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
+        self._limiter = anyio.CapacityLimiter(settings.max_parallel_steps)
+        self._scope = anyio.CancelScope()
+        self._cancel_reason: str | None = None
+        self._planning_usage = Usage()
+        self._replanned = False
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # -- from the master's handlers --------------------------------------------------------
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
+        self._scope.cancel()
+
+    def on_step_event(self, step_id: str, what: str, event: Event) -> None:
+        """An agent reported on one of this task's steps."""
+        state = self._steps.get(step_id)
+        if state is None or state.result.status in TERMINAL_STEP_STATUSES:
+            return
+        result = state.result
+        if what == "started":
+            result.status = "running"
+            result.started_at = result.started_at or event.time
+        elif what == "completed":
+            try:
+                output = StepOutput.model_validate(event.data)
+            except ValidationError as exc:
+                result.status, result.error = "failed", f"agent sent an unreadable result: {exc}"
+            else:
+                result.status = "completed"
+                result.output, result.artifacts, result.usage = (
+                    output.output,
+                    output.artifacts,
+                    output.usage,
+                )
+            result.finished_at = event.time
+            result.started_at = result.started_at or event.time
+            state.reported.set()
+        elif what == "failed":
+            result.status = "failed"
+            result.error = str(event.data.get("error") or "the agent failed without a message")
+            result.finished_at = event.time
+            result.started_at = result.started_at or event.time
+            state.reported.set()
+
+    # -- the task ----------------------------------------------------------------------------
+
+    async def execute(self) -> TaskResult:
+        started_at = _now()
+        status: TaskStatus | None = None
+        error: str | None = None
+        try:
+            with self._scope:
+                timeout = self._settings.task_timeout_s
+                with anyio.fail_after(timeout):
+                    await self._run_plan(initial=True)
+                    if self._should_replan():
+                        await self._run_plan(initial=False)
+                    answer_usage = await self._answer_and_usage()
+        except PlanError as exc:
+            status, error = "failed", str(exc)
+        except ModelError as exc:
+            status, error = "failed", f"planning failed: {exc}"
+        except TimeoutError:
+            status = "failed"
+            error = f"task timed out after {self._settings.task_timeout_s:g}s"
+            await self._stop_agents("task timed out")
+        if self._scope.cancelled_caught:
+            status = "cancelled"
+            error = self._cancel_reason or "cancelled"
+            await self._stop_agents(error)
+        answer, usage = ("", Usage()) if status is not None else answer_usage
+        with anyio.CancelScope(shield=True):
+            await self._finish_open_steps(error or "the task ended")
+        steps = [s.result for s in self._steps.values()]
+        if status is None:
+            status, error = self._overall_status()
+        return TaskResult(
+            task_id=self.task_id,
+            task=self.task,
+            id=self.caller_id,
+            status=status,
+            answer=answer,
+            error=error,
+            steps=steps,
+            planning_usage=self._planning_usage,
+            usage=self._planning_usage + usage + _sum_usage(steps),
+            started_at=started_at,
+            finished_at=_now(),
+            replanned=self._replanned,
+        )
+
+    async def _run_plan(self, *, initial: bool) -> None:
+        failure: RelayError | None = None
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await self._plan_into(initial=initial)
+            except (PlanError, ModelError) as exc:
+                # Raised from here it would come out wrapped in an exception group; the steps
+                # already started are cancelled with the task group instead.
+                failure = exc
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _plan_into(self, *, initial: bool) -> None:
+        if initial:
+            outcome = await self._planner.plan(self.task, self._accept)
+        else:
+            self._replanned = True
+            completed = {
+                s.step.id: s.result.output
+                for s in self._steps.values()
+                if s.result.status == "completed"
+            }
+            failed = {
+                s.step.id: s.result.error or s.result.status
+                for s in self._steps.values()
+                if s.result.status in ("failed", "skipped")
+            }
+            for s in self._steps.values():
+                if s.result.status in ("failed", "skipped"):
+                    s.result.superseded = True
+            outcome = await self._planner.replan(self.task, completed, failed, self._accept)
+        self._planning_usage = self._planning_usage + outcome.usage
+        reason = "invalid plan: " + "; ".join(outcome.problems)
+        await self._cancel_steps({sid: reason for sid in outcome.rejected} | self._dangling())
+        await self._emit_plan(complete=True)
+
+    async def _accept(self, step: Step) -> None:
+        """A step arrived from the planner: record it and start its driver."""
+        assert self._tg is not None
+        if step.id in self._steps:  # a revised plan reusing an old id
+            step = step.model_copy(update={"id": self._fresh_id(step.id)})
+        state = _StepState(
+            step=step,
+            result=StepResult(
+                id=step.id, agent=step.agent, prompt=step.prompt, depends_on=list(step.depends_on)
+            ),
+        )
+        self._steps[step.id] = state
+        self._known[step.id].set()
+        await self._emit_plan(complete=False)
+        self._tg.start_soon(self._drive, state)
+
+    async def _drive(self, state: _StepState) -> None:
+        step = state.step
+        with state.scope:
+            inputs: list[StepInput] = []
+            for dep_id in step.depends_on:
+                await self._known[dep_id].wait()
+                dep = self._steps[dep_id]
+                await dep.done.wait()
+                if state.result.status == "cancelled":
+                    return
+                if dep.result.status != "completed":
+                    verb = "was skipped" if dep.result.status == "skipped" else dep.result.status
+                    await self._set_terminal(state, "skipped", f"dependency {dep_id} {verb}")
+                    return
+                inputs.append(
+                    StepInput(
+                        step_id=dep_id,
+                        agent=dep.step.agent,
+                        output=dep.result.output,
+                        artifacts=dep.result.artifacts,
+                    )
+                )
+            async with self._limiter, self._agent_limiters[step.agent]:
+                await self._dispatch(state, inputs)
+        if not state.done.is_set():  # cancelled from outside while waiting
+            await self._set_terminal(state, "cancelled", self._cancel_reason or "cancelled")
+
+    async def _dispatch(self, state: _StepState, inputs: list[StepInput]) -> None:
+        step = state.step
+        timeout = self._settings.step_timeout_s
+        assignment = StepAssignment(
+            task_id=self.task_id,
+            step_id=step.id,
+            agent=step.agent,
+            prompt=step.prompt,
+            task=self.task,
+            inputs=inputs,
+            timeout_s=timeout,
+            workspace=str(self._workspace),
+            allow_code_execution=self._settings.allow_code_execution,
+        )
+        state.result.status = "queued"
+        await self._emit_step(step.id, "queued", {"agent": step.agent})
+        await self._bus.emit(
+            agent_steps_topic(step.agent),
+            "step.assigned",
+            assignment.model_dump(mode="json"),
+            task_id=self.task_id,
+        )
+        with anyio.move_on_after(timeout + _SILENT_AGENT_GRACE_S if timeout else None):
+            await state.reported.wait()
+        if not state.reported.is_set():
+            await self._bus.emit(
+                step_topic(self.task_id, step.id, "cancel"), "step.cancel", task_id=self.task_id
+            )
+            state.result.status = "failed"
+            state.result.error = f"no result from agent {step.agent!r} within {timeout:g}s"
+            state.result.finished_at = _now()
+            await self._emit_terminal(state, publish=True)
+        else:
+            await self._emit_terminal(state, publish=False)
+
+    async def _set_terminal(
+        self, state: _StepState, status: Literal["skipped", "cancelled"], reason: str
+    ) -> None:
+        state.result.status = status
+        state.result.error = reason
+        state.result.finished_at = state.result.finished_at or _now()
+        await self._emit_terminal(state, publish=True)
+
+    async def _emit_terminal(self, state: _StepState, *, publish: bool) -> None:
+        """Mark a step terminal. Agents publish their own completed/failed events; the master
+        publishes only the outcomes it decided itself (skipped, cancelled, silent agent)."""
+        r = state.result
+        if publish:
+            await self._emit_step(r.id, r.status, {"error": r.error})
+        state.done.set()
+
+    async def _cancel_steps(self, reasons: Mapping[str, str]) -> None:
+        """Cancel steps the plan turned out not to allow. All are marked before any is
+        announced, so a cancelled step's dependents read as cancelled, not as skipped."""
+        states = [
+            (self._steps[sid], reason)
+            for sid, reason in reasons.items()
+            if sid in self._steps and not self._steps[sid].done.is_set()
+        ]
+        for state, reason in states:
+            was_at_agent = state.result.status in ("queued", "running")
+            state.result.status, state.result.error = "cancelled", reason
+            state.result.finished_at = _now()
+            state.scope.cancel()
+            if was_at_agent:
+                await self._bus.emit(
+                    step_topic(self.task_id, state.step.id, "cancel"),
+                    "step.cancel",
+                    task_id=self.task_id,
+                )
+        for state, _ in states:
+            await self._emit_terminal(state, publish=True)
+
+    def _dangling(self) -> dict[str, str]:
+        """Steps waiting on ids that never arrived can never run."""
+        found = {}
+        for sid, state in self._steps.items():
+            missing = [d for d in state.step.depends_on if d not in self._steps]
+            if missing:
+                found[sid] = f"depends on unknown step(s) {', '.join(missing)}"
+        return found
+
+    async def _finish_open_steps(self, reason: str) -> None:
+        for state in self._steps.values():
+            if not state.done.is_set():
+                await self._set_terminal(state, "cancelled", reason)
+
+    async def _stop_agents(self, reason: str) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._bus.emit(
+                task_topic(self.task_id, "cancel"),
+                "task.cancel",
+                {"reason": reason},
+                task_id=self.task_id,
+            )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _should_replan(self) -> bool:
+        return self._settings.replan and any(
+            s.result.status in ("failed", "skipped") for s in self._steps.values()
+        )
+
+    def _overall_status(self) -> tuple[TaskStatus, str | None]:
+        live = [s.result for s in self._steps.values() if not s.result.superseded]
+        done = [r for r in live if r.status == "completed"]
+        if live and len(done) == len(live):
+            return "completed", None
+        bad = [r for r in live if r.status != "completed"]
+        summary = "; ".join(f"step {r.id} {r.status}: {r.error}" for r in bad[:5])
+        return ("partial" if done else "failed"), summary or "the plan had no steps"
+
+    def _sink_results(self) -> list[StepResult]:
+        live = [s for s in self._steps.values() if not s.result.superseded]
+        needed = {d for s in live for d in s.step.depends_on}
+        return [
+            s.result for s in live if s.step.id not in needed and s.result.status == "completed"
+        ]
+
+    async def _answer_and_usage(self) -> tuple[str, Usage]:
+        sinks = self._sink_results()
+        summarize = self._settings.summarize
+        if not sinks:
+            return "", Usage()
+        if summarize == "always" or (summarize == "auto" and len(sinks) > 1):
+            return await self._summarize(sinks)
+        if len(sinks) == 1:
+            return sinks[0].output, Usage()
+        return "\n\n".join(f"[{r.id} · {r.agent}]\n{r.output}" for r in sinks), Usage()
+
+    async def _summarize(self, sinks: list[StepResult]) -> tuple[str, Usage]:
+        parts = "\n\n".join(f"Result of step {r.id} ({r.agent}):\n{r.output}" for r in sinks)
+        messages = [
+            ChatMessage.system(
+                "You write the final answer to the user's task from the results of the steps "
+                "that did the work. Be concise; mention files by their paths."
+            ),
+            ChatMessage.user(f"Task: {self.task}\n\n{parts}"),
+        ]
+        try:
+            response = await self._summary_model.complete(messages)
+        except RelayError as exc:
+            logger.warning("summary failed, answering with the step outputs: {}", exc)
+            return "\n\n".join(r.output for r in sinks), Usage()
+        return response.message.text, response.usage
+
+    def _fresh_id(self, base: str) -> str:
+        n = 2
+        while f"{base}-{n}" in self._steps:
+            n += 1
+        return f"{base}-{n}"
+
+    async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
+        await self._bus.emit(
+            step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
+        )
+
+    async def _emit_plan(self, *, complete: bool) -> None:
+        steps = [s.step.model_dump(mode="json") for s in self._steps.values()]
+        await self._bus.emit(
+            task_topic(self.task_id, "plan"),
+            "task.plan",
+            {"steps": steps, "complete": complete, "replanned": self._replanned},
+            task_id=self.task_id,
+        )
+
+
+def _sum_usage(steps: list[StepResult]) -> Usage:
+    total = Usage()
+    for s in steps:
+        total = total + s.usage
+    return total

@@ -1,0 +1,30 @@
+"""The topics of a task's life on the bus, in one place so publishers and watchers agree.
+
+task.<id>.submitted | plan | cancel | done
+task.<id>.step.<sid>.queued | started | progress | completed | failed | skipped | cancelled
+agent.<name>.steps            (agents of one kind share it as a queue group)
+"""
+
+from __future__ import annotations
+
+STEP_EVENTS = ("queued", "started", "progress", "completed", "failed", "skipped", "cancelled")
+
+
+def task_topic(task_id: str, what: str) -> str:
+    return f"task.{task_id}.{what}"
+
+
+def step_topic(task_id: str, step_id: str, what: str) -> str:
+    return f"task.{task_id}.step.{step_id}.{what}"
+
+
+def agent_steps_topic(agent: str) -> str:
+    return f"agent.{agent}.steps"
+
+
+def parse_step_topic(topic: str) -> tuple[str, str, str] | None:
+    """``task.<id>.step.<sid>.<what>`` -> (task id, step id, what); None for other topics."""
+    parts = topic.split(".")
+    if len(parts) != 5 or parts[0] != "task" or parts[2] != "step":
+        return None
+    return parts[1], parts[3], parts[4]
