@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import openai
 from loguru import logger
@@ -56,7 +56,8 @@ class ErrorContext:
     host: str
     timeout: float
     max_retries: int
-    secrets: tuple[str, ...] = ()
+    # Kept out of the repr: a logged traceback that shows this object must not show them.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 def _endpoint_message(exc: openai.APIError, secrets: Iterable[str]) -> str:
