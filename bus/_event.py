@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -123,7 +124,7 @@ def _first_problem(exc: Exception) -> str:
 
 def _describe_bad_data(value: object, exc: ValidationError) -> str:
     """One line naming the first part of ``value`` that is not JSON, and why."""
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         return f"event data must be a dict, not {type(value).__name__}"
     found = _first_non_json(value, "data")
     if found is None:  # cannot happen for the types pydantic rejects; keep its own words
@@ -136,7 +137,7 @@ def _first_non_json(value: object, path: str) -> str | None:
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{path} is {value} (not a finite number)"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path} has key {key!r} of type {type(key).__name__} (keys must be str)"

@@ -6,6 +6,7 @@ import multiprocessing
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
 
 import pytest
 from hypothesis import given
@@ -97,6 +98,12 @@ def test_non_json_data_is_refused_naming_the_culprit(data: object, message: str)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
     assert isinstance(info.value, BusError)
+
+
+def test_any_mapping_is_accepted_as_data_and_checked_the_same() -> None:
+    assert Event(topic="a", type="t", data=MappingProxyType({"k": [1]})).data == {"k": [1]}
+    with pytest.raises(EventDataError, match=r"data\['k'\] is of type set"):
+        Event(topic="a", type="t", data=MappingProxyType({"k": {1}}))
 
 
 def test_bad_topics_raise_the_topic_error_itself() -> None:
