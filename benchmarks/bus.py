@@ -14,7 +14,8 @@ and an ``Actor`` handler takes it. autogen publishes a dataclass with ``publish_
 ``RoutedAgent``'s ``message_handler`` and waits with ``stop_when_idle()``.
 
 Throughput: publish N messages as fast as possible, until the last is handled; the median
-of several runs, relay and autogen taking turns so both see the same machine noise. Latency:
+of several runs. relay runs right before and right after each autogen run, and the ratio is
+the median of those pairs' ratios, so that both sides of a ratio saw the same load. Latency:
 publish at half of the measured peak rate, paced one message at a time, and time each
 message from just before publishing to the start of its handler.
 
@@ -55,7 +56,7 @@ from rich.table import Table  # noqa: E402
 from bus import Actor, Event, InMemoryBus, handler  # noqa: E402
 
 FAN = 8
-REPEATS = 5
+REPEATS = 7
 LATENCY_SECONDS = 1.0
 
 
@@ -232,6 +233,8 @@ class Row:
     count: int
     relay_rate: float
     autogen_rate: float | None
+    ratio: float | None
+    """The median over runs of relay's rate over autogen's, each pair measured together."""
     relay_latency: tuple[float, float]
     autogen_latency: tuple[float, float] | None
 
@@ -250,11 +253,16 @@ async def measure(
     await relay(min(count, 2000), None)  # warm up
     if autogen is not None:
         await autogen(min(count, 500), None)
-    relay_rates, autogen_rates = [], []
-    for _ in range(repeats):  # take turns, so both see the same noise
-        relay_rates.append((await relay(count, None))[0])
+    relay_rates, autogen_rates, ratios = [], [], []
+    for _ in range(repeats):
+        relay_rate = (await relay(count, None))[0]
         if autogen is not None:
+            # relay runs just before and just after autogen's (much longer) run, so that a
+            # pair's ratio compares the two under the same load of the shared machine.
             autogen_rates.append((await autogen(count, None))[0])
+            relay_rate = (relay_rate + (await relay(count, None))[0]) / 2
+            ratios.append(relay_rate / autogen_rates[-1])
+        relay_rates.append(relay_rate)
     relay_peak = statistics.median(relay_rates)
     _, relay_latencies = await relay(int(relay_peak / 2 * LATENCY_SECONDS), relay_peak / 2)
     autogen_peak = statistics.median(autogen_rates) if autogen_rates else None
@@ -267,6 +275,7 @@ async def measure(
         count,
         relay_peak,
         autogen_peak,
+        statistics.median(ratios) if ratios else None,
         _percentiles_us(relay_latencies),
         autogen_latency,
     )
@@ -279,7 +288,7 @@ def _runner(
 
 
 async def main() -> None:
-    console = Console(stderr=False)
+    console = Console(width=max(Console().width, 110))  # no wrapping when piped
     plan = [
         ("1 -> 1", 20_000, REPEATS),
         ("1 -> 8 fan-out", 4_000, 3),
@@ -313,7 +322,7 @@ async def main() -> None:
             f"{row.count:,}",
             f"{row.relay_rate:,.0f}",
             "n/a" if row.autogen_rate is None else f"{row.autogen_rate:,.0f}",
-            "" if row.autogen_rate is None else f"{row.relay_rate / row.autogen_rate:.1f}x",
+            "" if row.ratio is None else f"{row.ratio:.1f}x",
             "{:.0f} / {:.0f}".format(*row.relay_latency),
             "n/a"
             if row.autogen_latency is None
@@ -322,18 +331,20 @@ async def main() -> None:
     console.print(table)
     console.print(
         "msg/s: messages published per second until all were handled (median of runs; a"
-        " fan-out message counts once, handled 8 times). Latency: paced at half of each"
+        " fan-out message counts once, handled 8 times). ratio: median of per-run ratios,"
+        " relay measured right before and after each autogen run. Latency: paced at half of each"
         " side's own peak, from publish to handler start. autogen has no queue groups: its"
         " 'queue group' row publishes round-robin to 8 topics, one agent type each."
     )
     one = rows[0]
     assert one.autogen_rate is not None
+    assert one.ratio is not None
     print(
         json.dumps(
             {
                 "relay_msgs_per_s": round(one.relay_rate),
                 "autogen_msgs_per_s": round(one.autogen_rate),
-                "ratio": round(one.relay_rate / one.autogen_rate, 1),
+                "ratio": round(one.ratio, 1),
                 "p99_us": round(one.relay_latency[1], 1),
             }
         )
