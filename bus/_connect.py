@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ._bus import Bus
 from ._errors import BusConfigError
-from ._memory import InMemoryBus, check_buffer, check_overflow
+from ._memory import InMemoryBus, check_overflow, check_size
 
 _SUPPORTED = "memory:// (options: buffer, overflow, route_cache)"
 _NATS_SCHEMES = ("nats", "tls", "nats+tls", "ws", "wss")
@@ -48,9 +48,9 @@ def connect(url: str) -> Bus:
             " memory:// takes buffer, overflow, route_cache"
         )
     return InMemoryBus(
-        buffer=check_buffer(_int_option(url, options, "buffer", 1024)),
+        buffer=check_size(_int_option(url, options, "buffer", 1024)),
         overflow=check_overflow(options.get("overflow", "block")),
-        route_cache=check_buffer(_int_option(url, options, "route_cache", 4096)),
+        route_cache=check_size(_int_option(url, options, "route_cache", 4096), "route_cache"),
     )
 
 

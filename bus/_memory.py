@@ -20,10 +20,10 @@ from ._topics import validate_pattern, validate_topic
 _OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("block", "drop_oldest", "drop_newest")
 
 
-def check_buffer(buffer: object) -> int:
-    if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 1:
-        raise BusConfigError(f"buffer must be an int >= 1, got {buffer!r}")
-    return buffer
+def check_size(value: object, name: str = "buffer") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BusConfigError(f"{name} must be an int >= 1, got {value!r}")
+    return value
 
 
 def check_overflow(overflow: object) -> OverflowPolicy:
@@ -49,7 +49,8 @@ class InMemoryBus(Bus):
     ``buffer`` and ``overflow`` are the defaults for subscriptions that do not choose their
     own. ``route_cache`` bounds how many concrete topics keep their resolved routes.
     Publishing does not suspend unless a ``"block"`` buffer is full. See :class:`Bus` for
-    what closing does.
+    what closing does. Use it from one event loop (it is not thread-safe; from another
+    thread, go through ``anyio.from_thread``).
     """
 
     def __init__(
@@ -59,9 +60,9 @@ class InMemoryBus(Bus):
         overflow: OverflowPolicy = "block",
         route_cache: int = 4096,
     ) -> None:
-        self._default_buffer = check_buffer(buffer)
+        self._default_buffer = check_size(buffer)
         self._default_overflow = check_overflow(overflow)
-        self._routes = RouteTable(check_buffer(route_cache))
+        self._routes = RouteTable(check_size(route_cache, "route_cache"))
         self._route_cache = self._routes.cache
         self._subscriptions: dict[MemorySubscription, None] = {}
         self._groups: dict[tuple[str, str], QueueGroup] = {}
@@ -147,7 +148,7 @@ class InMemoryBus(Bus):
             raise BusClosedError(f"the bus is closed: cannot subscribe to {pattern!r}")
         validate_pattern(pattern)
         queue = _check_queue(queue)
-        size = self._default_buffer if buffer is None else check_buffer(buffer)
+        size = self._default_buffer if buffer is None else check_size(buffer)
         policy = self._default_overflow if overflow is None else check_overflow(overflow)
         group = None
         if queue is not None:

@@ -37,6 +37,7 @@ async def test_memory_options_come_from_the_query_string() -> None:
         ("", "unsupported bus URL ''"),
         ("memory://somewhere", "memory:// takes no host or path"),
         ("memory://?buffer=0", "buffer must be an int >= 1, got 0"),
+        ("memory://?route_cache=-1", "route_cache must be an int >= 1, got -1"),
         ("memory://?buffer=many", "buffer must be an integer, got 'many'"),
         ("memory://?overflow=explode", "overflow must be one of block, drop_oldest, drop_newest"),
         ("memory://?colour=red", "unknown option 'colour'"),
