@@ -1,0 +1,7 @@
+"""``python -m runtime.cli``: the same as the ``relay`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

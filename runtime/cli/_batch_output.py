@@ -1,0 +1,139 @@
+"""A batch's output: one ``TaskResult`` JSON line per task, appended whole and flushed as each
+task finishes, and read back tolerantly to resume.
+
+One writer owns the file and writes each line with one call, so lines never interleave. A
+crash in the middle of a write can still leave a torn last line; reading the file back finds
+it, removes it (its task runs again) and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiofiles
+import anyio
+
+from .._errors import RelayError
+from .._result import TaskResult
+
+
+class BatchOutputError(RelayError):
+    """The output file cannot be read or written."""
+
+
+@dataclass
+class ExistingResults:
+    """What an earlier run left in the output file."""
+
+    ids: set[str] = field(default_factory=set)
+    torn_line: int | None = None  # the number of a torn last line that was removed
+    unreadable_lines: list[int] = field(default_factory=list)
+
+
+def _result_id(line: bytes) -> str | None:
+    try:
+        data = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return None
+    return str(data["id"])
+
+
+def _scan_and_repair(path: Path) -> ExistingResults:
+    """Read the ids of the results in ``path``; cut off a torn last line, or end a whole last
+    line that lacks its newline, so appending starts on a fresh line."""
+    found = ExistingResults()
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return found
+    lines = content.split(b"\n")
+    tail = lines.pop()  # what follows the last newline: b"" when the file ends properly
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        result_id = _result_id(line)
+        if result_id is None:
+            found.unreadable_lines.append(number)
+        else:
+            found.ids.add(result_id)
+    if tail.strip():
+        tail_id = _result_id(tail)
+        if tail_id is not None:
+            found.ids.add(tail_id)
+            with path.open("ab") as f:
+                f.write(b"\n")
+        else:
+            found.torn_line = len(lines) + 1
+            with path.open("r+b") as f:
+                f.truncate(len(content) - len(tail))
+    return found
+
+
+async def read_existing(path: Path) -> ExistingResults:
+    try:
+        return await anyio.to_thread.run_sync(_scan_and_repair, path)
+    except OSError as exc:
+        raise BatchOutputError(
+            f"cannot read the output file {path}: {exc.strerror or exc}"
+        ) from None
+
+
+class ResultWriter:
+    """Appends results to the output file, one whole line each, flushed at once. Use it from
+    one task only (the batch's writer task)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+        self._file: Any = None
+
+    async def __aenter__(self) -> ResultWriter:
+        try:
+            self._file = await aiofiles.open(self.path, "ab")
+        except OSError as exc:
+            raise BatchOutputError(
+                f"cannot open the output file {self.path}: {exc.strerror or exc}"
+            ) from None
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            with anyio.CancelScope(shield=True):
+                await self._file.close()
+
+    async def write(self, result: TaskResult) -> None:
+        line = result.model_dump_json().encode("utf-8") + b"\n"
+        # Shielded: a line that has started must be finished, even while the batch stops.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._file.write(line)
+                await self._file.flush()
+            except OSError as exc:
+                raise BatchOutputError(
+                    f"cannot write to the output file {self.path}: {exc.strerror or exc}"
+                ) from None
+        self.written += 1
+
+
+def default_output_path(input_path: Path) -> Path:
+    """``tasks.jsonl`` -> ``tasks.results.jsonl``, next to the input."""
+    return input_path.with_name(f"{input_path.stem}.results.jsonl")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()

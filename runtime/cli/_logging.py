@@ -1,0 +1,125 @@
+"""Logging for the command line: loguru to stderr, text or JSON lines, secrets masked.
+
+Every record passes a patcher that masks secrets in its message and extras, and the sink masks
+the formatted line again (tracebacks included), so a key cannot reach the terminal by any path.
+The standard library's logging (the openai SDK, httpx) is routed into loguru, so it gets the
+same treatment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
+
+MASK = "***"
+# Environment variables whose values are secrets, by name.
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+# Shorter values would mask ordinary words.
+_MIN_SECRET_CHARS = 6
+_SECRET_PATTERNS = (
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),  # OpenAI-style keys
+    re.compile(r"\br8_[A-Za-z0-9]{10,}"),  # Replicate tokens
+    re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/\-]{6,}=*"),
+    re.compile(r"(?i)(?<=api[_-]key[=:] )[^\s'\",]{6,}"),
+    re.compile(r"(?i)(?<=api[_-]key[=:])[^\s'\",]{6,}"),
+    re.compile(r"(?i)(?<=api[_-]key': ')[^']{6,}"),
+    re.compile(r'(?i)(?<=api[_-]key": ")[^"]{6,}'),
+)
+
+
+class Redactor:
+    """Masks known secret values and secret-looking strings in text."""
+
+    def __init__(self, extra_secrets: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self.refresh(extra_secrets)
+
+    def refresh(self, extra_secrets: Iterable[str] = ()) -> None:
+        """Learn the secrets now in the environment, and ``extra_secrets``."""
+        values = {v for k, v in os.environ.items() if _SECRET_NAME.search(k)}
+        values.update(extra_secrets)
+        self._values |= {v for v in values if len(v) >= _MIN_SECRET_CHARS}
+        # Longest first, so a secret containing another is masked whole.
+        self._ordered = sorted(self._values, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(MASK, text)
+        return text
+
+
+#: The redactor of this process; the command line teaches it the configured key.
+redact = Redactor()
+
+
+def _patch(record: Record) -> None:
+    record["message"] = redact(record["message"])
+    for key, value in list(record["extra"].items()):
+        if isinstance(value, str):
+            record["extra"][key] = redact(value)
+
+
+def _stderr_sink(message: Message) -> None:
+    # sys.stderr is looked up on every write: the live view redirects it above its display.
+    sys.stderr.write(redact(str(message)))
+    sys.stderr.flush()
+
+
+class _ToLoguru(logging.Handler):
+    """Hands records of the standard library's logging to loguru."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+
+
+_STDLIB_LEVELS = {
+    "TRACE": 5,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "SUCCESS": 25,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+}
+
+_TEXT_FORMAT = (
+    "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+    "<cyan>{name}</cyan>: <level>{message}</level>"
+)
+
+
+def configure_logging(level: str = "WARNING", *, json_lines: bool = False) -> None:
+    """Send logs at ``level`` and above to stderr, as text or as JSON lines."""
+    logger.remove()
+    logger.configure(patcher=_patch)
+    options: dict[str, Any] = {
+        "level": level,
+        # Values of local variables in tracebacks could hold secrets; never show them.
+        "diagnose": False,
+        "backtrace": False,
+    }
+    if json_lines:
+        logger.add(_stderr_sink, serialize=True, **options)
+    else:
+        colorize = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+        logger.add(_stderr_sink, format=_TEXT_FORMAT, colorize=colorize, **options)
+    number = _STDLIB_LEVELS.get(level, logging.WARNING)
+    logging.basicConfig(handlers=[_ToLoguru()], level=number, force=True)
+    # At DEBUG the HTTP stack's byte-level chatter drowns everything else.
+    logging.getLogger("httpcore").setLevel(max(logging.INFO, number))

@@ -1,0 +1,62 @@
+"""The view of a task when stdout is not a terminal: one line per event, nothing animated, so
+logs and pipes read well."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.text import Text
+
+from bus import Event
+
+from .._handle import TaskHandle
+from .._topics import parse_step_topic
+from ._report import duration, one_line
+from ._task_state import StepRow, TaskState
+
+_PROMPT_CHARS = 100
+
+
+class PlainView:
+    def __init__(self, console: Console, task: str) -> None:
+        self.console = console
+        self.state = TaskState(task)
+
+    async def follow(self, handle: TaskHandle) -> None:
+        self._line(f"relay: task {handle.task_id}: {one_line(self.state.task, 200)}")
+        async for event in handle.events():
+            for row in self.state.apply(event):
+                after = f" (after {', '.join(row.depends_on)})" if row.depends_on else ""
+                self._line(
+                    f"plan: {row.id} {row.agent}{after}: {one_line(row.prompt, _PROMPT_CHARS)}"
+                )
+            self._describe(event)
+
+    def _describe(self, event: Event) -> None:
+        if event.type == "task.plan" and event.data.get("complete"):
+            n = len(self.state.steps)
+            self._line(f"plan: complete, {n} step{'s' * (n != 1)}")
+            return
+        parsed = parse_step_topic(event.topic)
+        if parsed is None:
+            return
+        row = self.state.steps.get(parsed[1])
+        what = parsed[2]
+        if row is None or what == "queued":
+            return
+        if what == "progress":
+            self._line(f"{_who(row)}: {one_line(row.note, 200)}")
+        elif what == "started":
+            self._line(f"{_who(row)}: started")
+        elif what == "completed":
+            self._line(f"{_who(row)}: completed in {duration(row.elapsed(time.monotonic()))}")
+        elif what in ("failed", "skipped", "cancelled"):
+            self._line(f"{_who(row)}: {what}: {one_line(row.note, 200)}")
+
+    def _line(self, text: str) -> None:
+        self.console.print(Text(text), soft_wrap=True, highlight=False)
+
+
+def _who(row: StepRow) -> str:
+    return f"{row.id} {row.agent}"

@@ -1,0 +1,137 @@
+"""The end of a run as a person reads it: the status, the answer, each step's outcome and the
+artifacts with their paths. Styled on a terminal, the same lines as plain text otherwise.
+
+Everything a model wrote is put into ``Text`` objects, never into markup, so a model cannot
+inject console markup or escape codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console, Group, RenderableType
+from rich.style import Style
+from rich.text import Text
+
+from .._result import StepResult, TaskResult
+from .._steps import Artifact
+
+STATUS_GLYPHS = {
+    "completed": ("✓", "green"),
+    "partial": ("!", "yellow"),
+    "failed": ("✗", "red"),
+    "skipped": ("↷", "yellow"),
+    "cancelled": ("⊘", "magenta"),
+    "running": ("•", "cyan"),
+    "queued": ("…", "blue"),
+    "pending": ("·", "dim"),
+}
+_ANSWER_CHARS = 4000
+_NOTE_CHARS = 100
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """``path`` relative to the current directory when it is inside it, else absolute."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to((cwd or Path.cwd()).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def artifact_path(artifact: Artifact, task_workspace: Path) -> Path | None:
+    return task_workspace / artifact.path if artifact.path else None
+
+
+def one_line(text: str, limit: int = _NOTE_CHARS) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def glyph(status: str) -> Text:
+    mark, style = STATUS_GLYPHS.get(status, ("?", "white"))
+    return Text(mark, style=style)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _indented(text: str) -> Text:
+    return Text("\n".join("  " + line for line in text.splitlines()))
+
+
+def _heading(text: str) -> Text:
+    return Text(text, style="bold")
+
+
+def _summary_line(result: TaskResult) -> Text:
+    line = Text.assemble(glyph(result.status), " ", Text(result.status, style="bold"))
+    live = [s for s in result.steps if not s.superseded]
+    line.append(f" in {duration(result.duration_s)} · {len(live)} step{'s' * (len(live) != 1)}")
+    if result.usage.total_tokens:
+        line.append(f" · {result.usage.total_tokens:,} tokens")
+    if result.replanned:
+        line.append(" · replanned")
+    return line
+
+
+def _step_line(step: StepResult) -> Text:
+    line = Text.assemble(
+        glyph(step.status),
+        " ",
+        Text(f"{step.id:<4}", style="bold"),
+        " ",
+        Text(f"{step.agent:<6}", style="cyan"),
+        " ",
+        Text(f"{duration(step.duration_s):>6}", style="dim"),
+        "  ",
+    )
+    if step.status == "completed":
+        line.append(one_line(step.output) or "(no output)")
+    else:
+        line.append(f"{step.status}: {one_line(step.error or '', 200)}", style="red")
+    if step.superseded:
+        line.append(" (replaced by the revised plan)", style="dim")
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
+
+
+def _artifact_line(artifact: Artifact, task_workspace: Path) -> Text:
+    line = Text.assemble("  ", Text(f"{artifact.kind:<6}", style="cyan"), " ")
+    path = artifact_path(artifact, task_workspace)
+    if path is not None:
+        line.append(display_path(path), style=Style(underline=True, link=path.resolve().as_uri()))
+    elif artifact.url:
+        line.append(artifact.url, style=Style(underline=True, link=artifact.url))
+    if artifact.description:
+        line.append(f"  {one_line(artifact.description)}", style="dim")
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
+
+
+def report(result: TaskResult, workspace: Path) -> RenderableType:
+    """The whole report of a finished task; ``workspace`` is the runtime's workspace."""
+    task_workspace = workspace / result.task_id
+    parts: list[RenderableType] = [_summary_line(result)]
+    if result.answer.strip():
+        answer = result.answer.strip()
+        if len(answer) > _ANSWER_CHARS:
+            answer = answer[:_ANSWER_CHARS] + f"\n[… {len(result.answer) - _ANSWER_CHARS} more]"
+        parts += [Text(), _heading("Answer"), _indented(answer)]
+    if result.error and result.status != "completed":
+        parts += [Text(), Text.assemble(_heading("Error "), Text(result.error, style="red"))]
+    if result.steps:
+        parts += [Text(), _heading("Steps")]
+        parts += [Text("  ") + _step_line(s) for s in result.steps]
+    if result.artifacts:
+        parts += [Text(), _heading("Artifacts")]
+        parts += [_artifact_line(a, task_workspace) for a in result.artifacts]
+    return Group(*parts)
+
+
+def print_report(console: Console, result: TaskResult, workspace: Path) -> None:
+    console.print()
+    console.print(report(result, workspace), soft_wrap=not console.is_terminal)

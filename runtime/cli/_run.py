@@ -1,0 +1,150 @@
+"""``relay run`` and ``relay demo``: one task, watched live, then its report (or its JSON)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+
+from .._chat_model import ChatModel
+from .._handle import TaskHandle
+from .._result import TaskResult
+from .._runtime import Runtime
+from ._config import RelaySettings
+from ._demo import DEMO_TASK, QUICK, SHOWCASE, demo_model
+from ._live import LiveView
+from ._plain import PlainView
+from ._report import print_report
+from ._signals import exit_code, watch_stop_signals
+
+# How long an interrupted task gets to wind down (its steps cancelled) before relay leaves.
+_CANCEL_GRACE_S = 5.0
+
+
+class _View(Protocol):
+    async def follow(self, handle: TaskHandle) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """A finished task's result, or the signal that stopped it first."""
+
+    result: TaskResult | None
+    signum: int | None = None
+
+
+def status_exit_code(result: TaskResult) -> int:
+    return 0 if result.status == "completed" else 1
+
+
+async def execute(
+    task: str, model: ChatModel, settings: RelaySettings, view: _View | None
+) -> Outcome:
+    """Run ``task`` on a fresh runtime, shown by ``view``; Ctrl-C cancels it cleanly."""
+    runtime = Runtime(
+        model=model, workspace=settings.workspace, settings=settings.runtime_settings()
+    )
+    outcome = Outcome(result=None)
+    async with model, anyio.create_task_group() as tg:
+        work = anyio.CancelScope()
+
+        def stop(signum: int) -> None:
+            outcome.signum = signum
+            work.cancel()
+
+        await tg.start(watch_stop_signals, stop)
+        with work:
+            outcome.result = await _run_on(runtime, task, view)
+        tg.cancel_scope.cancel()
+    return outcome
+
+
+async def _run_on(runtime: Runtime, task: str, view: _View | None) -> TaskResult:
+    async with runtime as rt:
+        handle = await rt.submit(task)
+        try:
+            if view is not None:
+                await view.follow(handle)
+            return await handle.result()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_GRACE_S):
+                await handle.cancel("interrupted by the user")
+                await handle.result()
+            raise
+
+
+def make_view(console: Console, task: str, *, json_output: bool) -> _View | None:
+    if json_output:
+        return None
+    return LiveView(console, task) if console.is_terminal else PlainView(console, task)
+
+
+def finish(
+    outcome: Outcome, console: Console, settings: RelaySettings, *, json_output: bool
+) -> int:
+    """Print the outcome and return the exit code."""
+    if outcome.result is None:
+        code = exit_code(outcome.signum or 2)
+        sys.stderr.write("relay: interrupted; the task was cancelled\n")
+        return code
+    result = outcome.result
+    if json_output:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        print_report(console, result, settings.workspace.resolve())
+    if result.status != "completed":
+        what = "partly failed" if result.status == "partial" else result.status
+        sys.stderr.write(f"relay: error: the task {what}: {_flat(result.error or '')}\n")
+    return status_exit_code(result)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())[:500]
+
+
+async def run_command(
+    task: str, model: ChatModel, settings: RelaySettings, console: Console, *, json_output: bool
+) -> int:
+    outcome = await execute(
+        task, model, settings, make_view(console, task, json_output=json_output)
+    )
+    return finish(outcome, console, settings, json_output=json_output)
+
+
+async def demo_command(settings: RelaySettings, console: Console, *, json_output: bool) -> int:
+    # The demo never calls out: its pictures are drawn locally, whatever keys are around.
+    os.environ["RELAY_IMAGE_BACKEND"] = "offline"
+    watched = console.is_terminal and not json_output
+    model = demo_model(SHOWCASE if watched else QUICK)
+    view = make_view(console, DEMO_TASK, json_output=json_output)
+    outcome = await execute(DEMO_TASK, model, settings, view)
+    code = finish(outcome, console, settings, json_output=json_output)
+    if outcome.result is not None and not json_output:
+        _point_at_page(console, outcome.result, settings.workspace.resolve())
+    return code
+
+
+def _point_at_page(console: Console, result: TaskResult, workspace: Path) -> None:
+    page = next(
+        (a.path for a in result.artifacts if a.path and a.path.endswith("index.html")), None
+    )
+    if page is None:
+        return
+    path = (workspace / result.task_id / page).resolve()
+    console.print()
+    console.print(
+        Text.assemble(
+            ("Open the page in a browser: ", "bold"),
+            (str(path), Style(underline=True, link=path.as_uri())),
+        ),
+        soft_wrap=True,
+    )
+    console.print(Text(f"  {path.as_uri()}", style="dim"), soft_wrap=True, highlight=False)

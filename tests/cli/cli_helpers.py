@@ -1,0 +1,82 @@
+"""Running the real ``relay`` command in a subprocess, in a fresh directory, with an environment
+scrubbed of keys and relay settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+_RELAY = Path(sys.executable).with_name("relay")
+RELAY = [str(_RELAY)] if _RELAY.exists() else [sys.executable, "-m", "runtime.cli"]
+
+_SCRUBBED_PREFIXES = ("OPENAI_", "RELAY_", "AZURE_", "REPLICATE_", "OPENROUTER_", "VLLM_")
+ANSI_ESCAPE = re.compile(r"\x1b\[")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.pop("NO_COLOR", None)
+    env.update(extra)
+    return env
+
+
+def relay(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RELAY, *args],
+        cwd=cwd,
+        env=env if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def relay_async(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """For tests that serve something (a fake model endpoint) from their own event loop."""
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [*RELAY, *args],
+            cwd=cwd,
+            env=env if env is not None else clean_env(),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """The command failed with ``code`` and said why in one line, with no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("relay: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return lines[0]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every line of ``path`` as JSON; fails the test on a torn or broken line."""
+    content = path.read_text(encoding="utf-8")
+    assert content == "" or content.endswith("\n"), "the file ends in a torn line"
+    return [json.loads(line) for line in content.splitlines()]
+
+
+def write_tasks(path: Path, count: int, *, start: int = 0) -> list[str]:
+    ids = [f"task-{i:03d}" for i in range(start, start + count)]
+    lines = [json.dumps({"task": f"Picture number {i}", "id": i}) for i in ids]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ids

@@ -1,0 +1,76 @@
+"""The command line's surface: help, bad flags, bad configuration, no model, and the agents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_one_line_error, clean_env, relay
+
+
+def test_help_lists_the_commands_and_options(tmp_path: Path) -> None:
+    proc = relay("--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for command in ("run", "demo", "batch", "agents"):
+        assert command in proc.stdout
+    assert proc.stderr == ""
+    proc = relay("run", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--model", "--base-url", "--workspace", "--json", "--step-timeout", "--replan"):
+        assert option in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "--bogus", "x"], "unrecognized arguments: --bogus"),
+        (["run", "--step-timeout", "abc", "x"], "invalid float value"),
+        (["run", "--step-timeout", "-3", "x"], "step_timeout"),
+        (["launch"], "invalid choice"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    line = assert_one_line_error(relay(*args, cwd=tmp_path))
+    assert says in line
+
+
+def test_run_without_a_model_says_how_to_configure_one(tmp_path: Path) -> None:
+    line = assert_one_line_error(relay("run", "Write a haiku", cwd=tmp_path))
+    assert "OPENAI_API_KEY" in line and "--base-url" in line and "relay demo" in line
+    assert not (tmp_path / "relay-workspace").exists()
+
+
+def test_bad_model_string_is_a_config_error(tmp_path: Path) -> None:
+    line = assert_one_line_error(relay("run", "--model", "nosuch:thing", "x", cwd=tmp_path))
+    assert "unknown model provider 'nosuch'" in line
+
+
+def test_bad_relay_toml_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "relay.toml").write_text('modle = "openai:gpt-4.1-mini"\n')
+    line = assert_one_line_error(relay("run", "x", cwd=tmp_path))
+    assert "unknown setting(s) modle" in line
+
+
+def test_agents_lists_the_installed_agents(tmp_path: Path) -> None:
+    proc = relay("agents", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    names = {line.split(":", 1)[0] for line in proc.stdout.splitlines()}
+    assert {"image", "code", "file"} <= names
+    assert "agents:ImageAgent" in proc.stdout and "agent-relay" in proc.stdout
+
+
+def test_agents_shows_a_broken_entry_point_as_a_row(tmp_path: Path) -> None:
+    # A package whose agent cannot be imported, installed the way pip would leave it.
+    site = tmp_path / "site"
+    info = site / "broken_agent-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-agent\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[relay.agents]\nbroken = broken_agent_mod:Nope\n")
+    (site / "broken_agent_mod.py").write_text("raise RuntimeError('this agent is broken')\n")
+    env = clean_env(PYTHONPATH=str(site))
+    proc = relay("agents", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    rows = {line.split(":", 1)[0]: line for line in proc.stdout.splitlines()}
+    assert "this agent is broken" in rows["broken"] and "broken-agent 1.0" in rows["broken"]
+    assert {"image", "code", "file"} <= set(rows)
+    assert "Traceback" not in proc.stdout + proc.stderr

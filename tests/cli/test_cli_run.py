@@ -1,0 +1,100 @@
+"""``relay run`` against a fake OpenAI-compatible endpoint on loopback, driven by the real
+OpenAI client inside the real ``relay`` process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_helpers import ANSI_ESCAPE, assert_one_line_error, clean_env, relay_async
+
+from runtime import TaskResult
+from runtime.testing import AuthFault, FakeOpenAIServer, FakeReply, FakeToolCall
+
+SECRET = "sk-test-secret"
+PLAN = json.dumps(
+    {
+        "plan": [
+            {
+                "id": "s1",
+                "agent": "file",
+                "prompt": "Write notes.txt saying hello",
+                "depends_on": [],
+            }
+        ]
+    }
+)
+
+
+def _script() -> list[FakeReply | str]:
+    return [
+        PLAN,
+        FakeReply(
+            tool_calls=[FakeToolCall("write_file", {"path": "notes.txt", "content": "hello"})]
+        ),
+        "Wrote notes.txt.",
+    ]
+
+
+async def test_run_json_against_a_fake_endpoint_never_shows_the_key(tmp_path: Path) -> None:
+    async with FakeOpenAIServer(_script(), require_api_key=SECRET) as server:
+        env = clean_env(OPENAI_API_KEY=SECRET)
+        proc = await relay_async(
+            "run", "Write a note", "--json", "--log-level", "DEBUG",
+            "--model", "openai:x", "--base-url", server.base_url,
+            cwd=tmp_path, env=env,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = TaskResult.model_validate(json.loads(proc.stdout))  # nothing else on stdout
+    assert result.status == "completed" and result.answer == "Wrote notes.txt."
+    assert [a.path for a in result.artifacts] == ["notes.txt"]
+    notes = tmp_path / "relay-workspace" / result.task_id / "notes.txt"
+    assert notes.read_text() == "hello"
+    assert {r.body.get("model") for r in server.chat_requests} == {"x"}
+    assert "DEBUG" in proc.stderr  # the debug log was really on
+    for stream in (proc.stdout, proc.stderr):
+        assert SECRET not in stream and "test-secret" not in stream
+
+
+async def test_run_plain_output_and_settings_from_relay_toml(tmp_path: Path) -> None:
+    async with FakeOpenAIServer(_script()) as server:
+        (tmp_path / "relay.toml").write_text(
+            f'model = "openai:from-toml"\nbase_url = "{server.base_url}"\nworkspace = "ws"\n'
+        )
+        proc = await relay_async("run", "Write a note", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert {r.body.get("model") for r in server.chat_requests} == {"from-toml"}
+    assert not ANSI_ESCAPE.search(proc.stdout)
+    lines = proc.stdout.splitlines()
+    assert "plan: s1 file: Write notes.txt saying hello" in lines
+    assert "s1 file: started" in lines
+    assert "Wrote notes.txt." in proc.stdout
+    written = list((tmp_path / "ws").glob("*/notes.txt"))
+    assert len(written) == 1
+    # the artifact is named by its path relative to the current directory
+    assert str(written[0].relative_to(tmp_path)) in proc.stdout
+
+
+async def test_refused_key_is_one_line_exit_1_and_never_echoed(tmp_path: Path) -> None:
+    async with FakeOpenAIServer([AuthFault()] * 3) as server:
+        env = clean_env(OPENAI_API_KEY=SECRET)
+        proc = await relay_async(
+            "run", "Write a note", "--model", "openai:x", "--base-url", server.base_url,
+            cwd=tmp_path, env=env,
+        )  # fmt: skip
+    line = assert_one_line_error(proc, code=1)
+    assert "failed" in line
+    assert SECRET not in proc.stdout + proc.stderr
+
+
+async def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    # A port nobody listens on: bind one, note it, close it.
+    async with FakeOpenAIServer() as server:
+        url = server.base_url
+    proc = await relay_async(
+        "run", "Write a note", "--base-url", url, "--max-retries", "0", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    line = assert_one_line_error(proc, code=1)
+    assert "planning failed" in line
+    assert TaskResult.model_validate(json.loads(proc.stdout)).status == "failed"
