@@ -3,6 +3,7 @@ the web, refusing private addresses. Every path is confined to the workspace."""
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 
@@ -77,7 +78,14 @@ class FileAgent(AssistantAgent):
                 content: The whole content of the file.
             """
             info = await workspace.write_text(path, content)
-            artifacts.add(Artifact(kind="file", path=info.path, description=f"{info.size} bytes"))
+            artifacts.add(
+                Artifact(
+                    kind="file",
+                    path=info.path,
+                    mime_type=mimetypes.guess_type(info.path)[0],
+                    description=f"{info.size} bytes",
+                )
+            )
             return f"wrote {info.path} ({info.size} bytes)"
 
         @tool
