@@ -84,6 +84,7 @@ class ImageAgent(AssistantAgent):
                         "width": image.width,
                         "height": image.height,
                         "placeholder": image.placeholder,
+                        **({"note": image.note} if image.note else {}),
                     },
                 )
             )

@@ -47,6 +47,7 @@ async def test_offline_image_lands_in_the_workspace_as_an_artifact(tmp_path: Pat
     [artifact] = step.artifacts
     assert (artifact.kind, artifact.path, artifact.mime_type) == ("image", "sun.png", "image/png")
     assert artifact.metadata["placeholder"] is True
+    assert artifact.metadata["note"] == PLACEHOLDER_NOTE
     assert artifact.metadata["backend"] == "offline"
     assert artifact.description == PLACEHOLDER_NOTE
     saved = tmp_path / result.task_id / "sun.png"
