@@ -20,6 +20,7 @@ import pydantic_core
 from loguru import logger
 from pydantic import ValidationError
 
+from .._errors import RelayError
 from ._schema import ArgumentsSpec, describe_validation_error
 from ._types import FUNCTION_NAME_PATTERN, Function, Parameters, Tool, ToolCall, ToolOutput
 
@@ -100,6 +101,11 @@ class FunctionTool(Generic[P, R]):
         with anyio.move_on_after(self.timeout) as scope:
             try:
                 result = await self._invoke(args, kwargs)
+            except RelayError as error:
+                # A refusal the tool made on purpose (bad path, refused URL...): the model
+                # reads it; a traceback would only add noise to the log.
+                logger.info("tool {} refused: {}", self.name, _one_line(error))
+                return f"error: {_one_line(error)}"
             except Exception as error:
                 logger.opt(exception=error).warning("tool {} raised", self.name)
                 return (
