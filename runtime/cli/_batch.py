@@ -26,6 +26,7 @@ from ._batch_input import BadLine, BatchEntry, read_batch
 from ._batch_output import BatchOutputError, ResultWriter, read_existing, same_file
 from ._batch_progress import BatchCounts, BatchProgress
 from ._config import RelaySettings
+from ._model import build_runtime
 from ._report import display_path, glyph, one_line
 from ._signals import exit_code, watch_stop_signals
 
@@ -118,9 +119,7 @@ async def _run_all(
     counts: BatchCounts,
     console: Console,
 ) -> tuple[int | None, list[str]]:
-    runtime = Runtime(
-        model=model, workspace=settings.workspace, settings=settings.runtime_settings()
-    )
+    runtime = build_runtime(model, settings)
     send, receive = anyio.create_memory_object_stream[TaskResult](
         max_buffer_size=settings.concurrency * 2
     )

@@ -71,7 +71,11 @@ class LiveView:
         running = state.count("running")
         elapsed = Text(f"  {duration(state.elapsed(now))}", style="dim")
         if state.finished is not None:
-            return Text.assemble(Text(f"finished · {done}/{total} steps", style="bold"), elapsed)
+            return Text.assemble(
+                glyph(state.outcome),
+                Text(f" {state.outcome} · {done}/{total} steps", style="bold"),
+                elapsed,
+            )
         if state.planning:
             what = "replanning" if state.replanned else "planning"
             so_far = f" · {total} step{'s' * (total != 1)} so far" if total else ""

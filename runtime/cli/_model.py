@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .._chat_model import ChatModel
+from .._errors import ModelConfigError
 from .._model_string import model_from_string, parse_model_string
+from .._runtime import Runtime
 from ._config import DEFAULT_MODEL, ConfigError, RelaySettings
 
 NO_MODEL_MESSAGE = (
@@ -53,3 +55,14 @@ def build_model(settings: RelaySettings) -> ChatModel:
         raise ConfigError(
             f"the model provider {parsed.provider!r} rejected its options: {exc}"
         ) from None
+
+
+def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
+    """The runtime with every registered agent; an agent that cannot be set up (a broken
+    entry point, an image backend without its key) is a configuration error."""
+    try:
+        return Runtime(
+            model=model, workspace=settings.workspace, settings=settings.runtime_settings()
+        )
+    except ModelConfigError as exc:
+        raise ConfigError(f"cannot set up the agents: {exc}") from None

@@ -80,6 +80,7 @@ def _summary_line(result: TaskResult) -> Text:
 
 def _step_line(step: StepResult) -> Text:
     line = Text.assemble(
+        "  ",
         glyph(step.status),
         " ",
         Text(f"{step.id:<4}", style="bold"),
@@ -125,7 +126,7 @@ def report(result: TaskResult, workspace: Path) -> RenderableType:
         parts += [Text(), Text.assemble(_heading("Error "), Text(result.error, style="red"))]
     if result.steps:
         parts += [Text(), _heading("Steps")]
-        parts += [Text("  ") + _step_line(s) for s in result.steps]
+        parts += [_step_line(s) for s in result.steps]
     if result.artifacts:
         parts += [Text(), _heading("Artifacts")]
         parts += [_artifact_line(a, task_workspace) for a in result.artifacts]

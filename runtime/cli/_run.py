@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ from rich.text import Text
 from .._chat_model import ChatModel
 from .._handle import TaskHandle
 from .._result import TaskResult
-from .._runtime import Runtime
 from ._config import RelaySettings
 from ._demo import DEMO_TASK, QUICK, SHOWCASE, demo_model
 from ._live import LiveView
+from ._model import build_runtime
 from ._plain import PlainView
 from ._report import print_report
 from ._signals import exit_code, watch_stop_signals
@@ -47,37 +48,30 @@ def status_exit_code(result: TaskResult) -> int:
 async def execute(
     task: str, model: ChatModel, settings: RelaySettings, view: _View | None
 ) -> Outcome:
-    """Run ``task`` on a fresh runtime, shown by ``view``; Ctrl-C cancels it cleanly."""
-    runtime = Runtime(
-        model=model, workspace=settings.workspace, settings=settings.runtime_settings()
-    )
+    """Run ``task`` on a fresh runtime, shown by ``view``. Ctrl-C cancels the task, which
+    then ends as ``cancelled`` with its steps; if it takes too long, relay stops waiting."""
+    runtime = build_runtime(model, settings)
     outcome = Outcome(result=None)
-    async with model, anyio.create_task_group() as tg:
+    async with model, runtime as rt, anyio.create_task_group() as tg:
+        handle = await rt.submit(task)
         work = anyio.CancelScope()
+
+        async def wind_down() -> None:
+            await handle.cancel("interrupted by the user")
+            await anyio.sleep(_CANCEL_GRACE_S)
+            work.cancel()
 
         def stop(signum: int) -> None:
             outcome.signum = signum
-            work.cancel()
+            tg.start_soon(wind_down)
 
         await tg.start(watch_stop_signals, stop)
         with work:
-            outcome.result = await _run_on(runtime, task, view)
-        tg.cancel_scope.cancel()
-    return outcome
-
-
-async def _run_on(runtime: Runtime, task: str, view: _View | None) -> TaskResult:
-    async with runtime as rt:
-        handle = await rt.submit(task)
-        try:
             if view is not None:
                 await view.follow(handle)
-            return await handle.result()
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_GRACE_S):
-                await handle.cancel("interrupted by the user")
-                await handle.result()
-            raise
+            outcome.result = await handle.result()
+        tg.cancel_scope.cancel()
+    return outcome
 
 
 def make_view(console: Console, task: str, *, json_output: bool) -> _View | None:
@@ -90,16 +84,16 @@ def finish(
     outcome: Outcome, console: Console, settings: RelaySettings, *, json_output: bool
 ) -> int:
     """Print the outcome and return the exit code."""
-    if outcome.result is None:
-        code = exit_code(outcome.signum or 2)
-        sys.stderr.write("relay: interrupted; the task was cancelled\n")
-        return code
     result = outcome.result
-    if json_output:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
-        sys.stdout.flush()
-    else:
-        print_report(console, result, settings.workspace.resolve())
+    if result is not None:
+        if json_output:
+            sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+            sys.stdout.flush()
+        else:
+            print_report(console, result, settings.workspace.resolve())
+    if outcome.signum is not None or result is None:
+        sys.stderr.write("relay: interrupted; the task was cancelled\n")
+        return exit_code(outcome.signum or signal.SIGINT)
     if result.status != "completed":
         what = "partly failed" if result.status == "partial" else result.status
         sys.stderr.write(f"relay: error: the task {what}: {_flat(result.error or '')}\n")

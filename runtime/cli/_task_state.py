@@ -42,6 +42,7 @@ class TaskState:
     planning: bool = True
     replanned: bool = False
     finished: float | None = None
+    outcome: str = ""  # the task's status once it is done
 
     def elapsed(self, now: float) -> float:
         return (self.finished or now) - self.started
@@ -57,6 +58,7 @@ class TaskState:
         if event.type == "task.done":
             self.planning = False
             self.finished = now
+            self.outcome = str(event.data.get("status") or "finished")
             return []
         parsed = parse_step_topic(event.topic)
         if parsed is None:
@@ -70,6 +72,8 @@ class TaskState:
         elif what in ("queued", "started", "completed", "failed", "skipped", "cancelled"):
             if row.terminal:
                 return []
+            if what == "failed" and event.data.get("error") == "cancelled":
+                what = "cancelled"  # how an agent reports a step it was told to stop
             row.status = "running" if what == "started" else what
             if what == "started":
                 row.started = row.started or now

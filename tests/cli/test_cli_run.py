@@ -4,9 +4,11 @@ OpenAI client inside the real ``relay`` process."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
-from cli_helpers import ANSI_ESCAPE, assert_one_line_error, clean_env, relay_async
+import anyio
+from cli_helpers import ANSI_ESCAPE, RELAY, assert_one_line_error, clean_env, relay_async
 
 from runtime import TaskResult
 from runtime.testing import AuthFault, FakeOpenAIServer, FakeReply, FakeToolCall
@@ -98,3 +100,25 @@ async def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
     line = assert_one_line_error(proc, code=1)
     assert "planning failed" in line
     assert TaskResult.model_validate(json.loads(proc.stdout)).status == "failed"
+
+
+async def test_ctrl_c_cancels_the_task_and_exits_130(tmp_path: Path) -> None:
+    # The endpoint takes far longer to answer than the test waits: Ctrl-C must end it.
+    async with FakeOpenAIServer(_script(), latency=60) as server:
+        args = [*RELAY, "run", "Write a note", "--base-url", server.base_url]
+        async with await anyio.open_process(args, cwd=tmp_path, env=clean_env()) as process:
+            assert process.stdout is not None and process.stderr is not None
+            with anyio.fail_after(30):
+                seen = b""
+                while b"relay: task " not in seen:
+                    seen += await process.stdout.receive()
+                while not server.chat_requests:  # planning has begun
+                    await anyio.sleep(0.02)
+                process.send_signal(signal.SIGINT)
+                out = seen + b"".join([chunk async for chunk in process.stdout])
+                err = b"".join([chunk async for chunk in process.stderr])
+                code = await process.wait()
+    assert code == 130, (out, err)
+    assert b"cancelled" in out and b"interrupted by the user" in out
+    assert b"relay: interrupted; the task was cancelled" in err
+    assert b"Traceback" not in out + err
