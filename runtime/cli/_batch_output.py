@@ -96,7 +96,9 @@ class ResultWriter:
 
     async def __aenter__(self) -> ResultWriter:
         try:
-            self._file = await aiofiles.open(self.path, "ab")
+            # Unbuffered: each line goes to the file in one system call, nothing waits in a
+            # buffer for a flush that an abrupt exit would skip.
+            self._file = await aiofiles.open(self.path, "ab", buffering=0)
         except OSError as exc:
             raise BatchOutputError(
                 f"cannot open the output file {self.path}: {exc.strerror or exc}"
@@ -118,8 +120,12 @@ class ResultWriter:
         # Shielded: a line that has started must be finished, even while the batch stops.
         with anyio.CancelScope(shield=True):
             try:
-                await self._file.write(line)
-                await self._file.flush()
+                view = memoryview(line)
+                while view:  # a regular file takes it whole; a full disk may take part
+                    written = await self._file.write(view)
+                    if not written:
+                        raise OSError("the file took no more bytes")
+                    view = view[written:]
             except OSError as exc:
                 raise BatchOutputError(
                     f"cannot write to the output file {self.path}: {exc.strerror or exc}"
