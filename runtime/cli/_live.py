@@ -90,13 +90,15 @@ class LiveView:
         return self._planning_spinner
 
     def _table(self, now: float) -> Table:
-        table = Table(box=None, padding=(0, 1), header_style="dim", expand=False)
+        # The short columns keep their width; the description takes what is left and is the
+        # one cut short on a narrow terminal.
+        table = Table(box=None, padding=(0, 1), header_style="dim", expand=True)
         table.add_column("", width=1, no_wrap=True)
-        table.add_column("step", no_wrap=True, style="bold")
-        table.add_column("agent", no_wrap=True, style="cyan")
-        table.add_column("status", no_wrap=True)
-        table.add_column("time", justify="right", no_wrap=True, style="dim")
-        table.add_column("", no_wrap=True, overflow="ellipsis", max_width=72)
+        table.add_column("step", no_wrap=True, style="bold", min_width=4)
+        table.add_column("agent", no_wrap=True, style="cyan", min_width=5)
+        table.add_column("status", no_wrap=True, min_width=9)
+        table.add_column("time", justify="right", no_wrap=True, style="dim", min_width=5)
+        table.add_column("", no_wrap=True, overflow="ellipsis", ratio=1)
         for row in self.state.steps.values():
             table.add_row(
                 self._mark(row),
