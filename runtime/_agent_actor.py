@@ -9,6 +9,8 @@ matching steps in flight. An agent that raises fails its step, nothing more.
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ class AgentActor(Actor):
         self.agent = agent
         self.model = model
         self._in_flight: dict[tuple[str, str], anyio.CancelScope] = {}
+        self._cancelled: set[tuple[str, str]] = set()
         super().__init__(
             bus, concurrency=concurrency or agent.concurrency, name=f"agent:{agent.name}"
         )
@@ -45,61 +48,76 @@ class AgentActor(Actor):
             await self._report_unreadable(event, exc)
             return
         key = (step.task_id, step.step_id)
-        scope = anyio.CancelScope()
+        # One scope per step: it carries the step's deadline and is what the cancel handlers
+        # cancel.
+        timeout = step.timeout_s
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        scope = anyio.CancelScope(deadline=deadline)
         self._in_flight[key] = scope
         try:
-            await self._emit(
-                step, "started", {"agent": self.agent.name, "worker": self.name}, event
+            # Not shielded: only stopping the actor can cancel this, and then no step runs.
+            await self.bus.emit(
+                step_topic(step.task_id, step.step_id, "started"),
+                "step.started",
+                {"agent": self.agent.name, "worker": self.name},
+                task_id=step.task_id,
+                causation_id=event.id,
             )
+            what, data = "failed", {"error": "cancelled"}
             with scope:
-                await self._run(step, event)
-            if scope.cancelled_caught:
-                await self._emit(step, "failed", {"error": "cancelled"}, event)
+                what, data = await self._run(step, event)
+            timed_out = anyio.current_time() >= deadline and key not in self._cancelled
+            if scope.cancelled_caught and timed_out:
+                what, data = "failed", {"error": f"timed out after {timeout:g}s"}
+            await self._emit(step, what, data, event)
         finally:
             self._in_flight.pop(key, None)
+            self._cancelled.discard(key)
 
-    async def _run(self, step: StepAssignment, cause: Event) -> None:
-        async def progress(message: str, data: dict[str, Any]) -> None:
-            await self._emit(step, "progress", {"message": message, **data}, cause)
-
+    async def _run(self, step: StepAssignment, cause: Event) -> tuple[str, dict[str, Any]]:
+        """Run the agent on the step; say how it ended, as the event to publish."""
         ctx = AgentContext(
             task_id=step.task_id,
             step_id=step.step_id,
             workspace=Path(step.workspace),
             model=self.model,
-            _progress=progress,
+            _progress=partial(self._progress, step, cause),
         )
         try:
-            with anyio.fail_after(step.timeout_s):
-                output = await self.agent.run_step(step, ctx)
+            output = await self.agent.run_step(step, ctx)
         except TimeoutError:
-            await self._emit(
-                step, "failed", {"error": f"timed out after {step.timeout_s:g}s"}, cause
-            )
+            return "failed", {"error": f"timed out after {step.timeout_s:g}s"}
         except RelayError as exc:
-            await self._emit(step, "failed", {"error": str(exc)}, cause)
+            return "failed", {"error": str(exc)}
         except Exception as exc:
             # An agent bug must not take the actor down; the step says what happened and the
             # traceback goes to the log.
             logger.opt(exception=exc).error(
                 "agent {} crashed on step {}", self.agent.name, step.step_id
             )
-            await self._emit(step, "failed", {"error": f"{type(exc).__name__}: {exc}"}, cause)
-        else:
-            await self._emit(step, "completed", output.model_dump(mode="json"), cause)
+            return "failed", {"error": f"{type(exc).__name__}: {exc}"}
+        return "completed", output.model_dump(mode="json")
+
+    async def _progress(
+        self, step: StepAssignment, cause: Event, message: str, data: dict[str, Any]
+    ) -> None:
+        await self._emit(step, "progress", {"message": message, **data}, cause)
 
     async def on_task_cancel(self, event: Event) -> None:
         task_id = event.topic.split(".")[1]
-        for (tid, _), scope in list(self._in_flight.items()):
-            if tid == task_id:
-                scope.cancel()
+        for key in [key for key in self._in_flight if key[0] == task_id]:
+            self._cancel(key)
 
     async def on_step_cancel(self, event: Event) -> None:
         parsed = parse_step_topic(event.topic)
         if parsed is not None:
-            scope = self._in_flight.get((parsed[0], parsed[1]))
-            if scope is not None:
-                scope.cancel()
+            self._cancel((parsed[0], parsed[1]))
+
+    def _cancel(self, key: tuple[str, str]) -> None:
+        scope = self._in_flight.get(key)
+        if scope is not None:
+            self._cancelled.add(key)  # so that a deadline passing too does not say "timed out"
+            scope.cancel()
 
     async def _emit(
         self, step: StepAssignment, what: str, data: dict[str, Any], cause: Event

@@ -22,11 +22,19 @@ class TaskHandle:
     through ``task.<id>.done``; ``result()`` waits for the ``TaskResult``."""
 
     def __init__(
-        self, task_id: str, caller_id: str | None, cancel: Callable[[str], Awaitable[None]]
+        self,
+        task_id: str,
+        caller_id: str | None,
+        cancel: Callable[[str], Awaitable[None]],
+        *,
+        keep_events: bool = True,
     ) -> None:
         self.task_id = task_id
         self.id = caller_id
         self._cancel = cancel
+        # Off for a caller that only wants the result (``Runtime.run``): then ``events()``
+        # yields nothing, and a busy runtime does not hold every event of every task.
+        self._keep_events = keep_events
         self._events: deque[Event] = deque()
         self._dropped = 0
         self._changed = anyio.Event()
@@ -46,6 +54,11 @@ class TaskHandle:
         return self._dropped
 
     def _deliver(self, event: Event) -> None:
+        if not self._keep_events:
+            if event.type == "task.done":
+                self._result = TaskResult.model_validate(event.data)
+                self._done.set()
+            return
         if len(self._events) >= EVENT_BACKLOG:
             self._events.popleft()
             self._dropped += 1
@@ -55,8 +68,9 @@ class TaskHandle:
         if event.type == "task.done":
             self._result = TaskResult.model_validate(event.data)
             self._done.set()
+        # The reader makes a fresh Event before it waits again, so a task nobody reads
+        # costs no Event per event.
         self._changed.set()
-        self._changed = anyio.Event()
 
     async def events(self) -> AsyncIterator[Event]:
         """The task's events in order, ending after ``task.done``. One reader at a time."""
@@ -68,6 +82,9 @@ class TaskHandle:
                     return
             if self._done.is_set() and not self._events:
                 return
+            if self._changed.is_set():
+                self._changed = anyio.Event()
+                continue  # look again before waiting: events may have come meanwhile
             await self._changed.wait()
 
     async def result(self) -> TaskResult:

@@ -147,6 +147,11 @@ class Runtime:
         self, task: str, *, task_id: str | None = None, id: str | None = None
     ) -> TaskHandle:
         """Start a task and return at once with its handle."""
+        return await self._submit(task, task_id, id, keep_events=True)
+
+    async def _submit(
+        self, task: str, task_id: str | None, id: str | None, *, keep_events: bool
+    ) -> TaskHandle:
         if not isinstance(task, str) or not task.strip():
             raise RuntimeUsageError("a task must be a non-empty string")
         task_id = task_id or new_task_id()
@@ -162,7 +167,7 @@ class Runtime:
                 task_topic(task_id, "cancel"), "task.cancel", {"reason": reason}, task_id=task_id
             )
 
-        handle = TaskHandle(task_id, id, cancel)
+        handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
         self._watcher.handles[task_id] = handle
         await bus.emit(
             task_topic(task_id, "submitted"),
@@ -176,7 +181,7 @@ class Runtime:
         self, task: str, *, task_id: str | None = None, id: str | None = None
     ) -> TaskResult:
         """Run a task to its end and return its result."""
-        handle = await self.submit(task, task_id=task_id, id=id)
+        handle = await self._submit(task, task_id, id, keep_events=False)
         try:
             return await handle.result()
         except BaseException:

@@ -9,7 +9,6 @@ timeout, cancels every one of them.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 from loguru import logger
 from pydantic import ValidationError
 
@@ -29,7 +29,7 @@ from ._plan import PlanError, Step
 from ._planner import Planner
 from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
 from ._settings import RuntimeSettings
-from ._steps import StepAssignment, StepInput, StepOutput
+from ._steps import StepOutput
 from ._topics import agent_steps_topic, step_topic, task_topic
 
 # How much longer than the agent's own step timeout the master waits before it gives up on
@@ -41,12 +41,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
+@dataclass(slots=True)
 class _StepState:
     step: Step
     result: StepResult
+    #: Set once the step is terminal: by the agent's report, or by the master's own verdict.
     done: anyio.Event = field(default_factory=anyio.Event)
-    reported: anyio.Event = field(default_factory=anyio.Event)
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
 
@@ -75,14 +75,20 @@ class TaskRun:
         self._agent_limiters = agent_limiters
         self._settings = settings
         self._workspace = workspace
+        self._workspace_text = str(workspace)
         self._steps: dict[str, _StepState] = {}
-        self._known: defaultdict[str, anyio.Event] = defaultdict(anyio.Event)
+        # Dependencies named before their step arrived (forward references), waited on.
+        self._awaited: dict[str, anyio.Event] = {}
         self._limiter = anyio.CapacityLimiter(settings.max_parallel_steps)
         self._scope = anyio.CancelScope()
         self._cancel_reason: str | None = None
         self._planning_usage = Usage()
         self._replanned = False
+        # Each step's JSON for the plan events, dumped once; steps are frozen.
+        self._step_dumps: list[dict[str, Any]] = []
+        self._plan_event_due = False
         self._tg: anyio.abc.TaskGroup | None = None
+        self._deadline: anyio.CancelScope | None = None
 
     # -- from the master's handlers --------------------------------------------------------
 
@@ -114,13 +120,23 @@ class TaskRun:
                 )
             result.finished_at = event.time
             result.started_at = result.started_at or event.time
-            state.reported.set()
+            self._settle(state)
         elif what == "failed":
             result.status = "failed"
             result.error = str(event.data.get("error") or "the agent failed without a message")
             result.finished_at = event.time
             result.started_at = result.started_at or event.time
-            state.reported.set()
+            self._settle(state)
+
+    def _settle(self, state: _StepState) -> None:
+        """An agent's report ends its step, so its dependents may go on; not once the task is
+        being stopped (cancelled, timed out, its plan broken): its open steps then end as
+        cancelled, whatever their agents still say."""
+        stopping = self._scope.cancel_called or (
+            self._tg is not None and self._tg.cancel_scope.cancel_called
+        )
+        if not stopping and not (self._deadline is not None and self._deadline.cancel_called):
+            state.done.set()
 
     # -- the task ----------------------------------------------------------------------------
 
@@ -131,7 +147,7 @@ class TaskRun:
         try:
             with self._scope:
                 timeout = self._settings.task_timeout_s
-                with anyio.fail_after(timeout):
+                with anyio.fail_after(timeout) as self._deadline:
                     await self._run_plan(initial=True)
                     if self._should_replan():
                         await self._run_plan(initial=False)
@@ -219,62 +235,85 @@ class TaskRun:
             ),
         )
         self._steps[step.id] = state
-        self._known[step.id].set()
-        await self._emit_plan(complete=False)
+        self._step_dumps.append(step.model_dump(mode="json"))
+        awaited = self._awaited.pop(step.id, None)
+        if awaited is not None:
+            awaited.set()
+        if not self._plan_event_due:
+            # One plan event for all the steps that arrive together (a chunk of the stream
+            # often completes several): started before their drivers, so it precedes their
+            # ``queued`` events.
+            self._plan_event_due = True
+            self._tg.start_soon(self._emit_due_plan)
         self._tg.start_soon(self._drive, state)
+
+    async def _emit_due_plan(self) -> None:
+        if self._plan_event_due:  # else the complete plan was published in the meantime
+            await self._emit_plan(complete=False)
 
     async def _drive(self, state: _StepState) -> None:
         step = state.step
         with state.scope:
-            inputs: list[StepInput] = []
+            inputs: list[dict[str, Any]] = []
             for dep_id in step.depends_on:
-                await self._known[dep_id].wait()
-                dep = self._steps[dep_id]
-                await dep.done.wait()
+                dep = self._steps.get(dep_id)
+                if dep is None:  # named before it arrived
+                    awaited = self._awaited.get(dep_id)
+                    if awaited is None:
+                        awaited = self._awaited[dep_id] = anyio.Event()
+                    await awaited.wait()
+                    dep = self._steps[dep_id]
+                # Waiting on an event that is already set would still cost a trip through
+                # the event loop; most dependencies are done by the time a driver looks.
+                if not dep.done.is_set():
+                    await dep.done.wait()
                 if state.result.status == "cancelled":
                     return
                 if dep.result.status != "completed":
                     verb = "was skipped" if dep.result.status == "skipped" else dep.result.status
                     await self._set_terminal(state, "skipped", f"dependency {dep_id} {verb}")
                     return
-                inputs.append(
-                    StepInput(
-                        step_id=dep_id,
-                        agent=dep.step.agent,
-                        output=dep.result.output,
-                        artifacts=dep.result.artifacts,
-                    )
-                )
-            async with self._limiter, self._agent_limiters[step.agent]:
-                await self._dispatch(state, inputs)
+                inputs.append(_input_json(dep))
+            agent_limiter = self._agent_limiters[step.agent]
+            # A step cancelled before its turn must not reach the agent (no await above may
+            # have let the cancellation in).
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            await _acquire(self._limiter)
+            try:
+                await _acquire(agent_limiter)
+                try:
+                    await self._dispatch(state, inputs)
+                finally:
+                    agent_limiter.release()
+            finally:
+                self._limiter.release()
         if not state.done.is_set():  # cancelled from outside while waiting
             await self._set_terminal(state, "cancelled", self._cancel_reason or "cancelled")
 
-    async def _dispatch(self, state: _StepState, inputs: list[StepInput]) -> None:
+    async def _dispatch(self, state: _StepState, inputs: list[dict[str, Any]]) -> None:
         step = state.step
         timeout = self._settings.step_timeout_s
-        assignment = StepAssignment(
-            task_id=self.task_id,
-            step_id=step.id,
-            agent=step.agent,
-            prompt=step.prompt,
-            task=self.task,
-            inputs=inputs,
-            timeout_s=timeout,
-            workspace=str(self._workspace),
-            allow_code_execution=self._settings.allow_code_execution,
-        )
+        # The JSON of a ``StepAssignment``, built directly: every value in it has been checked
+        # already, and the agent validates what it receives.
+        assignment: dict[str, Any] = {
+            "task_id": self.task_id,
+            "step_id": step.id,
+            "agent": step.agent,
+            "prompt": step.prompt,
+            "task": self.task,
+            "inputs": inputs,
+            "timeout_s": timeout,
+            "workspace": self._workspace_text,
+            "allow_code_execution": self._settings.allow_code_execution,
+        }
         state.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
         await self._bus.emit(
-            agent_steps_topic(step.agent),
-            "step.assigned",
-            assignment.model_dump(mode="json"),
-            task_id=self.task_id,
+            agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
         )
         with anyio.move_on_after(timeout + _SILENT_AGENT_GRACE_S if timeout else None):
-            await state.reported.wait()
-        if not state.reported.is_set():
+            await state.done.wait()
+        if not state.done.is_set():
             await self._bus.emit(
                 step_topic(self.task_id, step.id, "cancel"), "step.cancel", task_id=self.task_id
             )
@@ -282,8 +321,6 @@ class TaskRun:
             state.result.error = f"no result from agent {step.agent!r} within {timeout:g}s"
             state.result.finished_at = _now()
             await self._emit_terminal(state, publish=True)
-        else:
-            await self._emit_terminal(state, publish=False)
 
     async def _set_terminal(
         self, state: _StepState, status: Literal["skipped", "cancelled"], reason: str
@@ -408,13 +445,32 @@ class TaskRun:
         )
 
     async def _emit_plan(self, *, complete: bool) -> None:
-        steps = [s.step.model_dump(mode="json") for s in self._steps.values()]
+        self._plan_event_due = False
         await self._bus.emit(
             task_topic(self.task_id, "plan"),
             "task.plan",
-            {"steps": steps, "complete": complete, "replanned": self._replanned},
+            {"steps": self._step_dumps, "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
+
+
+async def _acquire(limiter: anyio.CapacityLimiter) -> None:
+    """Take a token for the current task; only a limiter that is full costs a trip through
+    the event loop."""
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+
+
+def _input_json(dep: _StepState) -> dict[str, Any]:
+    """What a step is given of a dependency: the JSON of a ``StepInput``."""
+    return {
+        "step_id": dep.step.id,
+        "agent": dep.step.agent,
+        "output": dep.result.output,
+        "artifacts": [a.model_dump(mode="json") for a in dep.result.artifacts],
+    }
 
 
 def _sum_usage(steps: list[StepResult]) -> Usage:
