@@ -10,7 +10,7 @@ matching steps in flight. An agent that raises fails its step, nothing more.
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,12 @@ from ._chat_model import ChatModel
 from ._errors import RelayError
 from ._steps import StepAssignment
 from ._topics import agent_steps_topic, parse_step_topic, step_topic
+
+
+@lru_cache(maxsize=1024)
+def _workspace_path(text: str) -> Path:
+    """Steps of one task share its workspace: one ``Path`` for them all."""
+    return Path(text)
 
 
 class AgentActor(Actor):
@@ -79,7 +85,7 @@ class AgentActor(Actor):
         ctx = AgentContext(
             task_id=step.task_id,
             step_id=step.step_id,
-            workspace=Path(step.workspace),
+            workspace=_workspace_path(step.workspace),
             model=self.model,
             _progress=partial(self._progress, step, cause),
         )

@@ -108,7 +108,11 @@ class Master(Actor):
         finally:
             self._runs.pop(run.task_id, None)
 
-    @handler("task.*.step.*.*")
+    # Only what agents report: the master's own step events (queued, skipped...) and progress
+    # would cost it a wake-up each for nothing.
+    @handler("task.*.step.*.started")
+    @handler("task.*.step.*.completed")
+    @handler("task.*.step.*.failed")
     async def on_step_event(self, event: Event) -> None:
         parsed = parse_step_topic(event.topic)
         if parsed is None:

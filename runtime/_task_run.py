@@ -1,22 +1,28 @@
 """One task's life inside the master: plan, schedule, await, aggregate.
 
-Each step gets a driver task that waits for its dependencies' completion, then (within the
-per-task and per-agent limits) publishes the step on ``agent.<name>.steps`` and waits for the
-agent's ``completed`` or ``failed`` event. A failed dependency turns a step into ``skipped``;
-independent branches go on. All drivers live in one task group, so cancelling the task, or its
-timeout, cancels every one of them.
+Scheduling is driven by events, not by a task per step: each step counts the dependencies
+it still waits for. When an agent reports a step completed, the master's handler counts down
+its dependents, and those with nothing left to wait for join the ready queue; a failed,
+skipped or cancelled step turns its dependents into ``skipped`` at once, and independent
+branches go on. One dispatcher task per plan publishes ready steps on
+``agent.<name>.steps`` within the per-task and per-agent limits, publishes the verdicts the
+master reaches itself, and gives up on agents that stay silent past the step timeout. The
+dispatcher lives in the plan's task group, so cancelling the task, or its timeout, stops it.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
-import anyio.lowlevel
 from loguru import logger
 from pydantic import ValidationError
 
@@ -41,13 +47,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _StepState:
     step: Step
     result: StepResult
-    #: Set once the step is terminal: by the agent's report, or by the master's own verdict.
-    done: anyio.Event = field(default_factory=anyio.Event)
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    #: Dependencies not completed yet (including those that have not even arrived).
+    waiting_on: int = 0
+    dependents: list[_StepState] = field(default_factory=list)
+    #: Terminal as far as the scheduler is concerned: its tokens are back, its dependents told.
+    finished: bool = False
+    #: Holds one of the task's ``max_parallel_steps`` slots / a token of its agent's limiter.
+    has_slot: bool = False
+    has_token: bool = False
+    #: Only while the step waits for a token of a busy agent: what cancelling it cancels.
+    scope: anyio.CancelScope | None = None
 
 
 class TaskRun:
@@ -77,9 +90,18 @@ class TaskRun:
         self._workspace = workspace
         self._workspace_text = str(workspace)
         self._steps: dict[str, _StepState] = {}
-        # Dependencies named before their step arrived (forward references), waited on.
-        self._awaited: dict[str, anyio.Event] = {}
-        self._limiter = anyio.CapacityLimiter(settings.max_parallel_steps)
+        # Steps that named a dependency before it arrived (forward references), by its id.
+        self._awaited: dict[str, list[_StepState]] = {}
+        self._ready: deque[_StepState] = deque()
+        # Verdicts the master reached in a handler (skips), for the dispatcher to publish.
+        self._verdicts: deque[_StepState] = deque()
+        # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
+        self._deadlines: list[tuple[float, int, _StepState]] = []
+        self._tie = itertools.count()
+        self._open = 0  # steps accepted and not finished
+        self._slots_taken = 0
+        self._planning = False
+        self._wake = anyio.Event()
         self._scope = anyio.CancelScope()
         self._cancel_reason: str | None = None
         self._planning_usage = Usage()
@@ -136,11 +158,23 @@ class TaskRun:
             self._tg is not None and self._tg.cancel_scope.cancel_called
         )
         if not stopping and not (self._deadline is not None and self._deadline.cancel_called):
-            state.done.set()
+            self._close(state)
+            self._propagate(state)
 
     # -- the task ----------------------------------------------------------------------------
 
     async def execute(self) -> TaskResult:
+        try:
+            return await self._execute()
+        finally:
+            # Whatever happened, the agents' limiters, shared with other tasks, get their
+            # tokens back.
+            for state in self._steps.values():
+                if state.has_token:
+                    state.has_token = False
+                    self._agent_limiters[state.step.agent].release_on_behalf_of(state)
+
+    async def _execute(self) -> TaskResult:
         started_at = _now()
         status: TaskStatus | None = None
         error: str | None = None
@@ -189,6 +223,8 @@ class TaskRun:
         failure: RelayError | None = None
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            self._planning = True
+            tg.start_soon(self._dispatcher)
             try:
                 await self._plan_into(initial=initial)
             except (PlanError, ModelError) as exc:
@@ -196,6 +232,9 @@ class TaskRun:
                 # already started are cancelled with the task group instead.
                 failure = exc
                 tg.cancel_scope.cancel()
+            finally:
+                self._planning = False
+                self._wake.set()
         if failure is not None:
             raise failure
 
@@ -224,8 +263,8 @@ class TaskRun:
         await self._emit_plan(complete=True)
 
     async def _accept(self, step: Step) -> None:
-        """A step arrived from the planner: record it and start its driver."""
-        assert self._tg is not None
+        """A step arrived from the planner: record it, link it to its dependencies, and queue
+        it if it has nothing to wait for."""
         if step.id in self._steps:  # a revised plan reusing an old id
             step = step.model_copy(update={"id": self._fresh_id(step.id)})
         state = _StepState(
@@ -236,63 +275,88 @@ class TaskRun:
         )
         self._steps[step.id] = state
         self._step_dumps.append(step.model_dump(mode="json"))
-        awaited = self._awaited.pop(step.id, None)
-        if awaited is not None:
-            awaited.set()
-        if not self._plan_event_due:
-            # One plan event for all the steps that arrive together (a chunk of the stream
-            # often completes several): started before their drivers, so it precedes their
-            # ``queued`` events.
-            self._plan_event_due = True
-            self._tg.start_soon(self._emit_due_plan)
-        self._tg.start_soon(self._drive, state)
+        self._open += 1
+        # A plan event for all the steps that arrive together (a chunk of the stream often
+        # completes several); the dispatcher publishes it before it hands any of them out.
+        self._plan_event_due = True
+        broken: str | None = None
+        for dep_id in step.depends_on:
+            dep = self._steps.get(dep_id)
+            if dep is None:
+                self._awaited.setdefault(dep_id, []).append(state)
+                state.waiting_on += 1
+            elif not dep.finished:
+                dep.dependents.append(state)
+                state.waiting_on += 1
+            elif dep.result.status != "completed" and broken is None:
+                broken = _dependency_problem(dep)
+        # Steps that named this one before it came wait on it like on any other.
+        state.dependents.extend(self._awaited.pop(step.id, ()))
+        if broken is not None:
+            self._skip(state, broken)
+        elif state.waiting_on == 0:
+            self._ready.append(state)
+        self._wake.set()
 
-    async def _emit_due_plan(self) -> None:
-        if self._plan_event_due:  # else the complete plan was published in the meantime
-            await self._emit_plan(complete=False)
+    # -- the dispatcher --------------------------------------------------------------------
 
-    async def _drive(self, state: _StepState) -> None:
-        step = state.step
-        with state.scope:
-            inputs: list[dict[str, Any]] = []
-            for dep_id in step.depends_on:
-                dep = self._steps.get(dep_id)
-                if dep is None:  # named before it arrived
-                    awaited = self._awaited.get(dep_id)
-                    if awaited is None:
-                        awaited = self._awaited[dep_id] = anyio.Event()
-                    await awaited.wait()
-                    dep = self._steps[dep_id]
-                # Waiting on an event that is already set would still cost a trip through
-                # the event loop; most dependencies are done by the time a driver looks.
-                if not dep.done.is_set():
-                    await dep.done.wait()
-                if state.result.status == "cancelled":
-                    return
-                if dep.result.status != "completed":
-                    verb = "was skipped" if dep.result.status == "skipped" else dep.result.status
-                    await self._set_terminal(state, "skipped", f"dependency {dep_id} {verb}")
-                    return
-                inputs.append(_input_json(dep))
-            agent_limiter = self._agent_limiters[step.agent]
-            # A step cancelled before its turn must not reach the agent (no await above may
-            # have let the cancellation in).
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            await _acquire(self._limiter)
-            try:
-                await _acquire(agent_limiter)
+    async def _dispatcher(self) -> None:
+        """Publish what is due (the plan, verdicts, ready steps) until every step has
+        finished and no more can come; give up on agents that stay silent."""
+        while True:
+            if self._wake.is_set():
+                self._wake = anyio.Event()  # what happens from here on wakes it again
+            if self._plan_event_due:
+                await self._emit_plan(complete=False)
+            while self._verdicts:
+                state = self._verdicts.popleft()
+                await self._emit_step(
+                    state.step.id, state.result.status, {"error": state.result.error}
+                )
+            while self._ready and self._slots_taken < self._settings.max_parallel_steps:
+                state = self._ready.popleft()
+                if state.finished:  # cancelled while it waited
+                    continue
+                state.has_slot = True
+                self._slots_taken += 1
+                limiter = self._agent_limiters[state.step.agent]
                 try:
-                    await self._dispatch(state, inputs)
-                finally:
-                    agent_limiter.release()
-            finally:
-                self._limiter.release()
-        if not state.done.is_set():  # cancelled from outside while waiting
-            await self._set_terminal(state, "cancelled", self._cancel_reason or "cancelled")
+                    limiter.acquire_on_behalf_of_nowait(state)
+                except anyio.WouldBlock:
+                    assert self._tg is not None
+                    self._tg.start_soon(self._dispatch_when_free, state, limiter)
+                else:
+                    state.has_token = True
+                    await self._dispatch(state)
+            await self._give_up_on_silent_agents()
+            if not self._planning and not self._open and not self._verdicts:
+                return
+            if not self._wake.is_set():
+                next_deadline = self._deadlines[0][0] if self._deadlines else math.inf
+                with anyio.move_on_after(next_deadline - anyio.current_time()):
+                    await self._wake.wait()
 
-    async def _dispatch(self, state: _StepState, inputs: list[dict[str, Any]]) -> None:
+    async def _dispatch_when_free(self, state: _StepState, limiter: anyio.CapacityLimiter) -> None:
+        """The agent's limiter is full: wait for a token in a task of its own, so that the
+        steps of other agents go on meanwhile."""
+        with anyio.CancelScope() as state.scope:
+            await limiter.acquire_on_behalf_of(state)
+            state.has_token = True
+            state.scope = None
+            if not state.finished:
+                await self._dispatch(state)
+                return
+        state.scope = None
+        if state.has_token and state.finished:  # cancelled just as it got the token
+            state.has_token = False
+            limiter.release_on_behalf_of(state)
+
+    async def _dispatch(self, state: _StepState) -> None:
         step = state.step
         timeout = self._settings.step_timeout_s
+        if timeout:
+            deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
+            heapq.heappush(self._deadlines, (deadline, next(self._tie), state))
         # The JSON of a ``StepAssignment``, built directly: every value in it has been checked
         # already, and the agent validates what it receives.
         assignment: dict[str, Any] = {
@@ -301,7 +365,7 @@ class TaskRun:
             "agent": step.agent,
             "prompt": step.prompt,
             "task": self.task,
-            "inputs": inputs,
+            "inputs": [_input_json(self._steps[d]) for d in step.depends_on],
             "timeout_s": timeout,
             "workspace": self._workspace_text,
             "allow_code_execution": self._settings.allow_code_execution,
@@ -311,32 +375,64 @@ class TaskRun:
         await self._bus.emit(
             agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
         )
-        with anyio.move_on_after(timeout + _SILENT_AGENT_GRACE_S if timeout else None):
-            await state.done.wait()
-        if not state.done.is_set():
+
+    async def _give_up_on_silent_agents(self) -> None:
+        deadlines = self._deadlines
+        now = anyio.current_time()
+        while deadlines and deadlines[0][0] <= now:
+            _, _, state = heapq.heappop(deadlines)
+            if state.finished:
+                continue
+            step = state.step
             await self._bus.emit(
                 step_topic(self.task_id, step.id, "cancel"), "step.cancel", task_id=self.task_id
             )
+            timeout = self._settings.step_timeout_s
             state.result.status = "failed"
             state.result.error = f"no result from agent {step.agent!r} within {timeout:g}s"
             state.result.finished_at = _now()
-            await self._emit_terminal(state, publish=True)
+            self._close(state)
+            self._propagate(state)
+            await self._emit_step(step.id, "failed", {"error": state.result.error})
 
-    async def _set_terminal(
-        self, state: _StepState, status: Literal["skipped", "cancelled"], reason: str
-    ) -> None:
-        state.result.status = status
+    # -- the bookkeeping ---------------------------------------------------------------------
+
+    def _close(self, state: _StepState) -> None:
+        """The step is terminal: give its slot and token back."""
+        if state.finished:
+            return
+        state.finished = True
+        self._open -= 1
+        if state.has_slot:
+            state.has_slot = False
+            self._slots_taken -= 1
+        if state.has_token:
+            state.has_token = False
+            self._agent_limiters[state.step.agent].release_on_behalf_of(state)
+        if state.scope is not None:
+            state.scope.cancel()
+        self._wake.set()
+
+    def _propagate(self, state: _StepState) -> None:
+        """Tell a closed step's dependents: one wait less, or they cannot run."""
+        completed = state.result.status == "completed"
+        for dependent in state.dependents:
+            if dependent.finished:
+                continue
+            if not completed:
+                self._skip(dependent, _dependency_problem(state))
+            else:
+                dependent.waiting_on -= 1
+                if dependent.waiting_on == 0:
+                    self._ready.append(dependent)
+
+    def _skip(self, state: _StepState, reason: str) -> None:
+        state.result.status = "skipped"
         state.result.error = reason
         state.result.finished_at = state.result.finished_at or _now()
-        await self._emit_terminal(state, publish=True)
-
-    async def _emit_terminal(self, state: _StepState, *, publish: bool) -> None:
-        """Mark a step terminal. Agents publish their own completed/failed events; the master
-        publishes only the outcomes it decided itself (skipped, cancelled, silent agent)."""
-        r = state.result
-        if publish:
-            await self._emit_step(r.id, r.status, {"error": r.error})
-        state.done.set()
+        self._close(state)
+        self._verdicts.append(state)
+        self._propagate(state)
 
     async def _cancel_steps(self, reasons: Mapping[str, str]) -> None:
         """Cancel steps the plan turned out not to allow. All are marked before any is
@@ -344,13 +440,13 @@ class TaskRun:
         states = [
             (self._steps[sid], reason)
             for sid, reason in reasons.items()
-            if sid in self._steps and not self._steps[sid].done.is_set()
+            if sid in self._steps and not self._steps[sid].finished
         ]
         for state, reason in states:
             was_at_agent = state.result.status in ("queued", "running")
             state.result.status, state.result.error = "cancelled", reason
             state.result.finished_at = _now()
-            state.scope.cancel()
+            self._close(state)
             if was_at_agent:
                 await self._bus.emit(
                     step_topic(self.task_id, state.step.id, "cancel"),
@@ -358,7 +454,8 @@ class TaskRun:
                     task_id=self.task_id,
                 )
         for state, _ in states:
-            await self._emit_terminal(state, publish=True)
+            self._propagate(state)
+            await self._emit_step(state.step.id, "cancelled", {"error": state.result.error})
 
     def _dangling(self) -> dict[str, str]:
         """Steps waiting on ids that never arrived can never run."""
@@ -370,9 +467,17 @@ class TaskRun:
         return found
 
     async def _finish_open_steps(self, reason: str) -> None:
-        for state in self._steps.values():
-            if not state.done.is_set():
-                await self._set_terminal(state, "cancelled", reason)
+        while self._verdicts:  # reached just before the end: still to be told
+            state = self._verdicts.popleft()
+            await self._emit_step(state.step.id, state.result.status, {"error": state.result.error})
+        open_steps = [state for state in self._steps.values() if not state.finished]
+        for state in open_steps:
+            state.result.status = "cancelled"
+            state.result.error = reason
+            state.result.finished_at = state.result.finished_at or _now()
+            self._close(state)
+        for state in open_steps:
+            await self._emit_step(state.step.id, "cancelled", {"error": reason})
 
     async def _stop_agents(self, reason: str) -> None:
         with anyio.CancelScope(shield=True):
@@ -454,15 +559,6 @@ class TaskRun:
         )
 
 
-async def _acquire(limiter: anyio.CapacityLimiter) -> None:
-    """Take a token for the current task; only a limiter that is full costs a trip through
-    the event loop."""
-    try:
-        limiter.acquire_nowait()
-    except anyio.WouldBlock:
-        await limiter.acquire()
-
-
 def _input_json(dep: _StepState) -> dict[str, Any]:
     """What a step is given of a dependency: the JSON of a ``StepInput``."""
     return {
@@ -471,6 +567,11 @@ def _input_json(dep: _StepState) -> dict[str, Any]:
         "output": dep.result.output,
         "artifacts": [a.model_dump(mode="json") for a in dep.result.artifacts],
     }
+
+
+def _dependency_problem(dep: _StepState) -> str:
+    status = dep.result.status
+    return f"dependency {dep.step.id} {'was skipped' if status == 'skipped' else status}"
 
 
 def _sum_usage(steps: list[StepResult]) -> Usage:
