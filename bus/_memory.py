@@ -110,10 +110,10 @@ class InMemoryBus(Bus):
         if self._closed:
             raise BusClosedError(f"the bus is closed: cannot publish on {topic!r}")
         self._published += 1
-        try:
-            return self._route_cache[topic]
-        except KeyError:
-            return self._routes.resolve(topic)
+        # Not try/except KeyError: topics that carry ids miss the cache often, and raising
+        # costs more than looking up.
+        targets = self._route_cache.get(topic)
+        return self._routes.resolve(topic) if targets is None else targets
 
     async def _offer_when_room(self, target: Target, event: Event) -> None:
         self._blocked_publishers += 1

@@ -1,20 +1,23 @@
 """Which subscription targets a concrete topic goes to, cached per topic.
 
-Exact patterns sit in a dict; wildcard patterns are matched one by one, once per topic: the
-answer is cached until a subscription that could change it comes or goes. Subscribing to an
-exact pattern (a request's inbox, say) only forgets that one topic; a wildcard pattern
-forgets the whole cache. The cache is bounded, oldest entry out first, because topics that
-carry ids (``task.<id>.done``) never repeat forever.
+Exact patterns sit in a dict; wildcard patterns sit in a tree of tokens, walked once per
+topic along the topic's own tokens (and ``*`` branches), so resolving costs a few dictionary
+lookups however many patterns there are. The answer is cached until a subscription that
+could change it comes or goes. Subscribing to an exact pattern (a request's inbox, say) only
+forgets that one topic; a wildcard pattern forgets the whole cache. The cache is bounded, the
+older half out when it is full, because topics that carry ids (``task.<id>.done``) never
+repeat forever.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Protocol
 
 import anyio
 
 from ._event import Event
-from ._topics import is_wildcard_pattern, tokens_match
+from ._topics import is_wildcard_pattern
 
 
 class Target(Protocol):
@@ -25,32 +28,84 @@ class Target(Protocol):
     def offer(self, event: Event) -> bool: ...
 
 
+class _Node:
+    """One token position of the wildcard patterns: where each next token leads, and the
+    targets of the patterns that end here (``ends``) or with a ``>`` here (``rests``), each
+    with the order it subscribed in."""
+
+    __slots__ = ("children", "ends", "rests", "star")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.star: _Node | None = None
+        self.ends: list[tuple[int, Target]] = []
+        self.rests: list[tuple[int, Target]] = []
+
+    def is_empty(self) -> bool:
+        return not (self.children or self.star or self.ends or self.rests)
+
+    def child(self, token: str) -> _Node | None:
+        return self.star if token == "*" else self.children.get(token)
+
+
+def _match(node: _Node, tokens: list[str], index: int, found: list[tuple[int, Target]]) -> None:
+    count = len(tokens)
+    while True:
+        if node.rests and index < count:  # ``>`` takes one or more tokens
+            found.extend(node.rests)
+        if index == count:
+            found.extend(node.ends)
+            return
+        if node.star is not None:
+            _match(node.star, tokens, index + 1, found)
+        next_node = node.children.get(tokens[index])
+        if next_node is None:
+            return
+        node = next_node
+        index += 1
+
+
 class RouteTable:
-    __slots__ = ("_cache_size", "_exact", "_wildcards", "cache")
+    __slots__ = ("_cache_size", "_exact", "_order", "_wildcards", "cache")
 
     def __init__(self, cache_size: int) -> None:
         self._cache_size = cache_size
         self._exact: dict[str, list[Target]] = {}
-        self._wildcards: list[tuple[tuple[str, ...], Target]] = []
+        self._wildcards = _Node()
+        self._order = itertools.count()
         self.cache: dict[str, tuple[Target, ...]] = {}
         """topic -> targets; read directly by the publisher, filled by :meth:`resolve`."""
 
     def resolve(self, topic: str) -> tuple[Target, ...]:
-        """The targets of ``topic``, computed and cached."""
-        targets = list(self._exact.get(topic, ()))
-        if self._wildcards:
-            topic_tokens = topic.split(".")
-            targets.extend(t for tokens, t in self._wildcards if tokens_match(tokens, topic_tokens))
-        resolved = tuple(targets)
+        """The targets of ``topic``, computed and cached: those of exact patterns first, then
+        those of wildcard patterns in the order they subscribed."""
+        found: list[tuple[int, Target]] = []
+        _match(self._wildcards, topic.split("."), 0, found)
+        if len(found) > 1:
+            found.sort(key=_first)
+        exact = self._exact.get(topic)
+        resolved = (*exact, *(t for _, t in found)) if exact else tuple(t for _, t in found)
         cache = self.cache
         if len(cache) >= self._cache_size:
-            del cache[next(iter(cache))]
+            # The older half goes at once: finding the oldest entry one at a time costs a
+            # scan over the holes that earlier deletions left at the front of the dict.
+            for old in list(itertools.islice(cache, max(1, len(cache) // 2))):
+                del cache[old]
         cache[topic] = resolved
         return resolved
 
     def add(self, pattern: str, target: Target) -> None:
         if is_wildcard_pattern(pattern):
-            self._wildcards.append((tuple(pattern.split(".")), target))
+            node = self._wildcards
+            tokens = pattern.split(".")
+            for token in tokens[:-1] if tokens[-1] == ">" else tokens:
+                if token == "*":
+                    node.star = node.star or _Node()
+                    node = node.star
+                else:
+                    node = node.children.setdefault(token, _Node())
+            entry = (next(self._order), target)
+            (node.rests if tokens[-1] == ">" else node.ends).append(entry)
             self.cache.clear()
         else:
             self._exact.setdefault(pattern, []).append(target)
@@ -58,7 +113,17 @@ class RouteTable:
 
     def remove(self, pattern: str, target: Target) -> None:
         if is_wildcard_pattern(pattern):
-            self._wildcards = [(tokens, t) for tokens, t in self._wildcards if t is not target]
+            tokens = pattern.split(".")
+            rest = tokens[-1] == ">"
+            path = [self._wildcards]
+            for token in tokens[:-1] if rest else tokens:
+                node = path[-1].child(token)
+                if node is None:
+                    return
+                path.append(node)
+            entries = path[-1].rests if rest else path[-1].ends
+            entries[:] = [(order, t) for order, t in entries if t is not target]
+            self._prune(path, tokens)
             self.cache.clear()
         else:
             targets = self._exact.get(pattern, [])
@@ -66,3 +131,19 @@ class RouteTable:
             if not targets:
                 self._exact.pop(pattern, None)
             self.cache.pop(pattern, None)
+
+    @staticmethod
+    def _prune(path: list[_Node], tokens: list[str]) -> None:
+        """Drop the nodes a removed pattern leaves empty, deepest first."""
+        for depth in range(len(path) - 1, 0, -1):
+            if not path[depth].is_empty():
+                return
+            parent, token = path[depth - 1], tokens[depth - 1]
+            if token == "*":
+                parent.star = None
+            else:
+                del parent.children[token]
+
+
+def _first(entry: tuple[int, Target]) -> int:
+    return entry[0]
