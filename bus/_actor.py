@@ -236,37 +236,53 @@ class Actor:
         while True:
             try:
                 # Buffered events are taken without the cost of a coroutine each.
-                event = receive_nowait()
+                event: Event | None = receive_nowait()
             except anyio.WouldBlock:
+                event = None
+            except anyio.EndOfStream:
+                return
+            if event is None:
+                # Waiting outside the except block: inside it, an idle worker would keep the
+                # exception, its traceback and a frame alive for as long as it waits.
                 try:
                     event = await receive()
                 except anyio.EndOfStream:
                     return
-            except anyio.EndOfStream:
-                return
             if limiter is not None:
                 try:
                     limiter.acquire_on_behalf_of_nowait(borrower)
                 except anyio.WouldBlock:  # the fast path above does not yield to the loop
                     await limiter.acquire_on_behalf_of(borrower)
+            # Only the handler holds the event from here on, so one that runs long (a whole
+            # step of work) can let go of it early; a failure report needs only these.
+            event_id, topic, task_id = event.id, event.topic, event.task_id
+            handling = method(event)
+            del event
             try:
-                await method(event)
+                await handling
             except Exception as exc:
-                await self._report_failure(method_name, spec, event, exc)
+                await self._report_failure(method_name, spec, event_id, topic, task_id, exc)
             finally:
                 if limiter is not None:
                     limiter.release_on_behalf_of(borrower)
 
     async def _report_failure(
-        self, method_name: str, spec: HandlerSpec, event: Event, exc: Exception
+        self,
+        method_name: str,
+        spec: HandlerSpec,
+        event_id: str,
+        topic: str,
+        task_id: str | None,
+        exc: Exception,
     ) -> None:
+        """Log and publish that a handler raised on the event ``event_id``."""
         message = _one_line(exc)
-        where = f"actor {self._name!r} handler {method_name}() on event {event.id} ({event.topic})"
+        where = f"actor {self._name!r} handler {method_name}() on event {event_id} ({topic})"
         if isinstance(exc, BusClosedError):  # expected while shutting down
             logger.warning("{} stopped: {}", where, message)
             return
         logger.opt(exception=exc).error("{} failed: {}: {}", where, type(exc).__name__, message)
-        if event.topic == ERRORS_TOPIC:
+        if topic == ERRORS_TOPIC:
             return  # a failure while handling a failure report is not reported again: no loops
         try:
             await self._bus.emit(
@@ -276,13 +292,13 @@ class Actor:
                     "actor": self._name,
                     "handler": method_name,
                     "pattern": spec.pattern,
-                    "event_id": event.id,
-                    "event_topic": event.topic,
+                    "event_id": event_id,
+                    "event_topic": topic,
                     "error_type": type(exc).__name__,
                     "error": message,
                 },
-                task_id=event.task_id,
-                causation_id=event.id,
+                task_id=task_id,
+                causation_id=event_id,
             )
         except BusClosedError:
             logger.warning("{}: could not publish the failure, the bus is closed", where)

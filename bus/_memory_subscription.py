@@ -129,8 +129,23 @@ class MemorySubscription(Subscription):
 
     async def receive(self) -> Event:
         buffer = self._buffer
-        if not buffer:
-            await self._wait_for_event()
+        # Waiting here rather than in a helper coroutine: an actor's idle workers all wait in
+        # this method, and each coroutine more is one more object per worker.
+        while not buffer:
+            if self._ended:
+                raise anyio.EndOfStream
+            waiter = anyio.Event()
+            self._receivers.append(waiter)
+            try:
+                await waiter.wait()
+            except BaseException:
+                if waiter.is_set():
+                    # Woken for an event this task will not take: pass the wake-up on.
+                    if self._receivers:
+                        self._receivers.popleft().set()
+                else:
+                    self._receivers.remove(waiter)
+                raise
         event = buffer.popleft()
         self._received += 1
         if self.room_waiters:
@@ -146,23 +161,6 @@ class MemorySubscription(Subscription):
         if self.room_waiters:
             wake_all(self.room_waiters)
         return event
-
-    async def _wait_for_event(self) -> None:
-        while not self._buffer:
-            if self._ended:
-                raise anyio.EndOfStream
-            waiter = anyio.Event()
-            self._receivers.append(waiter)
-            try:
-                await waiter.wait()
-            except BaseException:
-                if waiter.is_set():
-                    # Woken for an event this task will not take: pass the wake-up on.
-                    if self._receivers:
-                        self._receivers.popleft().set()
-                else:
-                    self._receivers.remove(waiter)
-                raise
 
     def unsubscribe(self) -> None:
         if self._ended:
