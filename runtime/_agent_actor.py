@@ -53,6 +53,10 @@ class AgentActor(Actor):
             logger.error("agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc)
             await self._report_unreadable(event, exc)
             return
+        # The step is all the work needs; the event (a second copy of the same data) need not
+        # stay alive while the step runs.
+        cause = event.id
+        del event
         key = (step.task_id, step.step_id)
         # One scope per step: it carries the step's deadline and is what the cancel handlers
         # cancel.
@@ -67,20 +71,20 @@ class AgentActor(Actor):
                 "step.started",
                 {"agent": self.agent.name, "worker": self.name},
                 task_id=step.task_id,
-                causation_id=event.id,
+                causation_id=cause,
             )
             what, data = "failed", {"error": "cancelled"}
             with scope:
-                what, data = await self._run(step, event)
+                what, data = await self._run(step, cause)
             timed_out = anyio.current_time() >= deadline and key not in self._cancelled
             if scope.cancelled_caught and timed_out:
                 what, data = "failed", {"error": f"timed out after {timeout:g}s"}
-            await self._emit(step, what, data, event)
+            await self._emit(step, what, data, cause)
         finally:
             self._in_flight.pop(key, None)
             self._cancelled.discard(key)
 
-    async def _run(self, step: StepAssignment, cause: Event) -> tuple[str, dict[str, Any]]:
+    async def _run(self, step: StepAssignment, cause: str) -> tuple[str, dict[str, Any]]:
         """Run the agent on the step; say how it ended, as the event to publish."""
         ctx = AgentContext(
             task_id=step.task_id,
@@ -105,7 +109,7 @@ class AgentActor(Actor):
         return "completed", output.model_dump(mode="json")
 
     async def _progress(
-        self, step: StepAssignment, cause: Event, message: str, data: dict[str, Any]
+        self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]
     ) -> None:
         await self._emit(step, "progress", {"message": message, **data}, cause)
 
@@ -126,15 +130,16 @@ class AgentActor(Actor):
             scope.cancel()
 
     async def _emit(
-        self, step: StepAssignment, what: str, data: dict[str, Any], cause: Event
+        self, step: StepAssignment, what: str, data: dict[str, Any], cause: str
     ) -> None:
+        """Publish a step event, caused by the assignment event ``cause``."""
         with anyio.CancelScope(shield=True):
             await self.bus.emit(
                 step_topic(step.task_id, step.step_id, what),
                 f"step.{what}",
                 data,
                 task_id=step.task_id,
-                causation_id=cause.id,
+                causation_id=cause,
             )
 
     async def _report_unreadable(self, event: Event, exc: ValidationError) -> None:
