@@ -76,8 +76,11 @@ class AgentActor(Actor):
             what, data = "failed", {"error": "cancelled"}
             with scope:
                 what, data = await self._run(step, cause)
-            timed_out = anyio.current_time() >= deadline and key not in self._cancelled
-            if scope.cancelled_caught and timed_out:
+            if (
+                scope.cancelled_caught
+                and key not in self._cancelled
+                and anyio.current_time() >= deadline
+            ):
                 what, data = "failed", {"error": f"timed out after {timeout:g}s"}
             await self._emit(step, what, data, cause)
         finally:
