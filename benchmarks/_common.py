@@ -10,13 +10,14 @@ package and ``import _common`` still finds this module.
 from __future__ import annotations
 
 import json
+import operator
 import resource
 import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar, TypedDict
 
 HERE = Path(__file__).resolve().parent
 
@@ -148,6 +149,13 @@ def scripted_runtime(
         workspace=workspace,
         settings=settings(**overrides),
     )
+
+
+class GraphState(TypedDict):
+    """The state of the LangGraph graphs the benchmarks compare with: the names of the nodes
+    that ran (each node appends its own, as relay hands each step its dependencies' output)."""
+
+    done: Annotated[list[str], operator.add]
 
 
 # -- figures -------------------------------------------------------------------------------

@@ -27,16 +27,16 @@ figures (the 1000-task ones unprefixed, the 100-task ones prefixed ``t100_``).
 from __future__ import annotations
 
 import json
-import operator
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import _common
+from _common import GraphState
 
 LATENCY = 0.050
 WIDTH, DEPTH = 8, 3
@@ -45,12 +45,6 @@ BOUND = DEPTH * LATENCY
 ROUNDS = {100: 5, 1000: 3}
 TARGET_RATIO = 10.0
 FRAMEWORKS = ("relay", "langgraph")
-
-
-class GraphState(TypedDict):
-    """LangGraph's state: the names of the nodes that ran (each node appends its own)."""
-
-    done: Annotated[list[str], operator.add]
 
 
 # -- the children: one measurement each, printed as a JSON line --------------------------
