@@ -69,15 +69,20 @@ def relay_child(tasks: int) -> dict[str, float]:
                 async def one(i: int) -> None:
                     results.append(await rt.run(f"task {i}"))
 
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 async with anyio.create_task_group() as tg:
                     for i in range(tasks):
                         tg.start_soon(one, i)
-                wall = time.perf_counter() - started
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         bad = [r for r in results if r.status != "completed" or len(r.steps) != STEPS]
         if bad or len(results) != tasks:
             raise RuntimeError(f"{len(bad)} tasks did not complete: {bad[:1]}")
-        return {"wall": wall, "rss_before": rss_before, "rss_peak": _common.peak_rss_mb()}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "rss_before": rss_before,
+            "rss_peak": _common.peak_rss_mb(),
+        }
 
     return anyio.run(main)
 
@@ -107,12 +112,17 @@ def langgraph_child(tasks: int) -> dict[str, float]:
     async def main() -> dict[str, float]:
         await graph.ainvoke({"done": []})  # warm-up
         rss_before = _common.peak_rss_mb()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         results = await asyncio.gather(*(graph.ainvoke({"done": []}) for _ in range(tasks)))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         if any(len(r["done"]) != STEPS for r in results):
             raise RuntimeError("a LangGraph run did not visit every node")
-        return {"wall": wall, "rss_before": rss_before, "rss_peak": _common.peak_rss_mb()}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "rss_before": rss_before,
+            "rss_peak": _common.peak_rss_mb(),
+        }
 
     return asyncio.run(main())
 
@@ -126,6 +136,7 @@ class Figures:
     tasks: int
     wall: float
     steps_per_s: float
+    cpu_per_step_us: float
     rss_before: float
     rss_peak: float
 
@@ -161,6 +172,7 @@ def measure(tasks: int, rounds: int) -> dict[str, Figures]:
             tasks=tasks,
             wall=wall,
             steps_per_s=tasks * STEPS / wall,
+            cpu_per_step_us=statistics.median(s["cpu"] for s in samples) / (tasks * STEPS) * 1e6,
             rss_before=statistics.median(s["rss_before"] for s in samples),
             rss_peak=statistics.median(s["rss_peak"] for s in samples),
         )
@@ -183,7 +195,15 @@ def main() -> None:
         title=f"{WIDTH}x{DEPTH} plans at L = {LATENCY * 1000:.0f} ms, N tasks at once:"
         " relay vs LangGraph"
     )
-    columns = ("tasks", "framework", "wall s", "wall / bound", "steps/s", "relay / LangGraph")
+    columns = (
+        "tasks",
+        "framework",
+        "wall s",
+        "wall / bound",
+        "steps/s",
+        "relay / LangGraph",
+        "CPU µs/step",
+    )
     for column in (*columns, "RSS before MiB", "peak RSS MiB", "peak - before MiB"):
         table.add_column(column, justify="left" if column == "framework" else "right")
     for tasks, by_framework in results.items():
@@ -197,6 +217,7 @@ def main() -> None:
                 f"{f.over_bound:.1f}",
                 f"{f.steps_per_s:,.0f}",
                 ratio,
+                f"{f.cpu_per_step_us:.0f}",
                 f"{f.rss_before:.0f}",
                 f"{f.rss_peak:.0f}",
                 f"{f.rss_peak - f.rss_before:.0f}",
@@ -205,7 +226,8 @@ def main() -> None:
     console.print(
         f"bound = {DEPTH} x L = {BOUND * 1000:.0f} ms (every task's three layers with unlimited"
         f" parallelism); medians of {', '.join(f'{r} rounds at {t}' for t, r in ROUNDS.items())}"
-        f" tasks, each run in a fresh process; RSS from getrusage (peak per process)."
+        f" tasks, each run in a fresh process; CPU: the process's CPU time over the run per"
+        f" step; RSS from getrusage (peak per process)."
         f" Target: relay >= {TARGET_RATIO:g}x LangGraph's steps/s at 1000 tasks."
         f" Took {elapsed:.0f} s."
     )
@@ -219,6 +241,8 @@ def _figures(by_framework: dict[str, Figures]) -> dict[str, float]:
         "relay_steps_per_s": round(relay.steps_per_s),
         "langgraph_steps_per_s": round(langgraph.steps_per_s),
         "ratio": round(relay.steps_per_s / langgraph.steps_per_s, 2),
+        "relay_cpu_us_per_step": round(relay.cpu_per_step_us),
+        "langgraph_cpu_us_per_step": round(langgraph.cpu_per_step_us),
         "relay_wall_over_bound": round(relay.over_bound, 2),
         "langgraph_wall_over_bound": round(langgraph.over_bound, 2),
         "relay_peak_rss_mb": round(relay.rss_peak, 1),
