@@ -1,5 +1,7 @@
 """relay's specialized agents (image, code, file) and their tools."""
 
+from loguru import logger as _logger
+
 # -- agents --
 # isort: split
 from ._base import AgentStepError, ArtifactLog, AssistantAgent, step_prompt
@@ -54,3 +56,7 @@ __all__ = [
     "image_backend_from_config",
     "step_prompt",
 ]
+
+# A library stays quiet unless the application that hosts it asks for its logs, as loguru
+# recommends: ``logger.enable("agents")``. The ``relay`` command line enables them.
+_logger.disable("agents")

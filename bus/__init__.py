@@ -5,6 +5,8 @@ matches (``*`` one token, ``>`` the rest), in memory today and over NATS later, 
 API: :func:`connect` picks the transport from a URL.
 """
 
+from loguru import logger as _logger
+
 from ._actor import ERRORS_TOPIC, Actor, handler
 from ._bus import Bus
 from ._connect import connect
@@ -48,3 +50,7 @@ __all__ = [
     "validate_pattern",
     "validate_topic",
 ]
+
+# A library stays quiet unless the application that hosts it asks for its logs, as loguru
+# recommends: ``logger.enable("bus")``. The ``relay`` command line enables them.
+_logger.disable("bus")

@@ -1,5 +1,7 @@
 """relay's engine: model clients, the assistant layer, plans, the master and the runtime."""
 
+from loguru import logger as _logger
+
 from ._chat_model import ChatModel, StreamAccumulator
 from ._chat_types import (
     ChatDelta,
@@ -131,3 +133,7 @@ __all__ = [
     "replan_messages",
     "tool_call",
 ]
+
+# A library stays quiet unless the application that hosts it asks for its logs, as loguru
+# recommends: ``logger.enable("runtime")``. The ``relay`` command line enables them.
+_logger.disable("runtime")

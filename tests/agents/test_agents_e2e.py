@@ -186,7 +186,7 @@ async def test_secrets_never_reach_the_bus(
     assert KEY not in everything
     assert KEY[-12:] not in everything
     assert not any(KEY in str(r.json) for r in chat_server.requests)
-    assert any("generate_image raised" in line for line in logged)
+    assert any("generate_image refused" in line for line in logged)
     assert not any(KEY in line for line in logged)
     assert len(record.events) > 10 and any(e.topic.startswith("agent.") for e in record.events)
 
