@@ -54,6 +54,23 @@ class Bus(ABC):
         await self.publish(event)
         return event
 
+    async def emit_trusted(
+        self,
+        topic: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        task_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Event:
+        """:meth:`emit` for data its caller vouches for (see :meth:`Event.trusted`): an
+        engine's own events, built from values it validated already. ``data`` is neither
+        validated nor copied, so it must not change afterwards. User data goes to
+        :meth:`emit`."""
+        event = Event.trusted(topic, type, data, task_id=task_id, causation_id=causation_id)
+        await self.publish(event)
+        return event
+
     @abstractmethod
     def subscribe(
         self,

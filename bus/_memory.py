@@ -105,6 +105,21 @@ class InMemoryBus(Bus):
                 await self._offer_when_room(target, event)
         return event
 
+    async def emit_trusted(
+        self,
+        topic: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        task_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Event:
+        event = Event.trusted(topic, type, data, task_id=task_id, causation_id=causation_id)
+        for target in self._targets(topic):
+            if not target.offer(event):
+                await self._offer_when_room(target, event)
+        return event
+
     def _targets(self, topic: str) -> tuple[Target, ...]:
         """Where an event on ``topic`` goes; counts it as published."""
         if self._closed:

@@ -66,7 +66,7 @@ class AgentActor(Actor):
         self._in_flight[key] = scope
         try:
             # Not shielded: only stopping the actor can cancel this, and then no step runs.
-            await self.bus.emit(
+            await self.bus.emit_trusted(
                 step_topic(step.task_id, step.step_id, "started"),
                 "step.started",
                 {"agent": self.agent.name, "worker": self.name},

@@ -98,7 +98,7 @@ class Master(Actor):
                 )
                 result = await run.execute()
             with anyio.CancelScope(shield=True):
-                await self.bus.emit(
+                await self.bus.emit_trusted(
                     task_topic(run.task_id, "done"),
                     "task.done",
                     result.model_dump(mode="json"),

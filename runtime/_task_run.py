@@ -292,7 +292,7 @@ class TaskRun:
         }
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
-        await self._bus.emit(
+        await self._bus.emit_trusted(
             agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
         )
 
@@ -304,8 +304,8 @@ class TaskRun:
             if node.finished:
                 continue
             step = node.step
-            await self._bus.emit(
-                step_topic(self.task_id, step.id, "cancel"), "step.cancel", task_id=self.task_id
+            await self._bus.emit_trusted(
+                step_topic(self.task_id, step.id, "cancel"), "step.cancel", {}, task_id=self.task_id
             )
             timeout = self._settings.step_timeout_s
             node.result.status = "failed"
@@ -334,9 +334,10 @@ class TaskRun:
             node.result.finished_at = now()
             self._graph.close(node)
             if was_at_agent:
-                await self._bus.emit(
+                await self._bus.emit_trusted(
                     step_topic(self.task_id, node.step.id, "cancel"),
                     "step.cancel",
+                    {},
                     task_id=self.task_id,
                 )
         for node, _ in cancelled:
@@ -356,7 +357,7 @@ class TaskRun:
 
     async def _stop_agents(self, reason: str) -> None:
         with anyio.CancelScope(shield=True):
-            await self._bus.emit(
+            await self._bus.emit_trusted(
                 task_topic(self.task_id, "cancel"),
                 "task.cancel",
                 {"reason": reason},
@@ -370,16 +371,20 @@ class TaskRun:
             node.result.status in ("failed", "skipped") for node in self._graph
         )
 
+    # The master's own events carry only values it checked already (steps of a validated plan,
+    # its own messages, the JSON of validated models), so they skip the bus's data check.
+
     async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
-        await self._bus.emit(
+        await self._bus.emit_trusted(
             step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
         )
 
     async def _emit_plan(self, *, complete: bool) -> None:
         self._plan_event_due = False
-        await self._bus.emit(
+        await self._bus.emit_trusted(
             task_topic(self.task_id, "plan"),
             "task.plan",
-            {"steps": self._step_dumps, "complete": complete, "replanned": self._replanned},
+            # A copy: the list grows as more steps arrive, and an event never changes.
+            {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
