@@ -23,6 +23,10 @@ EXPECTED_FORM = '{"plan": [{"id": ..., "agent": ..., "prompt": ..., "depends_on"
 _IN_PROSE = re.compile(r"\{")
 _IN_STRING = re.compile(r'["\\]')
 _IN_JSON = re.compile(r'["{}\[\]:,]')
+# Deeper than the plan list's elements (inside a step) only brackets change the state: this
+# skips, in C, everything up to the next bracket, complete strings included. It stops at the
+# quote of a string the text does not close yet, which the loop then reads as before.
+_SKIP_DEEP = re.compile(r'[^"{}\[\]]*(?:"[^"\\]*(?:\\.[^"\\]*)*"[^"{}\[\]]*)*', re.DOTALL)
 
 _DECODER = json.JSONDecoder(strict=False)  # models do put raw newlines inside strings
 
@@ -69,8 +73,13 @@ class PlanTextScanner:
         text += chunk
         self.text = text
         pos = self._pos
+        stack = self._stack
         while not self.done:
-            pattern = _IN_STRING if self._in_string else _IN_JSON if self._stack else _IN_PROSE
+            if not self._in_string and len(stack) >= 2 and len(stack) != self._plan_depth:
+                skipped = _SKIP_DEEP.match(text, pos)  # always matches, if only ""
+                if skipped is not None:
+                    pos = skipped.end()
+            pattern = _IN_STRING if self._in_string else _IN_JSON if stack else _IN_PROSE
             match = pattern.search(text, pos)
             if match is None:
                 pos = max(pos, len(text))  # nothing of interest up to here: never rescan it
@@ -255,11 +264,17 @@ def check_plan_text(
     agents: Collection[str],
     limits: PlanLimits,
     reserved_ids: Collection[str] = (),
+    *,
+    stream_reader: StepReader | None = None,
 ) -> PlanCheck:
     """Check the whole text the scanner has seen. When the plan object is valid JSON its list
     is authoritative; otherwise the elements the scanner could read (``scanned``) are checked
     too, so the problems report goes past the JSON error and steps already started from them
-    are judged on what is known."""
+    are judged on what is known.
+
+    ``stream_reader``, made with the same agents, limits and reserved ids, has read exactly
+    ``scanned`` in order; when the authoritative list is ``scanned`` itself, its verdicts are
+    those a fresh reader would reach, so they are taken instead of reading every step again."""
     located = locate_plan(scanner)
     problems = list(located.problems)
     reader = StepReader(agents, limits, reserved_ids)
@@ -270,6 +285,8 @@ def check_plan_text(
         problems.append(f'"plan" must be a list of steps, got {kind(located.value)}')
     elif not located.value:
         problems.append("the plan has no steps")
+    elif stream_reader is not None and _same_elements(scanned, located.value):
+        reader = stream_reader
     else:
         for index, raw in enumerate(located.value):
             reader.read(index, raw)
@@ -278,6 +295,18 @@ def check_plan_text(
     graph, bad = graph_problems(steps, reader.rejected_ids)
     problems += graph
     return PlanCheck(steps=steps, problems=problems, invalid=reader.rejected_ids | bad)
+
+
+def _same_elements(scanned: list[tuple[int, object]], value: object) -> bool:
+    """Whether the plan list ``value`` is the elements ``scanned``, all of them, in order."""
+    return (
+        isinstance(value, list)
+        and len(value) == len(scanned)
+        and all(
+            index == position and raw == item
+            for position, ((index, raw), item) in enumerate(zip(scanned, value, strict=True))
+        )
+    )
 
 
 def parse_plan(

@@ -215,7 +215,7 @@ class StepReader:
                     f"{label}: depends on {dep!r}, a step of an earlier plan; "
                     "put what it needs from that step into the prompt"
                 )
-            elif not _ID_RE.fullmatch(dep):
+            elif dep not in self._used_ids and not _ID_RE.fullmatch(dep):  # used: valid
                 problems.append(f"{label}: depends on unknown step {_show(dep)}")
             elif dep not in deps:
                 deps.append(dep)

@@ -84,7 +84,12 @@ class PlanStreamParser:
         """Check the whole plan; raise ``PlanError`` with every problem and the ids of the steps
         that cannot run, or return the plan, which holds every step ``feed`` returned."""
         check = check_plan_text(
-            self._scanner, self._scanned, self._agents, self._limits, self._reserved
+            self._scanner,
+            self._scanned,
+            self._agents,
+            self._limits,
+            self._reserved,
+            stream_reader=self._reader,
         )
         # Both readings see the same elements in the same order, so they agree; should they
         # ever not, a returned step that the final reading does not hold unchanged is cancelled.
@@ -98,7 +103,8 @@ class PlanStreamParser:
         check.invalid |= stranded
         if check.problems:
             raise PlanError(check.problems, invalid_steps=check.invalid)
-        return Plan(steps=check.steps)
+        # Checked just now, graph included, by the same function ``Plan`` would call again.
+        return Plan.model_construct(steps=check.steps)
 
     def _stranded(self, invalid: set[str], final: dict[str, Step]) -> set[str]:
         """Returned steps that are invalid, changed, or need such a step or one never returned:
