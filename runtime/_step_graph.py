@@ -42,15 +42,20 @@ class StepNode:
     has_token: bool = False
     #: Only while the step waits for a token of a busy agent: what closing it cancels.
     waiting: anyio.CancelScope | None = None
+    _input: dict[str, Any] | None = None
 
     def input_json(self) -> dict[str, Any]:
-        """What a dependent step is given of this one: the JSON of a ``StepInput``."""
-        return {
-            "step_id": self.step.id,
-            "agent": self.step.agent,
-            "output": self.result.output,
-            "artifacts": [a.model_dump(mode="json") for a in self.result.artifacts],
-        }
+        """What a dependent step is given of this one: the JSON of a ``StepInput``. Asked only
+        once the step completed, when its result no longer changes: so it is built once and
+        shared by the assignments of all its dependents (events are never changed)."""
+        if self._input is None:
+            self._input = {
+                "step_id": self.step.id,
+                "agent": self.step.agent,
+                "output": self.result.output,
+                "artifacts": [a.model_dump(mode="json") for a in self.result.artifacts],
+            }
+        return self._input
 
 
 class StepGraph:
