@@ -186,11 +186,25 @@ async def _make_sure_all_dead(run: Run) -> None:
         run.kill(run.kill_reason)
         with anyio.move_on_after(CLEANUP_TIMEOUT_S):
             await process.wait()
+            # Killing the launcher takes the pid namespace's init with it, and the kernel
+            # then kills the rest; the output pipes close when the last of them is gone.
+            await _drain_until_closed(process)
         if run.uid is not None and not run.pid_namespace:
             await sweep_uid(run.uid)
     if not run.ended:
         run.ended = time.monotonic()
     await process.aclose()
+
+
+async def _drain_until_closed(process: anyio.abc.Process) -> None:
+    for stream in (process.stdout, process.stderr):
+        if stream is None:
+            continue
+        with contextlib.suppress(
+            anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError
+        ):
+            while True:
+                await stream.receive(65536)
 
 
 async def sweep_uid(uid: int) -> None:

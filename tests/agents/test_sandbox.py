@@ -416,3 +416,37 @@ async def test_a_run_cannot_see_or_read_other_runs_dirs(tmp_path: Path) -> None:
     listed = next(line for line in second.stdout.splitlines() if line.startswith("LISTED"))
     assert first_name not in listed
     assert "READ" not in second.stdout
+
+
+def _processes_running(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+async def test_a_cancelled_execution_leaves_no_process_behind(tmp_path: Path) -> None:
+    limits = SandboxLimits(wall_timeout=60, cpu_seconds=60)
+    sandbox = Sandbox(tmp_path / "ws" / ".sandbox", limits=limits)
+    marker = "31.4159"  # a sleep of this length is ours; bounded by itself in any case
+    code = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen(['sleep', '{marker}'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    with anyio.move_on_after(20) as deadline:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sandbox.execute, "python", code)
+            while not _processes_running(marker):
+                await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+    assert not deadline.cancelled_caught, "the snippet never started"
+    # No waiting: once execute() has returned, the whole tree is gone.
+    assert _processes_running(marker) == []
