@@ -76,6 +76,18 @@ class AgentActor(Actor):
             what, data = "failed", {"error": "cancelled"}
             with scope:
                 what, data = await self._run(step, cause)
+            if what == "completed":
+                # The agent's StepOutput was validated when built and dumped in JSON mode, so its
+                # data is JSON already: no second validation. Not shielded, like ``started``:
+                # out here only stopping the actor can cancel it.
+                await self.bus.emit_trusted(
+                    step_topic(step.task_id, step.step_id, what),
+                    "step.completed",
+                    data,
+                    task_id=step.task_id,
+                    causation_id=cause,
+                )
+                return
             if (
                 scope.cancelled_caught
                 and key not in self._cancelled
