@@ -23,7 +23,7 @@ from bus import Actor, Bus, Event
 from ._agent import Agent, AgentContext
 from ._chat_model import ChatModel
 from ._errors import RelayError
-from ._steps import StepAssignment
+from ._steps import StepAssignment, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic
 
 
@@ -110,6 +110,13 @@ class AgentActor(Actor):
         )
         try:
             output = await self.agent.run_step(step, ctx)
+            if not isinstance(output, StepOutput):
+                return "failed", {
+                    "error": f"agent {self.agent.name!r} returned a {type(output).__name__}, "
+                    "not a StepOutput"
+                }
+            # Inside the try: an output changed after it was built may no longer dump.
+            data = output.model_dump(mode="json")
         except TimeoutError:
             return "failed", {"error": f"timed out after {step.timeout_s:g}s"}
         except RelayError as exc:
@@ -121,7 +128,7 @@ class AgentActor(Actor):
                 "agent {} crashed on step {}", self.agent.name, step.step_id
             )
             return "failed", {"error": f"{type(exc).__name__}: {exc}"}
-        return "completed", output.model_dump(mode="json")
+        return "completed", data
 
     async def _progress(
         self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]

@@ -9,7 +9,15 @@ import anyio
 import pytest
 from master_helpers import Journal, SleepAgent, plan_text
 
-from runtime import Runtime, RuntimeSettings, RuntimeUsageError, ScriptedModel
+from runtime import (
+    AgentContext,
+    Runtime,
+    RuntimeSettings,
+    RuntimeUsageError,
+    ScriptedModel,
+    StepAssignment,
+    StepOutput,
+)
 
 
 def runtime_for(
@@ -178,3 +186,36 @@ async def test_using_a_runtime_before_start_is_a_clear_error(tmp_path: Path) -> 
     rt = runtime_for(tmp_path, [], Journal())
     with pytest.raises(RuntimeUsageError, match="not started"):
         await rt.run("x")
+
+
+class BrokenOutputAgent(SleepAgent):
+    """Returns what an agent must not: nothing, or an output that no longer serializes."""
+
+    async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
+        if "NONE" in step.prompt:
+            return None  # type: ignore[return-value]
+        output = StepOutput(output="fine so far")
+        output.metadata["handle"] = object()  # changed after validation
+        return output
+
+
+@pytest.mark.parametrize(
+    ("prompt", "error"),
+    [("NONE", "returned a NoneType, not a StepOutput"), ("OBJECT", "PydanticSerializationError")],
+)
+async def test_an_agent_returning_a_bad_output_fails_its_step_at_once(
+    tmp_path: Path, prompt: str, error: str
+) -> None:
+    journal = Journal()
+    plan = plan_text(("bad", "sleep", prompt, []), ("ok", "other", "fine", []))
+    async with Runtime(
+        ScriptedModel([plan]),
+        [BrokenOutputAgent(journal), SleepAgent(journal, name="other")],
+        tmp_path,
+        settings=RuntimeSettings(summarize="never", step_timeout_s=60),
+    ) as rt:
+        with anyio.fail_after(10):  # long before the step timeout would end it
+            result = await rt.run("bad output")
+    assert result.step("bad").status == "failed"
+    assert error in (result.step("bad").error or "")
+    assert result.step("ok").status == "completed"
