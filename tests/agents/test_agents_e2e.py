@@ -24,6 +24,7 @@ from agent_scripts import (
     tool_call,
 )
 from loguru import logger
+from proc_helpers import processes_with
 
 from agents import CodeAgent, FileAgent, ImageAgent
 from agents._image_types import image_dimensions
@@ -230,19 +231,6 @@ async def test_a_failed_run_fails_its_step_clearly(
     assert (tmp_path / result.task_id / "healthy.txt").is_file()
     failed = [e for e in record.events if e.topic.endswith(".step.bad.failed")]
     assert [e.data["error"] for e in failed] == [bad.error]
-
-
-def processes_with(token: str) -> list[int]:
-    """Host pids whose command line carries ``token``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 async def test_a_step_timeout_stops_a_long_run_and_its_processes(tmp_path: Path) -> None:

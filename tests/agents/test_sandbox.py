@@ -13,6 +13,7 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from proc_helpers import processes_with
 
 from agents import ExecutionResult, Sandbox, SandboxError, SandboxLimits
 from agents._sandbox_files import check_input_files
@@ -197,21 +198,6 @@ async def test_cancelling_the_caller_kills_the_run_and_gives_the_dir_back(tmp_pa
     runs = list((tmp_path / "ws" / ".sandbox").iterdir())
     assert len(runs) == 1
     assert runs[0].stat().st_uid == os.geteuid()
-
-
-def processes_with(token: str) -> list[int]:
-    """Host pids whose command line contains ``token``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if token.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 # -- bad arguments ------------------------------------------------------------------------
@@ -418,19 +404,6 @@ async def test_a_run_cannot_see_or_read_other_runs_dirs(tmp_path: Path) -> None:
     assert "READ" not in second.stdout
 
 
-def _processes_running(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
 async def test_a_cancelled_execution_leaves_no_process_behind(tmp_path: Path) -> None:
     limits = SandboxLimits(wall_timeout=60, cpu_seconds=60)
     sandbox = Sandbox(tmp_path / "ws" / ".sandbox", limits=limits)
@@ -444,9 +417,9 @@ async def test_a_cancelled_execution_leaves_no_process_behind(tmp_path: Path) ->
     with anyio.move_on_after(20) as deadline:
         async with anyio.create_task_group() as tg:
             tg.start_soon(sandbox.execute, "python", code)
-            while not _processes_running(marker):
+            while not processes_with(marker):
                 await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
     assert not deadline.cancelled_caught, "the snippet never started"
     # No waiting: once execute() has returned, the whole tree is gone.
-    assert _processes_running(marker) == []
+    assert processes_with(marker) == []

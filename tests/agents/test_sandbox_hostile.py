@@ -16,6 +16,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from proc_helpers import processes_with
 
 from agents import ExecutionResult, Sandbox, SandboxLimits
 
@@ -42,19 +43,6 @@ def make_sandbox(tmp_path: Path, **changes: object) -> Sandbox:
 
 def isolation(result: ExecutionResult, aspect: str) -> str:
     return next(line for line in result.isolation if line.startswith(f"{aspect}:"))
-
-
-def processes_with(token: str) -> list[int]:
-    """Host pids whose command line carries ``token``: what a run left alive."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @pytest.fixture

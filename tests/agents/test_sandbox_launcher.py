@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
+from proc_helpers import processes_with
 
 from agents._sandbox_report import describe_isolation
 from agents._sandbox_run import CHILD_SCRIPT, sweep_uid
@@ -29,18 +30,6 @@ NOBODY = 65534
 RUN_UID = 1_999_999_123
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
 needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
-
-
-def processes_with(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @pytest.fixture
