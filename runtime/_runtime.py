@@ -11,7 +11,10 @@ tasks still in flight and closes the bus (when the runtime created it).
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -21,7 +24,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from bus import Actor, Bus, Event, InMemoryBus, handler, new_event_id
+from bus import Actor, Bus, Event, InMemoryBus, handler
 
 from ._agent import Agent
 from ._agent_actor import AgentActor
@@ -41,9 +44,16 @@ class RuntimeUsageError(RelayError):
     """The runtime was misused (not started, closed, bad arguments)."""
 
 
+_task_counter = itertools.count()
+_process_tag = secrets.token_hex(2)
+
+
 def new_task_id() -> str:
-    """A short, sortable, unique id usable as a topic token."""
-    return "t" + new_event_id().lower()
+    """A short id usable as a topic token and a directory name, unique and sortable by
+    creation time: ``t`` + milliseconds since the epoch, a per-process counter and a random
+    per-process tag, in hex (20 characters)."""
+    ms = time.time_ns() // 1_000_000
+    return f"t{ms:011x}{next(_task_counter) & 0xFFFF:04x}{_process_tag}"
 
 
 class _TaskWatcher(Actor):

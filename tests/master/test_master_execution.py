@@ -9,6 +9,7 @@ import anyio
 import pytest
 from master_helpers import Journal, SleepAgent, plan_text
 
+from bus import validate_topic
 from runtime import (
     AgentContext,
     Runtime,
@@ -17,6 +18,7 @@ from runtime import (
     ScriptedModel,
     StepAssignment,
     StepOutput,
+    new_task_id,
 )
 
 
@@ -219,3 +221,12 @@ async def test_an_agent_returning_a_bad_output_fails_its_step_at_once(
     assert result.step("bad").status == "failed"
     assert error in (result.step("bad").error or "")
     assert result.step("ok").status == "completed"
+
+
+def test_task_ids_are_short_unique_sortable_topic_tokens() -> None:
+    ids = [new_task_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    for task_id in ids[:50]:
+        assert len(task_id) == 20
+        validate_topic(f"task.{task_id}.done")
