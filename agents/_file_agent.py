@@ -11,10 +11,15 @@ from runtime import AgentContext, Artifact, StepAssignment
 from runtime.assistants import FunctionTool, tool
 
 from ._base import ArtifactLog, AssistantAgent
+from ._code_agent import SANDBOX_DIR
 from ._download import Downloader
 from ._workspace import Workspace
 
 MiB = 1024 * 1024
+
+
+def _in_sandbox(path: str) -> bool:
+    return path == SANDBOX_DIR or path.startswith(SANDBOX_DIR + "/")
 
 
 class FileAgent(AssistantAgent):
@@ -95,7 +100,10 @@ class FileAgent(AssistantAgent):
             Args:
                 path: The folder, relative to the workspace; "." for all of it.
             """
-            return [f.model_dump() for f in await workspace.list_files(path)]
+            files = await workspace.list_files(path)
+            # The code agent's sandbox work dirs are machinery, not the task's files; what a
+            # run produced reaches later steps as that step's artifacts.
+            return [f.model_dump() for f in files if not _in_sandbox(f.path)]
 
         async def fetch(url: str, path: str | None, image: bool) -> dict[str, Any]:
             result = await downloader.download(url, path, expect_image=image)

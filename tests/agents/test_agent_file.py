@@ -237,3 +237,16 @@ async def test_oversize_and_endless_bodies_are_cut_off(
     assert_healthy(record, tmp_path)
     # a refused download leaves nothing behind, not even a partial file
     assert files_under(tmp_path / record.result.task_id) == {"healthy.txt"}
+
+
+async def test_listing_leaves_out_the_code_sandbox(tmp_path: Path) -> None:
+    work_dir = tmp_path / "t-listing" / ".sandbox" / "run-1"
+    work_dir.mkdir(parents=True)
+    (work_dir / "main.py").write_text("print(1)\n")
+    (tmp_path / "t-listing" / "kept.txt").write_text("mine")
+    script = file_script(tool_call("list_files", {}))
+    record = await run_task(tmp_path, script.model(), task_id="t-listing")
+    (listed,) = script.records[FILES].outputs
+    assert '{"path":"kept.txt","size":4}' in listed
+    assert ".sandbox" not in listed
+    assert record.result.step("files").status == "completed"
