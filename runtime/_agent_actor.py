@@ -24,7 +24,7 @@ from ._agent import Agent, AgentContext
 from ._chat_model import ChatModel
 from ._errors import RelayError
 from ._steps import StepAssignment, StepOutput
-from ._topics import agent_steps_topic, parse_step_topic, step_topic
+from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 
 
 @lru_cache(maxsize=1024)
@@ -136,7 +136,7 @@ class AgentActor(Actor):
         await self._emit(step, "progress", {"message": message, **data}, cause)
 
     async def on_task_cancel(self, event: Event) -> None:
-        task_id = event.topic.split(".")[1]
+        task_id = task_id_of(event.topic)
         for key in [key for key in self._in_flight if key[0] == task_id]:
             self._cancel(key)
 

@@ -54,23 +54,21 @@ class TaskHandle:
         return self._dropped
 
     def _deliver(self, event: Event) -> None:
-        if not self._keep_events:
-            if event.type == "task.done":
-                self._result = TaskResult.model_validate(event.data)
-                self._done.set()
-            return
-        if len(self._events) >= EVENT_BACKLOG:
-            self._events.popleft()
-            self._dropped += 1
-            if self._dropped == 1:
-                logger.warning("task {}: event backlog full, dropping oldest events", self.task_id)
-        self._events.append(event)
+        if self._keep_events:
+            if len(self._events) >= EVENT_BACKLOG:
+                self._events.popleft()
+                self._dropped += 1
+                if self._dropped == 1:
+                    logger.warning(
+                        "task {}: event backlog full, dropping oldest events", self.task_id
+                    )
+            self._events.append(event)
+            # The reader makes a fresh Event before it waits again, so a task nobody reads
+            # costs no Event per event.
+            self._changed.set()
         if event.type == "task.done":
             self._result = TaskResult.model_validate(event.data)
             self._done.set()
-        # The reader makes a fresh Event before it waits again, so a task nobody reads
-        # costs no Event per event.
-        self._changed.set()
 
     async def events(self) -> AsyncIterator[Event]:
         """The task's events in order, ending after ``task.done``. One reader at a time."""

@@ -21,7 +21,7 @@ from ._chat_model import ChatModel
 from ._planner import Planner
 from ._settings import RuntimeSettings
 from ._task_run import TaskRun
-from ._topics import parse_step_topic, task_topic
+from ._topics import parse_step_topic, task_id_of, task_topic
 
 
 class TaskSubmission(BaseModel):
@@ -69,7 +69,7 @@ class Master(Actor):
 
     @handler("task.*.submitted", queue="master")
     async def on_submitted(self, event: Event) -> None:
-        task_id = event.topic.split(".")[1]
+        task_id = task_id_of(event.topic)
         try:
             submission = TaskSubmission.model_validate(event.data)
         except ValidationError as exc:
@@ -124,6 +124,6 @@ class Master(Actor):
 
     @handler("task.*.cancel")
     async def on_cancel(self, event: Event) -> None:
-        run = self._runs.get(event.topic.split(".")[1])
+        run = self._runs.get(task_id_of(event.topic))
         if run is not None:
             run.cancel(str(event.data.get("reason") or "cancelled"))

@@ -35,7 +35,7 @@ from ._master import Master
 from ._registry import discover_agents
 from ._result import TaskResult
 from ._settings import RuntimeSettings
-from ._topics import task_topic
+from ._topics import task_id_of, task_topic
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -66,7 +66,7 @@ class _TaskWatcher(Actor):
 
     @handler("task.>", buffer=4096)
     async def on_task_event(self, event: Event) -> None:
-        handle = self.handles.get(event.topic.split(".", 2)[1])
+        handle = self.handles.get(task_id_of(event.topic))
         if handle is not None:
             handle._deliver(event)
             if handle.done:

@@ -22,6 +22,11 @@ def agent_steps_topic(agent: str) -> str:
     return f"agent.{agent}.steps"
 
 
+def task_id_of(topic: str) -> str:
+    """The task id in any ``task.<id>...`` topic."""
+    return topic.split(".", 2)[1]
+
+
 def parse_step_topic(topic: str) -> tuple[str, str, str] | None:
     """``task.<id>.step.<sid>.<what>`` -> (task id, step id, what); None for other topics."""
     parts = topic.split(".")
