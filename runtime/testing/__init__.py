@@ -23,6 +23,7 @@ from ._fake_script import (
     ServerErrorFault,
     SlowFault,
 )
+from ._loopback import serve_on_loopback
 
 __all__ = [
     "AuthFault",
@@ -41,4 +42,5 @@ __all__ = [
     "ServerErrorFault",
     "SlowFault",
     "make_png",
+    "serve_on_loopback",
 ]

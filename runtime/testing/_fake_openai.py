@@ -35,6 +35,7 @@ from ._fake_script import (
     as_reply,
 )
 from ._fake_wire import completion_json, stream_chunks
+from ._loopback import serve_on_loopback
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DEFAULT_MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-image-1")
@@ -144,20 +145,7 @@ class FakeOpenAIServer:
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)
         app.router.add_get("/files/{name}", self._file)
-        # Handlers are cancelled when their client goes away, so a slow reply nobody waits
-        # for does not hold up shutdown.
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._port = int(runner.addresses[0][1])
-        self._runner = runner
+        self._runner, self._port = await serve_on_loopback(app, host=self._host, port=self._port)
         self._started = True
 
     async def close(self) -> None:

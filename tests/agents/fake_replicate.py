@@ -18,6 +18,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from agents._images._png import encode_png
+from runtime.testing import serve_on_loopback
 
 TOKEN = "r8_fake_token_0123456789abcdef"
 
@@ -93,10 +94,7 @@ class FakeReplicate:
         app.router.add_get("/v1/predictions/{id}", self._get)
         app.router.add_post("/v1/predictions/{id}/cancel", self._cancel)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def __aexit__(

@@ -8,6 +8,7 @@ import anyio
 from aiohttp import web
 
 from agents._images._png import encode_png
+from runtime.testing import serve_on_loopback
 
 #: A real 4x3 PNG.
 PNG_BYTES = encode_png(4, 3, bytes(range(36)))
@@ -65,11 +66,7 @@ class FakeWeb:
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/status/{n}", self._status)
         # Handlers are cancelled when the client goes away, so endless bodies end with it.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def __aexit__(
