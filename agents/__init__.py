@@ -5,18 +5,19 @@ from loguru import logger as _logger
 # -- agents --
 # isort: split
 from ._base import AgentStepError, ArtifactLog, AssistantAgent, step_prompt
-from ._code_agent import CodeAgent
-from ._file_agent import FileAgent
-from ._image_agent import ImageAgent, default_image_backend
+from .code._agent import CodeAgent
+from .file._agent import FileAgent
+from .image._agent import ImageAgent, default_image_backend
 
 # -- sandbox --
-from ._sandbox import Sandbox
-from ._sandbox_types import ExecutionResult, ProducedFile, SandboxError, SandboxLimits
+from .sandbox._sandbox import Sandbox
+from .sandbox._types import ExecutionResult, ProducedFile, SandboxError, SandboxLimits
 
 # isort: split
 # -- workspace, downloads, images --
 from ._download import Downloader, DownloadError, DownloadResult
-from ._images import (
+from ._workspace import AtomicFile, FileInfo, Workspace, WorkspaceError
+from .image import (
     GeneratedImage,
     ImageBackend,
     ImageGenerationError,
@@ -25,7 +26,6 @@ from ._images import (
     ReplicateImageBackend,
     image_backend_from_config,
 )
-from ._workspace import AtomicFile, FileInfo, Workspace, WorkspaceError
 
 __all__ = [
     "AgentStepError",
@@ -58,5 +58,5 @@ __all__ = [
 ]
 
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru
-# recommends: ``logger.enable("agents")``. The ``relay`` command line enables them.
-_logger.disable("agents")
+# recommends: ``logger.enable("agent_relay.agents")``. The ``relay`` command line enables them.
+_logger.disable("agent_relay.agents")

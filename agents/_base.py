@@ -12,8 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from runtime import Agent, AgentContext, Artifact, RelayError, StepAssignment, StepOutput
-from runtime.assistants import (
+from agent_relay.runtime import (
+    Agent,
+    AgentContext,
+    Artifact,
+    RelayError,
+    StepAssignment,
+    StepOutput,
+)
+from agent_relay.runtime.assistants import (
     AgentManager,
     CreateAgentRequest,
     FunctionTool,

@@ -27,7 +27,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict
 from yarl import URL
 
-from runtime import RelayError
+from agent_relay.runtime import RelayError
 
 from ._addresses import AllowList, HostFormError, forbidden_reason, parse_ip_host
 from ._image_types import (

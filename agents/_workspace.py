@@ -30,7 +30,7 @@ import aiofiles
 import anyio
 from pydantic import BaseModel, ConfigDict
 
-from runtime import RelayError
+from agent_relay.runtime import RelayError
 
 MiB = 1024 * 1024
 MAX_NAME_BYTES = 255

@@ -1,10 +1,8 @@
 """What the master's benchmarks share: an agent whose work is a fixed sleep, plan builders, a
 runtime set up so that no limit binds, and small helpers for figures and tables.
 
-Benchmarks are scripts run as ``python benchmarks/<name>.py``. Python then puts this folder
-first on the import path, where ``bus.py`` (the bus benchmark) would shadow the ``bus``
-package; :func:`fix_import_path` moves the folder to the end, so ``import bus`` finds the
-package and ``import _common`` still finds this module.
+Benchmarks are scripts run as ``python benchmarks/<name>.py``; they import this module as
+``_common``.
 """
 
 from __future__ import annotations
@@ -19,29 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ClassVar, TypedDict
 
-HERE = Path(__file__).resolve().parent
+import anyio
+from loguru import logger
 
-
-def fix_import_path() -> None:
-    """Keep this folder on the import path, but after the installed packages."""
-    ours = [p for p in sys.path if Path(p or ".").resolve() == HERE]
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + ours[:1]
-
-
-fix_import_path()
-
-import anyio  # noqa: E402
-from loguru import logger  # noqa: E402
-
-from runtime import (  # noqa: E402
+from agent_relay.runtime import (
     Agent,
     AgentContext,
     Runtime,
     RuntimeSettings,
-    ScriptedModel,
     StepAssignment,
     StepOutput,
 )
+from agent_relay.runtime.testing import ScriptedModel
 
 # Benchmarks print their own tables; the runtime's debug lines (a model call's details) only
 # belong in a log.

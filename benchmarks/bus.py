@@ -28,21 +28,14 @@ from __future__ import annotations
 import gc
 import json
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-# This script is named like the package it measures: keep its own folder off the import path
-# so that ``import bus`` finds the package, not this file.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import anyio  # noqa: E402
-import anyio.lowlevel  # noqa: E402
-from autogen_core import (  # noqa: E402
+import anyio
+import anyio.lowlevel
+from autogen_core import (
     MessageContext,
     RoutedAgent,
     SingleThreadedAgentRuntime,
@@ -50,10 +43,10 @@ from autogen_core import (  # noqa: E402
     TypeSubscription,
     message_handler,
 )
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from bus import Actor, Event, InMemoryBus, handler  # noqa: E402
+from agent_relay.bus import Actor, Event, InMemoryBus, handler
 
 FAN = 8
 REPEATS = 7

@@ -39,7 +39,7 @@ from _common import GraphState, Spread, StepSpec
 from rich.console import Console
 from rich.table import Table
 
-from runtime import Runtime
+from agent_relay.runtime import Runtime
 
 LATENCY = 0.050
 REPEATS = 9

@@ -31,8 +31,8 @@ from _common import Spread
 from rich.console import Console
 from rich.table import Table
 
-from runtime import OpenAIChatModel, Runtime
-from runtime.testing import FakeOpenAIServer, FakeReply
+from agent_relay.runtime import OpenAIChatModel, Runtime
+from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply
 
 CHUNK_SIZE = 4  # characters per streamed chunk, about one token
 CHUNK_DELAY = 0.004  # seconds between chunks: about 250 tokens per second

@@ -52,5 +52,5 @@ __all__ = [
 ]
 
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru
-# recommends: ``logger.enable("bus")``. The ``relay`` command line enables them.
-_logger.disable("bus")
+# recommends: ``logger.enable("agent_relay.bus")``. The ``relay`` command line enables them.
+_logger.disable("agent_relay.bus")

@@ -22,16 +22,8 @@ from loguru import logger
 from rich.console import Console
 from rich.markup import escape
 
-from runtime import (
-    ChatMessage,
-    ChatModel,
-    ChatToolCall,
-    RelayError,
-    ScriptedModel,
-    ToolDefinition,
-    tool_call,
-)
-from runtime.assistants import (
+from agent_relay.runtime import ChatMessage, ChatModel, ChatToolCall, RelayError, ToolDefinition
+from agent_relay.runtime.assistants import (
     AgentBase,
     AgentManager,
     CreateAgentRequest,
@@ -40,6 +32,7 @@ from runtime.assistants import (
     execute_tool_calls,
     tool,
 )
+from agent_relay.runtime.testing import ScriptedModel, tool_call
 
 QUESTIONS = ("What's the temperature in Paris right now?", "And in Oslo?")
 KNOWN = {"paris": 15, "oslo": 4, "lisbon": 21, "tokyo": 18, "nairobi": 24}
@@ -106,7 +99,7 @@ async def main(args: argparse.Namespace, out: Console) -> None:
     if args.offline:
         model = ScriptedModel(offline_reply, name="scripted-weather")
     else:
-        from runtime import OpenAIChatModel  # only needed, and configured, when online
+        from agent_relay.runtime import OpenAIChatModel  # only needed, and configured, when online
 
         model = OpenAIChatModel(args.model, base_url=args.base_url)
     async with model, AgentManager(model, run_timeout=300) as manager:

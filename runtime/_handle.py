@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import anyio
 from loguru import logger
 
-from bus import Event
+from agent_relay.bus import Event
 
-from ._result import TaskResult
+from .engine._result import TaskResult
 
 # Events kept for a caller who reads them late (or never). Beyond this the oldest are dropped,
 # counted and logged, so a caller who never reads cannot stall the bus.

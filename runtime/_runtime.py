@@ -24,18 +24,18 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from bus import Actor, Bus, Event, InMemoryBus, handler
+from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler
 
-from ._agent import Agent
-from ._agent_actor import AgentActor
-from ._chat_model import ChatModel
 from ._errors import RelayError
 from ._handle import TaskHandle
-from ._master import Master
-from ._registry import discover_agents
-from ._result import TaskResult
 from ._settings import RuntimeSettings
-from ._topics import task_id_of, task_topic
+from .engine._agent import Agent
+from .engine._agent_actor import AgentActor
+from .engine._master import Master
+from .engine._registry import discover_agents
+from .engine._result import TaskResult
+from .engine._topics import task_id_of, task_topic
+from .models._chat_model import ChatModel
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ._plan import PlanLimits
+from .plans._plan import PlanLimits
 
 
 class RuntimeSettings(BaseModel):

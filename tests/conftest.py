@@ -10,8 +10,7 @@ from loguru import logger
 
 # The packages keep their logs off unless the host application enables them; the test suite
 # is such an application, and several tests read the logs.
-for _package in ("bus", "runtime", "agents"):
-    logger.enable(_package)
+logger.enable("agent_relay")
 
 
 @pytest.fixture

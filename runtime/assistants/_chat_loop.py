@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import anyio
 from loguru import logger
 
-from .._chat_model import ChatModel
-from .._chat_types import ChatMessage, ChatToolCall, ModelSettings
 from .._errors import ModelError
+from ..models._chat_model import ChatModel
+from ..models._chat_types import ChatMessage, ChatToolCall, ModelSettings
 from ._convert import to_chat_message
 from ._messages import Message, RefusalContent
 from ._run_state import LocalRun

@@ -6,7 +6,7 @@ import base64
 import mimetypes
 from typing import Any
 
-from .._chat_types import ChatMessage
+from ..models._chat_types import ChatMessage
 from ._errors import InvalidRequestError
 from ._messages import (
     Attachment,

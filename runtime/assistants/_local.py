@@ -17,8 +17,8 @@ import anyio
 from anyio.abc import TaskGroup
 from loguru import logger
 
-from .._chat_model import ChatModel
-from .._chat_types import ModelSettings
+from ..models._chat_model import ChatModel
+from ..models._chat_types import ModelSettings
 from ._backend import Backend
 from ._chat_loop import ChatLoop
 from ._convert import to_chat_message

@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from .._chat_model import ChatModel
-from .._chat_types import ModelSettings
+from ..models._chat_model import ChatModel
+from ..models._chat_types import ModelSettings
 from ._backend import Backend
 from ._errors import BackendNotAvailableError
 from ._local import LocalBackend

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from .._chat_types import Usage
+from ..models._chat_types import Usage
 from ._messages import Message, unix_now
 from ._types import RequiredAction, ResultBase, RunBase, RunStatus, ToolCall
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .._chat_types import Usage
+from ..models._chat_types import Usage
 from ._messages import Message, new_id, unix_now
 
 #: The function names the OpenAI tool format accepts.

@@ -1,4 +1,4 @@
-"""``python -m runtime.cli``: the same as the ``relay`` command."""
+"""``python -m agent_relay.runtime.cli``: the same as the ``relay`` command."""
 
 import sys
 

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._agent import Agent
-from .._registry import ENTRY_POINT_GROUP
+from ..engine._agent import Agent
+from ..engine._registry import ENTRY_POINT_GROUP
 
 
 @dataclass(frozen=True)

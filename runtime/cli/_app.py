@@ -18,8 +18,8 @@ import anyio
 from loguru import logger
 from rich.console import Console
 
-from .._chat_model import ChatModel
 from .._errors import RelayError
+from ..models._chat_model import ChatModel
 from ._agents import agents_command
 from ._batch import batch_command
 from ._batch_output import default_output_path

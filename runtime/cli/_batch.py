@@ -18,10 +18,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import Console
 from rich.text import Text
 
-from .._chat_model import ChatModel
 from .._handle import TaskHandle
-from .._result import TaskResult
 from .._runtime import Runtime
+from ..engine._result import TaskResult
+from ..models._chat_model import ChatModel
 from ._batch_input import BadLine, BatchEntry, read_batch
 from ._batch_output import BatchOutputError, ResultWriter, read_existing, same_file
 from ._batch_progress import BatchCounts, BatchProgress

@@ -19,7 +19,7 @@ import aiofiles
 import anyio
 
 from .._errors import RelayError
-from .._result import TaskResult
+from ..engine._result import TaskResult
 
 
 class BatchOutputError(RelayError):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from .._chat_types import ChatMessage, ToolDefinition
-from .._scripted_model import ScriptedModel, ScriptedReply, tool_call
+from ..models._chat_types import ChatMessage, ToolDefinition
+from ..testing._scripted_model import ScriptedModel, ScriptedReply, tool_call
 
 DEMO_TASK = "Draw a sunset over mountains and make a web page that shows it, saved as index.html"
 _DEMO_SUBJECT = "a sunset over mountains"

@@ -108,8 +108,7 @@ def configure_logging(level: str = "WARNING", *, json_lines: bool = False) -> No
     """Send logs at ``level`` and above to stderr, as text or as JSON lines."""
     logger.remove()
     logger.configure(patcher=_patch)
-    for package in ("bus", "runtime", "agents"):
-        logger.enable(package)
+    logger.enable("agent_relay")
     options: dict[str, Any] = {
         "level": level,
         # Values of local variables in tracebacks could hold secrets; never show them.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._chat_model import ChatModel
 from .._errors import ModelConfigError
-from .._model_string import model_from_string, parse_model_string
 from .._runtime import Runtime
+from ..models._chat_model import ChatModel
+from ..models._model_string import model_from_string, parse_model_string
 from ._config import DEFAULT_MODEL, ConfigError, RelaySettings
 
 NO_MODEL_MESSAGE = (

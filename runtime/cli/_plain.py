@@ -8,10 +8,10 @@ import time
 from rich.console import Console
 from rich.text import Text
 
-from bus import Event
+from agent_relay.bus import Event
 
 from .._handle import TaskHandle
-from .._topics import parse_step_topic
+from ..engine._topics import parse_step_topic
 from ._report import duration, one_line
 from ._task_state import StepRow, TaskState
 

@@ -13,8 +13,8 @@ from rich.console import Console, Group, RenderableType
 from rich.style import Style
 from rich.text import Text
 
-from .._result import StepResult, TaskResult
-from .._steps import Artifact
+from ..engine._result import StepResult, TaskResult
+from ..engine._steps import Artifact
 
 STATUS_GLYPHS = {
     "completed": ("✓", "green"),

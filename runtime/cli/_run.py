@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from .._chat_model import ChatModel
 from .._handle import TaskHandle
-from .._result import TaskResult
+from ..engine._result import TaskResult
+from ..models._chat_model import ChatModel
 from ._config import RelaySettings
 from ._demo import DEMO_TASK, QUICK, SHOWCASE, demo_model
 from ._live import LiveView

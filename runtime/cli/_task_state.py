@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus import Event
+from agent_relay.bus import Event
 
-from .._result import TERMINAL_STEP_STATUSES
-from .._topics import parse_step_topic
+from ..engine._result import TERMINAL_STEP_STATUSES
+from ..engine._topics import parse_step_topic
 
 
 @dataclass

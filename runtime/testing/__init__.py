@@ -24,6 +24,13 @@ from ._fake_script import (
     SlowFault,
 )
 from ._loopback import serve_on_loopback
+from ._scripted_model import (
+    Refusal,
+    ScriptedCall,
+    ScriptedModel,
+    ScriptExhaustedError,
+    tool_call,
+)
 
 __all__ = [
     "AuthFault",
@@ -38,9 +45,14 @@ __all__ = [
     "Fault",
     "MalformedBodyFault",
     "RateLimitFault",
+    "Refusal",
+    "ScriptExhaustedError",
     "ScriptItem",
+    "ScriptedCall",
+    "ScriptedModel",
     "ServerErrorFault",
     "SlowFault",
     "make_png",
     "serve_on_loopback",
+    "tool_call",
 ]

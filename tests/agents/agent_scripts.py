@@ -22,21 +22,19 @@ from typing import Any, TypeAlias
 
 import anyio
 
-from agents import CodeAgent, FileAgent, ImageAgent, SandboxLimits
-from bus import Event
-from runtime import (
+from agent_relay.agents import CodeAgent, FileAgent, ImageAgent, SandboxLimits
+from agent_relay.bus import Event
+from agent_relay.runtime import (
     Agent,
     ChatMessage,
     ChatModel,
     ChatToolCall,
     Runtime,
     RuntimeSettings,
-    ScriptedModel,
     TaskResult,
     ToolDefinition,
-    tool_call,
 )
-from runtime.testing import FakeReply, FakeToolCall
+from agent_relay.runtime.testing import FakeReply, FakeToolCall, ScriptedModel, tool_call
 
 #: One model turn of a step: a reply, or a function of the run's conversation giving one.
 Turn: TypeAlias = str | ChatToolCall | list[ChatToolCall] | Callable[[list[ChatMessage]], Any]

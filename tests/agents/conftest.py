@@ -11,7 +11,7 @@ import pytest
 from fake_replicate import FakeReplicate
 from fake_web import FakeWeb
 
-from agents import Workspace
+from agent_relay.agents import Workspace
 
 
 @pytest.fixture

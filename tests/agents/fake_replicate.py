@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from agents._images._png import encode_png
-from runtime.testing import serve_on_loopback
+from agent_relay.agents.image._png import encode_png
+from agent_relay.runtime.testing import serve_on_loopback
 
 TOKEN = "r8_fake_token_0123456789abcdef"
 

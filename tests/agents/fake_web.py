@@ -7,8 +7,8 @@ from types import TracebackType
 import anyio
 from aiohttp import web
 
-from agents._images._png import encode_png
-from runtime.testing import serve_on_loopback
+from agent_relay.agents.image._png import encode_png
+from agent_relay.runtime.testing import serve_on_loopback
 
 #: A real 4x3 PNG.
 PNG_BYTES = encode_png(4, 3, bytes(range(36)))

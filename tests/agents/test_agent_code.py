@@ -29,7 +29,7 @@ from agent_scripts import (
     tool_call,
 )
 
-from runtime import RuntimeSettings
+from agent_relay.runtime import RuntimeSettings
 
 CODE = "write and run the code"
 

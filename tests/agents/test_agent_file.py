@@ -21,7 +21,7 @@ from agent_scripts import (
 from conftest import ConnectionLog
 from fake_web import PNG_BYTES, FakeWeb
 
-from agents import FileAgent
+from agent_relay.agents import FileAgent
 
 FILES = "manage the files"
 

@@ -18,11 +18,11 @@ from agent_scripts import (
     tool_call,
 )
 
-from agents import FileAgent, ImageAgent
-from agents._image_types import image_dimensions
-from agents._images import PLACEHOLDER_NOTE
-from runtime import OpenAIChatModel
-from runtime.testing import FakeOpenAIServer
+from agent_relay.agents import FileAgent, ImageAgent
+from agent_relay.agents._image_types import image_dimensions
+from agent_relay.agents.image import PLACEHOLDER_NOTE
+from agent_relay.runtime import OpenAIChatModel
+from agent_relay.runtime.testing import FakeOpenAIServer
 
 KEY = "sk-test-e2e-image-key-0123456789"
 DRAW = "draw a sunset over the hills"

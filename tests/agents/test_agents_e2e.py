@@ -26,10 +26,10 @@ from agent_scripts import (
 from loguru import logger
 from proc_helpers import processes_with
 
-from agents import CodeAgent, FileAgent, ImageAgent
-from agents._image_types import image_dimensions
-from runtime import ChatMessage, ModelServerError, OpenAIChatModel, Refusal, RuntimeSettings
-from runtime.testing import BadRequestFault, FakeOpenAIServer
+from agent_relay.agents import CodeAgent, FileAgent, ImageAgent
+from agent_relay.agents._image_types import image_dimensions
+from agent_relay.runtime import ChatMessage, ModelServerError, OpenAIChatModel, RuntimeSettings
+from agent_relay.runtime.testing import BadRequestFault, FakeOpenAIServer, Refusal
 
 DRAW = "draw a hero image of mountains at sunset"
 STYLE = "write a stylesheet for the page"
@@ -107,7 +107,7 @@ async def test_image_and_css_in_parallel_then_the_page(tmp_path: Path) -> None:
 
 
 async def test_tasks_run_side_by_side_in_their_own_workspaces(tmp_path: Path) -> None:
-    from runtime import Runtime
+    from agent_relay.runtime import Runtime
 
     script = demo_script()
     async with Runtime(model=script.model(), agents=default_agents(), workspace=tmp_path) as rt:

@@ -11,9 +11,9 @@ from conftest import ConnectionLog
 from fake_web import JPEG_BYTES, PNG_BYTES, FakeWeb
 from yarl import URL
 
-from agents import Downloader, DownloadError, DownloadResult, Workspace, WorkspaceError
-from agents._download import name_from_url
-from runtime import RelayError
+from agent_relay.agents import Downloader, DownloadError, DownloadResult, Workspace, WorkspaceError
+from agent_relay.agents._download import name_from_url
+from agent_relay.runtime import RelayError
 
 # Marked here as well as by tests/conftest.py: anyio then keeps the parametrized variants.
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents._addresses import AllowList, HostFormError, forbidden_reason, parse_ip_host
+from agent_relay.agents._addresses import AllowList, HostFormError, forbidden_reason, parse_ip_host
 
 # Written out here, independently of the module's own tables, from the IANA registries.
 FORBIDDEN_V4 = [

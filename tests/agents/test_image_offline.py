@@ -10,15 +10,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agents import (
+from agent_relay.agents import (
     GeneratedImage,
     ImageGenerationError,
     OfflineImageBackend,
     Workspace,
     WorkspaceError,
 )
-from agents._image_types import image_dimensions
-from agents._images._offline import PLACEHOLDER_NOTE, draw_placeholder
+from agent_relay.agents._image_types import image_dimensions
+from agent_relay.agents.image._offline import PLACEHOLDER_NOTE, draw_placeholder
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from agents import (
+from agent_relay.agents import (
     Downloader,
     DownloadError,
     ImageGenerationError,
@@ -17,15 +17,15 @@ from agents import (
     Workspace,
     image_backend_from_config,
 )
-from agents._image_types import image_dimensions
-from runtime import (
+from agent_relay.agents._image_types import image_dimensions
+from agent_relay.runtime import (
     ModelAuthenticationError,
     ModelBadRequestError,
     ModelConfigError,
     ModelRateLimitError,
     ModelServerError,
 )
-from runtime.testing import (
+from agent_relay.runtime.testing import (
     AuthFault,
     BadRequestFault,
     FakeOpenAIServer,

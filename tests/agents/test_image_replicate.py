@@ -10,7 +10,7 @@ from conftest import ConnectionLog
 from fake_replicate import TOKEN, FakeReplicate, Script
 from fake_web import FakeWeb
 
-from agents import (
+from agent_relay.agents import (
     Downloader,
     DownloadError,
     ImageGenerationError,
@@ -18,9 +18,9 @@ from agents import (
     Workspace,
     image_backend_from_config,
 )
-from agents._image_types import image_dimensions
-from agents._images._replicate import aspect_ratio
-from runtime import (
+from agent_relay.agents._image_types import image_dimensions
+from agent_relay.agents.image._replicate import aspect_ratio
+from agent_relay.runtime import (
     ModelAuthenticationError,
     ModelBadRequestError,
     ModelConfigError,

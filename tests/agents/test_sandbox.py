@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from proc_helpers import processes_with
 
-from agents import ExecutionResult, Sandbox, SandboxError, SandboxLimits
-from agents._sandbox_files import check_input_files
-from agents._sandbox_output import CappedOutput
-from runtime import RelayError
+from agent_relay.agents import ExecutionResult, Sandbox, SandboxError, SandboxLimits
+from agent_relay.agents.sandbox._files import check_input_files
+from agent_relay.agents.sandbox._output import CappedOutput
+from agent_relay.runtime import RelayError
 
 pytestmark = pytest.mark.anyio
 

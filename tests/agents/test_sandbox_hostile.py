@@ -18,7 +18,7 @@ import anyio
 import pytest
 from proc_helpers import processes_with
 
-from agents import ExecutionResult, Sandbox, SandboxLimits
+from agent_relay.agents import ExecutionResult, Sandbox, SandboxLimits
 
 pytestmark = pytest.mark.anyio
 

@@ -22,9 +22,9 @@ import anyio
 import pytest
 from proc_helpers import processes_with
 
-from agents._sandbox_report import describe_isolation
-from agents._sandbox_run import CHILD_SCRIPT, sweep_uid
-from agents._sandbox_types import SandboxLimits
+from agent_relay.agents.sandbox._report import describe_isolation
+from agent_relay.agents.sandbox._run import CHILD_SCRIPT, sweep_uid
+from agent_relay.agents.sandbox._types import SandboxLimits
 
 NOBODY = 65534
 RUN_UID = 1_999_999_123

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents import FileInfo, Workspace, WorkspaceError
-from runtime import RelayError
+from agent_relay.agents import FileInfo, Workspace, WorkspaceError
+from agent_relay.runtime import RelayError
 
 # Marked here as well as by tests/conftest.py: anyio then keeps the parametrized variants.
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runtime.assistants import FunctionTool, tool
+from agent_relay.runtime.assistants import FunctionTool, tool
 
 
 @tool

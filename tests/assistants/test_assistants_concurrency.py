@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from runtime import ChatMessage, ChatToolCall, ScriptedModel, ToolDefinition, tool_call
-from runtime.assistants import (
+from agent_relay.runtime import ChatMessage, ChatToolCall, ToolDefinition
+from agent_relay.runtime.assistants import (
     AgentManager,
     CreateAgentRequest,
     FunctionTool,
@@ -19,6 +19,7 @@ from runtime.assistants import (
     RunStatus,
     run_to_completion,
 )
+from agent_relay.runtime.testing import ScriptedModel, tool_call
 
 
 def weather_bot(

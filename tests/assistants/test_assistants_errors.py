@@ -12,18 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     ChatResponse,
     ChatToolCall,
     ModelRateLimitError,
     ModelServerError,
     RelayError,
-    ScriptedModel,
     ToolDefinition,
-    tool_call,
 )
-from runtime.assistants import (
+from agent_relay.runtime.assistants import (
     AgentManager,
     AgentNotFoundError,
     BackendNotAvailableError,
@@ -46,7 +44,8 @@ from runtime.assistants import (
     run_to_completion,
     tool,
 )
-from runtime.assistants._run_state import mismatches
+from agent_relay.runtime.assistants._run_state import mismatches
+from agent_relay.runtime.testing import ScriptedModel, tool_call
 
 
 async def forever(messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> str:

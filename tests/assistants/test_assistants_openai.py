@@ -12,8 +12,8 @@ from typing import Any
 
 import anyio
 
-from runtime import OpenAIChatModel
-from runtime.assistants import (
+from agent_relay.runtime import OpenAIChatModel
+from agent_relay.runtime.assistants import (
     AgentManager,
     CreateAgentRequest,
     FunctionTool,
@@ -21,7 +21,7 @@ from runtime.assistants import (
     RunStatus,
     run_to_completion,
 )
-from runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, RateLimitFault
+from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, RateLimitFault
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "weather.py"
 

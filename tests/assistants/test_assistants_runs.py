@@ -9,20 +9,17 @@ from typing import Any
 import anyio
 import pytest
 
-from runtime import (
+from agent_relay.runtime import (
     ChatDelta,
     ChatMessage,
     ChatModel,
     ChatResponse,
     ModelSettings,
-    Refusal,
     ResponseFormat,
-    ScriptedModel,
     ToolDefinition,
     Usage,
-    tool_call,
 )
-from runtime.assistants import (
+from agent_relay.runtime.assistants import (
     AgentManager,
     Attachment,
     CreateAgentRequest,
@@ -40,6 +37,7 @@ from runtime.assistants import (
     ToolOutput,
     run_to_completion,
 )
+from agent_relay.runtime.testing import Refusal, ScriptedModel, tool_call
 
 
 class UsageRecorder(ChatModel):

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from runtime.assistants import (
+from agent_relay.runtime.assistants import (
     AgentBase,
     CreateAgentRequest,
     Function,

@@ -11,19 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     ChatModel,
     ChatResponse,
     ModelRateLimitError,
-    Refusal,
     ResponseFormat,
-    ScriptedModel,
-    ScriptExhaustedError,
     StreamAccumulator,
     ToolDefinition,
-    tool_call,
 )
+from agent_relay.runtime.testing import Refusal, ScriptedModel, ScriptExhaustedError, tool_call
 
 HELLO = [ChatMessage.user("hello there")]
 

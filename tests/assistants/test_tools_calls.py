@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from runtime.assistants import (
+from agent_relay.runtime.assistants import (
     FunctionTool,
     ToolCall,
     ToolCallFunction,

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from runtime.assistants import CreateAgentRequest, FunctionTool, Tool, tool
+from agent_relay.runtime.assistants import CreateAgentRequest, FunctionTool, Tool, tool
 
 
 class Unit(enum.StrEnum):

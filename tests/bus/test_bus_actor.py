@@ -6,7 +6,7 @@ import anyio
 import pytest
 from bus_test_helpers import captured_logs
 
-from bus import (
+from agent_relay.bus import (
     ERRORS_TOPIC,
     Actor,
     Bus,

@@ -8,7 +8,7 @@ import anyio
 import pytest
 from bus_test_helpers import captured_logs
 
-from bus import Event, InMemoryBus, OverflowPolicy
+from agent_relay.bus import Event, InMemoryBus, OverflowPolicy
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bus import BusConfigError, BusError, InMemoryBus, connect
+from agent_relay.bus import BusConfigError, BusError, InMemoryBus, connect
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import JsonValue, ValidationError
 
-from bus import BusError, Event, EventDataError, InvalidTopicError, new_event_id
+from agent_relay.bus import BusError, Event, EventDataError, InvalidTopicError, new_event_id
 
 TEXT = st.text(max_size=8)  # hypothesis leaves out lone surrogates: they are not Unicode
 JSON_VALUES: st.SearchStrategy[JsonValue] = st.recursive(
@@ -155,7 +155,7 @@ def test_ids_are_unique_and_sort_in_creation_order() -> None:
 def test_ids_sort_by_creation_time_across_processes() -> None:
     before = new_event_id()
     child = subprocess.run(
-        [sys.executable, "-c", "from bus import new_event_id; print(new_event_id())"],
+        [sys.executable, "-c", "from agent_relay.bus import new_event_id; print(new_event_id())"],
         capture_output=True,
         text=True,
         check=True,
@@ -228,7 +228,7 @@ def test_a_trusted_event_still_checks_its_topic_and_type() -> None:
 
 
 async def test_emit_trusted_delivers_like_emit_and_emit_still_refuses_bad_data() -> None:
-    from bus import InMemoryBus
+    from agent_relay.bus import InMemoryBus
 
     async with InMemoryBus() as bus:
         subscription = bus.subscribe("jobs.>")

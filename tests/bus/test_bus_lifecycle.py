@@ -6,7 +6,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from bus import BusClosedError, Event, InMemoryBus, Subscription
+from agent_relay.bus import BusClosedError, Event, InMemoryBus, Subscription
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import anyio
 import pytest
 from bus_test_helpers import captured_logs
 
-from bus import BusConfigError, Event, InMemoryBus, InvalidTopicError, Subscription
+from agent_relay.bus import BusConfigError, Event, InMemoryBus, InvalidTopicError, Subscription
 
 # Marked here too (not only by the conftest hook) so parametrized tests keep their parameters.
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from bus import (
+from agent_relay.bus import (
     BusError,
     EventDataError,
     InMemoryBus,

@@ -9,8 +9,8 @@ import anyio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bus import Event, topic_matches
-from bus._routes import RouteTable
+from agent_relay.bus import Event, topic_matches
+from agent_relay.bus._routes import RouteTable
 
 TOKENS = st.sampled_from(["a", "b", "task", "42"])
 TOPICS = st.lists(TOKENS, min_size=1, max_size=5).map(".".join)

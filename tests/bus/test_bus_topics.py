@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bus import BusError, InvalidTopicError, topic_matches, validate_pattern, validate_topic
+from agent_relay.bus import (
+    BusError,
+    InvalidTopicError,
+    topic_matches,
+    validate_pattern,
+    validate_topic,
+)
 
 TOKENS = st.sampled_from(["a", "b", "c", "task", "42"])
 TOPICS = st.lists(TOKENS, min_size=1, max_size=6).map(".".join)

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 _RELAY = Path(sys.executable).with_name("relay")
-RELAY = [str(_RELAY)] if _RELAY.exists() else [sys.executable, "-m", "runtime.cli"]
+RELAY = [str(_RELAY)] if _RELAY.exists() else [sys.executable, "-m", "agent_relay.runtime.cli"]
 
 _SCRUBBED_PREFIXES = ("OPENAI_", "RELAY_", "AZURE_", "REPLICATE_", "OPENROUTER_", "VLLM_")
 ANSI_ESCAPE = re.compile(r"\x1b\[")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cli_helpers import RELAY, assert_one_line_error, clean_env, read_jsonl, relay, write_tasks
 
-from runtime import TaskResult
+from agent_relay.runtime import TaskResult
 
 
 def test_batch_writes_one_result_per_task(tmp_path: Path) -> None:

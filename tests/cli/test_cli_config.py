@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime import ModelConfigError, OpenAIChatModel, RuntimeSettings
-from runtime.cli._config import (
+from agent_relay.runtime import ModelConfigError, OpenAIChatModel, RuntimeSettings
+from agent_relay.runtime.cli._config import (
     ConfigError,
     RelaySettings,
     env_name,
     load_settings,
     settings_table,
 )
-from runtime.cli._model import build_model
+from agent_relay.runtime.cli._model import build_model
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cli_helpers import ANSI_ESCAPE, clean_env, relay
 
-from runtime import TaskResult
+from agent_relay.runtime import TaskResult
 
 
 def test_demo_makes_the_page_and_the_picture(tmp_path: Path) -> None:

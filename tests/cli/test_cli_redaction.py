@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.cli._logging import MASK, Redactor
+from agent_relay.runtime.cli._logging import MASK, Redactor
 
 _TOKEN_CHARS = string.ascii_letters + string.digits + "_-"
 

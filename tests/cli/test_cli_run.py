@@ -10,8 +10,8 @@ from pathlib import Path
 import anyio
 from cli_helpers import ANSI_ESCAPE, RELAY, assert_one_line_error, clean_env, relay_async
 
-from runtime import TaskResult
-from runtime.testing import AuthFault, FakeOpenAIServer, FakeReply, FakeToolCall
+from agent_relay.runtime import TaskResult
+from agent_relay.runtime.testing import AuthFault, FakeOpenAIServer, FakeReply, FakeToolCall
 
 SECRET = "sk-test-secret"
 PLAN = json.dumps(

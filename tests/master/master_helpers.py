@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import anyio
 
-from runtime import Agent, AgentContext, StepAssignment, StepOutput
+from agent_relay.runtime import Agent, AgentContext, StepAssignment, StepOutput
 
 
 @dataclass

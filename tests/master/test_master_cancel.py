@@ -7,7 +7,8 @@ from pathlib import Path
 import anyio
 from master_helpers import Journal, SleepAgent, plan_text
 
-from runtime import Runtime, RuntimeSettings, ScriptedModel
+from agent_relay.runtime import Runtime, RuntimeSettings
+from agent_relay.runtime.testing import ScriptedModel
 
 
 def runtime(tmp_path: Path, plan: str, journal: Journal, **settings: object) -> Runtime:

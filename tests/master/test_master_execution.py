@@ -9,17 +9,17 @@ import anyio
 import pytest
 from master_helpers import Journal, SleepAgent, plan_text
 
-from bus import validate_topic
-from runtime import (
+from agent_relay.bus import validate_topic
+from agent_relay.runtime import (
     AgentContext,
     Runtime,
     RuntimeSettings,
     RuntimeUsageError,
-    ScriptedModel,
     StepAssignment,
     StepOutput,
     new_task_id,
 )
+from agent_relay.runtime.testing import ScriptedModel
 
 
 def runtime_for(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from master_helpers import Journal, SleepAgent, plan_text
 
-from runtime import ModelServerError, Runtime, RuntimeSettings, ScriptedModel, TaskResult
+from agent_relay.runtime import ModelServerError, Runtime, RuntimeSettings, TaskResult
+from agent_relay.runtime.testing import ScriptedModel
 
 
 async def run_with(

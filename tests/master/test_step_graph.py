@@ -10,8 +10,8 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime._plan import Step
-from runtime._step_graph import StepGraph, StepNode
+from agent_relay.runtime.engine._step_graph import StepGraph, StepNode
+from agent_relay.runtime.plans._plan import Step
 
 
 @st.composite

@@ -10,7 +10,7 @@ import aiohttp
 import openai
 import pytest
 
-from runtime.testing import FakeOpenAIServer, RateLimitFault, make_png
+from agent_relay.runtime.testing import FakeOpenAIServer, RateLimitFault, make_png
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from runtime.testing import (
+from agent_relay.runtime.testing import (
     AuthFault,
     FakeOpenAIServer,
     FakeReply,

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from runtime.testing import (
+from agent_relay.runtime.testing import (
     CutStreamFault,
     FakeOpenAIServer,
     FakeReply,

@@ -8,19 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     ChatModel,
     ModelConfigError,
     ModelSpec,
     OpenAIChatModel,
-    _model_string,
     model_from_string,
     parse_model_string,
     register_provider,
 )
-from runtime._openai_clients import PLACEHOLDER_API_KEY
-from runtime.testing import FakeOpenAIServer
+from agent_relay.runtime.models import _model_string
+from agent_relay.runtime.models._openai_clients import PLACEHOLDER_API_KEY
+from agent_relay.runtime.testing import FakeOpenAIServer
 
 pytestmark = pytest.mark.anyio
 

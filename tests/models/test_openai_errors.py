@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     ModelAuthenticationError,
     ModelBadRequestError,
@@ -19,7 +19,7 @@ from runtime import (
     ModelTimeoutError,
     OpenAIChatModel,
 )
-from runtime.testing import (
+from agent_relay.runtime.testing import (
     AuthFault,
     BadRequestFault,
     CutStreamFault,

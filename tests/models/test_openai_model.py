@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     ChatToolCall,
     ModelBadRequestError,
@@ -19,7 +19,13 @@ from runtime import (
     ResponseFormat,
     Usage,
 )
-from runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, FakeUsage, SlowFault
+from agent_relay.runtime.testing import (
+    FakeOpenAIServer,
+    FakeReply,
+    FakeToolCall,
+    FakeUsage,
+    SlowFault,
+)
 
 KEY = "sk-test-0123456789abcdef"
 WEATHER_TOOL: dict[str, Any] = {

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from runtime import (
+from agent_relay.runtime import (
     ChatDelta,
     ChatMessage,
     ModelServerError,
@@ -17,7 +17,7 @@ from runtime import (
     StreamAccumulator,
     Usage,
 )
-from runtime.testing import (
+from agent_relay.runtime.testing import (
     CutStreamFault,
     FakeOpenAIServer,
     FakeReply,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime import Plan, PlanError, Step, parse_plan
+from agent_relay.runtime import Plan, PlanError, Step, parse_plan
 
 AGENTS = ("code", "file", "image")
 EXPECTED = '{"plan": [{"id": ..., "agent": ..., "prompt": ..., "depends_on": [...]}, ...]}'

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     PlanError,
     PlanLimits,

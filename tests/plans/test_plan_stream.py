@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime import (
+from agent_relay.runtime import (
     ChatMessage,
     ModelServerError,
     OpenAIChatModel,
@@ -25,7 +25,7 @@ from runtime import (
     Step,
     parse_plan,
 )
-from runtime.testing import CutStreamFault, FakeOpenAIServer
+from agent_relay.runtime.testing import CutStreamFault, FakeOpenAIServer
 
 AGENTS = ("code", "file", "image")
 TRICKY_PROMPTS = [

@@ -1,0 +1,125 @@
+"""The code agent: writes code into the task's workspace and, where allowed, runs Python or
+shell snippets in the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any, ClassVar, Literal
+
+from agent_relay.runtime import AgentContext, Artifact, StepAssignment
+from agent_relay.runtime.assistants import FunctionTool, tool
+
+from .._base import ArtifactLog, AssistantAgent
+from .._workspace import Workspace
+from ..sandbox._sandbox import Sandbox
+from ..sandbox._types import SandboxLimits
+
+# File endings the agent recognises, for the artifact's language metadata.
+LANGUAGES = {
+    ".py": "python",
+    ".sh": "shell",
+    ".html": "html",
+    ".htm": "html",
+    ".css": "css",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".json": "json",
+    ".md": "markdown",
+    ".sql": "sql",
+    ".txt": "text",
+}
+
+SANDBOX_DIR = ".sandbox"
+
+
+class CodeAgent(AssistantAgent):
+    name: ClassVar[str] = "code"
+    description: ClassVar[str] = (
+        "writes code and code-like files (Python, shell, HTML, CSS, JavaScript, SQL...) into "
+        "the workspace, and can run Python or shell snippets in a sandbox to compute or check "
+        "results"
+    )
+    instructions: ClassVar[str] = (
+        "You write code. Save every file the step asks for with save_code, complete and "
+        "working, under a sensible relative path. When execute_code is available and running "
+        "the code helps (to compute a result or to check your code), run it and use its "
+        "output. Finish with a short summary: the files you wrote and what they do, and any "
+        "result of running code."
+    )
+    concurrency = 4
+
+    def __init__(self, limits: SandboxLimits | None = None, allow_network: bool = False) -> None:
+        self.limits = limits or SandboxLimits()
+        self.allow_network = allow_network
+
+    def tools(
+        self, step: StepAssignment, ctx: AgentContext, artifacts: ArtifactLog
+    ) -> Sequence[FunctionTool[..., Any]]:
+        workspace = Workspace(ctx.workspace)
+
+        @tool
+        async def save_code(path: str, code: str, language: str | None = None) -> str:
+            """Save a file of code in the workspace.
+
+            Args:
+                path: Where to save it, relative to the workspace, e.g. "index.html".
+                code: The whole content of the file.
+                language: The language, e.g. "python" or "html"; guessed from the name if omitted.
+            """
+            info = await workspace.write_text(path, code)
+            lang = language or LANGUAGES.get(PurePosixPath(info.path).suffix.lower(), "text")
+            artifacts.add(
+                Artifact(
+                    kind="code",
+                    path=info.path,
+                    description=f"{lang} file",
+                    metadata={"language": lang, "filename": PurePosixPath(info.path).name},
+                )
+            )
+            return f"saved {info.path} ({info.size} bytes)"
+
+        if not step.allow_code_execution:
+            return [save_code]
+
+        sandbox = Sandbox(
+            ctx.workspace / SANDBOX_DIR,
+            limits=self.limits,
+            allow_network=self.allow_network,
+            workspace=ctx.workspace,
+        )
+
+        @tool(timeout=self.limits.wall_timeout + 30)
+        async def execute_code(language: Literal["python", "shell"], code: str) -> dict[str, Any]:
+            """Run a Python or shell snippet in a sandbox: no network, limited CPU, memory and
+            time, a fresh working directory. Returns exit status, output and files produced.
+
+            Args:
+                language: "python" or "shell".
+                code: The program to run.
+            """
+            result = await sandbox.execute(language, code)
+            await ctx.progress(f"ran {language}: {result.summary}")
+            for produced in result.files_produced:
+                artifacts.add(
+                    Artifact(
+                        kind="file",
+                        path=f"{result.workdir}/{produced.path}",
+                        description="produced by running code",
+                    )
+                )
+            return result.model_dump(
+                include={
+                    "summary",
+                    "exit_code",
+                    "stdout",
+                    "stderr",
+                    "stdout_truncated",
+                    "stderr_truncated",
+                    "files_produced",
+                    "isolation",
+                    "limit_hit",
+                }
+            )
+
+        return [save_code, execute_code]

@@ -1,0 +1,6 @@
+"""The sandbox in which the code agent runs untrusted, model-written code."""
+
+from ._sandbox import Sandbox
+from ._types import ExecutionResult, ProducedFile, SandboxError, SandboxLimits
+
+__all__ = ["ExecutionResult", "ProducedFile", "Sandbox", "SandboxError", "SandboxLimits"]

@@ -1,0 +1,396 @@
+"""The sandbox launcher: the first process of every sandboxed execution.
+
+relay runs this file as ``python -I -S -B _child.py '<json config>'``. It imports only
+the standard library (it must not import relay: it runs before any isolation is in force and
+must stay small enough to audit). Three processes come out of it:
+
+- the launcher (L) creates the namespaces the OS allows, sets up the child's view of the
+  file system, forks the supervisor and exits with it;
+- the supervisor (S) is pid 1 of the new pid namespace when there is one: it forks the
+  target, reaps every orphan, reports the target's exit and exits, which makes the kernel
+  kill whatever the target left behind;
+- the target (T) applies the resource limits, drops to the unprivileged run uid, sets
+  no_new_privs, resets signal dispositions and execs the code.
+
+Facts (which isolation succeeded, the target's exit status, any setup failure) are written
+as JSON lines to ``status_fd``, a pipe relay reads. The pipe is close-on-exec, so untrusted
+code never holds it and cannot forge a report.
+
+Run with ``{"sweep_uid": N}`` instead, it kills every process of uid N (used when there is
+no pid namespace to take the whole tree down at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import signal
+import stat
+import sys
+import time
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+NAMESPACE_FLAGS = {
+    "mount": CLONE_NEWNS,
+    "net": CLONE_NEWNET,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+    "pid": CLONE_NEWPID,
+}
+
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+# Directories every user may write to; in a mount namespace they all become one private,
+# size-limited tmpfs, so "write to /tmp" cannot fill the host's disk either.
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+RLIMITS = {
+    "cpu": resource.RLIMIT_CPU,
+    "as": resource.RLIMIT_AS,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "nproc": resource.RLIMIT_NPROC,
+    "core": resource.RLIMIT_CORE,
+}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.unshare.argtypes = [ctypes.c_int]
+# All five arguments, always: some options (no_new_privs) insist the unused ones are zero.
+_libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
+
+
+class SetupError(Exception):
+    """Isolation the run requires could not be put in place; the run must not start."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl {option}")
+
+
+class Reporter:
+    """Writes JSON lines to the status pipe relay reads."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_inheritable(fd, False)
+
+    def send(self, **message: Any) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        with contextlib.suppress(OSError):
+            os.write(self.fd, data)
+
+
+# -- launcher -------------------------------------------------------------------------------
+
+
+def enter_user_namespace() -> str:
+    """Without root, a user namespace is what lets us create the others."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare user")
+    maps = {"setgroups": "deny", "uid_map": f"{uid} {uid} 1", "gid_map": f"{gid} {gid} 1"}
+    for name, text in maps.items():
+        with open(f"/proc/self/{name}", "w") as file:
+            file.write(text)
+    return "ok"
+
+
+def unshare_namespaces(wanted: list[str]) -> dict[str, str]:
+    """Create each wanted namespace on its own, so one refusal does not cost the others."""
+    facts: dict[str, str] = {}
+    if wanted and os.geteuid() != 0:
+        try:
+            facts["user"] = enter_user_namespace()
+        except OSError as exc:
+            facts["user"] = str(exc)
+    for name in wanted:
+        try:
+            _check(_libc.unshare(NAMESPACE_FLAGS[name]), f"unshare {name}")
+            facts[name] = "ok"
+        except OSError as exc:
+            facts[name] = str(exc)
+    return facts
+
+
+def searchable(path: str, uid: int, gid: int) -> bool:
+    """Whether uid/gid (with no supplementary groups) may traverse the directory ``path``."""
+    st = os.stat(path)
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def first_unsearchable(path: str, uid: int, gid: int) -> str | None:
+    current = "/"
+    for part in path.strip("/").split("/")[:-1]:
+        current = os.path.join(current, part)
+        if not searchable(current, uid, gid):
+            return current
+    return None
+
+
+def make_scratch(size_bytes: int, max_files: int) -> list[str]:
+    """One private tmpfs, bind-mounted over every world-writable scratch directory."""
+    present = [d for d in SCRATCH_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    if not present:
+        return []
+    first = present[0]
+    options = f"mode=1777,size={size_bytes},nr_inodes={max_files + 16}"
+    _mount("tmpfs", first, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for other in present[1:]:
+        _mount(first, other, None, MS_BIND)
+    return present
+
+
+def reveal(handles: dict[str, int], uid: int, gid: int, private: list[str]) -> list[str]:
+    """Make each path reachable for uid at the same absolute path.
+
+    A directory on the way that uid cannot traverse (``/root`` is 0700) is covered by an
+    empty tmpfs, in which the path is recreated and the real directory bind-mounted, so the
+    child sees the interpreter and its work dir but nothing else behind that directory. The
+    handles were opened before anything was mounted, because mounting may hide the paths;
+    ``private`` are the tmpfs mounts already made, where hidden paths may be recreated.
+    """
+    masked: list[str] = []
+    for path in sorted(handles, key=lambda item: item.count("/")):
+        current = "/"
+        for part in path.strip("/").split("/")[:-1]:
+            current = os.path.join(current, part)
+            if not os.path.isdir(current):
+                # Only inside a tmpfs we mounted: the real directory existed when we opened it.
+                if not any(current.startswith(m + "/") for m in [*masked, *private]):
+                    raise SetupError(f"cannot recreate {current}: not under a private mount")
+                os.mkdir(current, 0o755)
+            elif not searchable(current, uid, gid):
+                _mount("tmpfs", current, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
+                masked.append(current)
+        real = os.fstat(handles[path])
+        if os.path.isdir(path):
+            seen = os.stat(path)
+            if (seen.st_dev, seen.st_ino) == (real.st_dev, real.st_ino):
+                continue
+        else:
+            os.mkdir(path, 0o755)
+        _mount(f"/proc/self/fd/{handles[path]}", path, None, MS_BIND | MS_REC)
+    return masked
+
+
+def prepare_filesystem(config: dict[str, Any], facts: dict[str, Any]) -> None:
+    uid = config["uid"] if config["uid"] is not None else os.getuid()
+    gid = config["gid"] if config["gid"] is not None else os.getgid()
+    if facts.get("mount") != "ok":
+        for path in config["reveal"]:
+            blocker = first_unsearchable(path, uid, gid)
+            if blocker is not None:
+                raise SetupError(
+                    f"the sandbox user cannot reach {path}: {blocker} is not searchable by"
+                    " others and no mount namespace is available to work around it"
+                )
+        return
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # Opened before the scratch tmpfs may cover them (a work dir under /tmp).
+    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in config["reveal"]}
+    try:
+        try:
+            facts["scratch"] = make_scratch(config["scratch_bytes"], config["max_files"])
+        except OSError as exc:
+            facts["scratch_error"] = str(exc)
+        facts["masked"] = reveal(handles, uid, gid, facts.get("scratch", []))
+    finally:
+        for handle in handles.values():
+            os.close(handle)
+
+
+def mount_proc(pid_namespace: bool, facts: dict[str, Any]) -> None:
+    """A /proc of our own: only the sandbox's processes (pid ns) or only the run uid's."""
+    if facts.get("mount") != "ok":
+        return
+    for option in ("hidepid=invisible", "hidepid=2"):
+        try:
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, option)
+        except OSError as exc:
+            facts["proc"] = str(exc)
+            continue
+        facts["proc"] = "own pid namespace" if pid_namespace else option
+        return
+
+
+def launch(config: dict[str, Any], reporter: Reporter) -> int:
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != config["parent_pid"]:
+        return 125  # relay died before we armed the death signal
+    facts: dict[str, Any] = {"euid": os.geteuid()}
+    try:
+        facts.update(unshare_namespaces(config["namespaces"]))
+        if os.geteuid() != 0 and facts.get("user") != "ok":
+            # Without root or a user namespace, RLIMIT_NPROC would count all of relay's
+            # user's processes, not the run's: leave it out rather than fail at random.
+            facts["nproc_skipped"] = config["rlimits"].pop("nproc", None) is not None
+        prepare_filesystem(config, facts)
+    except (OSError, SetupError) as exc:
+        reporter.send(kind="error", message=f"sandbox setup failed: {exc}")
+        return 125
+    pid = os.fork()
+    if pid == 0:
+        os._exit(supervise(config, facts, reporter))
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
+
+
+# -- supervisor -----------------------------------------------------------------------------
+
+
+def supervise(config: dict[str, Any], facts: dict[str, Any], reporter: Reporter) -> int:
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        pid_namespace = facts.get("pid") == "ok"
+        if not pid_namespace:
+            # Orphans come to us instead of the host's init, so we can reap them.
+            _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        mount_proc(pid_namespace, facts)
+        if facts.get("scratch"):
+            config["env"]["TMPDIR"] = "/tmp"
+        reporter.send(kind="setup", facts=facts)
+        target = os.fork()
+    except OSError as exc:
+        reporter.send(kind="error", message=f"sandbox setup failed: {exc}")
+        return 125
+    if target == 0:
+        run_target(config, reporter)
+    while True:
+        pid, status, usage = os.wait4(-1, 0)
+        if pid == target:
+            break
+    cpu = round(usage.ru_utime + usage.ru_stime, 3)
+    if os.WIFSIGNALED(status):
+        reporter.send(kind="exit", code=None, signal=os.WTERMSIG(status), cpu_s=cpu)
+    else:
+        reporter.send(kind="exit", code=os.WEXITSTATUS(status), signal=None, cpu_s=cpu)
+    if not pid_namespace and config["uid"] is not None:
+        # No namespace to collapse: kill everything the run uid still has, then reap it.
+        sweeper = os.fork()
+        if sweeper == 0:
+            os._exit(sweep(config["uid"]))
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                os.wait()
+    return 0
+
+
+# -- target ---------------------------------------------------------------------------------
+
+
+def run_target(config: dict[str, Any], reporter: Reporter) -> None:
+    """Never returns: execs the code or exits 127 after reporting why it could not."""
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Python ignores these; ignored dispositions survive exec and would confuse the code.
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(signum, signal.SIG_DFL)
+        os.chdir(config["workdir"])
+        for name, (soft, hard) in config["rlimits"].items():
+            resource.setrlimit(RLIMITS[name], (soft, hard))
+        if config["uid"] is not None:
+            os.setgroups([])
+            os.setresgid(config["gid"], config["gid"], config["gid"])
+            os.setresuid(config["uid"], config["uid"], config["uid"])
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        os.umask(0o022)
+        argv = config["argv"]
+        os.execve(argv[0], argv, config["env"])
+    except OSError as exc:
+        reporter.send(kind="error", message=f"could not start {config['argv'][0]}: {exc}")
+    os._exit(127)
+
+
+# -- sweep ----------------------------------------------------------------------------------
+
+
+def sweep(uid: int) -> int:
+    """Kill every process of ``uid``: kill(-1) as that uid reaches exactly those."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    for _ in range(500):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return 0
+        # kill() also "finds" zombies, which are dead already; done when only those remain.
+        if not live_processes_of(uid):
+            return 0
+        time.sleep(0.01)
+    return 1
+
+
+def live_processes_of(uid: int) -> list[int]:
+    live = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as file:
+                state = file.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if state not in (b"Z", b"X"):
+            live.append(int(name))
+    return live
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(argv[1])
+    if "sweep_uid" in config:
+        return sweep(config["sweep_uid"])
+    return launch(config, Reporter(config["status_fd"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,28 @@
+"""The engine: the master that plans and schedules a task, the agent contract and the actor
+that runs an agent on the bus, what travels between them, and the task's result."""
+
+from ._agent import Agent, AgentContext
+from ._agent_actor import AgentActor
+from ._master import Master
+from ._registry import ENTRY_POINT_GROUP, AgentInfo, AgentRegistryError, discover_agents
+from ._result import StepResult, StepStatus, TaskResult, TaskStatus
+from ._steps import Artifact, StepAssignment, StepInput, StepOutput
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Agent",
+    "AgentActor",
+    "AgentContext",
+    "AgentInfo",
+    "AgentRegistryError",
+    "Artifact",
+    "Master",
+    "StepAssignment",
+    "StepInput",
+    "StepOutput",
+    "StepResult",
+    "StepStatus",
+    "TaskResult",
+    "TaskStatus",
+    "discover_agents",
+]

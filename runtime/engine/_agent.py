@@ -1,0 +1,56 @@
+"""The contract between the runtime and an agent: a name, a description the planner reads,
+a concurrency limit, and one coroutine that turns a step into an output.
+
+The runtime wraps each agent in an actor on the bus (``AgentActor``), so an agent never sees
+topics, events or cancellation plumbing; it only does its work. Agents that talk to a model
+through runs build on this in the agents package.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..models._chat_model import ChatModel
+from ._steps import StepAssignment, StepOutput
+
+ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What the runtime hands an agent for one step."""
+
+    task_id: str
+    step_id: str
+    workspace: Path
+    model: ChatModel
+    _progress: ProgressCallback = field(repr=False)
+
+    async def progress(self, message: str, **data: Any) -> None:
+        """Publish a ``step.<id>.progress`` event that watchers (the live view) show."""
+        await self._progress(message, data)
+
+
+class Agent(abc.ABC):
+    """Base class of every agent the master can plan with.
+
+    Subclasses set ``name`` and ``description`` (one line, read by the planner) and implement
+    ``run_step``. Raising any exception fails the step with the exception's message; the
+    runtime and other steps carry on.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: How many steps one instance of this agent works on at once.
+    concurrency: int = 8
+
+    @abc.abstractmethod
+    async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
+        """Do the step's work and return its output and artifacts."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,180 @@
+"""Runs one ``Agent`` as an actor on the bus.
+
+The actor takes steps from ``agent.<name>.steps`` (all actors of one agent kind share the
+topic as a queue group, so a pool competes for work), publishes ``started``, runs the agent
+under the step's timeout and a cancel scope, and publishes ``completed`` or ``failed``. It
+also listens for ``task.<id>.cancel`` and ``task.<id>.step.<sid>.cancel`` and cancels the
+matching steps in flight. An agent that raises fails its step, nothing more.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+from loguru import logger
+from pydantic import ValidationError
+
+from agent_relay.bus import Actor, Bus, Event
+
+from .._errors import RelayError
+from ..models._chat_model import ChatModel
+from ._agent import Agent, AgentContext
+from ._steps import StepAssignment, StepOutput
+from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
+
+
+@lru_cache(maxsize=1024)
+def _workspace_path(text: str) -> Path:
+    """Steps of one task share its workspace: one ``Path`` for them all."""
+    return Path(text)
+
+
+class AgentActor(Actor):
+    def __init__(self, bus: Bus, agent: Agent, model: ChatModel, *, concurrency: int | None = None):
+        self.agent = agent
+        self.model = model
+        self._in_flight: dict[tuple[str, str], anyio.CancelScope] = {}
+        self._cancelled: set[tuple[str, str]] = set()
+        super().__init__(
+            bus, concurrency=concurrency or agent.concurrency, name=f"agent:{agent.name}"
+        )
+        self.bind(agent_steps_topic(agent.name), self.on_step, queue=agent.name)
+        self.bind("task.*.cancel", self.on_task_cancel, concurrency=1)
+        self.bind("task.*.step.*.cancel", self.on_step_cancel, concurrency=1)
+
+    async def on_step(self, event: Event) -> None:
+        try:
+            step = StepAssignment.model_validate(event.data)
+        except ValidationError as exc:
+            logger.error("agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc)
+            await self._report_unreadable(event, exc)
+            return
+        # The step is all the work needs; the event (a second copy of the same data) need not
+        # stay alive while the step runs.
+        cause = event.id
+        del event
+        key = (step.task_id, step.step_id)
+        # One scope per step: it carries the step's deadline and is what the cancel handlers
+        # cancel.
+        timeout = step.timeout_s
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        scope = anyio.CancelScope(deadline=deadline)
+        self._in_flight[key] = scope
+        try:
+            # Not shielded: only stopping the actor can cancel this, and then no step runs.
+            await self.bus.emit_trusted(
+                step_topic(step.task_id, step.step_id, "started"),
+                "step.started",
+                {"agent": self.agent.name, "worker": self.name},
+                task_id=step.task_id,
+                causation_id=cause,
+            )
+            what, data = "failed", {"error": "cancelled"}
+            with scope:
+                what, data = await self._run(step, cause)
+            if what == "completed":
+                # The agent's StepOutput was validated when built and dumped in JSON mode, so its
+                # data is JSON already: no second validation. Not shielded, like ``started``:
+                # out here only stopping the actor can cancel it.
+                await self.bus.emit_trusted(
+                    step_topic(step.task_id, step.step_id, what),
+                    "step.completed",
+                    data,
+                    task_id=step.task_id,
+                    causation_id=cause,
+                )
+                return
+            if (
+                scope.cancelled_caught
+                and key not in self._cancelled
+                and anyio.current_time() >= deadline
+            ):
+                what, data = "failed", {"error": f"timed out after {timeout:g}s"}
+            await self._emit(step, what, data, cause)
+        finally:
+            self._in_flight.pop(key, None)
+            self._cancelled.discard(key)
+
+    async def _run(self, step: StepAssignment, cause: str) -> tuple[str, dict[str, Any]]:
+        """Run the agent on the step; say how it ended, as the event to publish."""
+        ctx = AgentContext(
+            task_id=step.task_id,
+            step_id=step.step_id,
+            workspace=_workspace_path(step.workspace),
+            model=self.model,
+            _progress=partial(self._progress, step, cause),
+        )
+        try:
+            output = await self.agent.run_step(step, ctx)
+            if not isinstance(output, StepOutput):
+                return "failed", {
+                    "error": f"agent {self.agent.name!r} returned a {type(output).__name__}, "
+                    "not a StepOutput"
+                }
+            # Inside the try: an output changed after it was built may no longer dump.
+            data = output.model_dump(mode="json")
+        except TimeoutError:
+            return "failed", {"error": f"timed out after {step.timeout_s:g}s"}
+        except RelayError as exc:
+            return "failed", {"error": str(exc)}
+        except Exception as exc:
+            # An agent bug must not take the actor down; the step says what happened and the
+            # traceback goes to the log.
+            logger.opt(exception=exc).error(
+                "agent {} crashed on step {}", self.agent.name, step.step_id
+            )
+            return "failed", {"error": f"{type(exc).__name__}: {exc}"}
+        return "completed", data
+
+    async def _progress(
+        self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]
+    ) -> None:
+        await self._emit(step, "progress", {"message": message, **data}, cause)
+
+    async def on_task_cancel(self, event: Event) -> None:
+        task_id = task_id_of(event.topic)
+        for key in [key for key in self._in_flight if key[0] == task_id]:
+            self._cancel(key)
+
+    async def on_step_cancel(self, event: Event) -> None:
+        parsed = parse_step_topic(event.topic)
+        if parsed is not None:
+            self._cancel((parsed[0], parsed[1]))
+
+    def _cancel(self, key: tuple[str, str]) -> None:
+        scope = self._in_flight.get(key)
+        if scope is not None:
+            self._cancelled.add(key)  # so that a deadline passing too does not say "timed out"
+            scope.cancel()
+
+    async def _emit(
+        self, step: StepAssignment, what: str, data: dict[str, Any], cause: str
+    ) -> None:
+        """Publish a step event, caused by the assignment event ``cause``."""
+        with anyio.CancelScope(shield=True):
+            await self.bus.emit(
+                step_topic(step.task_id, step.step_id, what),
+                f"step.{what}",
+                data,
+                task_id=step.task_id,
+                causation_id=cause,
+            )
+
+    async def _report_unreadable(self, event: Event, exc: ValidationError) -> None:
+        task_id, step_id = event.data.get("task_id"), event.data.get("step_id")
+        if isinstance(task_id, str) and isinstance(step_id, str):
+            try:
+                topic = step_topic(task_id, step_id, "failed")
+                await self.bus.emit(
+                    topic,
+                    "step.failed",
+                    {"error": f"unreadable step: {exc.error_count()} problems"},
+                    task_id=task_id,
+                    causation_id=event.id,
+                )
+            except Exception:
+                logger.warning("could not report the unreadable step {}", event.id)

@@ -1,0 +1,129 @@
+"""The master: an actor that turns submitted tasks into plans and runs them.
+
+It takes ``task.<id>.submitted`` (as a queue group, so several masters share the work), runs
+each task as a ``TaskRun`` in its own task group, routes the agents' step events to the run
+that owns the step, and publishes ``task.<id>.done`` with the ``TaskResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from loguru import logger
+from pydantic import BaseModel, Field, ValidationError
+
+from agent_relay.bus import Actor, Bus, Event, handler
+
+from .._settings import RuntimeSettings
+from ..models._chat_model import ChatModel
+from ..plans._planner import Planner
+from ._task_run import TaskRun
+from ._topics import parse_step_topic, task_id_of, task_topic
+
+
+class TaskSubmission(BaseModel):
+    """The payload of ``task.<id>.submitted``."""
+
+    task: str = Field(min_length=1)
+    id: str | None = Field(default=None, description="the caller's own id for the task")
+
+
+class Master(Actor):
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        model: ChatModel,
+        agents: Mapping[str, str],
+        settings: RuntimeSettings,
+        workspace: Path,
+    ) -> None:
+        super().__init__(bus, concurrency=16, name="master")
+        self._model = model
+        self._settings = settings
+        self._workspace = workspace
+        self._planner = Planner(
+            model, agents, settings.plan_limits(), max_repairs=settings.max_repairs
+        )
+        self._agent_limiters = {
+            name: anyio.CapacityLimiter(settings.max_agent_parallel) for name in agents
+        }
+        self._task_limiter = anyio.CapacityLimiter(settings.max_concurrent_tasks)
+        self._runs: dict[str, TaskRun] = {}
+        self._tg: TaskGroup | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        # Task runs outlive the handler that started them, so they live in the master's own
+        # task group rather than in a handler slot.
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            await tg.start(super().run)
+            task_status.started()
+
+    @property
+    def active_tasks(self) -> int:
+        return len(self._runs)
+
+    @handler("task.*.submitted", queue="master")
+    async def on_submitted(self, event: Event) -> None:
+        task_id = task_id_of(event.topic)
+        try:
+            submission = TaskSubmission.model_validate(event.data)
+        except ValidationError as exc:
+            logger.error("rejected submission {}: {}", event.id, exc)
+            return
+        run = TaskRun(
+            task_id=task_id,
+            task=submission.task,
+            caller_id=submission.id,
+            bus=self.bus,
+            planner=self._planner,
+            summary_model=self._model,
+            agent_limiters=self._agent_limiters,
+            settings=self._settings,
+            workspace=self._workspace / task_id,
+        )
+        self._runs[task_id] = run
+        assert self._tg is not None
+        self._tg.start_soon(self._execute, run, event)
+
+    async def _execute(self, run: TaskRun, submitted: Event) -> None:
+        try:
+            async with self._task_limiter:
+                await anyio.to_thread.run_sync(
+                    lambda: (self._workspace / run.task_id).mkdir(parents=True, exist_ok=True)
+                )
+                result = await run.execute()
+            with anyio.CancelScope(shield=True):
+                await self.bus.emit_trusted(
+                    task_topic(run.task_id, "done"),
+                    "task.done",
+                    result.model_dump(mode="json"),
+                    task_id=run.task_id,
+                    causation_id=submitted.id,
+                )
+        finally:
+            self._runs.pop(run.task_id, None)
+
+    # Only what agents report: the master's own step events (queued, skipped...) and progress
+    # would cost it a wake-up each for nothing.
+    @handler("task.*.step.*.started")
+    @handler("task.*.step.*.completed")
+    @handler("task.*.step.*.failed")
+    async def on_step_event(self, event: Event) -> None:
+        parsed = parse_step_topic(event.topic)
+        if parsed is None:
+            return
+        task_id, step_id, what = parsed
+        run = self._runs.get(task_id)
+        if run is not None and what in ("started", "completed", "failed"):
+            run.on_step_event(step_id, what, event)
+
+    @handler("task.*.cancel")
+    async def on_cancel(self, event: Event) -> None:
+        run = self._runs.get(task_id_of(event.topic))
+        if run is not None:
+            run.cancel(str(event.data.get("reason") or "cancelled"))

@@ -1,0 +1,72 @@
+"""The aggregated outcome of a task: every step's status, output, artifacts, timing and usage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..models._chat_types import Usage
+from ._steps import Artifact
+
+StepStatus = Literal["pending", "queued", "running", "completed", "failed", "skipped", "cancelled"]
+TaskStatus = Literal["completed", "partial", "failed", "cancelled"]
+
+TERMINAL_STEP_STATUSES: frozenset[str] = frozenset({"completed", "failed", "skipped", "cancelled"})
+
+
+class StepResult(BaseModel):
+    """One step of the plan as it ended."""
+
+    id: str
+    agent: str
+    prompt: str
+    depends_on: list[str] = Field(default_factory=list)
+    status: StepStatus = "pending"
+    output: str = ""
+    error: str | None = None
+    artifacts: list[Artifact] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    superseded: bool = Field(
+        default=False, description="failed or skipped, then replaced by a revised plan"
+    )
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class TaskResult(BaseModel):
+    """What ``Runtime.run`` returns and ``task.<id>.done`` carries."""
+
+    task_id: str
+    task: str
+    status: TaskStatus
+    answer: str = ""
+    error: str | None = None
+    steps: list[StepResult] = Field(default_factory=list)
+    planning_usage: Usage = Field(default_factory=Usage)
+    usage: Usage = Field(default_factory=Usage, description="planning + steps + summary")
+    started_at: datetime
+    finished_at: datetime
+    replanned: bool = False
+    id: str | None = Field(default=None, description="the caller's own id, e.g. a batch line's")
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        return [a for s in self.steps for a in s.artifacts]
+
+    def step(self, step_id: str) -> StepResult:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)

@@ -1,0 +1,390 @@
+"""One task's life inside the master: plan, schedule, await, aggregate.
+
+Scheduling is driven by events, not by a task per step (see ``StepGraph``): when an agent
+reports a step completed, the master's handler counts down its dependents, and those with
+nothing left to wait for become ready; a failed step turns its dependents into ``skipped``
+at once, and independent branches go on. One dispatcher task per plan publishes what is due:
+the plan as it grows, the verdicts the master reaches itself, and the ready steps on
+``agent.<name>.steps`` within the per-task and per-agent limits; it also gives up on agents
+that stay silent past the step timeout. The dispatcher lives in the plan's task group, so
+cancelling the task, or its timeout, stops it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+
+from agent_relay.bus import Bus, Event
+
+from .._errors import ModelError, RelayError
+from .._settings import RuntimeSettings
+from ..models._chat_model import ChatModel
+from ..models._chat_types import Usage
+from ..plans._plan import PlanError, Step
+from ..plans._planner import Planner
+from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
+from ._step_graph import StepGraph, StepNode, now
+from ._steps import StepOutput
+from ._task_answer import final_answer, overall_status, sum_usage
+from ._topics import agent_steps_topic, step_topic, task_topic
+
+# How much longer than the agent's own step timeout the master waits before it gives up on
+# an agent that went silent (crashed worker, lost message).
+_SILENT_AGENT_GRACE_S = 5.0
+
+
+class TaskRun:
+    """The master's record of one task in flight."""
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        task: str,
+        caller_id: str | None,
+        bus: Bus,
+        planner: Planner,
+        summary_model: ChatModel,
+        agent_limiters: Mapping[str, anyio.CapacityLimiter],
+        settings: RuntimeSettings,
+        workspace: Path,
+    ) -> None:
+        self.task_id = task_id
+        self.task = task
+        self.caller_id = caller_id
+        self._bus = bus
+        self._planner = planner
+        self._summary_model = summary_model
+        self._settings = settings
+        self._workspace_text = str(workspace)
+        self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
+        # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
+        self._deadlines: list[tuple[float, int, StepNode]] = []
+        self._tie = itertools.count()
+        self._planning = False
+        self._wake = anyio.Event()
+        self._scope = anyio.CancelScope()
+        self._cancel_reason: str | None = None
+        self._planning_usage = Usage()
+        self._replanned = False
+        # Each step's JSON for the plan events, dumped once; steps are frozen.
+        self._step_dumps: list[dict[str, Any]] = []
+        self._plan_event_due = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._deadline: anyio.CancelScope | None = None
+
+    # -- from the master's handlers --------------------------------------------------------
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
+        self._scope.cancel()
+
+    def on_step_event(self, step_id: str, what: str, event: Event) -> None:
+        """An agent reported on one of this task's steps."""
+        node = self._graph.get(step_id)
+        if node is None or node.result.status in TERMINAL_STEP_STATUSES:
+            return
+        result = node.result
+        if what == "started":
+            result.status = "running"
+            result.started_at = result.started_at or event.time
+        elif what == "completed":
+            try:
+                output = StepOutput.model_validate(event.data)
+            except ValidationError as exc:
+                result.status, result.error = "failed", f"agent sent an unreadable result: {exc}"
+            else:
+                result.status = "completed"
+                result.output, result.artifacts, result.usage = (
+                    output.output,
+                    output.artifacts,
+                    output.usage,
+                )
+            result.finished_at = event.time
+            result.started_at = result.started_at or event.time
+            self._settle(node)
+        elif what == "failed":
+            result.status = "failed"
+            result.error = str(event.data.get("error") or "the agent failed without a message")
+            result.finished_at = event.time
+            result.started_at = result.started_at or event.time
+            self._settle(node)
+
+    def _settle(self, node: StepNode) -> None:
+        """An agent's report ends its step, so its dependents may go on; not once the task is
+        being stopped (cancelled, timed out, its plan broken): its open steps then end as
+        cancelled, whatever their agents still say."""
+        stopping = self._scope.cancel_called or (
+            self._tg is not None and self._tg.cancel_scope.cancel_called
+        )
+        if not stopping and not (self._deadline is not None and self._deadline.cancel_called):
+            self._graph.close(node)
+            self._graph.propagate(node)
+
+    def _nudge(self) -> None:
+        self._wake.set()
+
+    # -- the task ----------------------------------------------------------------------------
+
+    async def execute(self) -> TaskResult:
+        try:
+            return await self._execute()
+        finally:
+            self._graph.give_tokens_back()
+
+    async def _execute(self) -> TaskResult:
+        started_at = now()
+        status: TaskStatus | None = None
+        error: str | None = None
+        try:
+            with self._scope:
+                timeout = self._settings.task_timeout_s
+                with anyio.fail_after(timeout) as self._deadline:
+                    await self._run_plan(initial=True)
+                    if self._should_replan():
+                        await self._run_plan(initial=False)
+                    results = [node.result for node in self._graph]
+                    answer_usage = await final_answer(
+                        self.task, results, self._settings.summarize, self._summary_model
+                    )
+        except PlanError as exc:
+            status, error = "failed", str(exc)
+        except ModelError as exc:
+            status, error = "failed", f"planning failed: {exc}"
+        except TimeoutError:
+            status = "failed"
+            error = f"task timed out after {self._settings.task_timeout_s:g}s"
+            await self._stop_agents("task timed out")
+        if self._scope.cancelled_caught:
+            status = "cancelled"
+            error = self._cancel_reason or "cancelled"
+            await self._stop_agents(error)
+        answer, usage = ("", Usage()) if status is not None else answer_usage
+        with anyio.CancelScope(shield=True):
+            await self._finish_open_steps(error or "the task ended")
+        steps = [node.result for node in self._graph]
+        if status is None:
+            status, error = overall_status(steps)
+        return TaskResult(
+            task_id=self.task_id,
+            task=self.task,
+            id=self.caller_id,
+            status=status,
+            answer=answer,
+            error=error,
+            steps=steps,
+            planning_usage=self._planning_usage,
+            usage=self._planning_usage + usage + sum_usage(steps),
+            started_at=started_at,
+            finished_at=now(),
+            replanned=self._replanned,
+        )
+
+    async def _run_plan(self, *, initial: bool) -> None:
+        failure: RelayError | None = None
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self._planning = True
+            tg.start_soon(self._dispatcher)
+            try:
+                await self._plan_into(initial=initial)
+            except (PlanError, ModelError) as exc:
+                # Raised from here it would come out wrapped in an exception group; the steps
+                # already started are cancelled with the task group instead.
+                failure = exc
+                tg.cancel_scope.cancel()
+            finally:
+                self._planning = False
+                self._nudge()
+        if failure is not None:
+            raise failure
+
+    async def _plan_into(self, *, initial: bool) -> None:
+        if initial:
+            outcome = await self._planner.plan(self.task, self._accept)
+        else:
+            self._replanned = True
+            results = [node.result for node in self._graph]
+            completed = {r.id: r.output for r in results if r.status == "completed"}
+            failed = {
+                r.id: r.error or r.status for r in results if r.status in ("failed", "skipped")
+            }
+            for r in results:
+                if r.status in ("failed", "skipped"):
+                    r.superseded = True
+            outcome = await self._planner.replan(self.task, completed, failed, self._accept)
+        self._planning_usage = self._planning_usage + outcome.usage
+        reason = "invalid plan: " + "; ".join(outcome.problems)
+        rejected = {sid: reason for sid in outcome.rejected}
+        await self._cancel_steps(rejected | self._graph.dangling())
+        await self._emit_plan(complete=True)
+
+    async def _accept(self, step: Step) -> None:
+        """A step arrived from the planner: into the graph, and into the next plan event (one
+        for all the steps that arrive together: a chunk of the stream often completes
+        several), which the dispatcher publishes before it hands any of them out."""
+        if step.id in self._graph:  # a revised plan reusing an old id
+            step = step.model_copy(update={"id": self._graph.fresh_id(step.id)})
+        self._step_dumps.append(step.model_dump(mode="json"))
+        self._plan_event_due = True
+        self._graph.add(step)
+
+    # -- the dispatcher --------------------------------------------------------------------
+
+    async def _dispatcher(self) -> None:
+        """Publish what is due (the plan, verdicts, ready steps) until every step has
+        finished and no more can come; give up on agents that stay silent."""
+        graph = self._graph
+        while True:
+            if self._wake.is_set():
+                self._wake = anyio.Event()  # what happens from here on wakes it again
+            if self._plan_event_due:
+                await self._emit_plan(complete=False)
+            await self._publish_verdicts()
+            while (node := graph.next_ready()) is not None:
+                if graph.take_token(node):
+                    await self._dispatch(node)
+                else:
+                    assert self._tg is not None
+                    self._tg.start_soon(self._dispatch_when_free, node)
+            await self._give_up_on_silent_agents()
+            if not self._planning and not graph.open and not graph.verdicts:
+                return
+            if not self._wake.is_set():
+                next_deadline = self._deadlines[0][0] if self._deadlines else math.inf
+                with anyio.move_on_after(next_deadline - anyio.current_time()):
+                    await self._wake.wait()
+
+    async def _dispatch_when_free(self, node: StepNode) -> None:
+        """The agent is at its limit: wait for a token in a task of its own, so that the
+        steps of other agents go on meanwhile."""
+        await self._graph.wait_for_token(node)
+        if node.has_token:
+            await self._dispatch(node)
+
+    async def _dispatch(self, node: StepNode) -> None:
+        step = node.step
+        timeout = self._settings.step_timeout_s
+        if timeout:
+            deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
+            heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
+        # The JSON of a ``StepAssignment``, built directly: every value in it has been checked
+        # already, and the agent validates what it receives.
+        assignment: dict[str, Any] = {
+            "task_id": self.task_id,
+            "step_id": step.id,
+            "agent": step.agent,
+            "prompt": step.prompt,
+            "task": self.task,
+            "inputs": self._graph.inputs(node),
+            "timeout_s": timeout,
+            "workspace": self._workspace_text,
+            "allow_code_execution": self._settings.allow_code_execution,
+        }
+        node.result.status = "queued"
+        await self._emit_step(step.id, "queued", {"agent": step.agent})
+        await self._bus.emit_trusted(
+            agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
+        )
+
+    async def _give_up_on_silent_agents(self) -> None:
+        deadlines = self._deadlines
+        current = anyio.current_time()
+        while deadlines and deadlines[0][0] <= current:
+            _, _, node = heapq.heappop(deadlines)
+            if node.finished:
+                continue
+            step = node.step
+            await self._bus.emit_trusted(
+                step_topic(self.task_id, step.id, "cancel"), "step.cancel", {}, task_id=self.task_id
+            )
+            timeout = self._settings.step_timeout_s
+            node.result.status = "failed"
+            node.result.error = f"no result from agent {step.agent!r} within {timeout:g}s"
+            node.result.finished_at = now()
+            self._graph.close(node)
+            self._graph.propagate(node)
+            await self._emit_step(step.id, "failed", {"error": node.result.error})
+
+    async def _publish_verdicts(self) -> None:
+        verdicts = self._graph.verdicts
+        while verdicts:
+            node = verdicts.popleft()
+            await self._emit_step(node.step.id, node.result.status, {"error": node.result.error})
+
+    # -- ending steps the master's way -----------------------------------------------------
+
+    async def _cancel_steps(self, reasons: Mapping[str, str]) -> None:
+        """Cancel steps the plan turned out not to allow. All are marked before any is
+        announced, so a cancelled step's dependents read as cancelled, not as skipped."""
+        nodes = [(self._graph.get(sid), reason) for sid, reason in reasons.items()]
+        cancelled = [(node, reason) for node, reason in nodes if node and not node.finished]
+        for node, reason in cancelled:
+            was_at_agent = node.result.status in ("queued", "running")
+            node.result.status, node.result.error = "cancelled", reason
+            node.result.finished_at = now()
+            self._graph.close(node)
+            if was_at_agent:
+                await self._bus.emit_trusted(
+                    step_topic(self.task_id, node.step.id, "cancel"),
+                    "step.cancel",
+                    {},
+                    task_id=self.task_id,
+                )
+        for node, _ in cancelled:
+            self._graph.propagate(node)
+            await self._emit_step(node.step.id, "cancelled", {"error": node.result.error})
+
+    async def _finish_open_steps(self, reason: str) -> None:
+        await self._publish_verdicts()  # reached just before the end: still to be told
+        open_nodes = [node for node in self._graph if not node.finished]
+        for node in open_nodes:
+            node.result.status = "cancelled"
+            node.result.error = reason
+            node.result.finished_at = node.result.finished_at or now()
+            self._graph.close(node)
+        for node in open_nodes:
+            await self._emit_step(node.step.id, "cancelled", {"error": reason})
+
+    async def _stop_agents(self, reason: str) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._bus.emit_trusted(
+                task_topic(self.task_id, "cancel"),
+                "task.cancel",
+                {"reason": reason},
+                task_id=self.task_id,
+            )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _should_replan(self) -> bool:
+        return self._settings.replan and any(
+            node.result.status in ("failed", "skipped") for node in self._graph
+        )
+
+    # The master's own events carry only values it checked already (steps of a validated plan,
+    # its own messages, the JSON of validated models), so they skip the bus's data check.
+
+    async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
+        await self._bus.emit_trusted(
+            step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
+        )
+
+    async def _emit_plan(self, *, complete: bool) -> None:
+        self._plan_event_due = False
+        await self._bus.emit_trusted(
+            task_topic(self.task_id, "plan"),
+            "task.plan",
+            # A copy: the list grows as more steps arrive, and an event never changes.
+            {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
+            task_id=self.task_id,
+        )
