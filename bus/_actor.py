@@ -253,15 +253,10 @@ class Actor:
                     limiter.acquire_on_behalf_of_nowait(borrower)
                 except anyio.WouldBlock:  # the fast path above does not yield to the loop
                     await limiter.acquire_on_behalf_of(borrower)
-            # Only the handler holds the event from here on, so one that runs long (a whole
-            # step of work) can let go of it early; a failure report needs only these.
-            event_id, topic, task_id = event.id, event.topic, event.task_id
-            handling = method(event)
-            del event
             try:
-                await handling
+                await method(event)
             except Exception as exc:
-                await self._report_failure(method_name, spec, event_id, topic, task_id, exc)
+                await self._report_failure(method_name, spec, event, exc)
             finally:
                 if limiter is not None:
                     limiter.release_on_behalf_of(borrower)
@@ -270,12 +265,11 @@ class Actor:
         self,
         method_name: str,
         spec: HandlerSpec,
-        event_id: str,
-        topic: str,
-        task_id: str | None,
+        event: Event,
         exc: Exception,
     ) -> None:
-        """Log and publish that a handler raised on the event ``event_id``."""
+        """Log and publish that a handler raised on ``event``."""
+        event_id, topic = event.id, event.topic
         message = _one_line(exc)
         where = f"actor {self._name!r} handler {method_name}() on event {event_id} ({topic})"
         if isinstance(exc, BusClosedError):  # expected while shutting down
@@ -297,7 +291,7 @@ class Actor:
                     "error_type": type(exc).__name__,
                     "error": message,
                 },
-                task_id=task_id,
+                task_id=event.task_id,
                 causation_id=event_id,
             )
         except BusClosedError:

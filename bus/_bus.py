@@ -54,7 +54,7 @@ class Bus(ABC):
         await self.publish(event)
         return event
 
-    async def emit_trusted(
+    async def emit_unvalidated(
         self,
         topic: str,
         type: str,
@@ -63,11 +63,17 @@ class Bus(ABC):
         task_id: str | None = None,
         causation_id: str | None = None,
     ) -> Event:
-        """:meth:`emit` for data its caller vouches for (see :meth:`Event.trusted`): an
+        """:meth:`emit` without validating ``data`` (see :meth:`Event.unvalidated`): for an
         engine's own events, built from values it validated already. ``data`` is neither
         validated nor copied, so it must not change afterwards. User data goes to
-        :meth:`emit`."""
-        event = Event.trusted(topic, type, data, task_id=task_id, causation_id=causation_id)
+        :meth:`emit`.
+
+        Raises:
+            InvalidTopicError: ``topic`` breaks the topic grammar.
+            BusError: ``type`` is empty.
+            BusClosedError: the bus is closed, or closes while a full buffer makes it wait.
+        """
+        event = Event.unvalidated(topic, type, data, task_id=task_id, causation_id=causation_id)
         await self.publish(event)
         return event
 

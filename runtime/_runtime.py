@@ -31,7 +31,7 @@ from ._handle import TaskHandle
 from ._settings import RuntimeSettings
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
-from .engine._master import Master
+from .engine._master import Master, TaskSubmission
 from .engine._registry import discover_agents
 from .engine._result import TaskResult
 from .engine._topics import task_id_of, task_topic
@@ -179,10 +179,11 @@ class Runtime:
 
         handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
         self._watcher.handles[task_id] = handle
+        submission = TaskSubmission(task=task, id=id)
         await bus.emit(
             task_topic(task_id, "submitted"),
             "task.submitted",
-            {"task": task, "id": id},
+            submission.model_dump(mode="json"),
             task_id=task_id,
         )
         return handle

@@ -32,7 +32,7 @@ from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner
 from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode, now
-from ._steps import StepOutput
+from ._steps import StepAssignment, StepOutput
 from ._task_answer import final_answer, overall_status, sum_usage
 from ._topics import agent_steps_topic, step_topic, task_topic
 
@@ -64,7 +64,7 @@ class TaskRun:
         self._planner = planner
         self._summary_model = summary_model
         self._settings = settings
-        self._workspace_text = str(workspace)
+        self._workspace = workspace
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
         # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
         self._deadlines: list[tuple[float, int, StepNode]] = []
@@ -277,23 +277,24 @@ class TaskRun:
         if timeout:
             deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
             heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
-        # The JSON of a ``StepAssignment``, built directly: every value in it has been checked
-        # already, and the agent validates what it receives.
-        assignment: dict[str, Any] = {
-            "task_id": self.task_id,
-            "step_id": step.id,
-            "agent": step.agent,
-            "prompt": step.prompt,
-            "task": self.task,
-            "inputs": self._graph.inputs(node),
-            "timeout_s": timeout,
-            "workspace": self._workspace_text,
-            "allow_code_execution": self._settings.allow_code_execution,
-        }
+        assignment = StepAssignment(
+            task_id=self.task_id,
+            step_id=step.id,
+            agent=step.agent,
+            prompt=step.prompt,
+            task=self.task,
+            inputs=self._graph.inputs(node),
+            timeout_s=timeout,
+            workspace=str(self._workspace),
+            allow_code_execution=self._settings.allow_code_execution,
+        )
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
-        await self._bus.emit_trusted(
-            agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
+        await self._bus.emit_unvalidated(
+            agent_steps_topic(step.agent),
+            "step.assigned",
+            assignment.model_dump(mode="json"),
+            task_id=self.task_id,
         )
 
     async def _give_up_on_silent_agents(self) -> None:
@@ -304,7 +305,7 @@ class TaskRun:
             if node.finished:
                 continue
             step = node.step
-            await self._bus.emit_trusted(
+            await self._bus.emit_unvalidated(
                 step_topic(self.task_id, step.id, "cancel"), "step.cancel", {}, task_id=self.task_id
             )
             timeout = self._settings.step_timeout_s
@@ -334,7 +335,7 @@ class TaskRun:
             node.result.finished_at = now()
             self._graph.close(node)
             if was_at_agent:
-                await self._bus.emit_trusted(
+                await self._bus.emit_unvalidated(
                     step_topic(self.task_id, node.step.id, "cancel"),
                     "step.cancel",
                     {},
@@ -357,7 +358,7 @@ class TaskRun:
 
     async def _stop_agents(self, reason: str) -> None:
         with anyio.CancelScope(shield=True):
-            await self._bus.emit_trusted(
+            await self._bus.emit_unvalidated(
                 task_topic(self.task_id, "cancel"),
                 "task.cancel",
                 {"reason": reason},
@@ -375,13 +376,13 @@ class TaskRun:
     # its own messages, the JSON of validated models), so they skip the bus's data check.
 
     async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
-        await self._bus.emit_trusted(
+        await self._bus.emit_unvalidated(
             step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
         )
 
     async def _emit_plan(self, *, complete: bool) -> None:
         self._plan_event_due = False
-        await self._bus.emit_trusted(
+        await self._bus.emit_unvalidated(
             task_topic(self.task_id, "plan"),
             "task.plan",
             # A copy: the list grows as more steps arrive, and an event never changes.

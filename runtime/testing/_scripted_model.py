@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
@@ -142,7 +141,6 @@ class ScriptedModel(ChatModel):
                 _check_reply(reply)
         self._next = 0
         self._call_ids = 0
-        self._lock = threading.Lock()
 
     @property
     def remaining(self) -> int | None:
@@ -185,9 +183,8 @@ class ScriptedModel(ChatModel):
         streamed: bool,
     ) -> ChatResponse:
         call = ScriptedCall(tuple(messages), tuple(tools), response_format, settings, streamed)
-        with self._lock:
-            self.calls.append(call)
-            reply = self._take_reply(len(self.calls))
+        self.calls.append(call)
+        reply = self._take_reply(len(self.calls))
         if self._function is not None:
             produced = self._function(messages, tools)
             reply = await produced if inspect.isawaitable(produced) else produced
@@ -247,12 +244,11 @@ class ScriptedModel(ChatModel):
         if all(c.id for c in message.tool_calls):
             return message
         calls = []
-        with self._lock:
-            for c in message.tool_calls:
-                if not c.id:
-                    self._call_ids += 1
-                    c = c.model_copy(update={"id": f"call_{self._call_ids}"})
-                calls.append(c)
+        for c in message.tool_calls:
+            if not c.id:
+                self._call_ids += 1
+                c = c.model_copy(update={"id": f"call_{self._call_ids}"})
+            calls.append(c)
         return message.model_copy(update={"tool_calls": calls})
 
     def _split(self, response: ChatResponse) -> list[ChatDelta]:
