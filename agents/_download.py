@@ -38,7 +38,8 @@ from ._image_types import (
     image_type_name,
     sniff_image_type,
 )
-from ._workspace import MiB, Workspace
+from ._units import MiB
+from ._workspace import Workspace
 
 DEFAULT_USER_AGENT = "relay-downloader/0.1"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

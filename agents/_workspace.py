@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict
 
 from agent_relay.runtime import RelayError
 
-MiB = 1024 * 1024
+from ._units import MiB
+
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 #: Prefix of the temporary files of unfinished writes; listings leave them out.

@@ -34,6 +34,7 @@ from ._errors import BusClosedError, BusConfigError, BusError
 from ._event import Event
 from ._stats import OverflowPolicy
 from ._subscription import Subscription
+from ._text import one_line
 from ._topics import validate_pattern
 
 ERRORS_TOPIC = "bus.errors"
@@ -270,7 +271,7 @@ class Actor:
     ) -> None:
         """Log and publish that a handler raised on ``event``."""
         event_id, topic = event.id, event.topic
-        message = _one_line(exc)
+        message = one_line(exc, _MAX_ERROR_LENGTH, first_line=True)
         where = f"actor {self._name!r} handler {method_name}() on event {event_id} ({topic})"
         if isinstance(exc, BusClosedError):  # expected while shutting down
             logger.warning("{} stopped: {}", where, message)
@@ -300,9 +301,3 @@ class Actor:
     def __repr__(self) -> str:
         state = "running" if self._running else "idle"
         return f"<{type(self).__name__} {self._name!r} {state}>"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= _MAX_ERROR_LENGTH else line[: _MAX_ERROR_LENGTH - 1] + "…"

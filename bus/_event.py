@@ -20,13 +20,10 @@ from pydantic_core import PydanticSerializationError
 
 from ._errors import BusError, EventDataError, InvalidTopicError
 from ._ids import new_event_id
+from ._time import utc_now
 from ._topics import validate_topic, validate_topic_cached
 
 _JSON_TYPES = "dict with str keys, list, str, int, float, bool or None"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Event(BaseModel):
@@ -48,7 +45,7 @@ class Event(BaseModel):
     """The concrete topic the event is published on, e.g. ``task.42.step.a.completed``."""
     type: str = Field(min_length=1)
     """What happened, e.g. ``step.completed``."""
-    time: AwareDatetime = Field(default_factory=_utc_now)
+    time: AwareDatetime = Field(default_factory=utc_now)
     """When it happened, in UTC."""
     task_id: str | None = None
     causation_id: str | None = None

@@ -11,10 +11,7 @@ tasks still in flight and closes the bus (when the runtime created it).
 
 from __future__ import annotations
 
-import itertools
 import re
-import secrets
-import time
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -24,7 +21,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler
+from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler, new_short_id
 
 from ._errors import RelayError
 from ._handle import TaskHandle
@@ -44,16 +41,11 @@ class RuntimeUsageError(RelayError):
     """The runtime was misused (not started, closed, bad arguments)."""
 
 
-_task_counter = itertools.count()
-_process_tag = secrets.token_hex(2)
-
-
 def new_task_id() -> str:
-    """A short id usable as a topic token and a directory name, unique and sortable by
-    creation time: ``t`` + milliseconds since the epoch, a per-process counter and a random
-    per-process tag, in hex (20 characters)."""
-    ms = time.time_ns() // 1_000_000
-    return f"t{ms:011x}{next(_task_counter) & 0xFFFF:04x}{_process_tag}"
+    """A new task id of 20 characters (``t`` and 19 of ``0-9a-v``), usable as a topic token and
+    a directory name, unique across processes (a forked child included) and sortable by
+    creation time: :func:`agent_relay.bus.new_short_id` with the prefix ``t``."""
+    return new_short_id("t")
 
 
 class _TaskWatcher(Actor):

@@ -18,12 +18,13 @@ import secrets
 import signal
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 from loguru import logger
+
+from agent_relay.bus import utc_now
 
 from ._files import (
     CODE_FILES,
@@ -104,7 +105,7 @@ class Sandbox:
         code_name = CODE_FILES[language]
         uid = _allocate_uid()
         owner = (uid, uid) if uid is not None else None
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = utc_now().strftime("%Y%m%d-%H%M%S")
         run = Run(
             workdir=self.root / f"run-{stamp}-{secrets.token_hex(4)}",
             uid=uid,

@@ -16,17 +16,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import anyio
+
+from agent_relay.bus import utc_now
 
 from ..plans._plan import Step
 from ._result import StepResult
 from ._steps import StepInput
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True, eq=False)
@@ -212,7 +209,7 @@ class StepGraph:
         """The step cannot run: close it, queue its verdict, and skip its dependents too."""
         node.result.status = "skipped"
         node.result.error = reason
-        node.result.finished_at = node.result.finished_at or now()
+        node.result.finished_at = node.result.finished_at or utc_now()
         self.close(node)
         self.verdicts.append(node)
         self.propagate(node)

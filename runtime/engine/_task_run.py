@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
-from agent_relay.bus import Bus, Event
+from agent_relay.bus import Bus, Event, utc_now
 
 from .._errors import ModelError, RelayError
 from .._settings import RuntimeSettings
@@ -31,7 +31,7 @@ from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner
 from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
-from ._step_graph import StepGraph, StepNode, now
+from ._step_graph import StepGraph, StepNode
 from ._steps import StepAssignment, StepOutput
 from ._task_answer import final_answer, overall_status, sum_usage
 from ._topics import agent_steps_topic, step_topic, task_topic
@@ -142,7 +142,7 @@ class TaskRun:
             self._graph.give_tokens_back()
 
     async def _execute(self) -> TaskResult:
-        started_at = now()
+        started_at = utc_now()
         status: TaskStatus | None = None
         error: str | None = None
         try:
@@ -185,7 +185,7 @@ class TaskRun:
             planning_usage=self._planning_usage,
             usage=self._planning_usage + usage + sum_usage(steps),
             started_at=started_at,
-            finished_at=now(),
+            finished_at=utc_now(),
             replanned=self._replanned,
         )
 
@@ -311,7 +311,7 @@ class TaskRun:
             timeout = self._settings.step_timeout_s
             node.result.status = "failed"
             node.result.error = f"no result from agent {step.agent!r} within {timeout:g}s"
-            node.result.finished_at = now()
+            node.result.finished_at = utc_now()
             self._graph.close(node)
             self._graph.propagate(node)
             await self._emit_step(step.id, "failed", {"error": node.result.error})
@@ -332,7 +332,7 @@ class TaskRun:
         for node, reason in cancelled:
             was_at_agent = node.result.status in ("queued", "running")
             node.result.status, node.result.error = "cancelled", reason
-            node.result.finished_at = now()
+            node.result.finished_at = utc_now()
             self._graph.close(node)
             if was_at_agent:
                 await self._bus.emit_unvalidated(
@@ -351,7 +351,7 @@ class TaskRun:
         for node in open_nodes:
             node.result.status = "cancelled"
             node.result.error = reason
-            node.result.finished_at = node.result.finished_at or now()
+            node.result.finished_at = node.result.finished_at or utc_now()
             self._graph.close(node)
         for node in open_nodes:
             await self._emit_step(node.step.id, "cancelled", {"error": reason})
