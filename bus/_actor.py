@@ -70,6 +70,11 @@ def handler(
     ``queue``, ``buffer`` and ``overflow`` are passed to :meth:`Bus.subscribe`. A method may
     carry several ``@handler`` decorators. ``concurrency`` gives the handler a pool of its own
     instead of a share of the actor's.
+
+    Raises:
+        InvalidTopicError: ``pattern`` breaks the topic grammar.
+        BusConfigError: ``concurrency`` is not an int >= 1.
+        TypeError: (when decorating) the method is not an ``async def``.
     """
     spec = _spec(pattern, queue, buffer, overflow, concurrency)
 
@@ -110,6 +115,9 @@ class Actor:
     have processed the events already buffered for them; cancel it to stop at once. A
     handler that raises does not stop anything: the error is logged with its traceback and
     published on ``bus.errors`` as a ``handler.failed`` event.
+
+    Raises:
+        BusConfigError: (from the constructor) ``concurrency`` is not an int >= 1.
     """
 
     _handler_specs: ClassVar[tuple[tuple[str, HandlerSpec], ...]] = ()
@@ -147,7 +155,13 @@ class Actor:
     ) -> None:
         """Bind a handler whose pattern is known only per instance (say, built from a name),
         as ``@handler`` does for patterns known when the class is written. Call before
-        :meth:`run`."""
+        :meth:`run`.
+
+        Raises:
+            BusError: the actor is running.
+            InvalidTopicError: ``pattern`` breaks the topic grammar.
+            BusConfigError: ``concurrency`` is not an int >= 1.
+        """
         if self._running:
             raise BusError(f"actor {self._name!r} is running; bind handlers before run()")
         self._bound.append((method, _spec(pattern, queue, buffer, overflow, concurrency)))
@@ -175,7 +189,14 @@ class Actor:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Subscribe every handler, signal ``task_status``, then handle events until the bus
-        closes or :meth:`stop` is called (see the class docstring)."""
+        closes or :meth:`stop` is called (see the class docstring).
+
+        Raises:
+            BusError: the actor is running already.
+            BusConfigError: the actor has no handlers, or a handler's subscription options
+                are not valid.
+            BusClosedError: the bus is closed before the handlers are subscribed.
+        """
         if self._running:
             raise BusError(f"actor {self._name!r} is already running")
         handlers = self._handlers()

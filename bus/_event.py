@@ -33,8 +33,11 @@ class Event(BaseModel):
     every subscriber without copying or re-validating it. ``data`` holds JSON values only, so
     an event crosses a network transport unchanged: ``Event.from_json(e.to_json()) == e``.
 
-    Building one with a bad topic raises :class:`InvalidTopicError`, with data that is not
-    JSON :class:`EventDataError`; other bad fields raise pydantic's ``ValidationError``.
+    Raises:
+        InvalidTopicError: ``topic`` or ``reply_to`` breaks the topic grammar.
+        EventDataError: ``data`` is not JSON values.
+        pydantic.ValidationError: another field is bad (an empty ``type``, a naive ``time``,
+            an unknown field...).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -104,8 +107,9 @@ class Event(BaseModel):
     def to_json(self) -> bytes:
         """Serialize to compact JSON bytes (what a network transport sends).
 
-        Raises :class:`EventDataError` for a string that is not valid Unicode (a lone
-        surrogate, as ``surrogateescape`` decoding makes): it cannot be encoded as UTF-8.
+        Raises:
+            EventDataError: a string is not valid Unicode (a lone surrogate, as
+                ``surrogateescape`` decoding makes): it cannot be encoded as UTF-8.
         """
         try:
             return self.__pydantic_serializer__.to_json(self)
@@ -116,7 +120,11 @@ class Event(BaseModel):
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:
-        """Parse JSON made by :meth:`to_json`; bad input raises :class:`EventDataError`."""
+        """Parse JSON made by :meth:`to_json`.
+
+        Raises:
+            EventDataError: ``raw`` is not JSON, or not a valid event.
+        """
         try:
             return cls.model_validate_json(raw)
         except (ValidationError, BusError) as exc:

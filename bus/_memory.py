@@ -48,6 +48,10 @@ class InMemoryBus(Bus):
     Publishing does not suspend unless a ``"block"`` buffer is full. See :class:`Bus` for
     what closing does. Use it from one event loop (it is not thread-safe; from another
     thread, go through ``anyio.from_thread``).
+
+    Raises:
+        BusConfigError: ``buffer`` or ``route_cache`` is not an int >= 1, or ``overflow`` is
+            not one of ``"block"``, ``"drop_oldest"``, ``"drop_newest"``.
     """
 
     def __init__(

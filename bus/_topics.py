@@ -39,7 +39,12 @@ def _check_is_str(kind: str, value: object) -> str:
 
 
 def validate_topic(topic: str) -> str:
-    """Return ``topic`` if it is a valid concrete topic, else raise :class:`InvalidTopicError`."""
+    """Return ``topic`` if it is a valid concrete topic.
+
+    Raises:
+        InvalidTopicError: ``topic`` is not a str, is empty, has an empty token, a wildcard,
+            whitespace or a character that is not printable.
+    """
     # Every event checks its topic and most topics carry ids, so the valid case is decided
     # in C string methods; the loop below only runs to say what is wrong. A printable string
     # without a space holds no whitespace at all (every other whitespace character is
@@ -71,8 +76,12 @@ def validate_topic(topic: str) -> str:
 
 
 def validate_pattern(pattern: str) -> str:
-    """Return ``pattern`` if it is a valid subscription pattern, else raise
-    :class:`InvalidTopicError`."""
+    """Return ``pattern`` if it is a valid subscription pattern.
+
+    Raises:
+        InvalidTopicError: ``pattern`` breaks the grammar (as for :func:`validate_topic`, and
+            ``*`` / ``>`` only as whole tokens, ``>`` only last).
+    """
     _check_is_str("pattern", pattern)
     tokens = pattern.split(".")
     for position, token in enumerate(tokens, start=1):
@@ -124,7 +133,8 @@ def tokens_match(pattern_tokens: tuple[str, ...], topic_tokens: list[str]) -> bo
 def topic_matches(pattern: str, topic: str) -> bool:
     """Whether the subscription ``pattern`` matches the concrete ``topic``.
 
-    Both are validated first, so a malformed one raises :class:`InvalidTopicError`.
+    Raises:
+        InvalidTopicError: ``pattern`` or ``topic`` is malformed (both are validated first).
     """
     validate_pattern(pattern)
     validate_topic(topic)

@@ -67,7 +67,15 @@ class _TaskWatcher(Actor):
 
 class Runtime:
     """See the module docstring. ``agents`` defaults to every agent registered under the
-    ``relay.agents`` entry points; pass instances (or classes) to choose."""
+    ``relay.agents`` entry points; pass instances (or classes) to choose.
+
+    Raises:
+        TypeError: ``model`` is not a ``ChatModel``, or an entry of ``agents`` is not an
+            agent (instance or class).
+        RuntimeUsageError: two agents share a name; (entering) no agents at all.
+        AgentRegistryError: (``agents`` not given) a registered agent cannot be loaded.
+        OSError: (entering) the workspace directory cannot be created.
+    """
 
     def __init__(
         self,
@@ -96,6 +104,11 @@ class Runtime:
 
     @property
     def bus(self) -> Bus:
+        """The bus the runtime runs on.
+
+        Raises:
+            RuntimeUsageError: the runtime is not started (outside ``async with``).
+        """
         if self._bus is None:
             raise RuntimeUsageError("the runtime is not started: use `async with Runtime(...)`")
         return self._bus
@@ -148,7 +161,14 @@ class Runtime:
     async def submit(
         self, task: str, *, task_id: str | None = None, id: str | None = None
     ) -> TaskHandle:
-        """Start a task and return at once with its handle."""
+        """Start a task and return at once with its handle. ``task_id`` defaults to a new
+        :func:`new_task_id`; ``id`` is the caller's own, carried into the result.
+
+        Raises:
+            RuntimeUsageError: the runtime is not started, ``task`` is blank, ``task_id`` is
+                not 1-64 letters, digits, ``-`` or ``_``, or a task of that id is running.
+            BusClosedError: the runtime's bus is closed.
+        """
         return await self._submit(task, task_id, id, keep_events=True)
 
     async def _submit(
@@ -183,7 +203,13 @@ class Runtime:
     async def run(
         self, task: str, *, task_id: str | None = None, id: str | None = None
     ) -> TaskResult:
-        """Run a task to its end and return its result."""
+        """Run a task to its end and return its result; a task that fails is a result (see
+        ``TaskResult.status``), not an error.
+
+        Raises:
+            RuntimeUsageError: as for :meth:`submit`.
+            BusClosedError: the runtime's bus is closed.
+        """
         handle = await self._submit(task, task_id, id, keep_events=False)
         try:
             return await handle.result()
@@ -193,7 +219,12 @@ class Runtime:
             raise
 
     async def run_many(self, tasks: Sequence[str], *, concurrency: int = 8) -> list[TaskResult]:
-        """Run many tasks, at most ``concurrency`` at once; results in the order of ``tasks``."""
+        """Run many tasks, at most ``concurrency`` at once; results in the order of ``tasks``.
+
+        Raises:
+            RuntimeUsageError: ``concurrency`` is below 1, or as for :meth:`submit` (the
+                first such error, in an exception group with any others).
+        """
         if concurrency < 1:
             raise RuntimeUsageError("concurrency must be at least 1")
         results: list[TaskResult | None] = [None] * len(tasks)
