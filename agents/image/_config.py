@@ -22,7 +22,8 @@ IMAGE_BACKENDS: dict[str, type[ImageBackend]] = {
 def image_backend_from_config(name: str, **options: Any) -> ImageBackend:
     """The backend called ``name`` ("openai", "replicate", "offline"), built with ``options``.
 
-    Unknown names and options are ModelConfigError, as are missing credentials.
+    Raises:
+        ModelConfigError: an unknown name or option, or missing credentials.
     """
     backend = IMAGE_BACKENDS.get(name.strip().lower())
     if backend is None:

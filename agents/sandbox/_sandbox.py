@@ -97,8 +97,12 @@ class Sandbox:
     ) -> ExecutionResult:
         """Run ``code`` in a fresh work dir (with ``files`` placed in it) and report on it.
 
-        Raises `SandboxError` for bad arguments or when the sandbox cannot be set up; any
-        failure of the code itself is a result, not an exception.
+        Any failure of the code itself (an error, a limit hit, a timeout) is a result, not an
+        exception.
+
+        Raises:
+            SandboxError: bad arguments (language, code, input files) or the sandbox cannot be
+                set up.
         """
         code_bytes = self._check_code(language, code)
         inputs = check_input_files(files, self.limits)
