@@ -57,7 +57,7 @@ class Bus(ABC):
         event = Event(
             topic=topic,
             type=type,
-            data={} if data is None else dict(data),
+            data={} if data is None else data,  # validation copies it into a new dict
             task_id=task_id,
             causation_id=causation_id,
         )

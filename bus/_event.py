@@ -99,9 +99,18 @@ class Event(BaseModel):
         validate_topic(topic)  # not the cached check: most of these topics carry ids
         if not type:
             raise BusError("an event's type must not be empty")
-        # ``id`` and ``time`` come from their default factories, as in a validated event.
+        # Every field given: for a field left out, ``model_construct`` asks ``inspect`` for
+        # its default factory's signature, which made this 7 times slower (12 µs, not 1.7).
         return cls.model_construct(
-            topic=topic, type=type, data=data, task_id=task_id, causation_id=causation_id
+            _fields_set={"topic", "type", "data", "task_id", "causation_id"},
+            id=new_event_id(),
+            topic=topic,
+            type=type,
+            time=utc_now(),
+            task_id=task_id,
+            causation_id=causation_id,
+            reply_to=None,
+            data=data,
         )
 
     def to_json(self) -> bytes:
