@@ -254,27 +254,13 @@ class Actor:
         limiter: anyio.CapacityLimiter | None,
     ) -> None:
         borrower = object()  # this worker's identity for the limiter
-        receive, receive_nowait = subscription.receive, subscription.receive_nowait
         while True:
             try:
-                # Buffered events are taken without the cost of a coroutine each.
-                event: Event | None = receive_nowait()
-            except anyio.WouldBlock:
-                event = None
+                event = await subscription.receive()  # a buffered event: no suspension
             except anyio.EndOfStream:
                 return
-            if event is None:
-                # Waiting outside the except block: inside it, an idle worker would keep the
-                # exception, its traceback and a frame alive for as long as it waits.
-                try:
-                    event = await receive()
-                except anyio.EndOfStream:
-                    return
             if limiter is not None:
-                try:
-                    limiter.acquire_on_behalf_of_nowait(borrower)
-                except anyio.WouldBlock:  # the fast path above does not yield to the loop
-                    await limiter.acquire_on_behalf_of(borrower)
+                await limiter.acquire_on_behalf_of(borrower)
             try:
                 await method(event)
             except Exception as exc:

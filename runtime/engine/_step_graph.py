@@ -37,8 +37,8 @@ class StepNode:
     finished: bool = False
     #: Holds one of the task's ``max_parallel_steps`` slots / a token of its agent's limiter.
     #: Recorded here because a limiter answers "does this borrower hold a token?" only
-    #: through ``statistics().borrowers``, a copy of every borrower: the agents' limiters are
-    #: shared by every task in flight, and closing a step must not cost that.
+    #: through ``statistics().borrowers``, a copy of all its borrowers; an agent's limiter is
+    #: shared by every task in flight, so closing a step would cost a copy of them all.
     has_slot: bool = False
     has_token: bool = False
     #: Only while the step waits for a token of a busy agent: what closing it cancels.
