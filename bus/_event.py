@@ -21,7 +21,7 @@ from pydantic_core import PydanticSerializationError
 from ._errors import BusError, EventDataError, InvalidTopicError
 from ._ids import new_event_id
 from ._time import utc_now
-from ._topics import validate_topic, validate_topic_cached
+from ._topics import validate_topic
 
 _JSON_TYPES = "dict with str keys, list, str, int, float, bool or None"
 
@@ -60,7 +60,7 @@ class Event(BaseModel):
     @field_validator("topic", "reply_to")
     @classmethod
     def _check_topic(cls, value: str | None) -> str | None:
-        return None if value is None else validate_topic_cached(value)
+        return None if value is None else validate_topic(value)
 
     @field_validator("time")
     @classmethod
@@ -96,7 +96,7 @@ class Event(BaseModel):
             InvalidTopicError: ``topic`` breaks the topic grammar (it is still checked).
             BusError: ``type`` is empty.
         """
-        validate_topic(topic)  # not the cached check: most of these topics carry ids
+        validate_topic(topic)
         if not type:
             raise BusError("an event's type must not be empty")
         # Every field given: for a field left out, ``model_construct`` asks ``inspect`` for

@@ -9,8 +9,6 @@ never contain wildcard characters.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from ._errors import InvalidTopicError
 
 _WILDCARD_CHARS = ("*", ">")
@@ -102,11 +100,6 @@ def validate_pattern(pattern: str) -> str:
                         f" {token!r} at position {position} (a wildcard must be a whole token)"
                     )
     return pattern
-
-
-# Every event validates its topic and topics repeat a lot, so the bus remembers valid ones.
-# Only for values already known to be str (an unhashable value would raise TypeError).
-validate_topic_cached = lru_cache(maxsize=8192)(validate_topic)
 
 
 def is_wildcard_pattern(pattern: str) -> bool:
