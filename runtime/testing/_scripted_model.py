@@ -102,8 +102,8 @@ def count_tokens(text: str) -> int:
 
 
 class ScriptedModel(ChatModel):
-    """A ``ChatModel`` that plays back a script. Safe to call concurrently: replies are taken
-    in the order calls arrive, each exactly once.
+    """A ``ChatModel`` that plays back a script. Safe to call concurrently from the tasks of one
+    event loop: replies are taken in the order calls arrive, each exactly once.
 
     Args:
         script: the replies in order, or a function ``(messages, tools) -> reply``.
@@ -111,6 +111,13 @@ class ScriptedModel(ChatModel):
         chunk_delay: seconds to sleep between streamed fragments.
         delay: seconds to sleep before answering each call.
         name: the model's name in logs and results.
+
+    Raises:
+        ValueError: (constructor) ``chunk_size`` is below 1.
+        TypeError: a scripted reply (or one a script function returns) is not one the model
+            can play.
+        ScriptExhaustedError: (on a call) every scripted reply has been used.
+        BaseException: (on a call) a scripted exception, raised as the reply.
     """
 
     supports_structured_output = True
