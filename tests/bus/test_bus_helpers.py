@@ -8,7 +8,6 @@ from datetime import UTC
 import pytest
 
 from agent_relay.bus import BusClosedError, RelayError, new_short_id, one_line, utc_now
-from agent_relay.runtime import RelayError as RuntimeRelayError
 
 
 def test_one_line_collapses_whitespace_and_cuts_at_the_limit() -> None:
@@ -38,7 +37,6 @@ def test_short_ids_sort_in_creation_order_and_carry_their_prefix() -> None:
     assert all(len(i) == 20 and i[0] == "t" and int(i[1:], 32) >= 0 for i in ids)
 
 
-def test_there_is_one_error_root_and_it_catches_bus_errors() -> None:
-    assert RuntimeRelayError is RelayError
-    with pytest.raises(RuntimeRelayError):
+def test_every_bus_error_is_a_relay_error() -> None:
+    with pytest.raises(RelayError):
         raise BusClosedError("closed")

@@ -1,12 +1,16 @@
 """Task ids name workspace folders: unique across processes, a forked child included, and
-sortable by creation time."""
+sortable by creation time. And the one error root the runtime shares with the bus."""
 
 from __future__ import annotations
 
 import multiprocessing
 import time
 
-from agent_relay.runtime import new_task_id
+import pytest
+
+from agent_relay.bus import BusClosedError
+from agent_relay.bus import RelayError as BusRelayError
+from agent_relay.runtime import RelayError, new_task_id
 
 
 def _task_ids_in_child(queue: multiprocessing.Queue[list[str]]) -> None:
@@ -36,3 +40,9 @@ def test_a_forked_child_makes_task_ids_of_its_own_that_sort_by_creation_time() -
     assert all(len(task_id) == 20 for task_id in made)
     # The last 8 characters are the process's 40-bit tag: renewed in the child.
     assert {i[-8:] for i in child}.isdisjoint({i[-8:] for i in before + after})
+
+
+def test_the_runtime_re_exports_the_one_error_root_of_the_bus() -> None:
+    assert RelayError is BusRelayError
+    with pytest.raises(RelayError):
+        raise BusClosedError("closed")
