@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -43,15 +44,26 @@ class StepNode:
     has_token: bool = False
     #: Only while the step waits for a token of a busy agent: what closing it cancels.
     waiting: anyio.CancelScope | None = None
+    _input: dict[str, Any] | None = None
 
-    def as_input(self) -> StepInput:
-        """What a dependent step is given of this one; asked once the step completed."""
-        return StepInput(
-            step_id=self.step.id,
-            agent=self.step.agent,
-            output=self.result.output,
-            artifacts=self.result.artifacts,
-        )
+    def input_json(self) -> dict[str, Any]:
+        """The JSON of the ``StepInput`` a dependent step is given of this one.
+
+        Asked only once the step completed, when its result no longer changes, so it is built
+        once and shared by the assignments of all its dependents (events are never changed).
+        Building a ``StepInput`` and dumping it for every dependent instead cost 2-10% more
+        CPU in ``benchmarks/concurrency.py --child relay 300`` (8 x 3 plans, where every step
+        depends on the 8 of the layer above): medians of 4 alternating runs in two sessions
+        of the shared machine, 2.50 s against 2.28 s and 2.22 s against 2.17 s.
+        """
+        if self._input is None:
+            self._input = StepInput(
+                step_id=self.step.id,
+                agent=self.step.agent,
+                output=self.result.output,
+                artifacts=self.result.artifacts,
+            ).model_dump(mode="json")
+        return self._input
 
 
 class StepGraph:
@@ -84,8 +96,9 @@ class StepGraph:
     def get(self, step_id: str) -> StepNode | None:
         return self._nodes.get(step_id)
 
-    def inputs(self, node: StepNode) -> list[StepInput]:
-        return [self._nodes[d].as_input() for d in node.step.depends_on]
+    def inputs_json(self, node: StepNode) -> list[dict[str, Any]]:
+        """The JSON of the ``StepInput`` of each of the step's dependencies."""
+        return [self._nodes[d].input_json() for d in node.step.depends_on]
 
     def add(self, step: Step) -> StepNode:
         """Record a step that arrived, linked to its dependencies: ready when it waits for

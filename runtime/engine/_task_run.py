@@ -283,18 +283,16 @@ class TaskRun:
             agent=step.agent,
             prompt=step.prompt,
             task=self.task,
-            inputs=self._graph.inputs(node),
             timeout_s=timeout,
             workspace=str(self._workspace),
             allow_code_execution=self._settings.allow_code_execution,
-        )
+        ).model_dump(mode="json")
+        # The inputs are the dumps of ``StepInput`` models too, made once per dependency.
+        assignment["inputs"] = self._graph.inputs_json(node)
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
         await self._bus.emit_unvalidated(
-            agent_steps_topic(step.agent),
-            "step.assigned",
-            assignment.model_dump(mode="json"),
-            task_id=self.task_id,
+            agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
         )
 
     async def _give_up_on_silent_agents(self) -> None:
