@@ -90,6 +90,11 @@ class AssistantAgent(Agent):
         return StepOutput(output=text, artifacts=artifacts.items)
 
     async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
+        """Run the step as an assistant run with this agent's tools until it ends.
+
+        Raises:
+            AgentStepError: the run did not complete (failed, expired, cancelled, refused).
+        """
         artifacts = ArtifactLog()
         tools = list(self.tools(step, ctx, artifacts))
         async with AgentManager(ctx.model, max_turns=self.max_turns) as manager:

@@ -38,7 +38,8 @@ from ._image_types import (
     image_type_name,
     sniff_image_type,
 )
-from ._workspace import MiB, Workspace
+from ._units import MiB
+from ._workspace import Workspace
 
 DEFAULT_USER_AGENT = "relay-downloader/0.1"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -71,6 +72,9 @@ class Downloader:
     is ``"host"`` or ``"host:port"``, matched against the host *as the URL names it*
     (``"127.0.0.1:8080"``, ``"localhost"``, ``"[::1]:9000"``). Allowing ``"127.0.0.1"``
     does not allow ``localhost`` or any other name that resolves to it.
+
+    Raises:
+        DownloadError: (constructor) an ``allow_hosts`` entry is not a host or host:port.
     """
 
     def __init__(
@@ -109,6 +113,13 @@ class Downloader:
         ``expect_image`` the body must be a PNG, JPEG, GIF or WebP image, declared so by
         its Content-Type and confirmed by its first bytes; a ``dest`` without extension
         then gets the image type's (``.png``, ``.jpg``, ...).
+
+        Raises:
+            DownloadError: the URL is refused (not http(s), credentials in it, a private or
+                local address, also after redirects or DNS), the server fails or answers
+                with an error, the body passes ``max_bytes`` or is not the image expected,
+                the download takes longer than ``timeout`` seconds, or no file name is free.
+            WorkspaceError: ``dest`` is refused by the workspace, or saving fails.
         """
         target = self._vet(url)
         if dest is not None:

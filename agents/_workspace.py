@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict
 
 from agent_relay.runtime import RelayError
 
-MiB = 1024 * 1024
+from ._units import MiB
+
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 #: Prefix of the temporary files of unfinished writes; listings leave them out.
@@ -68,7 +69,15 @@ def show(rel: object, limit: int = 80) -> str:
 
 
 class Workspace:
-    """File access confined to ``root``; every path is relative to it."""
+    """File access confined to ``root``; every path is relative to it.
+
+    Raises:
+        WorkspaceError: from the constructor, when ``root`` is not a directory; from every
+            method that takes a path, when the path is refused (not a plain relative path,
+            or leading outside the root through ``..`` or a symlink) or the file operation
+            fails (no such file, not a directory, larger than ``max_read_bytes`` /
+            ``max_write_bytes``, undecodable text, an OS error); its message is one line.
+    """
 
     def __init__(
         self,
@@ -92,8 +101,9 @@ class Workspace:
     def resolve(self, rel: str) -> Path:
         """The absolute path ``rel`` names inside the workspace, symlinks resolved.
 
-        Raises ``WorkspaceError`` for anything that is not a plain relative path or that
-        leads outside the root, through ``..`` or through a symlink (dangling or not).
+        Raises:
+            WorkspaceError: ``rel`` is not a plain relative path, or leads outside the root
+                through ``..`` or through a symlink (dangling or not).
         """
         return self.root.joinpath(*self._resolve_parts(rel))
 

@@ -17,13 +17,16 @@ from ._errors import (
     EventDataError,
     InvalidTopicError,
     NoRespondersError,
+    RelayError,
     RequestTimeoutError,
 )
 from ._event import Event
-from ._ids import new_event_id
+from ._ids import new_event_id, new_short_id
 from ._memory import InMemoryBus
 from ._stats import BusStats, OverflowPolicy, SubscriptionStats
 from ._subscription import Subscription
+from ._text import one_line
+from ._time import utc_now
 from ._topics import topic_matches, validate_pattern, validate_topic
 
 __all__ = [
@@ -40,13 +43,17 @@ __all__ = [
     "InvalidTopicError",
     "NoRespondersError",
     "OverflowPolicy",
+    "RelayError",
     "RequestTimeoutError",
     "Subscription",
     "SubscriptionStats",
     "connect",
     "handler",
     "new_event_id",
+    "new_short_id",
+    "one_line",
     "topic_matches",
+    "utc_now",
     "validate_pattern",
     "validate_topic",
 ]

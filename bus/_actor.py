@@ -34,6 +34,7 @@ from ._errors import BusClosedError, BusConfigError, BusError
 from ._event import Event
 from ._stats import OverflowPolicy
 from ._subscription import Subscription
+from ._text import one_line
 from ._topics import validate_pattern
 
 ERRORS_TOPIC = "bus.errors"
@@ -69,6 +70,11 @@ def handler(
     ``queue``, ``buffer`` and ``overflow`` are passed to :meth:`Bus.subscribe`. A method may
     carry several ``@handler`` decorators. ``concurrency`` gives the handler a pool of its own
     instead of a share of the actor's.
+
+    Raises:
+        InvalidTopicError: ``pattern`` breaks the topic grammar.
+        BusConfigError: ``concurrency`` is not an int >= 1.
+        TypeError: (when decorating) the method is not an ``async def``.
     """
     spec = _spec(pattern, queue, buffer, overflow, concurrency)
 
@@ -109,6 +115,9 @@ class Actor:
     have processed the events already buffered for them; cancel it to stop at once. A
     handler that raises does not stop anything: the error is logged with its traceback and
     published on ``bus.errors`` as a ``handler.failed`` event.
+
+    Raises:
+        BusConfigError: (from the constructor) ``concurrency`` is not an int >= 1.
     """
 
     _handler_specs: ClassVar[tuple[tuple[str, HandlerSpec], ...]] = ()
@@ -146,7 +155,13 @@ class Actor:
     ) -> None:
         """Bind a handler whose pattern is known only per instance (say, built from a name),
         as ``@handler`` does for patterns known when the class is written. Call before
-        :meth:`run`."""
+        :meth:`run`.
+
+        Raises:
+            BusError: the actor is running.
+            InvalidTopicError: ``pattern`` breaks the topic grammar.
+            BusConfigError: ``concurrency`` is not an int >= 1.
+        """
         if self._running:
             raise BusError(f"actor {self._name!r} is running; bind handlers before run()")
         self._bound.append((method, _spec(pattern, queue, buffer, overflow, concurrency)))
@@ -174,7 +189,14 @@ class Actor:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Subscribe every handler, signal ``task_status``, then handle events until the bus
-        closes or :meth:`stop` is called (see the class docstring)."""
+        closes or :meth:`stop` is called (see the class docstring).
+
+        Raises:
+            BusError: the actor is running already.
+            BusConfigError: the actor has no handlers, or a handler's subscription options
+                are not valid.
+            BusClosedError: the bus is closed before the handlers are subscribed.
+        """
         if self._running:
             raise BusError(f"actor {self._name!r} is already running")
         handlers = self._handlers()
@@ -232,36 +254,25 @@ class Actor:
         limiter: anyio.CapacityLimiter | None,
     ) -> None:
         borrower = object()  # this worker's identity for the limiter
-        receive, receive_nowait = subscription.receive, subscription.receive_nowait
         while True:
             try:
-                # Buffered events are taken without the cost of a coroutine each.
-                event: Event | None = receive_nowait()
-            except anyio.WouldBlock:
-                event = None
+                event = await subscription.receive()  # a buffered event: no suspension
             except anyio.EndOfStream:
                 return
-            if event is None:
-                # Waiting outside the except block: inside it, an idle worker would keep the
-                # exception, its traceback and a frame alive for as long as it waits.
-                try:
-                    event = await receive()
-                except anyio.EndOfStream:
-                    return
             if limiter is not None:
+                # A free token is taken without the checkpoint ``acquire_on_behalf_of`` makes.
+                # That checkpoint lets every worker of the actor queue up on the limiter, and
+                # then each token is handed over by a wake-up: with the checkpoint on every
+                # event, ``benchmarks/concurrency.py --child relay 500`` (the master's several
+                # handlers share a limiter) took 17.4 s of CPU instead of 3.9 s.
                 try:
                     limiter.acquire_on_behalf_of_nowait(borrower)
-                except anyio.WouldBlock:  # the fast path above does not yield to the loop
+                except anyio.WouldBlock:
                     await limiter.acquire_on_behalf_of(borrower)
-            # Only the handler holds the event from here on, so one that runs long (a whole
-            # step of work) can let go of it early; a failure report needs only these.
-            event_id, topic, task_id = event.id, event.topic, event.task_id
-            handling = method(event)
-            del event
             try:
-                await handling
+                await method(event)
             except Exception as exc:
-                await self._report_failure(method_name, spec, event_id, topic, task_id, exc)
+                await self._report_failure(method_name, spec, event, exc)
             finally:
                 if limiter is not None:
                     limiter.release_on_behalf_of(borrower)
@@ -270,13 +281,12 @@ class Actor:
         self,
         method_name: str,
         spec: HandlerSpec,
-        event_id: str,
-        topic: str,
-        task_id: str | None,
+        event: Event,
         exc: Exception,
     ) -> None:
-        """Log and publish that a handler raised on the event ``event_id``."""
-        message = _one_line(exc)
+        """Log and publish that a handler raised on ``event``."""
+        event_id, topic = event.id, event.topic
+        message = one_line(exc, _MAX_ERROR_LENGTH, first_line=True)
         where = f"actor {self._name!r} handler {method_name}() on event {event_id} ({topic})"
         if isinstance(exc, BusClosedError):  # expected while shutting down
             logger.warning("{} stopped: {}", where, message)
@@ -297,7 +307,7 @@ class Actor:
                     "error_type": type(exc).__name__,
                     "error": message,
                 },
-                task_id=task_id,
+                task_id=event.task_id,
                 causation_id=event_id,
             )
         except BusClosedError:
@@ -306,9 +316,3 @@ class Actor:
     def __repr__(self) -> str:
         state = "running" if self._running else "idle"
         return f"<{type(self).__name__} {self._name!r} {state}>"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= _MAX_ERROR_LENGTH else line[: _MAX_ERROR_LENGTH - 1] + "…"

@@ -31,6 +31,10 @@ class Bus(ABC):
 
         Returns once the event is in every matching buffer. It only suspends when a
         ``"block"`` buffer is full, until there is room.
+
+        Raises:
+            TypeError: ``event`` is not an :class:`Event`.
+            BusClosedError: the bus is closed, or closes while a full buffer makes it wait.
         """
 
     async def emit(
@@ -42,19 +46,25 @@ class Bus(ABC):
         task_id: str | None = None,
         causation_id: str | None = None,
     ) -> Event:
-        """Build an event, publish it and return it. ``data`` is validated as JSON values;
-        anything else raises ``EventDataError``."""
+        """Build an event, publish it and return it. ``data`` is validated as JSON values.
+
+        Raises:
+            InvalidTopicError: ``topic`` breaks the topic grammar.
+            EventDataError: ``data`` is not JSON values.
+            pydantic.ValidationError: another field is bad (say, an empty ``type``).
+            BusClosedError: the bus is closed, or closes while a full buffer makes it wait.
+        """
         event = Event(
             topic=topic,
             type=type,
-            data={} if data is None else dict(data),
+            data={} if data is None else data,  # validation copies it into a new dict
             task_id=task_id,
             causation_id=causation_id,
         )
         await self.publish(event)
         return event
 
-    async def emit_trusted(
+    async def emit_unvalidated(
         self,
         topic: str,
         type: str,
@@ -63,11 +73,17 @@ class Bus(ABC):
         task_id: str | None = None,
         causation_id: str | None = None,
     ) -> Event:
-        """:meth:`emit` for data its caller vouches for (see :meth:`Event.trusted`): an
+        """:meth:`emit` without validating ``data`` (see :meth:`Event.unvalidated`): for an
         engine's own events, built from values it validated already. ``data`` is neither
         validated nor copied, so it must not change afterwards. User data goes to
-        :meth:`emit`."""
-        event = Event.trusted(topic, type, data, task_id=task_id, causation_id=causation_id)
+        :meth:`emit`.
+
+        Raises:
+            InvalidTopicError: ``topic`` breaks the topic grammar.
+            BusError: ``type`` is empty.
+            BusClosedError: the bus is closed, or closes while a full buffer makes it wait.
+        """
+        event = Event.unvalidated(topic, type, data, task_id=task_id, causation_id=causation_id)
         await self.publish(event)
         return event
 
@@ -86,6 +102,11 @@ class Bus(ABC):
         one of them. Without a queue, every subscriber gets every event. ``buffer`` bounds
         the subscription's buffer and ``overflow`` says what happens when it is full; both
         default to the bus's settings (1024 events, ``"block"``).
+
+        Raises:
+            InvalidTopicError: ``pattern`` breaks the topic grammar.
+            BusConfigError: ``queue``, ``buffer`` or ``overflow`` is not valid.
+            BusClosedError: the bus is closed.
         """
 
     @abstractmethod
@@ -100,8 +121,12 @@ class Bus(ABC):
     ) -> Event:
         """Publish a request on ``topic`` and wait for the first reply.
 
-        Raises :class:`NoRespondersError` at once when nobody subscribes to ``topic`` and
-        :class:`RequestTimeoutError` when no reply arrives within ``timeout`` seconds.
+        Raises:
+            NoRespondersError: nobody subscribes to ``topic`` (raised at once).
+            RequestTimeoutError: no reply arrived within ``timeout`` seconds.
+            BusClosedError: the bus is closed, or closes while the request waits.
+            InvalidTopicError: ``topic`` breaks the topic grammar.
+            EventDataError: ``data`` is not JSON values.
         """
 
     async def reply(
@@ -114,6 +139,11 @@ class Bus(ABC):
         """Publish a reply to ``request`` on its ``reply_to`` topic and return it.
 
         A reply that arrives after the requester gave up is not an error; nobody gets it.
+
+        Raises:
+            BusError: ``request`` has no ``reply_to`` (it is not a request).
+            EventDataError: ``data`` is not JSON values.
+            BusClosedError: the bus is closed.
         """
         if request.reply_to is None:
             raise BusError(

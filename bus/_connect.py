@@ -18,6 +18,10 @@ def connect(url: str) -> Bus:
     - ``memory://`` a new :class:`InMemoryBus`; options in the query string, e.g.
       ``memory://?buffer=256&overflow=drop_oldest``;
     - ``nats://...`` is reserved for the NATS transport, not available in this version.
+
+    Raises:
+        BusConfigError: the URL is not a str, names another scheme (or NATS), or has a host,
+            a path, a malformed query, an unknown or repeated option or a bad option value.
     """
     if not isinstance(url, str):
         raise BusConfigError(f"bus URL must be a str, not {type(url).__name__}")

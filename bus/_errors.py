@@ -1,4 +1,6 @@
-"""The errors the bus raises on purpose.
+"""The errors the bus raises on purpose, and ``RelayError``, the root of every error relay
+raises on purpose. It lives here because the bus is the lowest layer; the runtime re-exports
+it, and the whole tree is drawn once, in ``agent_relay.runtime._errors``.
 
 Every error has a one-line ``str()`` that says what went wrong, safe to print or publish.
 """
@@ -6,7 +8,11 @@ Every error has a one-line ``str()`` that says what went wrong, safe to print or
 from __future__ import annotations
 
 
-class BusError(Exception):
+class RelayError(Exception):
+    """Base class of every error relay (bus, runtime and agents) raises on purpose."""
+
+
+class BusError(RelayError):
     """Base class of every error the bus raises on purpose."""
 
 

@@ -20,13 +20,10 @@ from pydantic_core import PydanticSerializationError
 
 from ._errors import BusError, EventDataError, InvalidTopicError
 from ._ids import new_event_id
-from ._topics import validate_topic, validate_topic_cached
+from ._time import utc_now
+from ._topics import validate_topic
 
 _JSON_TYPES = "dict with str keys, list, str, int, float, bool or None"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Event(BaseModel):
@@ -36,8 +33,11 @@ class Event(BaseModel):
     every subscriber without copying or re-validating it. ``data`` holds JSON values only, so
     an event crosses a network transport unchanged: ``Event.from_json(e.to_json()) == e``.
 
-    Building one with a bad topic raises :class:`InvalidTopicError`, with data that is not
-    JSON :class:`EventDataError`; other bad fields raise pydantic's ``ValidationError``.
+    Raises:
+        InvalidTopicError: ``topic`` or ``reply_to`` breaks the topic grammar.
+        EventDataError: ``data`` is not JSON values.
+        pydantic.ValidationError: another field is bad (an empty ``type``, a naive ``time``,
+            an unknown field...).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -48,7 +48,7 @@ class Event(BaseModel):
     """The concrete topic the event is published on, e.g. ``task.42.step.a.completed``."""
     type: str = Field(min_length=1)
     """What happened, e.g. ``step.completed``."""
-    time: AwareDatetime = Field(default_factory=_utc_now)
+    time: AwareDatetime = Field(default_factory=utc_now)
     """When it happened, in UTC."""
     task_id: str | None = None
     causation_id: str | None = None
@@ -60,7 +60,7 @@ class Event(BaseModel):
     @field_validator("topic", "reply_to")
     @classmethod
     def _check_topic(cls, value: str | None) -> str | None:
-        return None if value is None else validate_topic_cached(value)
+        return None if value is None else validate_topic(value)
 
     @field_validator("time")
     @classmethod
@@ -78,7 +78,7 @@ class Event(BaseModel):
                 raise _clear_error(exc, values) from None
 
     @classmethod
-    def trusted(
+    def unvalidated(
         cls,
         topic: str,
         type: str,
@@ -86,49 +86,39 @@ class Event(BaseModel):
         *,
         task_id: str | None = None,
         causation_id: str | None = None,
-    ) -> Self:
-        """An event whose ``data`` its builder vouches for: JSON values only, made from values
-        validated already (say, ``model_dump(mode="json")`` of a checked model), and no longer
-        changed by anyone. Only the topic is checked; the data is neither validated nor copied,
-        which makes the engine's own events several times cheaper to build. Never use it for
-        data from users or models: :meth:`Bus.emit` validates those.
+    ) -> Event:
+        """Build an event without validating ``data``, for data its builder vouches for: JSON
+        values only, made from values validated already (say, ``model_dump(mode="json")`` of a
+        checked model), and no longer changed by anyone. ``data`` is neither validated nor
+        copied. Never use it for data from users or models: :meth:`Bus.emit` validates those.
+
+        Raises:
+            InvalidTopicError: ``topic`` breaks the topic grammar (it is still checked).
+            BusError: ``type`` is empty.
         """
-        validate_topic(topic)  # not the cached check: most of these topics carry ids
+        validate_topic(topic)
         if not type:
             raise BusError("an event's type must not be empty")
-        event = object.__new__(cls)
-        # What pydantic's own construction leaves on an instance, set directly: cheaper than
-        # ``model_construct``, which handles aliases and defaults that an event has no use for.
-        _set = object.__setattr__
-        _set(
-            event,
-            "__dict__",
-            {
-                "id": new_event_id(),
-                "topic": topic,
-                "type": type,
-                "time": _utc_now(),
-                "task_id": task_id,
-                "causation_id": causation_id,
-                "reply_to": None,
-                "data": data,
-            },
+        # Every field given: for a field left out, ``model_construct`` asks ``inspect`` for
+        # its default factory's signature, which made this 7 times slower (12 µs, not 1.7).
+        return cls.model_construct(
+            _fields_set={"topic", "type", "data", "task_id", "causation_id"},
+            id=new_event_id(),
+            topic=topic,
+            type=type,
+            time=utc_now(),
+            task_id=task_id,
+            causation_id=causation_id,
+            reply_to=None,
+            data=data,
         )
-        fields_set = {"topic", "type", "data"}
-        if task_id is not None:
-            fields_set.add("task_id")
-        if causation_id is not None:
-            fields_set.add("causation_id")
-        _set(event, "__pydantic_fields_set__", fields_set)
-        _set(event, "__pydantic_extra__", None)
-        _set(event, "__pydantic_private__", None)
-        return event
 
     def to_json(self) -> bytes:
         """Serialize to compact JSON bytes (what a network transport sends).
 
-        Raises :class:`EventDataError` for a string that is not valid Unicode (a lone
-        surrogate, as ``surrogateescape`` decoding makes): it cannot be encoded as UTF-8.
+        Raises:
+            EventDataError: a string is not valid Unicode (a lone surrogate, as
+                ``surrogateescape`` decoding makes): it cannot be encoded as UTF-8.
         """
         try:
             return self.__pydantic_serializer__.to_json(self)
@@ -139,7 +129,11 @@ class Event(BaseModel):
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:
-        """Parse JSON made by :meth:`to_json`; bad input raises :class:`EventDataError`."""
+        """Parse JSON made by :meth:`to_json`.
+
+        Raises:
+            EventDataError: ``raw`` is not JSON, or not a valid event.
+        """
         try:
             return cls.model_validate_json(raw)
         except (ValidationError, BusError) as exc:

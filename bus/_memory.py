@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import anyio
 from pydantic import JsonValue
 
@@ -51,6 +48,10 @@ class InMemoryBus(Bus):
     Publishing does not suspend unless a ``"block"`` buffer is full. See :class:`Bus` for
     what closing does. Use it from one event loop (it is not thread-safe; from another
     thread, go through ``anyio.from_thread``).
+
+    Raises:
+        BusConfigError: ``buffer`` or ``route_cache`` is not an int >= 1, or ``overflow`` is
+            not one of ``"block"``, ``"drop_oldest"``, ``"drop_newest"``.
     """
 
     def __init__(
@@ -63,7 +64,6 @@ class InMemoryBus(Bus):
         self._default_buffer = check_size(buffer)
         self._default_overflow = check_overflow(overflow)
         self._routes = RouteTable(check_size(route_cache, "route_cache"))
-        self._route_cache = self._routes.cache
         self._subscriptions: dict[MemorySubscription, None] = {}
         self._groups: dict[tuple[str, str], QueueGroup] = {}
         self._drops = DropCounter()
@@ -79,55 +79,12 @@ class InMemoryBus(Bus):
             if not target.offer(event):
                 await self._offer_when_room(target, event)
 
-    async def emit(
-        self,
-        topic: str,
-        type: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        task_id: str | None = None,
-        causation_id: str | None = None,
-    ) -> Event:
-        # The hot path of the product: publish() is inlined, and optional fields are only
-        # passed (and so validated) when given.
-        if task_id is None and causation_id is None:
-            event = Event(topic=topic, type=type, data={} if data is None else data)
-        else:
-            event = Event(
-                topic=topic,
-                type=type,
-                data={} if data is None else data,
-                task_id=task_id,
-                causation_id=causation_id,
-            )
-        for target in self._targets(topic):
-            if not target.offer(event):
-                await self._offer_when_room(target, event)
-        return event
-
-    async def emit_trusted(
-        self,
-        topic: str,
-        type: str,
-        data: dict[str, Any],
-        *,
-        task_id: str | None = None,
-        causation_id: str | None = None,
-    ) -> Event:
-        event = Event.trusted(topic, type, data, task_id=task_id, causation_id=causation_id)
-        for target in self._targets(topic):
-            if not target.offer(event):
-                await self._offer_when_room(target, event)
-        return event
-
     def _targets(self, topic: str) -> tuple[Target, ...]:
         """Where an event on ``topic`` goes; counts it as published."""
         if self._closed:
             raise BusClosedError(f"the bus is closed: cannot publish on {topic!r}")
         self._published += 1
-        # Not try/except KeyError: topics that carry ids miss the cache often, and raising
-        # costs more than looking up.
-        targets = self._route_cache.get(topic)
+        targets = self._routes.cache.get(topic)
         return self._routes.resolve(topic) if targets is None else targets
 
     async def _offer_when_room(self, target: Target, event: Event) -> None:
@@ -213,7 +170,7 @@ class InMemoryBus(Bus):
         validate_topic(topic)
         if self._closed:
             raise BusClosedError(f"the bus is closed: cannot request on {topic!r}")
-        responders = self._route_cache.get(topic)
+        responders = self._routes.cache.get(topic)
         if responders is None:
             responders = self._routes.resolve(topic)
         if not responders:

@@ -36,14 +36,20 @@ class Subscription(ABC):
 
     @abstractmethod
     async def receive(self) -> Event:
-        """Wait for the next event; raise :class:`anyio.EndOfStream` once the subscription
-        has ended and its buffer is empty."""
+        """Wait for the next event.
+
+        Raises:
+            anyio.EndOfStream: the subscription has ended and its buffer is empty.
+        """
 
     @abstractmethod
     def receive_nowait(self) -> Event:
-        """Take the next buffered event without waiting; raise :class:`anyio.WouldBlock`
-        when none is buffered yet, :class:`anyio.EndOfStream` once the subscription has
-        ended and its buffer is empty."""
+        """Take the next buffered event without waiting.
+
+        Raises:
+            anyio.WouldBlock: no event is buffered yet.
+            anyio.EndOfStream: the subscription has ended and its buffer is empty.
+        """
 
     @abstractmethod
     def unsubscribe(self) -> None:

@@ -9,8 +9,6 @@ never contain wildcard characters.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from ._errors import InvalidTopicError
 
 _WILDCARD_CHARS = ("*", ">")
@@ -39,7 +37,12 @@ def _check_is_str(kind: str, value: object) -> str:
 
 
 def validate_topic(topic: str) -> str:
-    """Return ``topic`` if it is a valid concrete topic, else raise :class:`InvalidTopicError`."""
+    """Return ``topic`` if it is a valid concrete topic.
+
+    Raises:
+        InvalidTopicError: ``topic`` is not a str, is empty, has an empty token, a wildcard,
+            whitespace or a character that is not printable.
+    """
     # Every event checks its topic and most topics carry ids, so the valid case is decided
     # in C string methods; the loop below only runs to say what is wrong. A printable string
     # without a space holds no whitespace at all (every other whitespace character is
@@ -71,8 +74,12 @@ def validate_topic(topic: str) -> str:
 
 
 def validate_pattern(pattern: str) -> str:
-    """Return ``pattern`` if it is a valid subscription pattern, else raise
-    :class:`InvalidTopicError`."""
+    """Return ``pattern`` if it is a valid subscription pattern.
+
+    Raises:
+        InvalidTopicError: ``pattern`` breaks the grammar (as for :func:`validate_topic`, and
+            ``*`` / ``>`` only as whole tokens, ``>`` only last).
+    """
     _check_is_str("pattern", pattern)
     tokens = pattern.split(".")
     for position, token in enumerate(tokens, start=1):
@@ -93,11 +100,6 @@ def validate_pattern(pattern: str) -> str:
                         f" {token!r} at position {position} (a wildcard must be a whole token)"
                     )
     return pattern
-
-
-# Every event validates its topic and topics repeat a lot, so the bus remembers valid ones.
-# Only for values already known to be str (an unhashable value would raise TypeError).
-validate_topic_cached = lru_cache(maxsize=8192)(validate_topic)
 
 
 def is_wildcard_pattern(pattern: str) -> bool:
@@ -124,7 +126,8 @@ def tokens_match(pattern_tokens: tuple[str, ...], topic_tokens: list[str]) -> bo
 def topic_matches(pattern: str, topic: str) -> bool:
     """Whether the subscription ``pattern`` matches the concrete ``topic``.
 
-    Both are validated first, so a malformed one raises :class:`InvalidTopicError`.
+    Raises:
+        InvalidTopicError: ``pattern`` or ``topic`` is malformed (both are validated first).
     """
     validate_pattern(pattern)
     validate_topic(topic)

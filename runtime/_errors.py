@@ -1,15 +1,77 @@
-"""The typed error hierarchy a user of relay sees.
+"""The typed error hierarchy a user of relay sees, drawn once for the whole project.
 
 Every error carries a one-line ``str()`` that says what went wrong and, where it helps, what
 to do about it. The full detail (status codes, response bodies) goes to the log, never into
 the message, so a message is safe to print, publish as an event or store in a result.
+``except RelayError`` catches every error relay raises on purpose, from any layer. The root
+lives in the bus, the lowest layer (``agent_relay.bus.RelayError``); this module re-exports
+that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in brackets.
+
+::
+
+    RelayError                                    agent_relay.bus (re-exported here)
+    ├── BusError                                  bus/_errors.py
+    │   ├── BusClosedError
+    │   ├── InvalidTopicError          [ValueError]
+    │   ├── BusConfigError             [ValueError]
+    │   ├── RequestTimeoutError        [TimeoutError]
+    │   ├── NoRespondersError
+    │   └── EventDataError             [TypeError]
+    │
+    ├── ModelError                                runtime/_errors.py (this module)
+    │   ├── ModelAuthenticationError
+    │   ├── ModelRateLimitError
+    │   ├── ModelBadRequestError
+    │   ├── ModelTimeoutError
+    │   ├── ModelServerError
+    │   └── ScriptExhaustedError                  runtime/testing/_scripted_model.py
+    ├── ModelConfigError
+    ├── PlanError                                 runtime/plans/_plan.py
+    ├── RuntimeUsageError                         runtime/_runtime.py
+    ├── AgentRegistryError                        runtime/engine/_registry.py
+    ├── AssistantError                            runtime/assistants/_errors.py
+    │   ├── NotFoundError              [LookupError]
+    │   │   ├── AgentNotFoundError
+    │   │   ├── ThreadNotFoundError
+    │   │   └── RunNotFoundError
+    │   ├── RunStateError
+    │   ├── ToolOutputsMismatchError   [ValueError]
+    │   ├── InvalidRequestError        [ValueError]
+    │   ├── RunTimeoutError            [TimeoutError]
+    │   ├── TooManyRunsError
+    │   ├── ManagerClosedError
+    │   └── BackendNotAvailableError
+    ├── ConfigError                               runtime/cli/_config.py
+    ├── BatchInputError                           runtime/cli/_batch_input.py
+    ├── BatchOutputError                          runtime/cli/_batch_output.py
+    │
+    ├── WorkspaceError                            agents/_workspace.py
+    ├── DownloadError                             agents/_download.py
+    ├── AgentStepError                            agents/_base.py
+    ├── ImageGenerationError                      agents/image/_backend.py
+    └── SandboxError                              agents/sandbox/_types.py
+
+Not part of the tree, on purpose: the command line's ``UsageError`` (bad arguments, turned
+into exit code 2 before anything runs) and errors that never leave their module
+(``HostFormError`` while parsing an address, ``SetupError`` inside the sandbox's child).
+Where a caller's mistake is plainly a Python one, relay raises Python's own ``TypeError`` or
+``ValueError`` (say, ``Runtime(model=...)`` given something that is not a ``ChatModel``).
 """
 
 from __future__ import annotations
 
+from agent_relay.bus import RelayError
 
-class RelayError(Exception):
-    """Base class of every error relay raises on purpose."""
+__all__ = [
+    "ModelAuthenticationError",
+    "ModelBadRequestError",
+    "ModelConfigError",
+    "ModelError",
+    "ModelRateLimitError",
+    "ModelServerError",
+    "ModelTimeoutError",
+    "RelayError",
+]
 
 
 class ModelError(RelayError):

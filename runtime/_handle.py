@@ -86,11 +86,17 @@ class TaskHandle:
             await self._changed.wait()
 
     async def result(self) -> TaskResult:
+        """Wait for ``task.done`` and return the task's result. Raises nothing of its own."""
         await self._done.wait()
         assert self._result is not None
         return self._result
 
     async def cancel(self, reason: str = "cancelled by the caller") -> None:
-        """Cancel the task: every step in flight is cancelled and the result says so."""
+        """Cancel the task: every step in flight is cancelled and the result says so. Does
+        nothing once the task is done.
+
+        Raises:
+            BusClosedError: the runtime's bus is closed.
+        """
         if not self.done:
             await self._cancel(reason)

@@ -11,10 +11,7 @@ tasks still in flight and closes the bus (when the runtime created it).
 
 from __future__ import annotations
 
-import itertools
 import re
-import secrets
-import time
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -24,14 +21,14 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler
+from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler, new_short_id
 
 from ._errors import RelayError
 from ._handle import TaskHandle
 from ._settings import RuntimeSettings
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
-from .engine._master import Master
+from .engine._master import Master, TaskSubmission
 from .engine._registry import discover_agents
 from .engine._result import TaskResult
 from .engine._topics import task_id_of, task_topic
@@ -44,16 +41,11 @@ class RuntimeUsageError(RelayError):
     """The runtime was misused (not started, closed, bad arguments)."""
 
 
-_task_counter = itertools.count()
-_process_tag = secrets.token_hex(2)
-
-
 def new_task_id() -> str:
-    """A short id usable as a topic token and a directory name, unique and sortable by
-    creation time: ``t`` + milliseconds since the epoch, a per-process counter and a random
-    per-process tag, in hex (20 characters)."""
-    ms = time.time_ns() // 1_000_000
-    return f"t{ms:011x}{next(_task_counter) & 0xFFFF:04x}{_process_tag}"
+    """A new task id of 20 characters (``t`` and 19 of ``0-9a-v``), usable as a topic token and
+    a directory name, unique across processes (a forked child included) and sortable by
+    creation time: :func:`agent_relay.bus.new_short_id` with the prefix ``t``."""
+    return new_short_id("t")
 
 
 class _TaskWatcher(Actor):
@@ -81,9 +73,16 @@ class Runtime:
     for the agents the runtime builds (from the entry points, or given as classes): this is
     how an application configures them, e.g. ``{"image": {"backend": "openai", "openai_api_key":
     key}}``; agents never read the process environment for it. ``settings`` are the engine's
-    limits and policies (``RuntimeSettings``). Raises ``RuntimeUsageError`` when two agents
-    share a name, ``TypeError`` for something that is not an agent or a model, and whatever an
-    agent's constructor raises for bad options (``ModelConfigError`` for the image agent).
+    limits and policies (``RuntimeSettings``).
+
+    Raises:
+        TypeError: ``model`` is not a ``ChatModel``, or an entry of ``agents`` is not an
+            agent (instance or class).
+        RuntimeUsageError: two agents share a name; (entering) no agents at all.
+        AgentRegistryError: (``agents`` not given) a registered agent cannot be loaded.
+        OSError: (entering) the workspace directory cannot be created.
+        ModelConfigError: an agent's options are wrong (the image agent's backend or key); any
+            error an agent's constructor raises for its options comes through as is.
     """
 
     def __init__(
@@ -113,6 +112,11 @@ class Runtime:
 
     @property
     def bus(self) -> Bus:
+        """The bus the runtime runs on.
+
+        Raises:
+            RuntimeUsageError: the runtime is not started (outside ``async with``).
+        """
         if self._bus is None:
             raise RuntimeUsageError("the runtime is not started: use `async with Runtime(...)`")
         return self._bus
@@ -165,7 +169,14 @@ class Runtime:
     async def submit(
         self, task: str, *, task_id: str | None = None, id: str | None = None
     ) -> TaskHandle:
-        """Start a task and return at once with its handle."""
+        """Start a task and return at once with its handle. ``task_id`` defaults to a new
+        :func:`new_task_id`; ``id`` is the caller's own, carried into the result.
+
+        Raises:
+            RuntimeUsageError: the runtime is not started, ``task`` is blank, ``task_id`` is
+                not 1-64 letters, digits, ``-`` or ``_``, or a task of that id is running.
+            BusClosedError: the runtime's bus is closed.
+        """
         return await self._submit(task, task_id, id, keep_events=True)
 
     async def _submit(
@@ -188,10 +199,11 @@ class Runtime:
 
         handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
         self._watcher.handles[task_id] = handle
+        submission = TaskSubmission(task=task, id=id)
         await bus.emit(
             task_topic(task_id, "submitted"),
             "task.submitted",
-            {"task": task, "id": id},
+            submission.model_dump(mode="json"),
             task_id=task_id,
         )
         return handle
@@ -199,7 +211,13 @@ class Runtime:
     async def run(
         self, task: str, *, task_id: str | None = None, id: str | None = None
     ) -> TaskResult:
-        """Run a task to its end and return its result."""
+        """Run a task to its end and return its result; a task that fails is a result (see
+        ``TaskResult.status``), not an error.
+
+        Raises:
+            RuntimeUsageError: as for :meth:`submit`.
+            BusClosedError: the runtime's bus is closed.
+        """
         handle = await self._submit(task, task_id, id, keep_events=False)
         try:
             return await handle.result()
@@ -209,7 +227,12 @@ class Runtime:
             raise
 
     async def run_many(self, tasks: Sequence[str], *, concurrency: int = 8) -> list[TaskResult]:
-        """Run many tasks, at most ``concurrency`` at once; results in the order of ``tasks``."""
+        """Run many tasks, at most ``concurrency`` at once; results in the order of ``tasks``.
+
+        Raises:
+            RuntimeUsageError: ``concurrency`` is below 1, or as for :meth:`submit` (the
+                first such error, in an exception group with any others).
+        """
         if concurrency < 1:
             raise RuntimeUsageError("concurrency must be at least 1")
         results: list[TaskResult | None] = [None] * len(tasks)

@@ -11,10 +11,9 @@ from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
 from .._base import ArtifactLog, AssistantAgent
+from .._units import MiB
 from .._workspace import Workspace
 from ..code._agent import SANDBOX_DIR
-
-MiB = 1024 * 1024
 
 
 def _in_sandbox(path: str) -> bool:

@@ -73,6 +73,12 @@ class ImageBackend(abc.ABC):
 
         ``size`` is ``"<width>x<height>"``. ``filename`` is the path to save to, relative
         to the workspace; by default one is derived from the prompt.
+
+        Raises:
+            ImageGenerationError: the prompt is empty, the size is malformed or out of range,
+                or the generation failed or came back empty.
+            ModelError: the image endpoint failed (authentication, rate limit, timeout...).
+            WorkspaceError: saving the image failed.
         """
 
 

@@ -36,7 +36,8 @@ def image_backend_class(name: str) -> type[ImageBackend]:
 def image_backend_from_config(name: str, **options: Any) -> ImageBackend:
     """The backend called ``name`` ("openai", "replicate", "offline"), built with ``options``.
 
-    Unknown names and options are ModelConfigError, as are missing credentials.
+    Raises:
+        ModelConfigError: an unknown name or option, or missing credentials.
     """
     backend = image_backend_class(name)
     try:

@@ -22,6 +22,7 @@ from loguru import logger
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
+from agent_relay.bus import one_line
 from agent_relay.runtime import (
     ModelAuthenticationError,
     ModelBadRequestError,
@@ -34,7 +35,8 @@ from agent_relay.runtime.models._openai_errors import redact
 
 from .._download import Downloader
 from .._image_types import sniff_image_type
-from .._workspace import MiB, Workspace
+from .._units import MiB
+from .._workspace import Workspace
 from ._backend import GeneratedImage, ImageBackend, ImageGenerationError, check_prompt, parse_size
 from ._saving import save_downloaded, save_image_bytes
 
@@ -186,7 +188,7 @@ class ReplicateImageBackend(ImageBackend):
         if prediction.status == "succeeded":
             return prediction
         if prediction.status in _ENDED_BADLY:
-            detail = _one_line(str(prediction.error or ""), self._token)
+            detail = _redacted_line(str(prediction.error or ""), self._token)
             raise ImageGenerationError(
                 f"Replicate prediction {prediction.id} {prediction.status}"
                 + (f": {detail}" if detail else "")
@@ -352,7 +354,7 @@ def _detail(text: str, token: str) -> str:
         body = _ErrorBody.model_validate_json(text)
     except ValidationError:
         return ""
-    return _one_line(str(body.detail or body.title or ""), token)
+    return _redacted_line(str(body.detail or body.title or ""), token)
 
 
 class _ErrorBody(BaseModel):
@@ -360,6 +362,5 @@ class _ErrorBody(BaseModel):
     title: Any = None
 
 
-def _one_line(text: str, token: str) -> str:
-    line = " ".join(redact(text, [token]).split())
-    return line if len(line) <= 200 else line[:199] + "…"
+def _redacted_line(text: str, token: str) -> str:
+    return one_line(redact(text, [token]), 200)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._types import GiB, KiB, LimitName, MiB, SandboxLimits
+from .._units import GiB, KiB, MiB
+from ._types import LimitName, SandboxLimits
 
 
 def fmt_bytes(count: int) -> str:

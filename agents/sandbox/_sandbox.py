@@ -18,12 +18,13 @@ import secrets
 import signal
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 from loguru import logger
+
+from agent_relay.bus import utc_now
 
 from ._files import (
     CODE_FILES,
@@ -96,15 +97,19 @@ class Sandbox:
     ) -> ExecutionResult:
         """Run ``code`` in a fresh work dir (with ``files`` placed in it) and report on it.
 
-        Raises `SandboxError` for bad arguments or when the sandbox cannot be set up; any
-        failure of the code itself is a result, not an exception.
+        Any failure of the code itself (an error, a limit hit, a timeout) is a result, not an
+        exception.
+
+        Raises:
+            SandboxError: bad arguments (language, code, input files) or the sandbox cannot be
+                set up.
         """
         code_bytes = self._check_code(language, code)
         inputs = check_input_files(files, self.limits)
         code_name = CODE_FILES[language]
         uid = _allocate_uid()
         owner = (uid, uid) if uid is not None else None
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = utc_now().strftime("%Y%m%d-%H%M%S")
         run = Run(
             workdir=self.root / f"run-{stamp}-{secrets.token_hex(4)}",
             uid=uid,

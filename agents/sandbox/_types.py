@@ -15,9 +15,7 @@ from pydantic import (
 
 from agent_relay.runtime import RelayError
 
-KiB = 2**10
-MiB = 2**20
-GiB = 2**30
+from .._units import GiB, KiB, MiB
 
 Language = Literal["python", "shell"]
 LANGUAGES: tuple[Language, ...] = ("python", "shell")

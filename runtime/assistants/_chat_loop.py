@@ -4,18 +4,19 @@ with a one-line ``last_error`` when it did not complete."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
 from loguru import logger
 
+from agent_relay.bus import one_line
+
 from .._errors import ModelError
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ChatMessage, ChatToolCall, ModelSettings
 from ._convert import to_chat_message
-from ._messages import Message, RefusalContent
+from ._messages import Message, RefusalContent, new_id
 from ._run_state import LocalRun
 from ._types import AgentBase, RunStatus, ToolCall, ToolCallFunction
 
@@ -130,7 +131,7 @@ def _with_unique_ids(calls: Sequence[ChatToolCall]) -> list[ChatToolCall]:
     unique = []
     for call in calls:
         if not call.id or call.id in seen:
-            call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
+            call = call.model_copy(update={"id": new_id("call")})
         seen.add(call.id)
         unique.append(call)
     return unique
@@ -138,7 +139,3 @@ def _with_unique_ids(calls: Sequence[ChatToolCall]) -> list[ChatToolCall]:
 
 def _to_tool_call(call: ChatToolCall) -> ToolCall:
     return ToolCall(id=call.id, function=ToolCallFunction(name=call.name, arguments=call.arguments))
-
-
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

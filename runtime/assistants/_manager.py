@@ -38,6 +38,15 @@ class AgentManager:
         max_active_runs: runs in flight at once; more raise ``TooManyRunsError``.
         max_concurrent_model_calls: model calls in flight at once, across runs.
         settings: sampling settings for every model call.
+
+    Raises:
+        BackendNotAvailableError: (constructor) ``backend`` names no backend.
+        ValueError: (constructor) a limit or timeout is not positive.
+        RuntimeError: (entering) the manager is open already.
+
+    Every method below that takes a request raises pydantic's ``ValidationError`` for a bad
+    dict; starting a run or submitting outputs outside the ``async with`` block raises
+    ``ManagerClosedError``.
     """
 
     def __init__(
@@ -110,14 +119,25 @@ class AgentManager:
     # -- agents and threads --
 
     async def create_agent(self, request: CreateAgentRequest | Mapping[str, Any]) -> AgentBase:
+        """Create an agent (model, instructions, tools) and return it with its new id.
+
+        Raises:
+            InvalidRequestError: the backend cannot serve the request as asked.
+        """
         return await self.backend.create_agent(CreateAgentRequest.model_validate(request))
 
     async def delete_agent(self, agent_id: str) -> None:
+        """Delete an agent.
+
+        Raises:
+            AgentNotFoundError: no agent has this id.
+        """
         await self.backend.delete_agent(agent_id)
 
     async def create_thread(
         self, messages: Sequence[Message | Mapping[str, Any] | str] | None = None
     ) -> Thread:
+        """Create a thread holding ``messages`` (a plain string is a user message)."""
         checked = [
             Message.user(m) if isinstance(m, str) else Message.model_validate(m)
             for m in messages or ()
@@ -125,16 +145,35 @@ class AgentManager:
         return await self.backend.create_thread(checked)
 
     async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
+        """The messages of a thread, oldest first; only those of ``run_id`` when given.
+
+        Raises:
+            ThreadNotFoundError: no thread has this id.
+        """
         return await self.backend.list_messages(thread_id, run_id)
 
     # -- runs --
 
     async def run_agent(self, request: RunAgentRequest | Mapping[str, Any]) -> RunBase:
         """Start a run and return at once (``queued`` or ``in_progress``); a new thread is
-        made when the request names none."""
+        made when the request names none.
+
+        Raises:
+            ManagerClosedError: the manager is not open.
+            AgentNotFoundError: the request names no known agent.
+            ThreadNotFoundError: the request names no known thread.
+            InvalidRequestError: the request cannot be served as asked.
+            RunStateError: the thread has an active run already.
+            TooManyRunsError: the backend holds as many active runs as it may.
+        """
         return await self.backend.run_agent(RunAgentRequest.model_validate(request))
 
     async def get_run(self, run_id: str | RunBase) -> RunBase:
+        """The run as it is now.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
         return await self.backend.get_run(_run_id(run_id))
 
     async def retrieve_result(
@@ -144,15 +183,34 @@ class AgentManager:
         timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
     ) -> ResultBase:
         """Wait until the run is completed, failed, cancelled or expired, or requires action.
-        After ``timeout`` seconds raise ``RunTimeoutError``; the run goes on."""
+
+        Raises:
+            RunTimeoutError: ``timeout`` seconds passed first; the run goes on.
+            RunNotFoundError: no run has this id.
+        """
         return await self.backend.retrieve_result(_run_id(run), timeout=timeout)
 
     async def submit_tool_outputs(self, request: RunAgentRequest | Mapping[str, Any]) -> RunBase:
         """Answer a run in ``requires_action`` with one output per pending tool call (``run_id``
-        and ``tool_outputs`` of the request); the run goes on."""
+        and ``tool_outputs`` of the request); the run goes on.
+
+        Raises:
+            ManagerClosedError: the manager is not open.
+            InvalidRequestError: the request names no run, or outputs that cannot be applied.
+            RunNotFoundError: no run has this id.
+            RunStateError: the run does not require action.
+            ToolOutputsMismatchError: the outputs do not match the pending calls; nothing was
+                applied and the run still requires action.
+        """
         return await self.backend.submit_tool_outputs(RunAgentRequest.model_validate(request))
 
     async def cancel_run(self, run_id: str | RunBase) -> RunBase:
+        """Cancel a run in flight and return it.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            RunStateError: the run has ended already.
+        """
         return await self.backend.cancel_run(_run_id(run_id))
 
 

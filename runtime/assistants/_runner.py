@@ -25,7 +25,11 @@ async def run_to_completion(
     tools concurrently and submit their outputs. Returns the terminal result (completed,
     failed, cancelled or expired; check ``run_status``).
 
-    After ``timeout`` seconds the run is cancelled and ``RunTimeoutError`` raised.
+    Raises:
+        RunTimeoutError: ``timeout`` seconds passed first; the run is cancelled.
+        ValueError: two tools share a name.
+        AssistantError: as :meth:`AgentManager.run_agent` and
+            :meth:`AgentManager.submit_tool_outputs` raise.
     """
     tools_by_name(tools)  # reject two tools with one name before starting anything
     checked = RunAgentRequest.model_validate(request)

@@ -20,6 +20,8 @@ import pydantic_core
 from loguru import logger
 from pydantic import ValidationError
 
+from agent_relay.bus import one_line
+
 from .._errors import RelayError
 from ._schema import ArgumentsSpec, describe_validation_error
 from ._types import FUNCTION_NAME_PATTERN, Function, Parameters, Tool, ToolCall, ToolOutput
@@ -104,13 +106,13 @@ class FunctionTool(Generic[P, R]):
             except RelayError as error:
                 # A refusal the tool made on purpose (bad path, refused URL...): the model
                 # reads it; a traceback would only add noise to the log.
-                logger.info("tool {} refused: {}", self.name, _one_line(error))
-                return f"error: {_one_line(error)}"
+                message = one_line(error, blank="no message")
+                logger.info("tool {} refused: {}", self.name, message)
+                return f"error: {message}"
             except Exception as error:
                 logger.opt(exception=error).warning("tool {} raised", self.name)
-                return (
-                    f"error: tool {self.name!r} raised {type(error).__name__}: {_one_line(error)}"
-                )
+                message = one_line(error, blank="no message")
+                return f"error: tool {self.name!r} raised {type(error).__name__}: {message}"
         if scope.cancelled_caught:
             return f"error: tool {self.name!r} timed out after {self.timeout:g} s"
         return cap_output(output_text(result), self.max_output_chars)
@@ -219,7 +221,3 @@ def cap_output(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}\n[output truncated: {len(text)} characters, the first {limit} kept]"
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or "no message"

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from agent_relay.bus import one_line
+
 from ..engine._agent import Agent
 from ..engine._registry import ENTRY_POINT_GROUP
 
@@ -36,7 +38,7 @@ def agent_rows() -> list[AgentRow]:
         if not (isinstance(obj, type) and issubclass(obj, Agent)):
             rows.append(AgentRow(where, package, ep.name, error="not an Agent subclass"))
             continue
-        rows.append(AgentRow(where, package, obj.name, " ".join(obj.description.split())))
+        rows.append(AgentRow(where, package, obj.name, one_line(obj.description)))
     return rows
 
 

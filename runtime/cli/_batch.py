@@ -18,6 +18,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import Console
 from rich.text import Text
 
+from agent_relay.bus import one_line
+
 from .._handle import TaskHandle
 from .._runtime import Runtime
 from ..engine._result import TaskResult
@@ -27,7 +29,7 @@ from ._batch_output import BatchOutputError, ResultWriter, read_existing, same_f
 from ._batch_progress import BatchCounts, BatchProgress
 from ._config import RelaySettings
 from ._model import build_runtime
-from ._report import display_path, glyph, one_line
+from ._report import display_path, glyph
 from ._signals import exit_code, watch_stop_signals
 
 #: Bad lines listed one by one; beyond this they are counted.

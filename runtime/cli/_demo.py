@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import anyio
 
+from agent_relay.bus import one_line
+
 from ..models._chat_types import ChatMessage, ToolDefinition
 from ..testing._scripted_model import ScriptedModel, ScriptedReply, tool_call
 
@@ -85,8 +87,7 @@ def subject_of(task: str) -> tuple[str, str]:
     """What the demo draws for ``task``, and the image's file name."""
     if task.strip() == DEMO_TASK:
         return _DEMO_SUBJECT, "sunset.png"
-    flat = " ".join(task.split())
-    return (flat if len(flat) <= 120 else flat[:119] + "…"), "picture.png"
+    return one_line(task, 120), "picture.png"
 
 
 def plan_for(task: str) -> str:

@@ -16,8 +16,10 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from agent_relay.bus import one_line
+
 from .._handle import TaskHandle
-from ._report import duration, glyph, one_line
+from ._report import duration, glyph
 from ._task_state import StepRow, TaskState
 
 FRAMES_PER_SECOND = 12

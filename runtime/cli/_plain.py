@@ -8,11 +8,11 @@ import time
 from rich.console import Console
 from rich.text import Text
 
-from agent_relay.bus import Event
+from agent_relay.bus import Event, one_line
 
 from .._handle import TaskHandle
 from ..engine._topics import parse_step_topic
-from ._report import duration, one_line
+from ._report import duration
 from ._task_state import StepRow, TaskState
 
 _PROMPT_CHARS = 100

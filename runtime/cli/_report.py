@@ -13,6 +13,8 @@ from rich.console import Console, Group, RenderableType
 from rich.style import Style
 from rich.text import Text
 
+from agent_relay.bus import one_line
+
 from ..engine._result import StepResult, TaskResult
 from ..engine._steps import Artifact
 
@@ -41,11 +43,6 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
 
 def artifact_path(artifact: Artifact, task_workspace: Path) -> Path | None:
     return task_workspace / artifact.path if artifact.path else None
-
-
-def one_line(text: str, limit: int = _NOTE_CHARS) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def glyph(status: str) -> Text:
@@ -91,7 +88,7 @@ def _step_line(step: StepResult) -> Text:
         "  ",
     )
     if step.status == "completed":
-        line.append(one_line(step.output) or "(no output)")
+        line.append(one_line(step.output, _NOTE_CHARS) or "(no output)")
     else:
         line.append(f"{step.status}: {one_line(step.error or '', 200)}", style="red")
     if step.superseded:
@@ -108,7 +105,7 @@ def _artifact_line(artifact: Artifact, task_workspace: Path) -> Text:
     elif artifact.url:
         line.append(artifact.url, style=Style(underline=True, link=artifact.url))
     if artifact.description:
-        line.append(f"  {one_line(artifact.description)}", style="dim")
+        line.append(f"  {one_line(artifact.description, _NOTE_CHARS)}", style="dim")
     line.no_wrap, line.overflow = True, "ellipsis"
     return line
 

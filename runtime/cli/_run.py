@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
+from agent_relay.bus import one_line
+
 from .._handle import TaskHandle
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
@@ -95,12 +97,8 @@ def finish(
         return exit_code(outcome.signum or signal.SIGINT)
     if result.status != "completed":
         what = "partly failed" if result.status == "partial" else result.status
-        sys.stderr.write(f"relay: error: the task {what}: {_flat(result.error or '')}\n")
+        sys.stderr.write(f"relay: error: the task {what}: {one_line(result.error or '', 500)}\n")
     return status_exit_code(result)
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())[:500]
 
 
 async def run_command(

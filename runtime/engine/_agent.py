@@ -31,7 +31,11 @@ class AgentContext:
     _progress: ProgressCallback = field(repr=False)
 
     async def progress(self, message: str, **data: Any) -> None:
-        """Publish a ``step.<id>.progress`` event that watchers (the live view) show."""
+        """Publish a ``step.<id>.progress`` event that watchers (the live view) show.
+
+        Raises:
+            EventDataError: ``data`` is not JSON values.
+        """
         await self._progress(message, data)
 
 
@@ -50,7 +54,13 @@ class Agent(abc.ABC):
 
     @abc.abstractmethod
     async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
-        """Do the step's work and return its output and artifacts."""
+        """Do the step's work and return its output and artifacts.
+
+        Raises:
+            RelayError: the step failed in a way the agent foresaw; its one-line message
+                becomes the step's error. Any other exception fails the step too, with its
+                traceback in the log.
+        """
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -10,7 +10,7 @@ matching steps in flight. An agent that raises fails its step, nothing more.
 from __future__ import annotations
 
 import math
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,6 @@ from ..models._chat_model import ChatModel
 from ._agent import Agent, AgentContext
 from ._steps import StepAssignment, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
-
-
-@lru_cache(maxsize=1024)
-def _workspace_path(text: str) -> Path:
-    """Steps of one task share its workspace: one ``Path`` for them all."""
-    return Path(text)
 
 
 class AgentActor(Actor):
@@ -53,10 +47,7 @@ class AgentActor(Actor):
             logger.error("agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc)
             await self._report_unreadable(event, exc)
             return
-        # The step is all the work needs; the event (a second copy of the same data) need not
-        # stay alive while the step runs.
         cause = event.id
-        del event
         key = (step.task_id, step.step_id)
         # One scope per step: it carries the step's deadline and is what the cancel handlers
         # cancel.
@@ -66,7 +57,7 @@ class AgentActor(Actor):
         self._in_flight[key] = scope
         try:
             # Not shielded: only stopping the actor can cancel this, and then no step runs.
-            await self.bus.emit_trusted(
+            await self.bus.emit_unvalidated(
                 step_topic(step.task_id, step.step_id, "started"),
                 "step.started",
                 {"agent": self.agent.name, "worker": self.name},
@@ -80,7 +71,7 @@ class AgentActor(Actor):
                 # The agent's StepOutput was validated when built and dumped in JSON mode, so its
                 # data is JSON already: no second validation. Not shielded, like ``started``:
                 # out here only stopping the actor can cancel it.
-                await self.bus.emit_trusted(
+                await self.bus.emit_unvalidated(
                     step_topic(step.task_id, step.step_id, what),
                     "step.completed",
                     data,
@@ -104,7 +95,7 @@ class AgentActor(Actor):
         ctx = AgentContext(
             task_id=step.task_id,
             step_id=step.step_id,
-            workspace=_workspace_path(step.workspace),
+            workspace=Path(step.workspace),
             model=self.model,
             _progress=partial(self._progress, step, cause),
         )

@@ -98,7 +98,7 @@ class Master(Actor):
                 )
                 result = await run.execute()
             with anyio.CancelScope(shield=True):
-                await self.bus.emit_trusted(
+                await self.bus.emit_unvalidated(
                     task_topic(run.task_id, "done"),
                     "task.done",
                     result.model_dump(mode="json"),

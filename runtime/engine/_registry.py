@@ -52,7 +52,12 @@ def _load(ep: EntryPoint) -> AgentInfo:
 
 
 def discover_agents() -> dict[str, AgentInfo]:
-    """Every agent registered in the environment, by name."""
+    """Every agent registered in the environment (entry points of ``relay.agents``), by name.
+
+    Raises:
+        AgentRegistryError: an entry point fails to load or is not an ``Agent`` subclass, or
+            two different agents claim one name.
+    """
     found: dict[str, AgentInfo] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         info = _load(ep)

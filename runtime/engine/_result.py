@@ -66,6 +66,11 @@ class TaskResult(BaseModel):
         return [a for s in self.steps for a in s.artifacts]
 
     def step(self, step_id: str) -> StepResult:
+        """The result of the step with this id.
+
+        Raises:
+            KeyError: no step has this id.
+        """
         for s in self.steps:
             if s.id == step_id:
                 return s

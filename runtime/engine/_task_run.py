@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
-from agent_relay.bus import Bus, Event
+from agent_relay.bus import Bus, Event, utc_now
 
 from .._errors import ModelError, RelayError
 from .._settings import RuntimeSettings
@@ -31,8 +31,8 @@ from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner
 from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
-from ._step_graph import StepGraph, StepNode, now
-from ._steps import StepOutput
+from ._step_graph import StepGraph, StepNode
+from ._steps import StepAssignment, StepOutput
 from ._task_answer import final_answer, overall_status, sum_usage
 from ._topics import agent_steps_topic, step_topic, task_topic
 
@@ -64,7 +64,7 @@ class TaskRun:
         self._planner = planner
         self._summary_model = summary_model
         self._settings = settings
-        self._workspace_text = str(workspace)
+        self._workspace = workspace
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
         # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
         self._deadlines: list[tuple[float, int, StepNode]] = []
@@ -142,7 +142,7 @@ class TaskRun:
             self._graph.give_tokens_back()
 
     async def _execute(self) -> TaskResult:
-        started_at = now()
+        started_at = utc_now()
         status: TaskStatus | None = None
         error: str | None = None
         try:
@@ -185,7 +185,7 @@ class TaskRun:
             planning_usage=self._planning_usage,
             usage=self._planning_usage + usage + sum_usage(steps),
             started_at=started_at,
-            finished_at=now(),
+            finished_at=utc_now(),
             replanned=self._replanned,
         )
 
@@ -277,22 +277,21 @@ class TaskRun:
         if timeout:
             deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
             heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
-        # The JSON of a ``StepAssignment``, built directly: every value in it has been checked
-        # already, and the agent validates what it receives.
-        assignment: dict[str, Any] = {
-            "task_id": self.task_id,
-            "step_id": step.id,
-            "agent": step.agent,
-            "prompt": step.prompt,
-            "task": self.task,
-            "inputs": self._graph.inputs(node),
-            "timeout_s": timeout,
-            "workspace": self._workspace_text,
-            "allow_code_execution": self._settings.allow_code_execution,
-        }
+        assignment = StepAssignment(
+            task_id=self.task_id,
+            step_id=step.id,
+            agent=step.agent,
+            prompt=step.prompt,
+            task=self.task,
+            timeout_s=timeout,
+            workspace=str(self._workspace),
+            allow_code_execution=self._settings.allow_code_execution,
+        ).model_dump(mode="json")
+        # The inputs are the dumps of ``StepInput`` models too, made once per dependency.
+        assignment["inputs"] = self._graph.inputs_json(node)
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
-        await self._bus.emit_trusted(
+        await self._bus.emit_unvalidated(
             agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
         )
 
@@ -304,13 +303,13 @@ class TaskRun:
             if node.finished:
                 continue
             step = node.step
-            await self._bus.emit_trusted(
+            await self._bus.emit_unvalidated(
                 step_topic(self.task_id, step.id, "cancel"), "step.cancel", {}, task_id=self.task_id
             )
             timeout = self._settings.step_timeout_s
             node.result.status = "failed"
             node.result.error = f"no result from agent {step.agent!r} within {timeout:g}s"
-            node.result.finished_at = now()
+            node.result.finished_at = utc_now()
             self._graph.close(node)
             self._graph.propagate(node)
             await self._emit_step(step.id, "failed", {"error": node.result.error})
@@ -331,10 +330,10 @@ class TaskRun:
         for node, reason in cancelled:
             was_at_agent = node.result.status in ("queued", "running")
             node.result.status, node.result.error = "cancelled", reason
-            node.result.finished_at = now()
+            node.result.finished_at = utc_now()
             self._graph.close(node)
             if was_at_agent:
-                await self._bus.emit_trusted(
+                await self._bus.emit_unvalidated(
                     step_topic(self.task_id, node.step.id, "cancel"),
                     "step.cancel",
                     {},
@@ -350,14 +349,14 @@ class TaskRun:
         for node in open_nodes:
             node.result.status = "cancelled"
             node.result.error = reason
-            node.result.finished_at = node.result.finished_at or now()
+            node.result.finished_at = node.result.finished_at or utc_now()
             self._graph.close(node)
         for node in open_nodes:
             await self._emit_step(node.step.id, "cancelled", {"error": reason})
 
     async def _stop_agents(self, reason: str) -> None:
         with anyio.CancelScope(shield=True):
-            await self._bus.emit_trusted(
+            await self._bus.emit_unvalidated(
                 task_topic(self.task_id, "cancel"),
                 "task.cancel",
                 {"reason": reason},
@@ -375,13 +374,13 @@ class TaskRun:
     # its own messages, the JSON of validated models), so they skip the bus's data check.
 
     async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
-        await self._bus.emit_trusted(
+        await self._bus.emit_unvalidated(
             step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
         )
 
     async def _emit_plan(self, *, complete: bool) -> None:
         self._plan_event_due = False
-        await self._bus.emit_trusted(
+        await self._bus.emit_unvalidated(
             task_topic(self.task_id, "plan"),
             "task.plan",
             # A copy: the list grows as more steps arrive, and an event never changes.

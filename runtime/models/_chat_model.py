@@ -42,7 +42,12 @@ class ChatModel(abc.ABC):
         response_format: ResponseFormat | None = None,
         settings: ModelSettings | None = None,
     ) -> ChatResponse:
-        """Return the assistant's next message for ``messages``."""
+        """Return the assistant's next message for ``messages``.
+
+        Raises:
+            ModelError: the call failed; the subclass says how (authentication, rate limit,
+                bad request, timeout, server).
+        """
 
     @abc.abstractmethod
     def stream(
@@ -54,7 +59,11 @@ class ChatModel(abc.ABC):
         settings: ModelSettings | None = None,
     ) -> AsyncIterator[ChatDelta]:
         """Yield the assistant's next message as fragments; the last one carries the finish
-        reason and usage. Raises ``ModelError`` subclasses, including when a stream is cut."""
+        reason and usage.
+
+        Raises:
+            ModelError: the call failed, or the stream was cut; the subclass says how.
+        """
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most models hold nothing
         """Release connections. Models are also async context managers."""

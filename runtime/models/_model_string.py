@@ -95,7 +95,12 @@ PROVIDERS: dict[str, ProviderFactory] = {
 
 
 def register_provider(name: str, factory: ProviderFactory, *, replace: bool = False) -> None:
-    """Make ``name:<model>`` strings build models with ``factory``."""
+    """Make ``name:<model>`` strings build models with ``factory``.
+
+    Raises:
+        ValueError: ``name`` is not lower-case letters, digits, ``-`` and ``_``, or is
+            registered already and ``replace`` is false.
+    """
     if not _PROVIDER_NAME.match(name):
         raise ValueError(f"a provider name is lower-case letters, digits, - and _, not {name!r}")
     if name in PROVIDERS and not replace:
@@ -116,6 +121,10 @@ def parse_model_string(spec: str) -> ModelSpec:
 
     Only the first colon separates the provider, so model names may hold colons; fine-tuned
     OpenAI models (``ft:gpt-4o-mini:org::id``) need no prefix.
+
+    Raises:
+        ModelConfigError: the provider is unknown, or the model name is empty or holds
+            whitespace or unprintable characters.
     """
     text = spec.strip()
     provider, sep, model = text.partition(":")
@@ -140,7 +149,12 @@ def model_from_string(
 ) -> ChatModel:
     """The model a model string names. ``base_url`` and ``api_key`` override the provider's
     defaults; ``options`` go to the model (``timeout``, ``max_retries``, ``max_concurrency``,
-    ``limiter``...)."""
+    ``limiter``...).
+
+    Raises:
+        ModelConfigError: the string names no known provider or no model, or the provider
+            needs a key that is missing (OpenRouter).
+    """
     parsed = parse_model_string(spec)
     factory = PROVIDERS[parsed.provider]
     return factory(parsed.model, base_url=base_url, api_key=api_key, **options)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import openai
 from loguru import logger
 
+from agent_relay.bus import one_line
+
 from .._errors import (
     ModelAuthenticationError,
     ModelBadRequestError,
@@ -44,11 +46,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _BEARER.sub(r"\1***", text)
 
 
-def _one_line(text: str, limit: int = _SHORT_MESSAGE_CHARS) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 @dataclass(frozen=True)
 class ErrorContext:
     """What an error message may mention about the call that failed."""
@@ -66,7 +63,7 @@ def _endpoint_message(exc: openai.APIError, secrets: Iterable[str]) -> str:
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str) or not message.strip():
         message = exc.message
-    return _one_line(redact(message, secrets))
+    return one_line(redact(message, secrets), _SHORT_MESSAGE_CHARS)
 
 
 def _status_error(exc: openai.APIStatusError, ctx: ErrorContext) -> ModelError:

@@ -53,6 +53,11 @@ class OpenAIChatModel(ChatModel):
 
     ``max_tokens_param`` names the field ``ModelSettings.max_tokens`` is sent as: OpenAI wants
     ``max_completion_tokens``, some compatible servers know only ``max_tokens``.
+
+    Raises:
+        ModelConfigError: (constructor) the model name is empty, a limit is out of range, the
+            base URL is not http(s), or no key is found for an endpoint that needs one.
+        ModelError: (``complete``, ``stream``) as :class:`ChatModel` says.
     """
 
     def __init__(
@@ -115,7 +120,12 @@ class OpenAIChatModel(ChatModel):
         name: str | None = None,
     ) -> OpenAIChatModel:
         """A model for one Azure OpenAI deployment; endpoint, key and API version default to
-        AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION."""
+        AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION.
+
+        Raises:
+            ModelConfigError: no endpoint or key is given or found, or the
+                client cannot be set up.
+        """
         client = azure_client(
             deployment,
             endpoint=endpoint,

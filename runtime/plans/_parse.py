@@ -320,7 +320,10 @@ def parse_plan(
     """The plan in a model's output, checked against the known agent names and the limits.
 
     ``reserved_ids`` are ids this plan must not use (steps of an earlier plan of the same task,
-    when replanning). Raises ``PlanError`` with every problem found; never anything else.
+    when replanning).
+
+    Raises:
+        PlanError: with every problem found (never any other error).
     """
     limits = PlanLimits(max_steps=max_steps, max_prompt_chars=max_prompt_chars)
     scanner = PlanTextScanner()

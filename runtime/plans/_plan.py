@@ -81,9 +81,12 @@ class Step(BaseModel):
 class Plan(BaseModel):
     """A runnable graph of steps, in the order the model wrote them.
 
-    Constructing one checks the graph and raises ``PlanError`` (not a pydantic error) when ids
-    repeat, a dependency is missing, or the steps form a cycle. Agent names and limits are not
-    known here; ``parse_plan`` and ``PlanStreamParser`` check those.
+    Constructing one checks the graph. Agent names and limits are not known here;
+    ``parse_plan`` and ``PlanStreamParser`` check those.
+
+    Raises:
+        PlanError: (not a pydantic error) ids repeat, a dependency is missing, or the steps
+            form a cycle.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -114,7 +117,11 @@ class Plan(BaseModel):
         return [s.id for s in self.steps]
 
     def step(self, sid: str) -> Step:
-        """The step with this id; ``KeyError`` when there is none."""
+        """The step with this id.
+
+        Raises:
+            KeyError: no step has this id.
+        """
         return self._by_id[sid]
 
     def dependents(self, sid: str) -> list[str]:
@@ -149,7 +156,11 @@ class Plan(BaseModel):
     def critical_path_length(self, weights: Mapping[str, float] | None = None) -> float:
         """The longest chain of dependent steps: its number of steps, or with ``weights``
         (step id -> e.g. seconds) the largest sum of weights along a chain. No schedule can
-        finish the plan faster than this, whatever the parallelism."""
+        finish the plan faster than this, whatever the parallelism.
+
+        Raises:
+            ValueError: ``weights`` misses a step or has a negative weight.
+        """
         if weights is not None:
             missing = [s.id for s in self.steps if s.id not in weights]
             if missing:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from agent_relay.bus import one_line
+
 from ..models._chat_types import ChatMessage, ResponseFormat
 from ._plan import PlanError, PlanLimits
 
@@ -122,7 +124,7 @@ def replan_messages(
 
 
 def _system_prompt(agents: Mapping[str, str], limits: PlanLimits, include_schema: bool) -> str:
-    listing = "\n".join(f"- {name}: {_one_line(agents[name])}" for name in sorted(agents))
+    listing = "\n".join(f"- {name}: {one_line(agents[name])}" for name in sorted(agents))
     parts = [
         "You plan work for a team of agents. Split the user's task into steps; "
         "one agent does each step.",
@@ -148,10 +150,6 @@ def _system_prompt(agents: Mapping[str, str], limits: PlanLimits, include_schema
     return "\n\n".join(parts)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _clip(text: str, limit: int) -> str:
-    text = _one_line(text)
+    text = one_line(text)
     return text if len(text) <= limit else text[:limit] + " [...]"

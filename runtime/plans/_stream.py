@@ -81,8 +81,12 @@ class PlanStreamParser:
         return ready
 
     def finish(self) -> Plan:
-        """Check the whole plan; raise ``PlanError`` with every problem and the ids of the steps
-        that cannot run, or return the plan, which holds every step ``feed`` returned."""
+        """Check the whole plan and return it; it holds every step ``feed`` returned.
+
+        Raises:
+            PlanError: with every problem and, in ``invalid_steps``, the ids of the steps that
+                cannot run.
+        """
         check = check_plan_text(
             self._scanner,
             self._scanned,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
@@ -103,8 +102,8 @@ def count_tokens(text: str) -> int:
 
 
 class ScriptedModel(ChatModel):
-    """A ``ChatModel`` that plays back a script. Safe to call concurrently: replies are taken
-    in the order calls arrive, each exactly once.
+    """A ``ChatModel`` that plays back a script. Safe to call concurrently from the tasks of one
+    event loop: replies are taken in the order calls arrive, each exactly once.
 
     Args:
         script: the replies in order, or a function ``(messages, tools) -> reply``.
@@ -112,6 +111,13 @@ class ScriptedModel(ChatModel):
         chunk_delay: seconds to sleep between streamed fragments.
         delay: seconds to sleep before answering each call.
         name: the model's name in logs and results.
+
+    Raises:
+        ValueError: (constructor) ``chunk_size`` is below 1.
+        TypeError: a scripted reply (or one a script function returns) is not one the model
+            can play.
+        ScriptExhaustedError: (on a call) every scripted reply has been used.
+        BaseException: (on a call) a scripted exception, raised as the reply.
     """
 
     supports_structured_output = True
@@ -142,7 +148,6 @@ class ScriptedModel(ChatModel):
                 _check_reply(reply)
         self._next = 0
         self._call_ids = 0
-        self._lock = threading.Lock()
 
     @property
     def remaining(self) -> int | None:
@@ -185,9 +190,8 @@ class ScriptedModel(ChatModel):
         streamed: bool,
     ) -> ChatResponse:
         call = ScriptedCall(tuple(messages), tuple(tools), response_format, settings, streamed)
-        with self._lock:
-            self.calls.append(call)
-            reply = self._take_reply(len(self.calls))
+        self.calls.append(call)
+        reply = self._take_reply(len(self.calls))
         if self._function is not None:
             produced = self._function(messages, tools)
             reply = await produced if inspect.isawaitable(produced) else produced
@@ -247,12 +251,11 @@ class ScriptedModel(ChatModel):
         if all(c.id for c in message.tool_calls):
             return message
         calls = []
-        with self._lock:
-            for c in message.tool_calls:
-                if not c.id:
-                    self._call_ids += 1
-                    c = c.model_copy(update={"id": f"call_{self._call_ids}"})
-                calls.append(c)
+        for c in message.tool_calls:
+            if not c.id:
+                self._call_ids += 1
+                c = c.model_copy(update={"id": f"call_{self._call_ids}"})
+            calls.append(c)
         return message.model_copy(update={"tool_calls": calls})
 
     def _split(self, response: ChatResponse) -> list[ChatDelta]:

@@ -182,7 +182,7 @@ def test_a_forked_child_gets_ids_of_its_own() -> None:
     assert {i[-12:] for i in child_ids} != {i[-12:] for i in parent_ids}
 
 
-# -- trusted construction: the engine's own events, data not validated again --------------
+# -- unvalidated construction: the engine's own events, data not validated again ----------
 
 
 @given(
@@ -191,48 +191,48 @@ def test_a_forked_child_gets_ids_of_its_own() -> None:
     task_id=st.none() | TEXT,
     causation_id=st.none() | TEXT,
 )
-def test_a_trusted_event_is_the_event_validation_would_build(
+def test_an_unvalidated_event_is_the_event_validation_would_build(
     topic: str, data: dict[str, JsonValue], task_id: str | None, causation_id: str | None
 ) -> None:
-    trusted = Event.trusted(topic, "step.queued", data, task_id=task_id, causation_id=causation_id)
+    fast = Event.unvalidated(topic, "step.queued", data, task_id=task_id, causation_id=causation_id)
     checked = Event(
-        id=trusted.id,
-        time=trusted.time,
+        id=fast.id,
+        time=fast.time,
         topic=topic,
         type="step.queued",
         data=data,
         task_id=task_id,
         causation_id=causation_id,
     )
-    assert trusted == checked
-    assert trusted.to_json() == checked.to_json()
-    assert Event.from_json(trusted.to_json()) == trusted
-    assert trusted.time.tzinfo is UTC
-    assert trusted.data is data  # not copied: the builder vouches that it no longer changes
+    assert fast == checked
+    assert fast.to_json() == checked.to_json()
+    assert Event.from_json(fast.to_json()) == fast
+    assert fast.time.tzinfo is UTC
+    assert fast.data is data  # not copied: the builder vouches that it no longer changes
 
 
-def test_trusted_events_get_fresh_ids_and_stay_immutable() -> None:
-    first, second = (Event.trusted("a.b", "t", {}) for _ in range(2))
+def test_unvalidated_events_get_fresh_ids_and_stay_immutable() -> None:
+    first, second = (Event.unvalidated("a.b", "t", {}) for _ in range(2))
     assert first.id < second.id
     with pytest.raises(ValidationError):
         first.topic = "c"  # type: ignore[misc]
 
 
-def test_a_trusted_event_still_checks_its_topic_and_type() -> None:
+def test_an_unvalidated_event_still_checks_its_topic_and_type() -> None:
     with pytest.raises(InvalidTopicError, match="empty token at position 2"):
-        Event.trusted("a..b", "t", {})
+        Event.unvalidated("a..b", "t", {})
     with pytest.raises(InvalidTopicError, match="wildcard"):
-        Event.trusted("a.*", "t", {})
+        Event.unvalidated("a.*", "t", {})
     with pytest.raises(BusError, match="type"):
-        Event.trusted("a", "", {})
+        Event.unvalidated("a", "", {})
 
 
-async def test_emit_trusted_delivers_like_emit_and_emit_still_refuses_bad_data() -> None:
+async def test_emit_unvalidated_delivers_like_emit_and_emit_still_refuses_bad_data() -> None:
     from agent_relay.bus import InMemoryBus
 
     async with InMemoryBus() as bus:
         subscription = bus.subscribe("jobs.>")
-        sent = await bus.emit_trusted("jobs.1", "job", {"n": [1, "two"]}, task_id="t1")
+        sent = await bus.emit_unvalidated("jobs.1", "job", {"n": [1, "two"]}, task_id="t1")
         assert subscription.receive_nowait() is sent
         assert (sent.task_id, sent.causation_id, sent.data) == ("t1", None, {"n": [1, "two"]})
         with pytest.raises(EventDataError, match=r"data\['x'\] is of type set"):
