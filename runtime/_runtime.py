@@ -75,7 +75,16 @@ class _TaskWatcher(Actor):
 
 class Runtime:
     """See the module docstring. ``agents`` defaults to every agent registered under the
-    ``relay.agents`` entry points; pass instances (or classes) to choose."""
+    ``relay.agents`` entry points; pass instances (or classes) to choose.
+
+    ``agent_options`` maps an agent's name to the keyword arguments its class is built with,
+    for the agents the runtime builds (from the entry points, or given as classes): this is
+    how an application configures them, e.g. ``{"image": {"backend": "openai", "openai_api_key":
+    key}}``; agents never read the process environment for it. ``settings`` are the engine's
+    limits and policies (``RuntimeSettings``). Raises ``RuntimeUsageError`` when two agents
+    share a name, ``TypeError`` for something that is not an agent or a model, and whatever an
+    agent's constructor raises for bad options (``ModelConfigError`` for the image agent).
+    """
 
     def __init__(
         self,

@@ -1,11 +1,16 @@
-"""The engine's settings: limits, timeouts and policies of the master and its agents."""
+"""The engine's settings: limits, timeouts and policies of the master and its agents.
+
+The fields a person may set from the command line carry a ``Setting`` (see ``_setting``):
+the command line's settings inherit these fields, so each is defined here and only here.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from ._setting import Setting
 from .plans._plan import PlanLimits
 
 
@@ -14,26 +19,37 @@ class RuntimeSettings(BaseModel):
     about; ``None`` where it appears means "no limit" and is never the default for a bound that
     protects the machine."""
 
-    max_steps: int = Field(default=32, ge=1, le=1000, description="steps in one plan")
+    max_steps: Annotated[int, Setting(metavar="N")] = Field(
+        default=32, ge=1, le=1000, description="steps in one plan"
+    )
     max_prompt_chars: int = Field(default=8000, ge=1, description="characters in one step prompt")
     max_repairs: int = Field(default=2, ge=0, le=10, description="re-asks after an invalid plan")
-    replan: bool = Field(default=False, description="once, revise the plan after a failure")
+    replan: Annotated[bool, Setting()] = Field(
+        default=False, description="revise the plan once after a failed step"
+    )
     summarize: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="final answer by a model call: auto = when several steps end the plan",
     )
-    max_parallel_steps: int = Field(default=8, ge=1, description="running steps per task")
+    max_parallel_steps: Annotated[int, Setting(metavar="N")] = Field(
+        default=8, ge=1, description="steps of one task running at once"
+    )
     max_agent_parallel: int = Field(
         default=64, ge=1, description="running steps per agent kind, across tasks"
     )
     max_concurrent_tasks: int = Field(
         default=256, ge=1, description="tasks the master runs at once"
     )
-    step_timeout_s: float = Field(default=300.0, gt=0, description="seconds for one step")
-    task_timeout_s: float | None = Field(default=None, gt=0, description="seconds for a task")
-    allow_code_execution: bool = Field(
-        default=True, description="let the code agent run code in its sandbox"
+    step_timeout_s: Annotated[float, Setting(key="step_timeout", metavar="S")] = Field(
+        default=300.0, gt=0, description="seconds for one step"
     )
+    task_timeout_s: Annotated[float | None, Setting(key="task_timeout", metavar="S")] = Field(
+        default=None, gt=0, description="seconds for a whole task (no limit if unset)"
+    )
+    allow_code_execution: Annotated[
+        bool,
+        Setting(key="code_execution", help="the code agent writes code but never runs it"),
+    ] = Field(default=True, description="let the code agent run code in its sandbox")
 
     def plan_limits(self) -> PlanLimits:
         return PlanLimits(max_steps=self.max_steps, max_prompt_chars=self.max_prompt_chars)

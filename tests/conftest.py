@@ -8,6 +8,10 @@ from typing import Any
 import pytest
 from loguru import logger
 
+import agent_relay.agents
+import agent_relay.bus
+import agent_relay.runtime  # noqa: F401 - each package's __init__ disables its logs: import first
+
 # The packages keep their logs off unless the host application enables them; the test suite
 # is such an application, and several tests read the logs.
 logger.enable("agent_relay")

@@ -11,7 +11,6 @@ from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
 from .._base import ArtifactLog, AssistantAgent
-from .._download import Downloader
 from .._workspace import Workspace
 from ..code._agent import SANDBOX_DIR
 
@@ -58,6 +57,9 @@ class FileAgent(AssistantAgent):
             max_read_bytes=self.max_read_bytes,
             max_write_bytes=self.max_write_bytes,
         )
+        # Imported here: it brings aiohttp, which listing the agents does not need.
+        from .._download import Downloader
+
         downloader = Downloader(
             workspace,
             max_bytes=self.max_download_bytes,

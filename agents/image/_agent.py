@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -11,20 +10,21 @@ from agent_relay.runtime.assistants import FunctionTool, tool
 
 from .._base import ArtifactLog, AssistantAgent
 from .._workspace import Workspace
-from . import ImageBackend, image_backend_from_config
+from ._backend import ImageBackend
+from ._config import image_backend_from_config
 
 ImageSize = Literal["1024x1024", "1024x1536", "1536x1024", "512x512", "256x256"]
 
 
-def default_image_backend() -> str:
-    """``RELAY_IMAGE_BACKEND`` if set; else the first backend with credentials in the
-    environment; else the offline one, so a demo needs no key."""
-    chosen = os.environ.get("RELAY_IMAGE_BACKEND", "").strip().lower()
-    if chosen:
-        return chosen
-    if os.environ.get("REPLICATE_API_TOKEN"):
+def default_image_backend(
+    *, replicate_api_token: str | None = None, openai_api_key: str | None = None
+) -> str:
+    """The backend to use when none is named: the first one given credentials (Replicate,
+    then OpenAI), else the offline one, so a demo needs no key. The environment is not read:
+    whoever configures the agent passes what it found."""
+    if replicate_api_token:
         return "replicate"
-    if os.environ.get("OPENAI_API_KEY"):
+    if openai_api_key:
         return "openai"
     return "offline"
 
@@ -42,11 +42,34 @@ class ImageAgent(AssistantAgent):
     )
     concurrency = 4
 
-    def __init__(self, backend: str | None = None, **backend_options: Any) -> None:
-        self.backend_name = backend or default_image_backend()
-        self.backend_options = backend_options
+    def __init__(
+        self,
+        backend: str | None = None,
+        *,
+        openai_api_key: str | None = None,
+        openai_base_url: str | None = None,
+        replicate_api_token: str | None = None,
+        **backend_options: Any,
+    ) -> None:
+        """``backend``: "offline", "openai" or "replicate"; when None, chosen by
+        ``default_image_backend`` from the credentials given. The credentials (as the runtime's
+        ``agent_options["image"]`` passes them) reach the chosen backend unless
+        ``backend_options`` set its own (``api_key``, ``base_url``, ``token``). Raises
+        ``ModelConfigError`` for an unknown backend, option or missing credentials."""
+        self.backend_name = backend or default_image_backend(
+            replicate_api_token=replicate_api_token, openai_api_key=openai_api_key
+        )
+        credentials: dict[str, dict[str, str | None]] = {
+            "openai": {"api_key": openai_api_key, "base_url": openai_base_url},
+            "replicate": {"token": replicate_api_token},
+        }
+        given = credentials.get(self.backend_name.strip().lower(), {})
+        self.backend_options = {
+            **{k: v for k, v in given.items() if v is not None},
+            **backend_options,
+        }
         # Fail at start-up, not at the first step, on a bad backend name or option.
-        image_backend_from_config(self.backend_name, **backend_options)
+        image_backend_from_config(self.backend_name, **self.backend_options)
 
     def tools(
         self, step: StepAssignment, ctx: AgentContext, artifacts: ArtifactLog

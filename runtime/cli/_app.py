@@ -8,26 +8,27 @@ Exit codes: 0 completed, 1 task failed or partly failed, 2 usage or configuratio
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import anyio
 from loguru import logger
-from rich.console import Console
 
 from .._errors import RelayError
-from ..models._chat_model import ChatModel
-from ._agents import agents_command
-from ._batch import batch_command
-from ._batch_output import default_output_path
-from ._config import ConfigError, RelaySettings, load_settings
-from ._demo import QUICK, demo_model
+from ._config import ConfigError, RelaySettings, load_settings, user_settings
 from ._logging import configure_logging, redact
-from ._model import build_model
-from ._run import demo_command, run_command
+from ._settings_views import add_setting_flags
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# The commands' own modules (and through them the openai SDK, aiohttp, rich's live view) are
+# imported in _command, once a command is chosen: `relay --help` and `relay --version` never
+# pay for them. tests/cli/test_startup.py checks it.
+
+DISTRIBUTION = "agent-relay"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,47 +54,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("configuration and logging")
-    group.add_argument("--config", type=Path, metavar="PATH", help="settings file (relay.toml)")
-    group.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING (default)...")
-    group.add_argument("--log-json", action="store_true", default=None, help="log JSON lines")
+def _version() -> str:
+    try:
+        return f"relay {version(DISTRIBUTION)}"
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "relay (version unknown: the agent-relay distribution is not installed)"
 
 
-def _engine(parser: argparse.ArgumentParser, *, image_backend: bool = True) -> None:
-    group = parser.add_argument_group("workspace and limits")
-    group.add_argument("--workspace", type=Path, metavar="DIR", help="default ./relay-workspace")
-    group.add_argument("--step-timeout", type=float, metavar="S", help="seconds per step")
-    group.add_argument("--task-timeout", type=float, metavar="S", help="seconds per task")
-    group.add_argument("--max-steps", type=int, metavar="N", help="steps in one plan")
-    group.add_argument("--max-parallel-steps", type=int, metavar="N", help="steps at once")
-    group.add_argument(
-        "--replan", action="store_true", default=None, help="revise the plan once on failure"
+def _settings_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    groups = add_setting_flags(parser, command)
+    # --config names where settings come from; it is not a setting itself.
+    groups["configuration and logging"].add_argument(
+        "--config", type=Path, metavar="PATH", help="settings file (relay.toml)"
     )
-    group.add_argument(
-        "--no-code-execution",
-        dest="code_execution",
-        action="store_false",
-        default=None,
-        help="the code agent writes code but never runs it",
-    )
-    if image_backend:
-        group.add_argument(
-            "--image-backend",
-            metavar="NAME",
-            help="offline, openai or replicate (default: chosen from the keys present)",
-        )
-
-
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", metavar="PROVIDER:MODEL", help="e.g. openai:gpt-4.1-mini")
-    group.add_argument("--base-url", metavar="URL", help="an OpenAI-compatible endpoint")
-    group.add_argument(
-        "--api-key", metavar="KEY", help="prefer OPENAI_API_KEY: flags show up in process lists"
-    )
-    group.add_argument("--request-timeout", type=float, metavar="S", help="seconds per model call")
-    group.add_argument("--max-retries", type=int, metavar="N", help="retries per model call")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,14 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser("run", help="run one task and watch it", description="Run a task.")
     run.add_argument("task", help="what to do, in plain language")
     run.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
-    _model_options(run)
-    _engine(run)
-    _common(run)
+    _settings_flags(run, "run")
 
     demo = commands.add_parser(
         "demo",
@@ -119,8 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the classic example on a scripted model: no key, no network.",
     )
     demo.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
-    _engine(demo, image_backend=False)
-    _common(demo)
+    _settings_flags(demo, "demo")
 
     batch = commands.add_parser(
         "batch",
@@ -131,25 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("input", type=Path, help="the tasks, one per line")
     batch.add_argument("--out", type=Path, metavar="PATH", help="default <input>.results.jsonl")
-    batch.add_argument("--concurrency", type=int, metavar="N", help="tasks at once (default 4)")
     batch.add_argument(
         "--demo", action="store_true", help="run every task on the demo's scripted model"
     )
-    _model_options(batch)
-    _engine(batch)
-    _common(batch)
+    _settings_flags(batch, "batch")
 
     agents = commands.add_parser("agents", help="list the agents relay can plan with")
-    _common(agents)
+    _settings_flags(agents, "agents")
     return parser
 
 
-# Argument names that are not settings.
-_NOT_SETTINGS = frozenset({"command", "task", "json", "input", "out", "demo", "config"})
-
-
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    """The settings given as flags, by key (argparse stores each under its key)."""
+    return {k: v for k, v in vars(args).items() if k in user_settings()}
 
 
 def _error(message: str) -> None:
@@ -160,18 +125,25 @@ def _error(message: str) -> None:
 def _command(
     args: argparse.Namespace, settings: RelaySettings, console: Console
 ) -> Callable[[], Awaitable[int]]:
-    if settings.image_backend is not None:
-        # The image agent reads its backend from here (this is also RELAY_IMAGE_BACKEND).
-        os.environ["RELAY_IMAGE_BACKEND"] = settings.image_backend
+    from ._run import demo_command, run_command
+
     if args.command == "demo":
         return lambda: demo_command(settings, console, json_output=args.json)
+    from ._model import build_model
+
     if args.command == "run":
         model = build_model(settings)
         return lambda: run_command(args.task, model, settings, console, json_output=args.json)
     # batch
+    from ..models._chat_model import ChatModel
+    from ._batch import batch_command
+    from ._batch_output import default_output_path
+    from ._demo import QUICK, demo_model
+
     batch_model: ChatModel
     if args.demo:
-        os.environ["RELAY_IMAGE_BACKEND"] = "offline"
+        # Every task on the scripted model, its pictures drawn locally whatever keys are set.
+        settings = settings.model_copy(update={"image_backend": "offline"})
         batch_model = demo_model(QUICK)
     else:
         batch_model = build_model(settings)
@@ -183,13 +155,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings(_flags(args), config_file=args.config)
     configure_logging(settings.log_level, json_lines=settings.log_json)
     secrets = [
-        s.get_secret_value() for s in (settings.api_key, settings.openai_api_key) if s is not None
+        s.get_secret_value()
+        for s in (settings.api_key, settings.openai_api_key, settings.replicate_api_token)
+        if s is not None
     ]
     redact.refresh(secrets)
     logger.debug("relay {} in {}", args.command, Path.cwd())
+    from rich.console import Console
+
     console = Console(highlight=False)
     if args.command == "agents":
+        from ._agents import agents_command
+
         return agents_command(console)
+    import anyio
+
     return anyio.run(_command(args, settings, console))
 
 

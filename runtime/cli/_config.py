@@ -1,10 +1,12 @@
 """The command line's settings: one object read from flags, the environment, ``.env`` and
-``relay.toml``, in that order of precedence, then mapped onto the model and ``RuntimeSettings``.
+``relay.toml``, in that order of precedence.
 
-Environment variables are ``RELAY_<SETTING>`` (``RELAY_MODEL``, ``RELAY_STEP_TIMEOUT``...);
-the standard ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` are read too. A ``.env`` file in the
-current directory fills in environment variables that are not set (so it also reaches the
-image backends' ``REPLICATE_API_TOKEN`` and the like).
+``RelaySettings`` inherits the engine's fields from ``RuntimeSettings`` and adds the command
+line's own; each field says through its ``Setting`` how a person gives it (see
+``.._setting``). Its key names it in flags, ``relay.toml`` and ``RELAY_<KEY>``; the standard
+``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` and ``REPLICATE_API_TOKEN`` are read under their own
+names. A ``.env`` file in the current directory fills in environment variables that are not
+set, so it also reaches the model providers that read their own (``OPENROUTER_API_KEY``...).
 """
 
 from __future__ import annotations
@@ -13,97 +15,104 @@ import os
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .._errors import RelayError
+from .._setting import ALL_COMMANDS, ENV_PREFIX, MODEL_COMMANDS, Setting, setting_of
 from .._settings import RuntimeSettings
 
 CONFIG_FILE = "relay.toml"
 ENV_FILE = ".env"
-ENV_PREFIX = "RELAY_"
 DEFAULT_MODEL = "openai:gpt-4.1-mini"
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 ImageBackendName = Literal["offline", "openai", "replicate"]
 
-#: Settings read only from the environment (they have their standard names, not RELAY_*).
-ENV_ONLY = frozenset({"openai_api_key", "openai_base_url"})
+_MODEL = "model"
+_LOGGING = "configuration and logging"
 
 # The values of relay.toml for the settings being built; a context variable because pydantic
 # asks for the sources in a class method.
-_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("relay_file_values", default=None)
+_FILE_VALUES: ContextVar[Mapping[str, Any] | None] = ContextVar("relay_file_values", default=None)
 
 
 class ConfigError(RelayError):
     """The configuration cannot be used: a bad value, a bad relay.toml, no model."""
 
 
-class RelaySettings(BaseSettings):
-    """Every setting of the command line; see the README's Configuration table."""
+class RelaySettings(BaseSettings, RuntimeSettings):
+    """Every setting of the command line; see the README's Configuration table.
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="ignore", validate_default=True, populate_by_name=True
-    )
+    Build it with ``load_settings`` (flags and files by their keys); ``RelaySettings(...)``
+    takes field names, with the environment and ``relay.toml`` under them.
+    """
 
-    model: str | None = Field(
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+
+    model: Annotated[
+        str | None, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="PROVIDER:MODEL")
+    ] = Field(
         default=None,
         description=f"the model as provider:model; {DEFAULT_MODEL} when an OpenAI key or "
         "base URL is set",
     )
-    base_url: str | None = Field(
-        default=None, description="the model endpoint's base URL (OpenAI-compatible servers)"
+    base_url: Annotated[str | None, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="URL")] = (
+        Field(default=None, description="the model endpoint's base URL (OpenAI-compatible servers)")
     )
-    api_key: SecretStr | None = Field(
-        default=None, description="the model endpoint's key; prefer OPENAI_API_KEY"
-    )
-    openai_api_key: SecretStr | None = Field(
+    api_key: Annotated[
+        SecretStr | None,
+        Setting(
+            _MODEL,
+            commands=MODEL_COMMANDS,
+            metavar="KEY",
+            help="prefer OPENAI_API_KEY: flags show up in process lists",
+        ),
+    ] = Field(default=None, description="the model endpoint's key; prefer OPENAI_API_KEY")
+    openai_api_key: Annotated[
+        SecretStr | None, Setting(_MODEL, env="OPENAI_API_KEY", env_only=True)
+    ] = Field(default=None, description="the key for openai: models (and the OpenAI image backend)")
+    openai_base_url: Annotated[
+        str | None, Setting(_MODEL, env="OPENAI_BASE_URL", env_only=True)
+    ] = Field(
         default=None,
-        validation_alias="OPENAI_API_KEY",
-        description="the key for openai: models (and the OpenAI image backend)",
-    )
-    openai_base_url: str | None = Field(
-        default=None,
-        validation_alias="OPENAI_BASE_URL",
         description="the base URL for openai: models, when --base-url is not given",
     )
-    request_timeout: float = Field(default=60.0, gt=0, description="seconds for one model call")
-    max_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed model call")
-    workspace: Path = Field(
+    request_timeout: Annotated[float, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="S")] = (
+        Field(default=60.0, gt=0, description="seconds for one model call")
+    )
+    max_retries: Annotated[int, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="N")] = Field(
+        default=2, ge=0, le=10, description="retries of a failed model call"
+    )
+    workspace: Annotated[Path, Setting(metavar="DIR")] = Field(
         default=Path("relay-workspace"), description="where tasks write their files"
     )
-    step_timeout: float = Field(default=300.0, gt=0, description="seconds for one step")
-    task_timeout: float | None = Field(
-        default=None, gt=0, description="seconds for a whole task (no limit if unset)"
-    )
-    max_steps: int = Field(default=32, ge=1, le=1000, description="steps in one plan")
-    max_parallel_steps: int = Field(
-        default=8, ge=1, description="steps of one task running at once"
-    )
-    replan: bool = Field(default=False, description="revise the plan once after a failed step")
-    code_execution: bool = Field(
-        default=True, description="let the code agent run code in its sandbox"
-    )
-    image_backend: ImageBackendName | None = Field(
+    image_backend: Annotated[
+        ImageBackendName | None, Setting(commands=MODEL_COMMANDS, metavar="NAME")
+    ] = Field(
         default=None,
         description="the image agent's backend: offline, openai or replicate; if unset, the "
         "first with a key in the environment (REPLICATE_API_TOKEN, OPENAI_API_KEY), else offline",
     )
-    concurrency: int = Field(
-        default=4, ge=1, le=1024, description="tasks `relay batch` runs at once"
+    replicate_api_token: Annotated[
+        SecretStr | None, Setting(env="REPLICATE_API_TOKEN", env_only=True)
+    ] = Field(default=None, description="the key for the Replicate image backend")
+    concurrency: Annotated[int, Setting("batch", commands=frozenset({"batch"}), metavar="N")] = (
+        Field(default=4, ge=1, le=1024, description="tasks `relay batch` runs at once")
     )
-    log_level: LogLevel = Field(default="WARNING", description="log level on stderr")
-    log_json: bool = Field(default=False, description="log JSON lines instead of text")
+    log_level: Annotated[LogLevel, Setting(_LOGGING, commands=ALL_COMMANDS, metavar="LEVEL")] = (
+        Field(default="WARNING", description="log level on stderr")
+    )
+    log_json: Annotated[bool, Setting(_LOGGING, commands=ALL_COMMANDS)] = Field(
+        default=False, description="log JSON lines instead of text"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -129,25 +138,83 @@ class RelaySettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment and relay.toml name settings by their keys, not by field names.
         # .env reaches the settings through the environment (see load_dotenv_file).
-        file_source = InitSettingsSource(settings_cls, init_kwargs=_FILE_VALUES.get() or {})
-        return init_settings, env_settings, file_source
-
-    def runtime_settings(self) -> RuntimeSettings:
-        return RuntimeSettings(
-            max_steps=self.max_steps,
-            max_parallel_steps=self.max_parallel_steps,
-            step_timeout_s=self.step_timeout,
-            task_timeout_s=self.task_timeout,
-            replan=self.replan,
-            allow_code_execution=self.code_execution,
+        environment = {name.lower(): value for name, value in os.environ.items()}
+        from_env = {
+            s.key: environment[s.env.lower()]
+            for s in user_settings().values()
+            if s.env.lower() in environment
+        }
+        return (
+            init_settings,
+            _KeyedSource(settings_cls, from_env),
+            _KeyedSource(settings_cls, _FILE_VALUES.get() or {}),
         )
 
+    def runtime_settings(self) -> RuntimeSettings:
+        """The engine's part of these settings, as the ``RuntimeSettings`` ``Runtime`` takes."""
+        return RuntimeSettings.model_validate(
+            self.model_dump(include=set(RuntimeSettings.model_fields))
+        )
 
-def env_name(name: str, field: FieldInfo) -> str:
-    """The environment variable a setting is read from."""
-    alias = field.validation_alias
-    return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
+    def agent_options(self) -> dict[str, dict[str, Any]]:
+        """The options each agent is built with (``Runtime(agent_options=...)``), by agent name:
+        the image agent's backend and the credentials it may use. Agents never read the
+        environment themselves."""
+        image: dict[str, Any] = {"backend": self.image_backend}
+        for name in ("openai_api_key", "openai_base_url", "replicate_api_token"):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                image[name] = value
+        return {"image": image}
+
+
+@dataclass(frozen=True)
+class UserSetting:
+    """A field a person can set: its field name, key, environment variable and definition."""
+
+    name: str
+    key: str
+    env: str
+    field: FieldInfo
+    setting: Setting
+
+
+@cache
+def user_settings() -> dict[str, UserSetting]:
+    """The settings a person can give, by key, in the order of ``RelaySettings``' fields."""
+    found = {}
+    for name, field in RelaySettings.model_fields.items():
+        setting = setting_of(field.metadata)
+        if setting is not None:
+            key = setting.key or name
+            env = setting.env or ENV_PREFIX + key.upper()
+            found[key] = UserSetting(name, key, env, field, setting)
+    return found
+
+
+def env_name(key: str) -> str:
+    """The environment variable a setting (by key) is read from."""
+    return user_settings()[key].env
+
+
+class _KeyedSource(PydanticBaseSettingsSource):
+    """Values given by setting keys (from the environment or relay.toml), under field names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._values = values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ maps the keys itself.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        known = user_settings()
+        return {known[k].name: v for k, v in self._values.items() if k in known}
 
 
 def load_dotenv_file(path: Path) -> list[str]:
@@ -168,7 +235,8 @@ def load_dotenv_file(path: Path) -> list[str]:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """The settings of a ``relay.toml``; unknown keys are an error, so a typo is not ignored."""
+    """The settings of a ``relay.toml`` by key; unknown keys are an error, so a typo is not
+    ignored."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -177,7 +245,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    known = set(RelaySettings.model_fields) - ENV_ONLY
+    known = {key for key, s in user_settings().items() if not s.setting.env_only}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
@@ -190,13 +258,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def load_settings(
     flags: Mapping[str, Any], *, config_file: Path | None = None, cwd: Path | None = None
 ) -> RelaySettings:
-    """Settings from ``flags`` (None means not given) over the environment, ``.env`` and the
-    config file (``config_file``, else ``relay.toml`` in ``cwd`` if there is one)."""
+    """Settings from ``flags`` (by key; None means not given) over the environment, ``.env``
+    and the config file (``config_file``, else ``relay.toml`` in ``cwd`` if there is one).
+    Raises ``ConfigError`` naming each bad setting."""
     cwd = cwd or Path.cwd()
     load_dotenv_file(cwd / ENV_FILE)
     path = config_file or cwd / CONFIG_FILE
     file_values = read_config_file(path) if config_file or path.is_file() else {}
-    given = {k: v for k, v in flags.items() if v is not None}
+    known = user_settings()
+    given = {known[k].name: v for k, v in flags.items() if v is not None and k in known}
     token = _FILE_VALUES.set(file_values)
     try:
         return RelaySettings(**given)
@@ -207,55 +277,13 @@ def load_settings(
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad setting and what is wrong with it (never the value: it may be
-    a secret)."""
+    """One line naming each bad setting by its key and what is wrong with it (never the value:
+    it may be a secret)."""
+    keys = {s.name: s.key for s in user_settings().values()}
     problems = []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
-        problems.append(f"{name}: {error['msg']}")
+        parts = [str(part) for part in error["loc"]]
+        if parts:
+            parts[0] = keys.get(parts[0], parts[0])
+        problems.append(f"{'.'.join(parts) or 'settings'}: {error['msg']}")
     return "bad setting " + "; ".join(problems)
-
-
-def settings_table() -> str:
-    """The README's Configuration table, made from the settings themselves."""
-    rows = [
-        "| Setting | Flag | Environment | Default | Meaning |",
-        "|---|---|---|---|---|",
-    ]
-    for name, field in RelaySettings.model_fields.items():
-        flag = "" if name in ENV_ONLY else FLAGS.get(name, "")
-        key = "(environment only)" if name in ENV_ONLY else f"`{name}`"
-        default = "unset" if field.default is None else f"`{_shown_default(field.default)}`"
-        rows.append(
-            f"| {key} | {flag} | `{env_name(name, field)}` | {default} | {field.description} |"
-        )
-    return "\n".join(rows)
-
-
-def _shown_default(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-#: The flag of each setting, for the documentation (the parser is in _app).
-FLAGS: dict[str, str] = {
-    "model": "`--model`",
-    "base_url": "`--base-url`",
-    "api_key": "`--api-key`",
-    "workspace": "`--workspace`",
-    "step_timeout": "`--step-timeout`",
-    "task_timeout": "`--task-timeout`",
-    "max_steps": "`--max-steps`",
-    "max_parallel_steps": "`--max-parallel-steps`",
-    "replan": "`--replan`",
-    "code_execution": "`--no-code-execution`",
-    "image_backend": "`--image-backend`",
-    "concurrency": "`--concurrency`",
-    "log_level": "`--log-level`",
-    "log_json": "`--log-json`",
-    "request_timeout": "`--request-timeout`",
-    "max_retries": "`--max-retries`",
-}

@@ -62,7 +62,10 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
     entry point, an image backend without its key) is a configuration error."""
     try:
         return Runtime(
-            model=model, workspace=settings.workspace, settings=settings.runtime_settings()
+            model=model,
+            workspace=settings.workspace,
+            settings=settings.runtime_settings(),
+            agent_options=settings.agent_options(),
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -115,7 +114,7 @@ async def run_command(
 
 async def demo_command(settings: RelaySettings, console: Console, *, json_output: bool) -> int:
     # The demo never calls out: its pictures are drawn locally, whatever keys are around.
-    os.environ["RELAY_IMAGE_BACKEND"] = "offline"
+    settings = settings.model_copy(update={"image_backend": "offline"})
     watched = console.is_terminal and not json_output
     model = demo_model(SHOWCASE if watched else QUICK)
     view = make_view(console, DEMO_TASK, json_output=json_output)

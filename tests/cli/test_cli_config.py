@@ -18,9 +18,10 @@ from agent_relay.runtime.cli._config import (
     RelaySettings,
     env_name,
     load_settings,
-    settings_table,
+    user_settings,
 )
 from agent_relay.runtime.cli._model import build_model
+from agent_relay.runtime.cli._settings_views import settings_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -45,7 +46,7 @@ def test_precedence_flags_env_dotenv_toml_defaults(tmp_path: Path) -> None:
     assert load_settings({}, cwd=tmp_path).model == "openai:toml"
     (tmp_path / ".env").write_text("RELAY_MODEL=openai:dotenv\nRELAY_STEP_TIMEOUT=7\n")
     settings = load_settings({}, cwd=tmp_path)
-    assert (settings.model, settings.step_timeout, settings.max_steps) == ("openai:dotenv", 7, 5)
+    assert (settings.model, settings.step_timeout_s, settings.max_steps) == ("openai:dotenv", 7, 5)
     os.environ["RELAY_MODEL"] = "openai:env"
     assert load_settings({}, cwd=tmp_path).model == "openai:env"
     settings = load_settings({"model": "openai:flag", "max_steps": None}, cwd=tmp_path)
@@ -164,6 +165,6 @@ def test_build_model_needs_a_key_or_a_base_url(tmp_path: Path) -> None:
 def test_readme_documents_every_setting() -> None:
     readme = README.read_text(encoding="utf-8")
     assert "## Configuration" in readme
-    for name, field in RelaySettings.model_fields.items():
-        assert f"`{env_name(name, field)}`" in readme, name
+    for key in user_settings():
+        assert f"`{env_name(key)}`" in readme, key
     assert settings_table() in readme
