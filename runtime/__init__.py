@@ -52,6 +52,8 @@ if TYPE_CHECKING:
         ChatModel,
         ChatResponse,
         ChatToolCall,
+        ModelCallProgress,
+        ModelCallWatcher,
         ModelSettings,
         ModelSpec,
         OpenAIChatModel,
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         model_from_string,
         parse_model_string,
         register_provider,
+        watch_model_calls,
     )
     from .plans import (
         Plan,
@@ -122,6 +125,9 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         [
             "ChatDelta",
+            "ModelCallProgress",
+            "ModelCallWatcher",
+            "watch_model_calls",
             "ChatMessage",
             "ChatModel",
             "ChatResponse",
@@ -175,6 +181,8 @@ __all__ = [
     "Master",
     "ModelAuthenticationError",
     "ModelBadRequestError",
+    "ModelCallProgress",
+    "ModelCallWatcher",
     "ModelConfigError",
     "ModelError",
     "ModelQuotaError",
@@ -218,6 +226,7 @@ __all__ = [
     "register_provider",
     "repair_messages",
     "replan_messages",
+    "watch_model_calls",
 ]
 
 
