@@ -229,9 +229,7 @@ async def replay(path: Path) -> list[str]:
     return found
 
 
-async def main(folder: Path, names: list[str]) -> int:
-    every = sorted(folder.glob("*.json"))
-    files = [p for p in every if not names or any(n in p.name for n in names)]
+async def replay_all(files: list[Path]) -> int:
     bad = 0
     for path in files:
         found = await replay(path)
@@ -246,4 +244,7 @@ async def main(folder: Path, names: list[str]) -> int:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    sys.exit(anyio.run(main, Path(sys.argv[1]), sys.argv[2:]))
+    every = sorted(Path(sys.argv[1]).glob("*.json"))
+    wanted = sys.argv[2:]
+    chosen = [p for p in every if not wanted or any(w in p.name for w in wanted)]
+    sys.exit(anyio.run(replay_all, chosen))
