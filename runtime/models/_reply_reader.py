@@ -30,6 +30,7 @@ from ._reply_text import (
     ThinkSplitter,
     arguments_text,
     as_text,
+    clean_value,
     content_parts,
     reasoning_field,
     split_think,
@@ -90,11 +91,11 @@ def _provider_state(message: Mapping[str, Any], reasoning_name: str) -> dict[str
     """What the provider wants back on the next turn: its reasoning field, as it sent it."""
     if not reasoning_name:
         return {}
-    return {reasoning_name: message[reasoning_name]}
+    return {reasoning_name: clean_value(message[reasoning_name])}
 
 
 def _call_state(call: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in call.items() if k not in _CALL_FIELDS and v is not None}
+    return {k: clean_value(v) for k, v in call.items() if k not in _CALL_FIELDS and v is not None}
 
 
 def read_completion(body: Any) -> ChatResponse:
@@ -223,7 +224,7 @@ class StreamReader:
             out.append(ChatDelta(content=text, reasoning=reasoning))
         state = {}
         if self._reasoning_name:
-            state = {self._reasoning_name: _joined(self._reasoning)}
+            state = {self._reasoning_name: clean_value(_joined(self._reasoning))}
         reason = finish_reason(
             self.raw_finish, has_calls=bool(self._slots), has_refusal=self.has_refusal
         )

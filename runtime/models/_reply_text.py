@@ -31,6 +31,18 @@ def clean_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
+def clean_value(value: Any) -> Any:
+    """A parsed JSON value with every string in it cleaned (see ``clean_text``): what relay
+    keeps of a reply as the provider shaped it must still serialize."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_value(item) for item in value]
+    return value
+
+
 def as_text(value: Any) -> str:
     """A string field as clean text; ``None`` and non-strings read as ``""``."""
     return clean_text(value) if isinstance(value, str) else ""

@@ -300,6 +300,8 @@ class FakeOpenAIServer:
 
     def _chunks(self, reply: FakeReply, body: dict[str, Any]) -> list[dict[str, Any]]:
         reply = self._wire.reply(reply)
+        if not body.get("stream"):  # a stream nobody asked for reports usage, as a body would
+            body = {**body, "stream_options": {"include_usage": True}}
         chunks = stream_chunks(
             reply, body, self._next_id("chatcmpl"), int(time.time()), self.chunk_size
         )

@@ -5,6 +5,8 @@ and a whole ``Runtime`` run with every event recorded."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,19 @@ from agent_relay.runtime import (
 from agent_relay.runtime.testing import FakeOpenAIServer
 
 KEY = "sk-test-0123456789abcdef"
+_RELAY = Path(sys.executable).with_name("relay")
+#: The ``relay`` command of this environment.
+RELAY = [str(_RELAY)] if _RELAY.exists() else [sys.executable, "-m", "agent_relay.runtime.cli"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without keys or relay settings, plus ``extra``."""
+    prefixes = ("OPENAI_", "RELAY_", "AZURE_", "REPLICATE_", "OPENROUTER_", "VLLM_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(extra)
+    return env
+
+
 Mode = Literal["complete", "stream"]
 MODES: tuple[Mode, ...] = ("complete", "stream")
 

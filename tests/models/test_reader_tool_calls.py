@@ -5,6 +5,7 @@ and through the pure ``StreamReader`` for any chunking of the fragments."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -67,11 +68,7 @@ async def test_the_wire_really_has_the_quirks() -> None:
             session.post(f"{server.base_url}/chat/completions", json=body) as response,
         ):
             text = await response.text()
-    chunks = [
-        json.loads(line[6:])
-        for line in text.splitlines()
-        if line.startswith("data: {")
-    ]
+    chunks = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
     calls = [c for chunk in chunks for c in chunk["choices"][0]["delta"].get("tool_calls", [])]
     assert len(calls) == 2
     assert all("index" not in c and "type" not in c for c in calls)
@@ -153,7 +150,7 @@ _args = st.dictionaries(
 
 def _cut(text: str, cuts: list[int]) -> list[str]:
     points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
-    return [text[a:b] for a, b in zip(points, points[1:], strict=False)] or [""]
+    return [text[a:b] for a, b in itertools.pairwise(points)] or [""]
 
 
 @settings(max_examples=150, deadline=None)
