@@ -14,6 +14,7 @@ from ._fake_script import (
     BadRequestFault,
     Fault,
     MalformedBodyFault,
+    ProviderErrorFault,
     RateLimitFault,
     ServerErrorFault,
 )
@@ -42,6 +43,10 @@ def fault_error(fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
             fault.message, "invalid_request_error", param=fault.param, code=fault.code
         )
         return fault.status, body, {}
+    if isinstance(fault, ProviderErrorFault):
+        if isinstance(fault.body, dict):
+            return fault.status, fault.body, {}
+        return fault.status, error_json(str(fault.body), "server_error"), {}
     raise TypeError(f"{type(fault).__name__} cannot be acted out on this route")
 
 
@@ -49,6 +54,10 @@ def error_response(fault: Fault) -> web.Response:
     """The HTTP answer for a fault that is just an error status (or a malformed body)."""
     if isinstance(fault, MalformedBodyFault):
         return web.Response(text=fault.body, content_type="application/json")
+    if isinstance(fault, ProviderErrorFault) and not isinstance(fault.body, dict):
+        if isinstance(fault.body, str):
+            return web.Response(text=fault.body, status=fault.status, content_type="text/plain")
+        return web.json_response(fault.body, status=fault.status)
     status, body, headers = fault_error(fault)
     return web.json_response(body, status=status, headers=headers)
 

@@ -103,6 +103,16 @@ class BadRequestFault(Fault):
 
 
 @dataclass(frozen=True)
+class ProviderErrorFault(Fault):
+    """An error in a provider's own shape: ``body`` (a JSON value, or text sent as
+    ``text/plain``) with HTTP ``status``, e.g. vLLM's ``{"object": "error", ...}``,
+    FastAPI's ``{"detail": ...}`` or a bare ``"Internal Server Error"``."""
+
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
 class SlowFault(Fault):
     """Wait ``delay`` seconds before sending ``reply`` - past a short client timeout."""
 
