@@ -99,7 +99,8 @@ async def run_task(
     *,
     settings: RuntimeSettings | None = None,
 ) -> TaskRecord:
-    """One task through a ``Runtime`` with the file agent, every bus event recorded."""
+    """One task through a ``Runtime`` with the file agent, every bus event recorded; the
+    model is closed at the end."""
     events: list[Event] = []
     runtime = Runtime(
         model=model,
@@ -108,7 +109,7 @@ async def run_task(
         settings=settings or RuntimeSettings(summarize="never"),
     )
     with anyio.fail_after(60):
-        async with runtime as rt, anyio.create_task_group() as tg:
+        async with model, runtime as rt, anyio.create_task_group() as tg:
             subscription = rt.bus.subscribe(">", buffer=100_000)
             done = anyio.Event()
 
