@@ -1,16 +1,25 @@
-"""Shared test configuration: every ``async def`` test runs on anyio's asyncio backend."""
+"""Shared test configuration: every ``async def`` test runs on anyio's asyncio backend, and
+Hypothesis runs without deadlines and derandomized when ``CI`` is set."""
 
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from loguru import logger
 
 import agent_relay.agents
 import agent_relay.bus
 import agent_relay.runtime  # noqa: F401 - each package's __init__ disables its logs: import first
+
+# In CI: the same examples on every run (a failure reproduces), and no per-example deadline,
+# which a loaded machine would trip on through no fault of the code.
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # The packages keep their logs off unless the host application enables them; the test suite
 # is such an application, and several tests read the logs.

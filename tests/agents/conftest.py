@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,8 +12,23 @@ from pathlib import Path
 import pytest
 from fake_replicate import FakeReplicate
 from fake_web import FakeWeb
+from isolation import lacking
 
 from agent_relay.agents import Workspace
+
+
+@pytest.fixture
+def needs_root() -> None:
+    """Skips the test without root (fails it under RELAY_REQUIRE_ISOLATION=1)."""
+    if os.geteuid() != 0:
+        lacking("needs root to switch users")
+
+
+@pytest.fixture
+def needs_setpriv() -> None:
+    """Skips the test without setpriv (fails it under RELAY_REQUIRE_ISOLATION=1)."""
+    if shutil.which("setpriv") is None:
+        lacking("needs setpriv")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from isolation import lacking
 from proc_helpers import processes_with
 
 from agent_relay.agents import ExecutionResult, Sandbox, SandboxError, SandboxLimits
@@ -173,7 +174,7 @@ async def test_tmp_is_private_to_the_run(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     filesystem = next(line for line in result.isolation if line.startswith("filesystem:"))
     if "private tmpfs" not in filesystem:
-        pytest.skip(f"no private /tmp on this machine: {filesystem}")
+        lacking(f"no private /tmp on this machine: {filesystem}")
     assert result.stdout == "/tmp\n"
     assert not await anyio.Path("/tmp", marker).exists()
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
+from isolation import lacking
 from proc_helpers import processes_with
 
 from agent_relay.agents.sandbox._report import describe_isolation
@@ -28,8 +29,8 @@ from agent_relay.agents.sandbox._types import SandboxLimits
 
 NOBODY = 65534
 RUN_UID = 1_999_999_123
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
-needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+# needs_root and needs_setpriv (conftest.py) skip a test, or fail it under
+# RELAY_REQUIRE_ISOLATION=1 (see isolation.py).
 
 
 @pytest.fixture
@@ -113,13 +114,12 @@ PROBE = (
 )
 
 
-@needs_root
-@needs_setpriv
+@pytest.mark.usefixtures("needs_root", "needs_setpriv")
 def test_without_root_a_user_namespace_brings_the_isolation(workdir: Path, token: str) -> None:
     os.chown(workdir, NOBODY, NOBODY)
     system_python = "/usr/bin/python3"
     if not os.access(system_python, os.X_OK):
-        pytest.skip("needs a system python that an unprivileged user can run")
+        lacking("needs a system python that an unprivileged user can run")
     (workdir / "probe.py").write_text(PROBE)
     config = base_config(workdir, [system_python, "probe.py", token])
 
@@ -127,7 +127,7 @@ def test_without_root_a_user_namespace_brings_the_isolation(workdir: Path, token
 
     facts = by_kind(messages, "setup")["facts"]
     if facts.get("user") != "ok":
-        pytest.skip(f"unprivileged user namespaces are not allowed here: {facts.get('user')}")
+        lacking(f"unprivileged user namespaces are not allowed here: {facts.get('user')}")
     assert done.returncode == 0, done.stderr
     assert {facts[name] for name in ("net", "mount", "pid", "ipc", "uts")} == {"ok"}
     assert by_kind(messages, "exit")["code"] == 0
@@ -138,7 +138,7 @@ def test_without_root_a_user_namespace_brings_the_isolation(workdir: Path, token
     assert processes_with(token) == []
 
 
-@needs_root
+@pytest.mark.usefixtures("needs_root")
 def test_root_without_namespaces_drops_privileges_and_sweeps_the_uid(
     workdir: Path, token: str
 ) -> None:
@@ -159,7 +159,7 @@ def test_root_without_namespaces_drops_privileges_and_sweeps_the_uid(
     assert processes_with(token) == []  # the supervisor's sweep of the run uid got it
 
 
-@needs_root
+@pytest.mark.usefixtures("needs_root")
 def test_unreachable_work_dir_without_a_mount_namespace_is_a_clear_error(
     tmp_path: Path,
 ) -> None:
@@ -179,7 +179,7 @@ def test_unreachable_work_dir_without_a_mount_namespace_is_a_clear_error(
     assert "\n" not in error
 
 
-@needs_root
+@pytest.mark.usefixtures("needs_root")
 def test_exec_failure_is_reported(workdir: Path) -> None:
     os.chown(workdir, RUN_UID, RUN_UID)
     config = base_config(workdir, ["/no/such/program"], uid=RUN_UID, gid=RUN_UID)
@@ -190,8 +190,7 @@ def test_exec_failure_is_reported(workdir: Path) -> None:
     assert by_kind(messages, "exit")["code"] == 127
 
 
-@needs_root
-@needs_setpriv
+@pytest.mark.usefixtures("needs_root", "needs_setpriv")
 @pytest.mark.anyio
 async def test_sweep_kills_every_process_of_the_uid_and_nothing_else(token: str) -> None:
     as_run_uid = ["setpriv", f"--reuid={RUN_UID}", f"--regid={RUN_UID}", "--clear-groups"]

@@ -1,5 +1,5 @@
 """Running the real ``relay`` command in a subprocess, in a fresh directory, with an environment
-scrubbed of keys and relay settings."""
+scrubbed of keys and relay settings; ``RelayMain`` is the in-process twin (conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,24 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import anyio
+from typing import Any, Protocol
 
 _RELAY = Path(sys.executable).with_name("relay")
 RELAY = [str(_RELAY)] if _RELAY.exists() else [sys.executable, "-m", "agent_relay.runtime.cli"]
 
-_SCRUBBED_PREFIXES = ("OPENAI_", "RELAY_", "AZURE_", "REPLICATE_", "OPENROUTER_", "VLLM_")
+SCRUBBED_PREFIXES = ("OPENAI_", "RELAY_", "AZURE_", "REPLICATE_", "OPENROUTER_", "VLLM_")
 ANSI_ESCAPE = re.compile(r"\x1b\[")
 
 
+class RelayMain(Protocol):
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``relay *args`` in-process; ``env`` adds variables for this call."""
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
     env.pop("NO_COLOR", None)
     env.update(extra)
     return env
@@ -38,23 +43,6 @@ def relay(
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
-    )
-
-
-async def relay_async(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """For tests that serve something (a fake model endpoint) from their own event loop."""
-    with anyio.fail_after(60):
-        done = await anyio.run_process(
-            [*RELAY, *args],
-            cwd=cwd,
-            env=env if env is not None else clean_env(),
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    return subprocess.CompletedProcess(
-        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
 
 

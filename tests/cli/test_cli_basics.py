@@ -1,11 +1,14 @@
-"""The command line's surface: help, bad flags, bad configuration, no model, and the agents."""
+"""The command line's surface: help, bad flags, bad configuration, no model, and the agents.
+
+Most run ``main(argv)`` in-process (``relay_main``); the help, a bad flag and a broken entry
+point go through the real ``relay`` executable, for the entry point and its exit codes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, clean_env, relay
+from cli_helpers import RelayMain, assert_one_line_error, clean_env, relay
 
 
 def test_help_lists_the_commands_and_options(tmp_path: Path) -> None:
@@ -29,30 +32,39 @@ def test_help_lists_the_commands_and_options(tmp_path: Path) -> None:
         (["launch"], "invalid choice"),
     ],
 )
-def test_bad_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
-    line = assert_one_line_error(relay(*args, cwd=tmp_path))
+def test_bad_flags_are_one_line_and_exit_2(
+    relay_main: RelayMain, args: list[str], says: str
+) -> None:
+    line = assert_one_line_error(relay_main(*args))
     assert says in line
 
 
-def test_run_without_a_model_says_how_to_configure_one(tmp_path: Path) -> None:
-    line = assert_one_line_error(relay("run", "Write a haiku", cwd=tmp_path))
+def test_the_executable_says_a_bad_flag_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    line = assert_one_line_error(relay("run", "--bogus", "x", cwd=tmp_path))
+    assert "unrecognized arguments: --bogus" in line
+
+
+def test_run_without_a_model_says_how_to_configure_one(
+    relay_main: RelayMain, tmp_path: Path
+) -> None:
+    line = assert_one_line_error(relay_main("run", "Write a haiku"))
     assert "OPENAI_API_KEY" in line and "--base-url" in line and "relay demo" in line
     assert not (tmp_path / "relay-workspace").exists()
 
 
-def test_bad_model_string_is_a_config_error(tmp_path: Path) -> None:
-    line = assert_one_line_error(relay("run", "--model", "nosuch:thing", "x", cwd=tmp_path))
+def test_bad_model_string_is_a_config_error(relay_main: RelayMain) -> None:
+    line = assert_one_line_error(relay_main("run", "--model", "nosuch:thing", "x"))
     assert "unknown model provider 'nosuch'" in line
 
 
-def test_bad_relay_toml_is_one_line(tmp_path: Path) -> None:
+def test_bad_relay_toml_is_one_line(relay_main: RelayMain, tmp_path: Path) -> None:
     (tmp_path / "relay.toml").write_text('modle = "openai:gpt-4.1-mini"\n')
-    line = assert_one_line_error(relay("run", "x", cwd=tmp_path))
+    line = assert_one_line_error(relay_main("run", "x"))
     assert "unknown setting(s) modle" in line
 
 
-def test_agents_lists_the_installed_agents(tmp_path: Path) -> None:
-    proc = relay("agents", cwd=tmp_path)
+def test_agents_lists_the_installed_agents(relay_main: RelayMain) -> None:
+    proc = relay_main("agents")
     assert proc.returncode == 0, proc.stderr
     names = {line.split(":", 1)[0] for line in proc.stdout.splitlines()}
     assert {"image", "code", "file"} <= names

@@ -1,5 +1,6 @@
 """``relay batch`` on the demo's scripted model: results per line, bad lines, resuming after
-Ctrl-C and after a torn line."""
+Ctrl-C and after a torn line. In-process through ``main(argv)``, but Ctrl-C goes to the real
+``relay`` process."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli_helpers import RELAY, assert_one_line_error, clean_env, read_jsonl, relay, write_tasks
+from cli_helpers import (
+    RELAY,
+    RelayMain,
+    assert_one_line_error,
+    clean_env,
+    read_jsonl,
+    write_tasks,
+)
 
 from agent_relay.runtime import TaskResult
 
 
-def test_batch_writes_one_result_per_task(tmp_path: Path) -> None:
+def test_batch_writes_one_result_per_task(relay_main: RelayMain, tmp_path: Path) -> None:
     ids = write_tasks(tmp_path / "tasks.jsonl", 50)
-    proc = relay("batch", "tasks.jsonl", "--demo", "--concurrency", "16", cwd=tmp_path)
+    proc = relay_main("batch", "tasks.jsonl", "--demo", "--concurrency", "16")
     assert proc.returncode == 0, proc.stderr
     results = read_jsonl(tmp_path / "tasks.results.jsonl")
     assert len(results) == 50
@@ -31,7 +39,9 @@ def test_batch_writes_one_result_per_task(tmp_path: Path) -> None:
     assert len(list((tmp_path / "relay-workspace").glob("*/index.html"))) == 50
 
 
-def test_interrupted_batch_keeps_whole_lines_and_resumes(tmp_path: Path) -> None:
+def test_interrupted_batch_keeps_whole_lines_and_resumes(
+    relay_main: RelayMain, tmp_path: Path
+) -> None:
     ids = write_tasks(tmp_path / "tasks.jsonl", 50)
     out = tmp_path / "out.jsonl"
     args = [*RELAY, "batch", "tasks.jsonl", "--demo", "--concurrency", "2", "--out", "out.jsonl"]
@@ -58,7 +68,7 @@ def test_interrupted_batch_keeps_whole_lines_and_resumes(tmp_path: Path) -> None
     assert "interrupted" in stderr and "rerun the same command to resume" in stderr
     done_before = out.read_bytes()
 
-    proc = relay(*args[len(RELAY) :], "--concurrency", "16", cwd=tmp_path)
+    proc = relay_main(*args[len(RELAY) :], "--concurrency", "16")
     assert proc.returncode == 0, proc.stderr
     assert f"batch: {len(first)} task(s) already in out.jsonl, skipping them" in proc.stdout
     assert out.read_bytes().startswith(done_before)  # earlier results kept as they were
@@ -67,7 +77,7 @@ def test_interrupted_batch_keeps_whole_lines_and_resumes(tmp_path: Path) -> None
     assert f"{50 - len(first)} completed" in proc.stdout
 
 
-def test_bad_lines_are_reported_and_skipped(tmp_path: Path) -> None:
+def test_bad_lines_are_reported_and_skipped(relay_main: RelayMain, tmp_path: Path) -> None:
     lines = [
         '{"task": "Picture of a boat", "id": "boat"}',  # 1
         "",  # 2: blank
@@ -83,7 +93,7 @@ def test_bad_lines_are_reported_and_skipped(tmp_path: Path) -> None:
         '{"task": "Picture of a kite", "id": 7}',  # 12: numeric id
     ]
     (tmp_path / "tasks.jsonl").write_text("\n".join(lines) + "\n")
-    proc = relay("batch", "tasks.jsonl", "--demo", cwd=tmp_path)
+    proc = relay_main("batch", "tasks.jsonl", "--demo")
     assert proc.returncode == 1, proc.stderr  # something in the input was not done
     for number in (5, 6, 7, 8, 9, 10, 11):
         assert f"tasks.jsonl line {number}:" in proc.stderr, number
@@ -97,7 +107,9 @@ def test_bad_lines_are_reported_and_skipped(tmp_path: Path) -> None:
     assert "7 bad lines skipped" in proc.stdout
 
 
-def test_a_torn_last_line_is_removed_and_its_task_runs_again(tmp_path: Path) -> None:
+def test_a_torn_last_line_is_removed_and_its_task_runs_again(
+    relay_main: RelayMain, tmp_path: Path
+) -> None:
     write_tasks(tmp_path / "tasks.jsonl", 3)
     now = datetime.now(UTC)
     done = TaskResult(
@@ -107,7 +119,7 @@ def test_a_torn_last_line_is_removed_and_its_task_runs_again(tmp_path: Path) -> 
     whole = done.model_dump_json() + "\n"
     torn = json.dumps({"task_id": "t2", "id": "task-001", "status": "comp"})[:30]
     (tmp_path / "tasks.results.jsonl").write_text(whole + torn)
-    proc = relay("batch", "tasks.jsonl", "--demo", cwd=tmp_path)
+    proc = relay_main("batch", "tasks.jsonl", "--demo")
     assert proc.returncode == 0, proc.stderr
     assert "torn line (line 2" in proc.stderr
     assert "batch: 1 task(s) already in" in proc.stdout
@@ -116,12 +128,12 @@ def test_a_torn_last_line_is_removed_and_its_task_runs_again(tmp_path: Path) -> 
     assert sorted(r["id"] for r in results) == ["task-000", "task-001", "task-002"]
 
 
-def test_missing_or_unusable_input_is_one_line(tmp_path: Path) -> None:
-    line = assert_one_line_error(relay("batch", "nope.jsonl", "--demo", cwd=tmp_path))
+def test_missing_or_unusable_input_is_one_line(relay_main: RelayMain, tmp_path: Path) -> None:
+    line = assert_one_line_error(relay_main("batch", "nope.jsonl", "--demo"))
     assert "nope.jsonl not found" in line
     (tmp_path / "tasks.jsonl").write_text("a task\n")
     line = assert_one_line_error(
-        relay("batch", "tasks.jsonl", "--demo", "--out", "tasks.jsonl", cwd=tmp_path)
+        relay_main("batch", "tasks.jsonl", "--demo", "--out", "tasks.jsonl")
     )
     assert "must not be the input file" in line
     assert (tmp_path / "tasks.jsonl").read_text() == "a task\n"

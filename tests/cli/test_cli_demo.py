@@ -1,20 +1,21 @@
 """``relay demo``: the classic example end to end through the real master, bus and agents,
-offline, with plain output when stdout is not a terminal."""
+offline, with plain output when stdout is not a terminal (run in-process through
+``main(argv)``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from cli_helpers import ANSI_ESCAPE, clean_env, relay
+from cli_helpers import ANSI_ESCAPE, RelayMain
 
 from agent_relay.runtime import TaskResult
 
 
-def test_demo_makes_the_page_and_the_picture(tmp_path: Path) -> None:
+def test_demo_makes_the_page_and_the_picture(relay_main: RelayMain, tmp_path: Path) -> None:
     # Even with an OpenAI key around, the demo neither calls a model nor draws remotely.
-    env = clean_env(OPENAI_API_KEY="sk-unused-by-the-demo", OPENAI_BASE_URL="http://127.0.0.1:9")
-    proc = relay("demo", cwd=tmp_path, env=env)
+    env = {"OPENAI_API_KEY": "sk-unused-by-the-demo", "OPENAI_BASE_URL": "http://127.0.0.1:9"}
+    proc = relay_main("demo", env=env)
     assert proc.returncode == 0, proc.stderr
     pages = list((tmp_path / "relay-workspace").glob("*/index.html"))
     assert len(pages) == 1
@@ -39,8 +40,8 @@ def test_demo_makes_the_page_and_the_picture(tmp_path: Path) -> None:
     assert proc.stderr == ""
 
 
-def test_demo_json_is_a_task_result(tmp_path: Path) -> None:
-    proc = relay("demo", "--json", "--workspace", "out", cwd=tmp_path)
+def test_demo_json_is_a_task_result(relay_main: RelayMain, tmp_path: Path) -> None:
+    proc = relay_main("demo", "--json", "--workspace", "out")
     assert proc.returncode == 0, proc.stderr
     result = TaskResult.model_validate(json.loads(proc.stdout))
     assert result.status == "completed"

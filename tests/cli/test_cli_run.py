@@ -1,5 +1,6 @@
 """``relay run`` against a fake OpenAI-compatible endpoint on loopback, driven by the real
-OpenAI client inside the real ``relay`` process."""
+OpenAI client inside ``relay``: in-process through ``main(argv)`` (the fake served from a
+thread of its own), and Ctrl-C through the real ``relay`` process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import signal
 from pathlib import Path
 
 import anyio
-from cli_helpers import ANSI_ESCAPE, RELAY, assert_one_line_error, clean_env, relay_async
+from anyio.from_thread import BlockingPortal
+from cli_helpers import ANSI_ESCAPE, RELAY, RelayMain, assert_one_line_error, clean_env
 
 from agent_relay.runtime import TaskResult
 from agent_relay.runtime.testing import AuthFault, FakeOpenAIServer, FakeReply, FakeToolCall
@@ -38,13 +40,15 @@ def _script() -> list[FakeReply | str]:
     ]
 
 
-async def test_run_json_against_a_fake_endpoint_never_shows_the_key(tmp_path: Path) -> None:
-    async with FakeOpenAIServer(_script(), require_api_key=SECRET) as server:
-        env = clean_env(OPENAI_API_KEY=SECRET)
-        proc = await relay_async(
+def test_run_json_against_a_fake_endpoint_never_shows_the_key(
+    relay_main: RelayMain, portal: BlockingPortal, tmp_path: Path
+) -> None:
+    fake = FakeOpenAIServer(_script(), require_api_key=SECRET)
+    with portal.wrap_async_context_manager(fake) as server:
+        proc = relay_main(
             "run", "Write a note", "--json", "--log-level", "DEBUG",
             "--model", "openai:x", "--base-url", server.base_url,
-            cwd=tmp_path, env=env,
+            env={"OPENAI_API_KEY": SECRET},
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = TaskResult.model_validate(json.loads(proc.stdout))  # nothing else on stdout
@@ -58,12 +62,14 @@ async def test_run_json_against_a_fake_endpoint_never_shows_the_key(tmp_path: Pa
         assert SECRET not in stream and "test-secret" not in stream
 
 
-async def test_run_plain_output_and_settings_from_relay_toml(tmp_path: Path) -> None:
-    async with FakeOpenAIServer(_script()) as server:
+def test_run_plain_output_and_settings_from_relay_toml(
+    relay_main: RelayMain, portal: BlockingPortal, tmp_path: Path
+) -> None:
+    with portal.wrap_async_context_manager(FakeOpenAIServer(_script())) as server:
         (tmp_path / "relay.toml").write_text(
             f'model = "openai:from-toml"\nbase_url = "{server.base_url}"\nworkspace = "ws"\n'
         )
-        proc = await relay_async("run", "Write a note", cwd=tmp_path)
+        proc = relay_main("run", "Write a note")
     assert proc.returncode == 0, proc.stderr
     assert {r.body.get("model") for r in server.chat_requests} == {"from-toml"}
     assert not ANSI_ESCAPE.search(proc.stdout)
@@ -77,26 +83,24 @@ async def test_run_plain_output_and_settings_from_relay_toml(tmp_path: Path) -> 
     assert str(written[0].relative_to(tmp_path)) in proc.stdout
 
 
-async def test_refused_key_is_one_line_exit_1_and_never_echoed(tmp_path: Path) -> None:
-    async with FakeOpenAIServer([AuthFault()] * 3) as server:
-        env = clean_env(OPENAI_API_KEY=SECRET)
-        proc = await relay_async(
+def test_refused_key_is_one_line_exit_1_and_never_echoed(
+    relay_main: RelayMain, portal: BlockingPortal
+) -> None:
+    with portal.wrap_async_context_manager(FakeOpenAIServer([AuthFault()] * 3)) as server:
+        proc = relay_main(
             "run", "Write a note", "--model", "openai:x", "--base-url", server.base_url,
-            cwd=tmp_path, env=env,
+            env={"OPENAI_API_KEY": SECRET},
         )  # fmt: skip
     line = assert_one_line_error(proc, code=1)
     assert "failed" in line
     assert SECRET not in proc.stdout + proc.stderr
 
 
-async def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+def test_unreachable_endpoint_is_one_line(relay_main: RelayMain, portal: BlockingPortal) -> None:
     # A port nobody listens on: bind one, note it, close it.
-    async with FakeOpenAIServer() as server:
+    with portal.wrap_async_context_manager(FakeOpenAIServer()) as server:
         url = server.base_url
-    proc = await relay_async(
-        "run", "Write a note", "--base-url", url, "--max-retries", "0", "--json",
-        cwd=tmp_path,
-    )  # fmt: skip
+    proc = relay_main("run", "Write a note", "--base-url", url, "--max-retries", "0", "--json")
     line = assert_one_line_error(proc, code=1)
     assert "planning failed" in line
     assert TaskResult.model_validate(json.loads(proc.stdout)).status == "failed"

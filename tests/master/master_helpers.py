@@ -1,5 +1,6 @@
 """Agents and plans for the master's tests: agents whose work is a short sleep, recording
-when each step started and ended and what it was given."""
+when each step started and ended and what it was given, and a rendezvous that proves steps
+run at the same time without reading a clock."""
 
 from __future__ import annotations
 
@@ -23,16 +24,43 @@ class Journal:
     prompts: dict[str, str] = field(default_factory=dict)
 
 
+class Rendezvous:
+    """Holds each of ``steps`` until all of them have arrived. Steps that ran one after another
+    would wait for each other forever, so getting past it proves they ran at the same time;
+    the test bounds that wait with ``anyio.fail_after`` to turn a deadlock into a failure."""
+
+    def __init__(self, steps: set[str]) -> None:
+        self.steps = steps
+        self.arrived: set[str] = set()
+        self._all_here = anyio.Event()
+
+    async def meet(self, step_id: str) -> None:
+        if step_id not in self.steps:
+            return
+        self.arrived.add(step_id)
+        if self.arrived == self.steps:
+            self._all_here.set()
+        await self._all_here.wait()
+
+
 class SleepAgent(Agent):
     """Sleeps ``latency`` seconds and answers with its prompt. A prompt containing ``FAIL``
-    raises; ``HANG`` sleeps until cancelled."""
+    raises; ``HANG`` sleeps until cancelled. Steps named by ``rendezvous`` first wait there
+    for each other."""
 
     name: ClassVar[str] = "sleep"
     description: ClassVar[str] = "waits a moment and echoes its prompt"
 
-    def __init__(self, journal: Journal, latency: float = 0.02, name: str | None = None) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        latency: float = 0.02,
+        name: str | None = None,
+        rendezvous: Rendezvous | None = None,
+    ) -> None:
         self.journal = journal
         self.latency = latency
+        self.rendezvous = rendezvous
         if name is not None:
             self.name = name  # type: ignore[misc]
         self.concurrency = 1000
@@ -45,6 +73,8 @@ class SleepAgent(Agent):
         try:
             if "HANG" in step.prompt:
                 await anyio.sleep_forever()
+            if self.rendezvous is not None:
+                await self.rendezvous.meet(step.step_id)
             await anyio.sleep(self.latency)
         except anyio.get_cancelled_exc_class():
             self.journal.cancelled.add(step.step_id)

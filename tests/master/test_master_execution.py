@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from master_helpers import Journal, SleepAgent, plan_text
+from master_helpers import Journal, Rendezvous, SleepAgent, plan_text
 
 from agent_relay.bus import validate_topic
 from agent_relay.runtime import (
@@ -23,11 +23,18 @@ from agent_relay.runtime.testing import ScriptedModel
 
 
 def runtime_for(
-    tmp_path: Path, script: list[object], journal: Journal, **settings: object
+    tmp_path: Path,
+    script: list[object],
+    journal: Journal,
+    rendezvous: Rendezvous | None = None,
+    **settings: object,
 ) -> Runtime:
     return Runtime(
         model=ScriptedModel(script),  # type: ignore[arg-type]
-        agents=[SleepAgent(journal), SleepAgent(journal, name="other")],
+        agents=[
+            SleepAgent(journal, rendezvous=rendezvous),
+            SleepAgent(journal, name="other", rendezvous=rendezvous),
+        ],
         workspace=tmp_path,
         settings=RuntimeSettings(**settings),  # type: ignore[arg-type]
     )
@@ -43,9 +50,14 @@ DIAMOND = plan_text(
 
 async def test_diamond_runs_in_dependency_order_with_parallel_middle(tmp_path: Path) -> None:
     journal = Journal()
-    async with runtime_for(tmp_path, [DIAMOND], journal) as rt:
-        result = await rt.run("diamond")
+    # b and c each wait until both have started: were they not run at the same time, the
+    # run would deadlock and the deadline below would fail the test.
+    meeting = Rendezvous({"b", "c"})
+    async with runtime_for(tmp_path, [DIAMOND], journal, meeting) as rt:
+        with anyio.fail_after(30):
+            result = await rt.run("diamond")
     assert result.status == "completed", result.error
+    assert meeting.arrived == {"b", "c"}
     spans = journal.spans
     # dependents never start before what they depend on has ended
     assert spans["b"][0] >= spans["a"][1] and spans["c"][0] >= spans["a"][1]
@@ -67,8 +79,14 @@ async def test_context_is_only_the_direct_dependencies(tmp_path: Path) -> None:
 async def test_fan_out_all_overlap(tmp_path: Path) -> None:
     journal = Journal()
     plan = plan_text(*[(f"s{i}", "sleep", f"P{i}", []) for i in range(6)])
-    async with runtime_for(tmp_path, [plan, "summary of six"], journal, max_parallel_steps=6) as rt:
-        result = await rt.run("fan out")
+    # Every step waits until all six have started: only steps running at the same time get
+    # past that, so a run that serialised them would deadlock and fail on the deadline.
+    meeting = Rendezvous({f"s{i}" for i in range(6)})
+    script: list[object] = [plan, "summary of six"]
+    async with runtime_for(tmp_path, script, journal, meeting, max_parallel_steps=6) as rt:
+        with anyio.fail_after(30):
+            result = await rt.run("fan out")
+    assert meeting.arrived == {f"s{i}" for i in range(6)}
     starts = [journal.spans[f"s{i}"][0] for i in range(6)]
     ends = [journal.spans[f"s{i}"][1] for i in range(6)]
     assert max(starts) < min(ends)

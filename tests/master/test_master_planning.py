@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import anyio
 from master_helpers import Journal, SleepAgent, plan_text
 
-from agent_relay.runtime import ModelServerError, Runtime, RuntimeSettings, TaskResult
+from agent_relay.runtime import (
+    AgentContext,
+    ChatDelta,
+    ChatMessage,
+    ModelServerError,
+    Runtime,
+    RuntimeSettings,
+    StepAssignment,
+    StepOutput,
+    TaskResult,
+)
 from agent_relay.runtime.testing import ScriptedModel
 
 
@@ -66,16 +79,45 @@ async def test_fenced_plan_with_text_around_is_accepted(tmp_path: Path) -> None:
     assert result.answer == "fenced"
 
 
+class PausingModel(ScriptedModel):
+    """Streams the plan up to the end of its first step, then waits for ``resume`` before it
+    writes the rest."""
+
+    def __init__(self, plan: str, resume: anyio.Event) -> None:
+        super().__init__([plan], chunk_size=4)
+        self.resume = resume
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], **options: Any
+    ) -> AsyncIterator[ChatDelta]:
+        written = ""
+        async for delta in super().stream(messages, **options):
+            yield delta
+            written += delta.content or ""
+            if "}" in written and not self.resume.is_set():
+                await self.resume.wait()
+
+
 async def test_first_step_starts_while_the_plan_is_still_streaming(tmp_path: Path) -> None:
     steps = [(f"s{i}", "sleep", f"P{i}", []) for i in range(8)]
-    model = ScriptedModel([plan_text(*steps)], chunk_size=4, chunk_delay=0.005)
+    first_step_running = anyio.Event()
+
+    class Signalling(SleepAgent):
+        async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
+            first_step_running.set()
+            return await super().run_step(step, ctx)
+
+    # The model writes no more of the plan until the first step runs: a master that waited
+    # for the whole plan before dispatching would deadlock, and the deadline fails the test.
+    model = PausingModel(plan_text(*steps), resume=first_step_running)
     journal = Journal()
-    async with Runtime(model, [SleepAgent(journal, latency=0.0)], tmp_path) as rt:
-        handle = await rt.submit("stream")
-        order = [
-            e.topic.split(".", 2)[2] + ("!" if e.data.get("complete") else "")
-            async for e in handle.events()
-        ]
+    async with Runtime(model, [Signalling(journal, latency=0.0)], tmp_path) as rt:
+        with anyio.fail_after(30):
+            handle = await rt.submit("stream")
+            order = [
+                e.topic.split(".", 2)[2] + ("!" if e.data.get("complete") else "")
+                async for e in handle.events()
+            ]
     first_start = order.index("step.s0.started")
     plan_complete = order.index("plan!")
     assert first_start < plan_complete
