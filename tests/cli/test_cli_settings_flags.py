@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import clean_env, relay_async
+from anyio.from_thread import BlockingPortal
+from cli_helpers import RelayMain, clean_env
 
 from agent_relay.runtime import Runtime, RuntimeSettings, TaskResult
 from agent_relay.runtime.cli._app import build_parser
@@ -120,7 +121,9 @@ def test_the_image_backend_reaches_the_agent_through_its_options(tmp_path: Path)
     assert dict(os.environ) == before  # nothing was written to steer the agent
 
 
-async def test_run_draws_with_the_openai_backend_the_settings_name(tmp_path: Path) -> None:
+def test_run_draws_with_the_openai_backend_the_settings_name(
+    relay_main: RelayMain, portal: BlockingPortal
+) -> None:
     """The key and endpoint come from OPENAI_API_KEY/OPENAI_BASE_URL, read by the settings
     and handed to the image agent; the fake server refuses any request without the key."""
     plan = json.dumps(
@@ -128,9 +131,10 @@ async def test_run_draws_with_the_openai_backend_the_settings_name(tmp_path: Pat
     )
     draw = FakeToolCall("generate_image", {"prompt": "a fox", "size": "256x256"})
     script: list[FakeReply | str] = [plan, FakeReply(tool_calls=[draw]), "Drew fox.png"]
-    async with FakeOpenAIServer(script, require_api_key=SECRET) as server:
+    fake = FakeOpenAIServer(script, require_api_key=SECRET)
+    with portal.wrap_async_context_manager(fake) as server:
         env = clean_env(OPENAI_API_KEY=SECRET, OPENAI_BASE_URL=server.base_url)
-        proc = await relay_async("run", "Draw a fox", "--json", cwd=tmp_path, env=env)
+        proc = relay_main("run", "Draw a fox", "--json", env=env)
         image_requests = [r for r in server.requests if r.path.endswith("/images/generations")]
     assert proc.returncode == 0, proc.stderr
     result = TaskResult.model_validate(json.loads(proc.stdout))
