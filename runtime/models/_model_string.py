@@ -131,8 +131,8 @@ def parse_model_string(spec: str) -> ModelSpec:
     (``vllm:qwen3?structured_output=false&stream_usage=false``; see ``STRING_OPTIONS``).
     Raises ``ModelConfigError`` for an unknown provider or option, or no valid model name.
     """
-    text, _, query = spec.strip().rpartition("?")
-    if not _OPTIONS.match(query):  # a "?" that starts no options belongs to the name
+    text, mark, query = spec.strip().rpartition("?")
+    if not mark or not _OPTIONS.match(query):  # a "?" that starts no options is in the name
         text, query = spec.strip(), ""
     provider, sep, model = text.partition(":")
     if not sep or provider == "ft":
