@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ModelBadRequestError,
         ModelConfigError,
         ModelError,
+        ModelQuotaError,
         ModelRateLimitError,
         ModelServerError,
         ModelTimeoutError,
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
         ChatModel,
         ChatResponse,
         ChatToolCall,
+        ModelCallProgress,
+        ModelCallWatcher,
         ModelSettings,
         ModelSpec,
         OpenAIChatModel,
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
         model_from_string,
         parse_model_string,
         register_provider,
+        watch_model_calls,
     )
     from .plans import (
         Plan,
@@ -86,6 +90,7 @@ _LAZY: dict[str, str] = {
             "ModelBadRequestError",
             "ModelConfigError",
             "ModelError",
+            "ModelQuotaError",
             "ModelRateLimitError",
             "ModelServerError",
             "ModelTimeoutError",
@@ -120,6 +125,9 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         [
             "ChatDelta",
+            "ModelCallProgress",
+            "ModelCallWatcher",
+            "watch_model_calls",
             "ChatMessage",
             "ChatModel",
             "ChatResponse",
@@ -173,8 +181,11 @@ __all__ = [
     "Master",
     "ModelAuthenticationError",
     "ModelBadRequestError",
+    "ModelCallProgress",
+    "ModelCallWatcher",
     "ModelConfigError",
     "ModelError",
+    "ModelQuotaError",
     "ModelRateLimitError",
     "ModelServerError",
     "ModelSettings",
@@ -215,6 +226,7 @@ __all__ = [
     "register_provider",
     "repair_messages",
     "replan_messages",
+    "watch_model_calls",
 ]
 
 

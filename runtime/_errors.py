@@ -75,7 +75,30 @@ __all__ = [
 
 
 class ModelError(RelayError):
-    """A call to a model endpoint failed."""
+    """A call to a model endpoint failed.
+
+    Besides the one-line message: ``status`` (the HTTP status, or the one the provider named
+    inside a body or stream), ``code`` and ``provider_message`` (the provider's own words),
+    each ``None`` where the endpoint gave none; ``attempts``, how many times relay sent the
+    call; ``retryable``, whether trying again later could help.
+    """
+
+    def __init__(
+        self,
+        message: str = "the model call failed",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        provider_message: str | None = None,
+        attempts: int = 1,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.provider_message = provider_message
+        self.attempts = attempts
+        self.retryable = retryable
 
 
 class ModelAuthenticationError(ModelError):
@@ -84,6 +107,11 @@ class ModelAuthenticationError(ModelError):
 
 class ModelRateLimitError(ModelError):
     """The endpoint kept answering 429 after the client's retries were spent."""
+
+
+class ModelQuotaError(ModelError):
+    """The account behind the key has no quota or credit left (``insufficient_quota``,
+    billing errors): retrying cannot help, so relay does not retry."""
 
 
 class ModelBadRequestError(ModelError):

@@ -20,6 +20,14 @@ from ._messages import Message, RefusalContent, new_id
 from ._run_state import LocalRun
 from ._types import AgentBase, RunStatus, ToolCall, ToolCallFunction
 
+#: Why an answer that ended this way is not a finished answer, in words for a person.
+_CUT_OFF = {
+    "length": "the model's answer was cut off at its output token limit (finish_reason "
+    "length); raise max_tokens or ask for less",
+    "content_filter": "the provider's content filter cut the model's answer off "
+    "(finish_reason content_filter)",
+}
+
 
 @dataclass(frozen=True)
 class ChatLoop:
@@ -91,7 +99,9 @@ class ChatLoop:
                 calls = _with_unique_ids(reply.tool_calls)
                 if reply.text.strip():
                     post(Message.assistant(reply.text))
-                conversation.append(ChatMessage.assistant(reply.text or None, calls))
+                # The reply goes back as it came, with any state its provider wants returned
+                # (DeepSeek's reasoning in thinking mode with tools).
+                conversation.append(reply.model_copy(update={"tool_calls": calls}))
                 outputs = await state.wait_for_outputs(
                     [_to_tool_call(c) for c in calls], self.action_timeout
                 )
@@ -110,11 +120,16 @@ class ChatLoop:
                 return
             if reply.text.strip():
                 post(Message.assistant(reply.text))
-                state.finish(RunStatus.completed)
+                cut = _CUT_OFF.get(response.finish_reason)
+                if cut is not None:
+                    state.finish(RunStatus.incomplete, cut)
+                else:
+                    state.finish(RunStatus.completed)
                 return
             state.finish(
                 RunStatus.failed,
-                f"the model returned an empty reply (finish_reason={response.finish_reason})",
+                _CUT_OFF.get(response.finish_reason)
+                or f"the model returned an empty reply (finish_reason={response.finish_reason})",
             )
             return
         state.finish(

@@ -75,6 +75,8 @@ class LocalRun:
             self.run.completed_at = now
         elif status is RunStatus.failed:
             self.run.failed_at = now
+        elif status is RunStatus.incomplete:
+            self.run.incomplete_at = now
         elif status is RunStatus.cancelled:
             self.run.cancelled_at = now
         self.run.last_error = error

@@ -115,10 +115,15 @@ class RequiredAction(BaseModel):
 
 
 class RunStatus(enum.StrEnum):
+    """A run's status, as in the Assistants API. ``incomplete``: the model's answer was cut
+    off (its output token limit, or the provider's content filter); ``last_error`` says which,
+    and the partial answer is on the thread."""
+
     queued = "queued"
     in_progress = "in_progress"
     requires_action = "requires_action"
     completed = "completed"
+    incomplete = "incomplete"
     failed = "failed"
     cancelled = "cancelled"
     expired = "expired"
@@ -129,7 +134,13 @@ class RunStatus(enum.StrEnum):
 
 
 _TERMINAL = frozenset(
-    {RunStatus.completed, RunStatus.failed, RunStatus.cancelled, RunStatus.expired}
+    {
+        RunStatus.completed,
+        RunStatus.incomplete,
+        RunStatus.failed,
+        RunStatus.cancelled,
+        RunStatus.expired,
+    }
 )
 
 
@@ -178,6 +189,7 @@ class RunBase(BaseModel):
     completed_at: int | None = None
     cancelled_at: int | None = None
     failed_at: int | None = None
+    incomplete_at: int | None = None
     expires_at: int | None = None
     required_action: RequiredAction | None = None
     last_error: str | None = Field(default=None, description="one line, set when not completed")

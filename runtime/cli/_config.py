@@ -86,10 +86,19 @@ class RelaySettings(BaseSettings, RuntimeSettings):
         description="the base URL for openai: models, when --base-url is not given",
     )
     request_timeout: Annotated[float, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="S")] = (
-        Field(default=60.0, gt=0, description="seconds for one model call")
+        Field(
+            default=60.0,
+            gt=0,
+            description="seconds for one attempt of a model call, connecting to last byte",
+        )
     )
     max_retries: Annotated[int, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="N")] = Field(
         default=2, ge=0, le=10, description="retries of a failed model call"
+    )
+    structured_output: Annotated[bool, Setting(_MODEL, commands=MODEL_COMMANDS)] = Field(
+        default=True,
+        description="ask the endpoint for structured output (a JSON schema) when planning; "
+        "turn it off for servers that mishandle it (the schema then goes in the prompt)",
     )
     workspace: Annotated[Path, Setting(metavar="DIR")] = Field(
         default=Path("relay-workspace"), description="where tasks write their files"

@@ -81,7 +81,8 @@ class LiveView:
         if state.planning:
             what = "replanning" if state.replanned else "planning"
             so_far = f" · {total} step{'s' * (total != 1)} so far" if total else ""
-            text = Text.assemble(Text(f"{what}…", style="bold"), so_far, elapsed)
+            note = Text(f" · {one_line(state.note, 90)}", style="yellow") if state.note else ""
+            text = Text.assemble(Text(f"{what}…", style="bold"), so_far, note, elapsed)
         else:
             text = Text.assemble(
                 Text(f"{running} running", style="bold cyan" if running else "bold"),

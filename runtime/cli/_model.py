@@ -49,6 +49,8 @@ def build_model(settings: RelaySettings) -> ChatModel:
     options: dict[str, Any] = {}
     if parsed.provider in _OPENAI_BASED:
         options = {"timeout": settings.request_timeout, "max_retries": settings.max_retries}
+        if not settings.structured_output:
+            options["supports_structured_output"] = False
     try:
         return model_from_string(spec, base_url=url, api_key=key, **options)
     except TypeError as exc:

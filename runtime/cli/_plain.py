@@ -38,6 +38,9 @@ class PlainView:
             n = len(self.state.steps)
             self._line(f"plan: complete, {n} step{'s' * (n != 1)}")
             return
+        if event.type == "task.progress":
+            self._line(f"planning: {one_line(self.state.note, 200)}")
+            return
         parsed = parse_step_topic(event.topic)
         if parsed is None:
             return

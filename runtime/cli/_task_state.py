@@ -43,6 +43,7 @@ class TaskState:
     replanned: bool = False
     finished: float | None = None
     outcome: str = ""  # the task's status once it is done
+    note: str = ""  # the latest task-level progress (a planning call being retried)
 
     def elapsed(self, now: float) -> float:
         return (self.finished or now) - self.started
@@ -54,7 +55,11 @@ class TaskState:
         """Update from ``event``; returns the steps it added (a plan event may add several)."""
         now = time.monotonic()
         if event.type == "task.plan":
+            self.note = ""
             return self._apply_plan(event.data)
+        if event.type == "task.progress":
+            self.note = str(event.data.get("message") or "")
+            return []
         if event.type == "task.done":
             self.planning = False
             self.finished = now

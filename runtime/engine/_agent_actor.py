@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from agent_relay.bus import Actor, Bus, Event
 
 from .._errors import RelayError
+from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ._agent import Agent, AgentContext
 from ._steps import StepAssignment, StepOutput
@@ -99,8 +100,15 @@ class AgentActor(Actor):
             model=self.model,
             _progress=partial(self._progress, step, cause),
         )
+
+        async def model_call_progress(progress: ModelCallProgress) -> None:
+            await ctx.progress(
+                progress.describe(), attempt=progress.attempt, attempts=progress.attempts
+            )
+
         try:
-            output = await self.agent.run_step(step, ctx)
+            with watch_model_calls(model_call_progress):
+                output = await self.agent.run_step(step, ctx)
             if not isinstance(output, StepOutput):
                 return "failed", {
                     "error": f"agent {self.agent.name!r} returned a {type(output).__name__}, "

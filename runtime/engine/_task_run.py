@@ -26,6 +26,7 @@ from agent_relay.bus import Bus, Event, utc_now
 
 from .._errors import ModelError, RelayError
 from .._settings import RuntimeSettings
+from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
@@ -208,7 +209,24 @@ class TaskRun:
         if failure is not None:
             raise failure
 
+    async def _planning_progress(self, progress: ModelCallProgress) -> None:
+        """A planning call is being retried: say so on ``task.<id>.progress``."""
+        await self._bus.emit(
+            task_topic(self.task_id, "progress"),
+            "task.progress",
+            {
+                "message": progress.describe(),
+                "attempt": progress.attempt,
+                "attempts": progress.attempts,
+            },
+            task_id=self.task_id,
+        )
+
     async def _plan_into(self, *, initial: bool) -> None:
+        with watch_model_calls(self._planning_progress):
+            await self._plan_calls(initial=initial)
+
+    async def _plan_calls(self, *, initial: bool) -> None:
         if initial:
             outcome = await self._planner.plan(self.task, self._accept)
         else:

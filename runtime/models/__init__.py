@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._call_progress import ModelCallProgress, ModelCallWatcher, watch_model_calls
     from ._chat_model import ChatModel, StreamAccumulator
     from ._chat_types import (
         ChatDelta,
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 # name -> the module (relative to this package) that defines it.
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["ModelCallProgress", "ModelCallWatcher", "watch_model_calls"], "._call_progress"
+    ),
     **dict.fromkeys(["ChatModel", "StreamAccumulator"], "._chat_model"),
     **dict.fromkeys(
         [
@@ -71,6 +75,8 @@ __all__ = [
     "ChatModel",
     "ChatResponse",
     "ChatToolCall",
+    "ModelCallProgress",
+    "ModelCallWatcher",
     "ModelSettings",
     "ModelSpec",
     "OpenAIChatModel",
@@ -83,6 +89,7 @@ __all__ = [
     "model_from_string",
     "parse_model_string",
     "register_provider",
+    "watch_model_calls",
 ]
 
 

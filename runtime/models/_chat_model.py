@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
-from typing import Self
+from typing import Any, Self
 
 from ._chat_types import (
     ChatDelta,
@@ -81,7 +81,10 @@ class StreamAccumulator:
     def __init__(self) -> None:
         self._text: list[str] = []
         self._refusal: list[str] = []
+        self._reasoning: list[str] = []
         self._calls: dict[int, dict[str, str]] = {}
+        self._call_state: dict[int, dict[str, Any]] = {}
+        self._state: dict[str, Any] = {}
         self.finish_reason: FinishReason | None = None
         self.usage = Usage()
 
@@ -90,6 +93,8 @@ class StreamAccumulator:
             self._text.append(delta.content)
         if delta.refusal:
             self._refusal.append(delta.refusal)
+        if delta.reasoning:
+            self._reasoning.append(delta.reasoning)
         for part in delta.tool_calls:
             call = self._calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
             if part.id:
@@ -97,10 +102,13 @@ class StreamAccumulator:
             if part.name:
                 call["name"] += part.name
             call["arguments"] += part.arguments
+            if part.provider_state:
+                self._call_state.setdefault(part.index, {}).update(part.provider_state)
         if delta.finish_reason is not None:
             self.finish_reason = delta.finish_reason
         if delta.usage is not None:
             self.usage = delta.usage
+        self._state.update(delta.provider_state)
 
     @property
     def text(self) -> str:
@@ -109,7 +117,10 @@ class StreamAccumulator:
     def response(self, model: str = "") -> ChatResponse:
         calls = [
             ChatToolCall(
-                id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}"
+                id=c["id"] or f"call_{i}",
+                name=c["name"],
+                arguments=c["arguments"] or "{}",
+                provider_state=self._call_state.get(i, {}),
             )
             for i, c in sorted(self._calls.items())
         ]
@@ -118,6 +129,8 @@ class StreamAccumulator:
             content=self.text or None,
             tool_calls=calls,
             refusal="".join(self._refusal) or None,
+            reasoning="".join(self._reasoning) or None,
+            provider_state=dict(self._state),
         )
         finish = self.finish_reason or ("tool_calls" if calls else "stop")
         return ChatResponse(message=message, finish_reason=finish, usage=self.usage, model=model)

@@ -39,11 +39,15 @@ class Usage(BaseModel):
 
 class ChatToolCall(BaseModel):
     """One function call the model asks for. ``arguments`` is the raw JSON text the model wrote:
-    it is untrusted and is validated only by the tool that receives it."""
+    it is untrusted and is validated only by the tool that receives it.
+
+    ``provider_state`` holds fields the provider attached to the call that it wants back on
+    the next turn (Gemini's thought signatures); relay sends them back as they came."""
 
     id: str
     name: str
     arguments: str = "{}"
+    provider_state: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChatMessage(BaseModel):
@@ -51,6 +55,11 @@ class ChatMessage(BaseModel):
 
     ``content`` is text, or a list of OpenAI content parts (text and image_url parts) for
     user messages that carry images.
+
+    For an assistant's reply, ``reasoning`` is the model's thinking, kept apart from
+    ``content`` (the answer), wherever the provider put it; ``provider_state`` holds the
+    fields a provider wants sent back with the message on the next turn (DeepSeek's
+    ``reasoning_content`` in thinking mode with tools), as the provider sent them.
     """
 
     role: Role
@@ -59,6 +68,8 @@ class ChatMessage(BaseModel):
     tool_call_id: str | None = None
     name: str | None = None
     refusal: str | None = None
+    reasoning: str | None = None
+    provider_state: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def system(cls, text: str) -> ChatMessage:
@@ -120,20 +131,25 @@ class ChatResponse(BaseModel):
 
 
 class ToolCallDelta(BaseModel):
-    """A fragment of a tool call in a stream; fragments with the same ``index`` add up."""
+    """A fragment of a tool call in a stream; fragments with the same ``index`` add up.
+    ``index`` numbers the calls of one reply from 0 in the order they first appear."""
 
     index: int
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    provider_state: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChatDelta(BaseModel):
-    """One streamed fragment. The last fragment of a stream carries ``finish_reason`` and,
-    where the endpoint reports it, ``usage``."""
+    """One streamed fragment. The last fragment of a stream carries ``finish_reason``,
+    ``usage`` where the endpoint reports it, and the reply's ``provider_state``.
+    ``reasoning`` is thinking text, never part of the answer."""
 
     content: str = ""
     refusal: str = ""
+    reasoning: str = ""
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    provider_state: dict[str, Any] = Field(default_factory=dict)

@@ -32,13 +32,25 @@ class ProviderFactory(Protocol):
     ) -> ChatModel: ...
 
 
+#: Options a model string may carry after ``?``, and the model option each one sets.
+STRING_OPTIONS = {
+    "structured_output": "supports_structured_output",
+    "stream_usage": "stream_usage",
+    "max_tokens_param": "max_tokens_param",
+}
+_OPTIONS = re.compile(r"^[a-z_]+=[^&\s=]*(?:&[a-z_]+=[^&\s=]*)*$")
+_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 class ModelSpec(BaseModel):
-    """A parsed model string."""
+    """A parsed model string. ``options`` are the model options the string named after ``?``
+    (``openai:my-model?structured_output=false``), by the name the model takes them."""
 
     model_config = ConfigDict(frozen=True)
 
     provider: str
     model: str
+    options: dict[str, Any] = {}
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.model}"
@@ -120,13 +132,16 @@ def parse_model_string(spec: str) -> ModelSpec:
     """``"ollama:llama3.1:8b"`` → ``ModelSpec(provider="ollama", model="llama3.1:8b")``.
 
     Only the first colon separates the provider, so model names may hold colons; fine-tuned
-    OpenAI models (``ft:gpt-4o-mini:org::id``) need no prefix.
+    OpenAI models (``ft:gpt-4o-mini:org::id``) need no prefix. Options may follow a ``?``
+    (``vllm:qwen3?structured_output=false&stream_usage=false``; see ``STRING_OPTIONS``).
 
     Raises:
-        ModelConfigError: the provider is unknown, or the model name is empty or holds
-            whitespace or unprintable characters.
+        ModelConfigError: the provider or an option is unknown, an option's value is wrong,
+            or the model name is empty or holds whitespace or unprintable characters.
     """
-    text = spec.strip()
+    text, mark, query = spec.strip().rpartition("?")
+    if not mark or not _OPTIONS.match(query):  # a "?" that starts no options is in the name
+        text, query = spec.strip(), ""
     provider, sep, model = text.partition(":")
     if not sep or provider == "ft":
         provider, model = "openai", text
@@ -141,7 +156,33 @@ def parse_model_string(spec: str) -> ModelSpec:
             f"the model string {_shown(spec)} names no valid model; "
             f"write provider:model (e.g. openai:gpt-4.1-mini) with a provider from: {_known()}"
         )
-    return ModelSpec(provider=provider, model=model)
+    return ModelSpec(provider=provider, model=model, options=_string_options(query, spec))
+
+
+def _string_options(query: str, spec: str) -> dict[str, Any]:
+    """The options after ``?``: ``name=value`` pairs joined by ``&``."""
+    options: dict[str, Any] = {}
+    for pair in filter(None, query.split("&")):
+        name, _, value = pair.partition("=")
+        target = STRING_OPTIONS.get(name.strip())
+        if target is None:
+            raise ModelConfigError(
+                f"unknown option {name.strip()!r} in the model string {_shown(spec)}; "
+                f"known options: {', '.join(STRING_OPTIONS)}"
+            )
+        value = value.strip()
+        if target == "max_tokens_param":
+            if value not in ("max_tokens", "max_completion_tokens"):
+                raise ModelConfigError(
+                    f"max_tokens_param in {_shown(spec)} must be max_tokens or "
+                    "max_completion_tokens"
+                )
+            options[target] = value
+        elif value.lower() in _BOOLEAN_WORDS:
+            options[target] = _BOOLEAN_WORDS[value.lower()]
+        else:
+            raise ModelConfigError(f"{name.strip()} in {_shown(spec)} must be true or false")
+    return options
 
 
 def model_from_string(
@@ -149,12 +190,15 @@ def model_from_string(
 ) -> ChatModel:
     """The model a model string names. ``base_url`` and ``api_key`` override the provider's
     defaults; ``options`` go to the model (``timeout``, ``max_retries``, ``max_concurrency``,
-    ``limiter``...).
+    ``limiter``...), and so do the string's own options after ``?``.
 
     Raises:
-        ModelConfigError: the string names no known provider or no model, or the provider
-            needs a key that is missing (OpenRouter).
+        ModelConfigError: the string cannot be read (see ``parse_model_string``), or the
+            provider needs a key that is missing (OpenRouter).
     """
     parsed = parse_model_string(spec)
     factory = PROVIDERS[parsed.provider]
-    return factory(parsed.model, base_url=base_url, api_key=api_key, **options)
+    # Options given here win over the string's own: they are the more specific setting.
+    return factory(
+        parsed.model, base_url=base_url, api_key=api_key, **{**parsed.options, **options}
+    )

@@ -1,24 +1,34 @@
 """``OpenAIChatModel``: the ``ChatModel`` for any OpenAI-compatible Chat Completions endpoint.
 
-It drives ``openai.AsyncOpenAI`` (or ``AsyncAzureOpenAI``). Retries with backoff, honouring
-``Retry-After``, are the SDK's own; this class adds a per-endpoint concurrency limit, explicit
-timeouts, the mapping to relay's types and relay's typed one-line errors.
+It drives ``openai.AsyncOpenAI`` (or ``AsyncAzureOpenAI``) to send requests, and reads the
+replies itself, through the one lenient reader (``_reply_reader``), so every provider's
+dialect reads the same. Around each call it keeps:
+
+- one deadline per attempt, from connecting to the last byte (a stream kept alive by SSE
+  comments, or a body trickling in, cannot hold a call past its timeout);
+- its own retries (the SDK's are off), so that errors no retry can fix (no quota, a bad
+  key, an unknown model) are not repeated, errors reported inside a body are retried like
+  error statuses, each attempt is reported to whoever watches the call, and the final error
+  says how many attempts were made;
+- a memory of the optional request features the endpoint refused (``stream_options``,
+  structured output, ``parallel_tool_calls``...): refused once, they are left out of every
+  later request to it, and the refused request is sent again without them.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal
 
 import anyio
 import openai
 from loguru import logger
-from openai import AsyncStream, Omit, not_given, omit
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from .._errors import ModelConfigError
+from .._errors import ModelConfigError, ModelError
 from . import _openai_wire as wire
-from ._chat_model import ChatModel
+from ._call_progress import ModelCallProgress, report_progress
+from ._chat_model import ChatModel, StreamAccumulator
 from ._chat_types import (
     ChatDelta,
     ChatMessage,
@@ -26,18 +36,38 @@ from ._chat_types import (
     ModelSettings,
     ResponseFormat,
     ToolDefinition,
-    Usage,
 )
 from ._openai_clients import PLACEHOLDER_API_KEY, azure_client, endpoint_host, openai_client
-from ._openai_errors import ErrorContext, stream_cut, translate, unreadable
-
-_T = TypeVar("_T")
+from ._openai_errors import ErrorContext, Failure, classify
+from ._provider_errors import ProviderReplyError
+from ._reply_body import read_reply
+from ._reply_reader import ReplyCutError, UnreadableReplyError
 
 MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 
+#: Optional request features, and the words by which an endpoint's refusal names each.
+OPTIONAL_FEATURES: dict[str, tuple[str, ...]] = {
+    "stream_options": ("stream_options", "include_usage"),
+    "response_format": ("response_format", "json_schema", "structured output"),
+    "parallel_tool_calls": ("parallel_tool_calls",),
+    "provider_state": ("reasoning_content", "reasoning_details", "thought_signature"),
+}
+#: What one attempt may raise that is about the endpoint, not about relay.
+_ENDPOINT_FAULTS = (
+    openai.APIError,
+    TimeoutError,
+    UnreadableReplyError,
+    ReplyCutError,
+    ProviderReplyError,
+    ModelError,
+)
 
-def _given(value: _T | None) -> _T | Omit:
-    return omit if value is None else value
+
+def backoff_s(attempt: int) -> float:
+    """The pause before attempt ``attempt + 1`` when the endpoint named none: 0.5 s doubling
+    up to 8 s, less up to a quarter at random so that many clients do not retry in step."""
+    base: float = min(0.5 * 2.0 ** (attempt - 1), 8.0)
+    return base * (1 - 0.25 * random.random())
 
 
 class OpenAIChatModel(ChatModel):
@@ -52,12 +82,17 @@ class OpenAIChatModel(ChatModel):
     an SDK client you configured yourself (the model then does not close it).
 
     ``max_tokens_param`` names the field ``ModelSettings.max_tokens`` is sent as: OpenAI wants
-    ``max_completion_tokens``, some compatible servers know only ``max_tokens``.
+    ``max_completion_tokens``, some compatible servers know only ``max_tokens`` (a refusal
+    that names one switches to the other). ``supports_structured_output=False`` sends the
+    schema in the prompt instead of ``response_format``.
 
     Raises:
         ModelConfigError: (constructor) the model name is empty, a limit is out of range, the
             base URL is not http(s), or no key is found for an endpoint that needs one.
-        ModelError: (``complete``, ``stream``) as :class:`ChatModel` says.
+        ModelError: (``complete``, ``stream``) a subclass with the provider's own words:
+            ``ModelTimeoutError`` when an attempt outlives ``timeout``,
+            ``ModelRateLimitError``, ``ModelQuotaError``, ``ModelAuthenticationError``,
+            ``ModelBadRequestError`` or ``ModelServerError``.
     """
 
     def __init__(
@@ -88,6 +123,10 @@ class OpenAIChatModel(ChatModel):
                 base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
             )
         self._client = client
+        # relay retries itself: the SDK's own retries would hide attempts from it.
+        self._sender = client.with_options(max_retries=0)
+        self.max_retries = max_retries
+        self.refused_features: set[str] = set()
         self.model = model
         self.name = name or f"openai:{model}"
         self.supports_structured_output = supports_structured_output
@@ -99,7 +138,7 @@ class OpenAIChatModel(ChatModel):
         key = client.api_key
         secrets = (key,) if key and key != PLACEHOLDER_API_KEY else ()
         self._errors = ErrorContext(
-            host=self.host, timeout=timeout, max_retries=client.max_retries, secrets=secrets
+            host=self.host, timeout=timeout, max_retries=max_retries, secrets=secrets
         )
 
     @classmethod
@@ -137,6 +176,7 @@ class OpenAIChatModel(ChatModel):
         model = cls(
             deployment,
             timeout=timeout,
+            max_retries=max_retries,
             max_concurrency=max_concurrency,
             limiter=limiter,
             client=client,
@@ -165,19 +205,13 @@ class OpenAIChatModel(ChatModel):
         response_format: ResponseFormat | None = None,
         settings: ModelSettings | None = None,
     ) -> ChatResponse:
-        settings = settings or ModelSettings()
-        errors = self._error_context(settings)
+        reply = StreamAccumulator()
+        model_name: list[str] = []
         async with self.limiter:
-            try:
-                reply = await self._send(messages, tools, response_format, settings, stream=False)
-            except Exception as exc:
-                raise translate(exc, errors) from None
-        if not isinstance(reply, ChatCompletion):
-            raise unreadable(errors)
-        try:
-            return wire.from_completion(reply)
-        except (ValueError, LookupError, TypeError, AttributeError) as exc:
-            raise translate(exc, errors) from None
+            call = self._call(messages, tools, response_format, settings, False, model_name)
+            async for delta in call:
+                reply.add(delta)
+        return reply.response(model=model_name[0] if model_name else "")
 
     async def stream(
         self,
@@ -187,29 +221,117 @@ class OpenAIChatModel(ChatModel):
         response_format: ResponseFormat | None = None,
         settings: ModelSettings | None = None,
     ) -> AsyncIterator[ChatDelta]:
-        settings = settings or ModelSettings()
-        errors = self._error_context(settings)
         # Borrow the slot for a token rather than for the current task: an abandoned stream
         # is closed by the event loop in another task, and must still give the slot back.
         token = object()
         await self.limiter.acquire_on_behalf_of(token)
         try:
-            try:
-                reply = await self._send(messages, tools, response_format, settings, stream=True)
-            except Exception as exc:
-                raise translate(exc, errors) from None
-            if not isinstance(reply, AsyncStream):
-                raise unreadable(errors)
-            try:
-                async for delta in self._deltas(reply, errors):
-                    yield delta
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await reply.close()
+            call = self._call(messages, tools, response_format, settings, True, [])
+            async for delta in call:
+                yield delta
         finally:
             self.limiter.release_on_behalf_of(token)
 
     # -- machinery ------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        response_format: ResponseFormat | None,
+        settings: ModelSettings | None,
+        stream: bool,
+        model_name: list[str],
+    ) -> AsyncIterator[ChatDelta]:
+        """The deltas of one call, with its attempts, deadlines and refused features."""
+        settings = settings or ModelSettings()
+        errors = self._error_context(settings)
+        attempts = self.max_retries + 1
+        attempt = 1
+        started = anyio.current_time()
+        while True:
+            request = self._request(messages, tools, response_format, settings, stream)
+            yielded = False
+            try:
+                reply = read_reply(self._sender, request, errors.timeout, model_name)
+                async for delta in reply:
+                    yielded = True
+                    yield delta
+                return
+            except _ENDPOINT_FAULTS as exc:
+                failure = classify(exc, errors, streaming=yielded)
+            if not yielded and self._drop_refused_feature(failure, request):
+                continue
+            if yielded or not failure.retryable or attempt >= attempts:
+                raise self._final_error(failure, attempt, anyio.current_time() - started)
+            wait = (
+                failure.retry_after_s if failure.retry_after_s is not None else backoff_s(attempt)
+            )
+            attempt += 1
+            await report_progress(
+                ModelCallProgress(
+                    model=self.name,
+                    host=self.host,
+                    attempt=attempt,
+                    attempts=attempts,
+                    elapsed_s=anyio.current_time() - started,
+                    wait_s=wait,
+                    reason=str(failure.error),
+                )
+            )
+            logger.info(
+                "model call to {host}: attempt {attempt} of {attempts} in {wait:.1f} s ({why})",
+                host=self.host,
+                attempt=attempt,
+                attempts=attempts,
+                wait=wait,
+                why=failure.error,
+            )
+            await anyio.sleep(wait)
+
+    def _final_error(self, failure: Failure, attempts: int, elapsed_s: float) -> ModelError:
+        error = failure.error
+        error.attempts = attempts
+        if attempts > 1:
+            error.args = (f"{error} (gave up after {attempts} attempts in {elapsed_s:.0f} s)",)
+        return error
+
+    def _drop_refused_feature(self, failure: Failure, request: dict[str, Any]) -> bool:
+        """Whether ``failure`` is the endpoint refusing an optional feature ``request`` used;
+        if so, leave that feature out of this and every later request to the endpoint."""
+        error = failure.error
+        if error.status not in (400, 422) or not error.provider_message:
+            return False
+        said = error.provider_message.lower()
+        if self._switch_max_tokens_param(said, request):
+            return True
+        for feature, words in OPTIONAL_FEATURES.items():
+            if feature in request["_features"] and any(word in said for word in words):
+                self.refused_features.add(feature)
+                logger.warning(
+                    "the model endpoint at {host} refused {feature}; relay sends its requests "
+                    "without it from now on",
+                    host=self.host,
+                    feature=feature,
+                )
+                return True
+        return False
+
+    def _switch_max_tokens_param(self, said: str, request: dict[str, Any]) -> bool:
+        sent = self.max_tokens_param
+        other: MaxTokensParam = "max_tokens" if sent == "max_completion_tokens" else sent
+        if sent == "max_tokens":
+            other = "max_completion_tokens"
+        if sent not in request or (f"'{sent}'" not in said and f"`{sent}`" not in said):
+            return False
+        logger.warning(
+            "the model endpoint at {host} refused {sent}; relay sends {other} from now on",
+            host=self.host,
+            sent=sent,
+            other=other,
+        )
+        self.max_tokens_param = other
+        return True
 
     def _error_context(self, settings: ModelSettings) -> ErrorContext:
         if settings.timeout is None:
@@ -221,20 +343,54 @@ class OpenAIChatModel(ChatModel):
             secrets=self._errors.secrets,
         )
 
-    async def _send(
+    def _request(
         self,
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolDefinition],
         response_format: ResponseFormat | None,
         settings: ModelSettings,
-        *,
         stream: bool,
-    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
-        structured = response_format is not None and self.supports_structured_output
+    ) -> dict[str, Any]:
+        """The keyword arguments of one request. ``_features`` (not sent) lists the optional
+        features it uses, so that a refusal can be matched to one of them."""
+        refused = self.refused_features
+        structured = (
+            response_format is not None
+            and self.supports_structured_output
+            and "response_format" not in refused
+        )
         if response_format is not None and not structured:
             messages = wire.with_schema_instruction(messages, response_format)
-        has_tools = bool(tools)
-        max_tokens = settings.max_tokens
+        echo_state = "provider_state" not in refused
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": wire.to_wire_messages(messages, provider_state=echo_state),
+            "stream": stream,
+        }
+        features = set()
+        if echo_state and any(wire.carries_state(m) for m in messages):
+            features.add("provider_state")
+        if tools:
+            request["tools"] = wire.to_wire_tools(tools)
+            if settings.tool_choice is not None:
+                request["tool_choice"] = settings.tool_choice
+            if settings.parallel_tool_calls is not None and "parallel_tool_calls" not in refused:
+                request["parallel_tool_calls"] = settings.parallel_tool_calls
+                features.add("parallel_tool_calls")
+        if structured and response_format is not None:
+            request["response_format"] = wire.to_wire_response_format(response_format)
+            features.add("response_format")
+        for name in ("temperature", "top_p", "seed", "stop"):
+            value = getattr(settings, name)
+            if value is not None:
+                request[name] = value
+        if settings.max_tokens is not None:
+            request[self.max_tokens_param] = settings.max_tokens
+        if stream and self.stream_usage and "stream_options" not in refused:
+            request["stream_options"] = {"include_usage": True}
+            features.add("stream_options")
+        if settings.timeout is not None:
+            request["timeout"] = settings.timeout
         logger.debug(
             "model call to {host}: model={model} messages={count} tools={tools} stream={stream}",
             host=self.host,
@@ -243,61 +399,5 @@ class OpenAIChatModel(ChatModel):
             tools=len(tools),
             stream=stream,
         )
-        return await self._client.chat.completions.create(
-            model=self.model,
-            messages=wire.to_wire_messages(messages),
-            tools=wire.to_wire_tools(tools) if has_tools else omit,
-            tool_choice=_given(settings.tool_choice) if has_tools else omit,
-            parallel_tool_calls=_given(settings.parallel_tool_calls) if has_tools else omit,
-            response_format=(
-                wire.to_wire_response_format(response_format)
-                if structured and response_format is not None
-                else omit
-            ),
-            temperature=_given(settings.temperature),
-            top_p=_given(settings.top_p),
-            seed=_given(settings.seed),
-            stop=_given(settings.stop),
-            max_completion_tokens=(
-                _given(max_tokens) if self.max_tokens_param == "max_completion_tokens" else omit
-            ),
-            max_tokens=_given(max_tokens) if self.max_tokens_param == "max_tokens" else omit,
-            stream=stream,
-            stream_options=({"include_usage": True} if stream and self.stream_usage else omit),
-            timeout=not_given if settings.timeout is None else settings.timeout,
-        )
-
-    async def _deltas(
-        self, chunks: AsyncStream[ChatCompletionChunk], errors: ErrorContext
-    ) -> AsyncIterator[ChatDelta]:
-        """Relay the stream's fragments, then one last delta with finish reason and usage."""
-        raw_finish: str | None = None
-        usage: Usage | None = None
-        has_calls = has_refusal = False
-        iterator = chunks.__aiter__()
-        while True:
-            try:
-                chunk = await iterator.__anext__()
-            except StopAsyncIteration:
-                break
-            except Exception as exc:
-                if raw_finish is not None and isinstance(exc, openai.APIConnectionError):
-                    # The reply was complete; only the trailing usage chunk was lost.
-                    logger.debug("the stream from {host} broke after its finish", host=self.host)
-                    break
-                raise translate(exc, errors, streaming=True) from None
-            try:
-                if chunk.usage is not None:
-                    usage = wire.to_usage(chunk.usage)
-                fragment, finish = wire.from_chunk(chunk)
-            except (ValueError, LookupError, TypeError, AttributeError) as exc:
-                raise translate(exc, errors, streaming=True) from None
-            raw_finish = finish or raw_finish
-            if fragment is not None:
-                has_calls = has_calls or bool(fragment.tool_calls)
-                has_refusal = has_refusal or bool(fragment.refusal)
-                yield fragment
-        if raw_finish is None:
-            raise stream_cut(errors)
-        reason = wire.finish_reason(raw_finish, has_calls=has_calls, has_refusal=has_refusal)
-        yield ChatDelta(finish_reason=reason, usage=usage)
+        request["_features"] = features
+        return request

@@ -28,6 +28,15 @@ from ._stream import PlanStreamParser
 StepSink = Callable[[Step], Awaitable[None]]
 
 
+class _PlanCutOff(Exception):
+    """The plan's stream ended with a finish reason that means the text is cut off."""
+
+    def __init__(self, error: ModelError, usage: Usage) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.usage = usage
+
+
 @dataclass
 class PlanOutcome:
     """The plan that was accepted. ``rejected`` names steps handed out before validation of
@@ -85,6 +94,10 @@ class Planner:
                 text, refusal, call_usage = await self._stream(
                     messages, parser, handed_out, on_step
                 )
+            except _PlanCutOff as exc:
+                # The model stopped writing (length limit, content filter): what it wrote is
+                # judged as it is, like a stream that broke.
+                cut, text, refusal, call_usage = exc.error, parser.text, "", exc.usage
             except ModelError as exc:
                 if not handed_out:
                     raise
@@ -129,6 +142,13 @@ class Planner:
         async for delta in self.model.stream(messages, response_format=response_format):
             if delta.usage is not None:
                 usage = delta.usage
+            if delta.finish_reason in ("length", "content_filter"):
+                raise _PlanCutOff(
+                    ModelError(
+                        f"the model stopped writing the plan (finish_reason {delta.finish_reason})"
+                    ),
+                    usage,
+                )
             if delta.refusal:
                 refusal.append(delta.refusal)
             if not delta.content:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._fake_openai import FakeOpenAIServer
     from ._fake_png import make_png
+    from ._fake_quirks import Quirk
     from ._fake_requests import FakeRequest, FakeRule
     from ._fake_script import (
         AuthFault,
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
         FakeUsage,
         Fault,
         MalformedBodyFault,
+        ProviderErrorFault,
         RateLimitFault,
         ScriptItem,
         ServerErrorFault,
         SlowFault,
+        TrickleFault,
     )
     from ._loopback import serve_on_loopback
     from ._scripted_model import (
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "FakeOpenAIServer": "._fake_openai",
     "make_png": "._fake_png",
+    "Quirk": "._fake_quirks",
     **dict.fromkeys(["FakeRequest", "FakeRule"], "._fake_requests"),
     **dict.fromkeys(
         [
@@ -56,10 +60,12 @@ _LAZY: dict[str, str] = {
             "FakeUsage",
             "Fault",
             "MalformedBodyFault",
+            "ProviderErrorFault",
             "RateLimitFault",
             "ScriptItem",
             "ServerErrorFault",
             "SlowFault",
+            "TrickleFault",
         ],
         "._fake_script",
     ),
@@ -82,6 +88,8 @@ __all__ = [
     "FakeUsage",
     "Fault",
     "MalformedBodyFault",
+    "ProviderErrorFault",
+    "Quirk",
     "RateLimitFault",
     "Refusal",
     "ScriptExhaustedError",
@@ -90,6 +98,7 @@ __all__ = [
     "ScriptedModel",
     "ServerErrorFault",
     "SlowFault",
+    "TrickleFault",
     "make_png",
     "serve_on_loopback",
     "tool_call",

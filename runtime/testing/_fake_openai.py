@@ -20,8 +20,17 @@ from typing import Any
 import anyio
 from aiohttp import web
 
-from ._fake_http import cut_body, error_response, send_events, wrong_key_message
+from ._fake_http import (
+    cut_body,
+    data_frame,
+    error_response,
+    fault_error,
+    send_events,
+    send_trickle,
+    wrong_key_message,
+)
 from ._fake_images import ImageStore
+from ._fake_quirks import Quirk, WireQuirks, error_as_200, error_chunk, error_event
 from ._fake_requests import FakeRequest, FakeRule, Match, Responder, redact_headers
 from ._fake_script import (
     AuthFault,
@@ -32,6 +41,7 @@ from ._fake_script import (
     MalformedBodyFault,
     ScriptItem,
     SlowFault,
+    TrickleFault,
     as_reply,
 )
 from ._fake_wire import completion_json, stream_chunks
@@ -54,6 +64,12 @@ class FakeOpenAIServer:
     ``chunk_size`` sets how many characters of text (or tool arguments) one chunk carries.
     With ``require_api_key`` set, requests without that key get HTTP 401.
 
+    ``quirks`` (``Quirk`` values, or their names) make the server write its replies the way a
+    real provider departs from OpenAI's wire: tool calls without ``index``, ``id`` or
+    ``type``, reasoning in its own field or in ``<think>`` tags, no finish reason, errors with
+    HTTP 200 or mid-stream, optional request fields refused... ``Quirk`` lists them all. The
+    ``quirks`` attribute may be changed between requests.
+
     ``requests`` keeps every request for the test to inspect; a long benchmark may clear it.
     """
 
@@ -68,6 +84,7 @@ class FakeOpenAIServer:
         chunk_size: int = 16,
         models: Iterable[str] = _DEFAULT_MODELS,
         require_api_key: str | None = None,
+        quirks: Iterable[Quirk | str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -80,6 +97,7 @@ class FakeOpenAIServer:
         self.chunk_size = chunk_size
         self.models = list(models)
         self.require_api_key = require_api_key
+        self._wire = WireQuirks(quirks)
         #: Every request received, in order, with credentials redacted.
         self.requests: list[FakeRequest] = []
         #: Requests being handled right now, and the most there ever were at once.
@@ -113,6 +131,15 @@ class FakeOpenAIServer:
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         """Act out ``fault`` for the next ``times`` API requests, before any scripted reply."""
         self._forced.extend([fault] * times)
+
+    @property
+    def quirks(self) -> frozenset[Quirk]:
+        """The quirks the server acts out (see ``Quirk``)."""
+        return self._wire.quirks
+
+    @quirks.setter
+    def quirks(self, quirks: Iterable[Quirk | str]) -> None:
+        self._wire = WireQuirks(quirks)
 
     @property
     def pending_replies(self) -> int:
@@ -230,6 +257,9 @@ class FakeOpenAIServer:
             return error_response(missing)
         if "deployment" in request.match_info:
             body = {**body, "model": request.match_info["deployment"]}
+        refused = self._wire.refusal(body)
+        if refused is not None:
+            return web.json_response(refused.body, status=refused.status)
         stream = bool(body.get("stream"))
         item = self._choose(body)
         if item is None:
@@ -238,43 +268,86 @@ class FakeOpenAIServer:
         if not isinstance(item, Fault):
             return await self._answer(request, as_reply(item), body, stream)
         if isinstance(item, SlowFault):
+            if Quirk.KEEPALIVE_COMMENTS in self._wire and self._wire.streams(stream):
+                return await self._answer(request, as_reply(item.reply), body, stream, item.delay)
             await anyio.sleep(item.delay)
             return await self._answer(request, as_reply(item.reply), body, stream)
+        if isinstance(item, TrickleFault):
+            reply = as_reply(item.reply)
+            if self._wire.streams(stream):
+                data = "".join(self._frames(reply, body)).encode()
+                return await send_trickle(request, data, "text/event-stream", item.byte_delay)
+            data = json.dumps(self._completion(reply, body)).encode()
+            return await send_trickle(request, data, "application/json", item.byte_delay)
         if isinstance(item, CutStreamFault):
             reply = as_reply(item.reply)
-            if stream:
-                return await self._stream(
-                    request, reply, body, cut_after=item.after_chunks, graceful=item.graceful
-                )
-            payload = completion_json(reply, body, self._next_id("chatcmpl"), int(time.time()))
-            return await cut_body(request, payload)
+            if self._wire.streams(stream):
+                frames = self._frames(reply, body)
+                cut = item.after_chunks
+                if item.graceful:
+                    return await send_events(request, frames[:cut], self.chunk_delay)
+                return await send_events(request, frames, self.chunk_delay, cut)
+            return await cut_body(request, self._completion(reply, body))
         if isinstance(item, MalformedBodyFault) and stream:
-            return await send_events(request, [item.body, "[DONE]"])
-        return error_response(item)
+            return await send_events(request, [data_frame(item.body), data_frame("[DONE]")])
+        return await self._error(request, item, body, stream)
+
+    def _completion(self, reply: FakeReply, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of a whole reply, as the server's quirks write it."""
+        reply = self._wire.reply(reply)
+        whole = completion_json(reply, body, self._next_id("chatcmpl"), int(time.time()))
+        return self._wire.completion(whole)
+
+    def _chunks(self, reply: FakeReply, body: dict[str, Any]) -> list[dict[str, Any]]:
+        reply = self._wire.reply(reply)
+        if not body.get("stream"):  # a stream nobody asked for reports usage, as a body would
+            body = {**body, "stream_options": {"include_usage": True}}
+        chunks = stream_chunks(
+            reply, body, self._next_id("chatcmpl"), int(time.time()), self.chunk_size
+        )
+        return self._wire.chunks(chunks)
+
+    def _frames(self, reply: FakeReply, body: dict[str, Any]) -> list[str]:
+        """The server-sent events of a streamed reply, ``[DONE]`` last."""
+        chunks = self._chunks(reply, body)
+        return [data_frame(json.dumps(chunk)) for chunk in chunks] + [data_frame("[DONE]")]
 
     async def _answer(
-        self, request: web.Request, reply: FakeReply, body: dict[str, Any], stream: bool
-    ) -> web.StreamResponse:
-        if stream:
-            return await self._stream(request, reply, body)
-        created = int(time.time())
-        return web.json_response(completion_json(reply, body, self._next_id("chatcmpl"), created))
-
-    async def _stream(
         self,
         request: web.Request,
         reply: FakeReply,
         body: dict[str, Any],
-        cut_after: int | None = None,
-        graceful: bool = False,
+        stream: bool,
+        wait: float = 0.0,
     ) -> web.StreamResponse:
-        chunks = stream_chunks(
-            reply, body, self._next_id("chatcmpl"), int(time.time()), self.chunk_size
-        )
-        events = [json.dumps(chunk) for chunk in chunks] + ["[DONE]"]
-        if graceful and cut_after is not None:
-            return await send_events(request, events[:cut_after], self.chunk_delay)
-        return await send_events(request, events, self.chunk_delay, cut_after)
+        if self._wire.streams(stream):
+            keepalive = Quirk.KEEPALIVE_COMMENTS in self._wire
+            frames = self._frames(reply, body)
+            return await send_events(
+                request, frames, self.chunk_delay, keepalive=keepalive, wait=wait
+            )
+        return web.json_response(self._completion(reply, body))
+
+    async def _error(
+        self, request: web.Request, fault: Fault, body: dict[str, Any], stream: bool
+    ) -> web.StreamResponse:
+        """An error fault, written as an error status or, with a quirk, inside a reply."""
+        as_200 = Quirk.ERRORS_AS_200 in self._wire
+        in_stream = stream and (as_200 or Quirk.ERROR_EVENTS in self._wire)
+        if isinstance(fault, MalformedBodyFault) or not (as_200 or in_stream):
+            return error_response(fault)
+        status, error, _ = fault_error(fault)
+        if not in_stream:
+            return web.json_response(error_as_200(status, error))
+        opening = self._chunks(FakeReply(), body)[0]  # the stream starts as a reply would
+        frames = [data_frame(json.dumps(opening))]
+        if Quirk.ERROR_EVENTS in self._wire:
+            frames.append(error_event(status, error))
+        else:
+            frames += [data_frame(json.dumps(error_chunk(opening, status, error)))]
+            frames.append(data_frame("[DONE]"))
+        keepalive = Quirk.KEEPALIVE_COMMENTS in self._wire
+        return await send_events(request, frames, keepalive=keepalive)
 
     # -- images, models, files ------------------------------------------------------------
 

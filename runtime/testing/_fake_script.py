@@ -44,13 +44,16 @@ class FakeUsage:
 @dataclass(frozen=True)
 class FakeReply:
     """One assistant reply. ``finish_reason`` defaults to what the real API would send:
-    ``tool_calls`` when there are calls, else ``stop``."""
+    ``tool_calls`` when there are calls, else ``stop``. ``reasoning`` is the model's thinking;
+    it is sent in ``reasoning_content`` (as DeepSeek and vLLM do) unless one of the server's
+    quirks writes it elsewhere (see ``Quirk``)."""
 
     text: str | None = None
     tool_calls: Sequence[FakeToolCall] = field(default_factory=tuple)
     refusal: str | None = None
     finish_reason: str | None = None
     usage: FakeUsage | None = None
+    reasoning: str | None = None
 
     @property
     def effective_finish_reason(self) -> str:
@@ -100,11 +103,30 @@ class BadRequestFault(Fault):
 
 
 @dataclass(frozen=True)
+class ProviderErrorFault(Fault):
+    """An error in a provider's own shape: ``body`` (a JSON value, or text sent as
+    ``text/plain``) with HTTP ``status``, e.g. vLLM's ``{"object": "error", ...}``,
+    FastAPI's ``{"detail": ...}`` or a bare ``"Internal Server Error"``."""
+
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
 class SlowFault(Fault):
     """Wait ``delay`` seconds before sending ``reply`` - past a short client timeout."""
 
     delay: float
     reply: FakeReply | str = "a reply that arrives too late"
+
+
+@dataclass(frozen=True)
+class TrickleFault(Fault):
+    """Send ``reply`` (a JSON body or a stream, as asked) one byte at a time, ``byte_delay``
+    seconds apart: each read arrives well within a timeout, the whole body does not."""
+
+    byte_delay: float = 0.01
+    reply: FakeReply | str = "a reply that trickles in byte by byte"
 
 
 @dataclass(frozen=True)

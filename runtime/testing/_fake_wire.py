@@ -18,7 +18,7 @@ def estimate_usage(reply: FakeReply, request: dict[str, Any]) -> FakeUsage:
     if reply.usage is not None:
         return reply.usage
     prompt_chars = len(json.dumps(request.get("messages", [])))
-    written = (reply.text or "") + (reply.refusal or "")
+    written = (reply.text or "") + (reply.refusal or "") + (reply.reasoning or "")
     written += "".join(call.name + call.arguments_text for call in reply.tool_calls)
     return FakeUsage(
         prompt_tokens=max(1, math.ceil(prompt_chars / 4)),
@@ -59,6 +59,8 @@ def completion_json(
         "refusal": reply.refusal,
         "annotations": [],
     }
+    if reply.reasoning:
+        message["reasoning_content"] = reply.reasoning
     if reply.tool_calls:
         message["tool_calls"] = [
             {
@@ -123,6 +125,10 @@ def stream_chunks(
     if reply.tool_calls or reply.refusal:
         opening["content"] = None
     chunks = [chunk(opening)]
+    if reply.reasoning:
+        chunks += [
+            chunk({"reasoning_content": piece}) for piece in _pieces(reply.reasoning, chunk_size)
+        ]
     if reply.text:
         chunks += [chunk({"content": piece}) for piece in _pieces(reply.text, chunk_size)]
     if reply.refusal:

@@ -99,9 +99,13 @@ async def test_a_url_answer_is_downloaded_with_the_address_checks(
 @pytest.mark.parametrize(
     ("fault", "error", "message"),
     [
-        (AuthFault(), ModelAuthenticationError, "refused the credentials (HTTP 401)"),
-        (RateLimitFault(), ModelRateLimitError, "is still rate limiting"),
-        (ServerErrorFault(), ModelServerError, "failed (retries are off) (HTTP 500)"),
+        (
+            AuthFault(),
+            ModelAuthenticationError,
+            "refused the credentials (HTTP 401, invalid_api_key)",
+        ),
+        (RateLimitFault(), ModelRateLimitError, "is rate limiting (HTTP 429, rate_limit_exceeded)"),
+        (ServerErrorFault(), ModelServerError, "failed (HTTP 500); try again later"),
         (
             BadRequestFault("Your request was rejected by the safety system."),
             ModelBadRequestError,

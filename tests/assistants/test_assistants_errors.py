@@ -193,7 +193,13 @@ async def test_an_empty_reply_fails_the_run(reply: str | ChatResponse, finish: s
         run = await manager.run_agent({"agent_id": agent.agent_id, "messages": ["hi"]})
         result = await manager.retrieve_result(run, timeout=10)
     assert result.run_status is RunStatus.failed
-    assert result.last_error == f"the model returned an empty reply (finish_reason={finish})"
+    if finish == "length":  # an empty reply cut at the limit says so, and what to do
+        assert result.last_error == (
+            "the model's answer was cut off at its output token limit (finish_reason "
+            "length); raise max_tokens or ask for less"
+        )
+    else:
+        assert result.last_error == f"the model returned an empty reply (finish_reason={finish})"
     assert result.messages == []
 
 

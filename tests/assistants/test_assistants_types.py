@@ -178,6 +178,7 @@ def test_run_statuses() -> None:
         RunStatus.failed,
         RunStatus.cancelled,
         RunStatus.expired,
+        RunStatus.incomplete,  # the answer was cut off (length, content filter)
     }
     assert RunStatus("requires_action") is RunStatus.requires_action
     assert Tool(type="file_search").definition() == {"type": "file_search"}

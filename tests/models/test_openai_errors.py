@@ -80,7 +80,7 @@ async def test_429_forever_is_a_rate_limit_error() -> None:
     assert len(server.chat_requests) == 3  # the first try and two retries
     message = str(caught.value)
     assert host_of(server) in message
-    assert "after 2 retries" in message
+    assert "after 3 attempts" in message
     assert "\n" not in message
 
 

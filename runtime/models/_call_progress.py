@@ -1,0 +1,63 @@
+"""Telling whoever waits on a model call that it is being retried.
+
+A model call that fails and is tried again can take minutes; a person watching a task should
+see why. The engine (or any caller) installs a watcher for the calls made in its context with
+``watch_model_calls``; a model reports each new attempt to it. Context variables carry the
+watcher into the tasks a caller starts, so an agent's assistant run reports to its step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelCallProgress:
+    """A model call about to make another attempt.
+
+    ``attempt`` counts from 1 up to ``attempts`` (1 + the retries allowed); ``elapsed_s`` is
+    the time since the call started, in seconds; ``reason`` is why the last attempt failed,
+    one line; ``wait_s`` is the pause before the next attempt, in seconds.
+    """
+
+    model: str
+    host: str
+    attempt: int
+    attempts: int
+    elapsed_s: float
+    wait_s: float
+    reason: str
+
+    def describe(self) -> str:
+        """One line for a person, e.g. ``waiting for the model (attempt 2 of 3, 61 s)``."""
+        return (
+            f"waiting for the model (attempt {self.attempt} of {self.attempts}, "
+            f"{self.elapsed_s:.0f} s): {self.reason}"
+        )
+
+
+#: What a watcher is: an async callable that receives each ``ModelCallProgress``.
+ModelCallWatcher = Callable[[ModelCallProgress], Awaitable[None]]
+
+_watcher: ContextVar[ModelCallWatcher | None] = ContextVar("relay_model_call_watcher", default=None)
+
+
+@contextmanager
+def watch_model_calls(watcher: ModelCallWatcher) -> Iterator[None]:
+    """Send the progress of every model call made in this context (and in tasks started from
+    it) to ``watcher``, until the block ends."""
+    token = _watcher.set(watcher)
+    try:
+        yield
+    finally:
+        _watcher.reset(token)
+
+
+async def report_progress(progress: ModelCallProgress) -> None:
+    """Hand ``progress`` to the watcher of the current context, if there is one."""
+    watcher = _watcher.get()
+    if watcher is not None:
+        await watcher(progress)
