@@ -9,39 +9,99 @@ block; ``tests/cli/test_startup.py`` keeps it and the table in step.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import lazy_loader
 from loguru import logger as _logger
 
 if TYPE_CHECKING:
-    from ._base import AgentStepError, ArtifactLog, AssistantAgent, step_prompt
-    from ._download import Downloader, DownloadError, DownloadResult
-    from ._workspace import AtomicFile, FileInfo, Workspace, WorkspaceError
-    from .code._agent import CodeAgent
-    from .file._agent import FileAgent
-    from .image import (
-        GeneratedImage,
-        ImageBackend,
-        ImageGenerationError,
-        OfflineImageBackend,
-        OpenAIImageBackend,
-        ReplicateImageBackend,
-        image_backend_from_config,
+    from ._base import (
+        AgentStepError as AgentStepError,
     )
-    from .image._agent import ImageAgent, default_image_backend
-    from .sandbox._sandbox import Sandbox
-    from .sandbox._types import ExecutionResult, ProducedFile, SandboxError, SandboxLimits
+    from ._base import (
+        ArtifactLog as ArtifactLog,
+    )
+    from ._base import (
+        AssistantAgent as AssistantAgent,
+    )
+    from ._base import (
+        step_prompt as step_prompt,
+    )
+    from ._download import (
+        Downloader as Downloader,
+    )
+    from ._download import (
+        DownloadError as DownloadError,
+    )
+    from ._download import (
+        DownloadResult as DownloadResult,
+    )
+    from ._workspace import (
+        AtomicFile as AtomicFile,
+    )
+    from ._workspace import (
+        FileInfo as FileInfo,
+    )
+    from ._workspace import (
+        Workspace as Workspace,
+    )
+    from ._workspace import (
+        WorkspaceError as WorkspaceError,
+    )
+    from .code._agent import CodeAgent as CodeAgent
+    from .file._agent import FileAgent as FileAgent
+    from .image import (
+        GeneratedImage as GeneratedImage,
+    )
+    from .image import (
+        ImageBackend as ImageBackend,
+    )
+    from .image import (
+        ImageGenerationError as ImageGenerationError,
+    )
+    from .image import (
+        OfflineImageBackend as OfflineImageBackend,
+    )
+    from .image import (
+        OpenAIImageBackend as OpenAIImageBackend,
+    )
+    from .image import (
+        ReplicateImageBackend as ReplicateImageBackend,
+    )
+    from .image import (
+        image_backend_from_config as image_backend_from_config,
+    )
+    from .image._agent import (
+        ImageAgent as ImageAgent,
+    )
+    from .image._agent import (
+        default_image_backend as default_image_backend,
+    )
+    from .sandbox._sandbox import Sandbox as Sandbox
+    from .sandbox._types import (
+        ExecutionResult as ExecutionResult,
+    )
+    from .sandbox._types import (
+        ProducedFile as ProducedFile,
+    )
+    from .sandbox._types import (
+        SandboxError as SandboxError,
+    )
+    from .sandbox._types import (
+        SandboxLimits as SandboxLimits,
+    )
 
-# name -> the module (relative to this package) that defines it.
-_LAZY: dict[str, str] = {
-    **dict.fromkeys(["AgentStepError", "ArtifactLog", "AssistantAgent", "step_prompt"], "._base"),
-    **dict.fromkeys(["Downloader", "DownloadError", "DownloadResult"], "._download"),
-    **dict.fromkeys(["AtomicFile", "FileInfo", "Workspace", "WorkspaceError"], "._workspace"),
-    "CodeAgent": ".code._agent",
-    "FileAgent": ".file._agent",
-    **dict.fromkeys(
-        [
+# The public names, by the module (relative to this package) that defines each; each is
+# imported on first use (lazy_loader, SPEC 1).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_base": ["AgentStepError", "ArtifactLog", "AssistantAgent", "step_prompt"],
+        "_download": ["DownloadError", "DownloadResult", "Downloader"],
+        "_workspace": ["AtomicFile", "FileInfo", "Workspace", "WorkspaceError"],
+        "code._agent": ["CodeAgent"],
+        "file._agent": ["FileAgent"],
+        "image": [
             "GeneratedImage",
             "ImageBackend",
             "ImageGenerationError",
@@ -50,57 +110,11 @@ _LAZY: dict[str, str] = {
             "ReplicateImageBackend",
             "image_backend_from_config",
         ],
-        ".image",
-    ),
-    **dict.fromkeys(["ImageAgent", "default_image_backend"], ".image._agent"),
-    "Sandbox": ".sandbox._sandbox",
-    **dict.fromkeys(
-        ["ExecutionResult", "ProducedFile", "SandboxError", "SandboxLimits"], ".sandbox._types"
-    ),
-}
-
-__all__ = [
-    "AgentStepError",
-    "ArtifactLog",
-    "AssistantAgent",
-    "AtomicFile",
-    "CodeAgent",
-    "DownloadError",
-    "DownloadResult",
-    "Downloader",
-    "ExecutionResult",
-    "FileAgent",
-    "FileInfo",
-    "GeneratedImage",
-    "ImageAgent",
-    "ImageBackend",
-    "ImageGenerationError",
-    "OfflineImageBackend",
-    "OpenAIImageBackend",
-    "ProducedFile",
-    "ReplicateImageBackend",
-    "Sandbox",
-    "SandboxError",
-    "SandboxLimits",
-    "Workspace",
-    "WorkspaceError",
-    "default_image_backend",
-    "image_backend_from_config",
-    "step_prompt",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+        "image._agent": ["ImageAgent", "default_image_backend"],
+        "sandbox._sandbox": ["Sandbox"],
+        "sandbox._types": ["ExecutionResult", "ProducedFile", "SandboxError", "SandboxLimits"],
+    },
+)
 
 
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru

@@ -8,84 +8,198 @@ same names from the ``TYPE_CHECKING`` block; ``tests/cli/test_startup.py`` keeps
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import lazy_loader
 from loguru import logger as _logger
 
 if TYPE_CHECKING:
     from ._errors import (
-        ModelAuthenticationError,
-        ModelBadRequestError,
-        ModelConfigError,
-        ModelError,
-        ModelQuotaError,
-        ModelRateLimitError,
-        ModelServerError,
-        ModelTimeoutError,
-        RelayError,
+        ModelAuthenticationError as ModelAuthenticationError,
     )
-    from ._handle import TaskHandle
-    from ._runtime import Runtime, RuntimeUsageError, new_task_id
-    from ._settings import RuntimeSettings
+    from ._errors import (
+        ModelBadRequestError as ModelBadRequestError,
+    )
+    from ._errors import (
+        ModelConfigError as ModelConfigError,
+    )
+    from ._errors import (
+        ModelError as ModelError,
+    )
+    from ._errors import (
+        ModelQuotaError as ModelQuotaError,
+    )
+    from ._errors import (
+        ModelRateLimitError as ModelRateLimitError,
+    )
+    from ._errors import (
+        ModelServerError as ModelServerError,
+    )
+    from ._errors import (
+        ModelTimeoutError as ModelTimeoutError,
+    )
+    from ._errors import (
+        RelayError as RelayError,
+    )
+    from ._handle import TaskHandle as TaskHandle
+    from ._runtime import (
+        Runtime as Runtime,
+    )
+    from ._runtime import (
+        RuntimeUsageError as RuntimeUsageError,
+    )
+    from ._runtime import (
+        new_task_id as new_task_id,
+    )
+    from ._settings import RuntimeSettings as RuntimeSettings
     from .engine import (
-        ENTRY_POINT_GROUP,
-        Agent,
-        AgentActor,
-        AgentContext,
-        AgentInfo,
-        AgentRegistryError,
-        Artifact,
-        Master,
-        StepAssignment,
-        StepInput,
-        StepOutput,
-        StepResult,
-        StepStatus,
-        TaskResult,
-        TaskStatus,
-        discover_agents,
+        ENTRY_POINT_GROUP as ENTRY_POINT_GROUP,
+    )
+    from .engine import (
+        Agent as Agent,
+    )
+    from .engine import (
+        AgentActor as AgentActor,
+    )
+    from .engine import (
+        AgentContext as AgentContext,
+    )
+    from .engine import (
+        AgentInfo as AgentInfo,
+    )
+    from .engine import (
+        AgentRegistryError as AgentRegistryError,
+    )
+    from .engine import (
+        Artifact as Artifact,
+    )
+    from .engine import (
+        Master as Master,
+    )
+    from .engine import (
+        StepAssignment as StepAssignment,
+    )
+    from .engine import (
+        StepInput as StepInput,
+    )
+    from .engine import (
+        StepOutput as StepOutput,
+    )
+    from .engine import (
+        StepResult as StepResult,
+    )
+    from .engine import (
+        StepStatus as StepStatus,
+    )
+    from .engine import (
+        TaskResult as TaskResult,
+    )
+    from .engine import (
+        TaskStatus as TaskStatus,
+    )
+    from .engine import (
+        discover_agents as discover_agents,
     )
     from .models import (
-        ChatDelta,
-        ChatMessage,
-        ChatModel,
-        ChatResponse,
-        ChatToolCall,
-        ModelCallProgress,
-        ModelCallWatcher,
-        ModelSettings,
-        ModelSpec,
-        OpenAIChatModel,
-        ProviderFactory,
-        ResponseFormat,
-        StreamAccumulator,
-        ToolCallDelta,
-        ToolDefinition,
-        Usage,
-        model_from_string,
-        parse_model_string,
-        register_provider,
-        watch_model_calls,
+        ChatDelta as ChatDelta,
+    )
+    from .models import (
+        ChatMessage as ChatMessage,
+    )
+    from .models import (
+        ChatModel as ChatModel,
+    )
+    from .models import (
+        ChatResponse as ChatResponse,
+    )
+    from .models import (
+        ChatToolCall as ChatToolCall,
+    )
+    from .models import (
+        ModelCallProgress as ModelCallProgress,
+    )
+    from .models import (
+        ModelCallWatcher as ModelCallWatcher,
+    )
+    from .models import (
+        ModelSettings as ModelSettings,
+    )
+    from .models import (
+        ModelSpec as ModelSpec,
+    )
+    from .models import (
+        OpenAIChatModel as OpenAIChatModel,
+    )
+    from .models import (
+        ProviderFactory as ProviderFactory,
+    )
+    from .models import (
+        ResponseFormat as ResponseFormat,
+    )
+    from .models import (
+        StreamAccumulator as StreamAccumulator,
+    )
+    from .models import (
+        ToolCallDelta as ToolCallDelta,
+    )
+    from .models import (
+        ToolDefinition as ToolDefinition,
+    )
+    from .models import (
+        Usage as Usage,
+    )
+    from .models import (
+        model_from_string as model_from_string,
+    )
+    from .models import (
+        parse_model_string as parse_model_string,
+    )
+    from .models import (
+        register_provider as register_provider,
+    )
+    from .models import (
+        watch_model_calls as watch_model_calls,
     )
     from .plans import (
-        Plan,
-        PlanError,
-        PlanLimits,
-        PlanStreamParser,
-        Step,
-        parse_plan,
-        plan_json_schema,
-        plan_response_format,
-        planning_messages,
-        repair_messages,
-        replan_messages,
+        Plan as Plan,
+    )
+    from .plans import (
+        PlanError as PlanError,
+    )
+    from .plans import (
+        PlanLimits as PlanLimits,
+    )
+    from .plans import (
+        PlanStreamParser as PlanStreamParser,
+    )
+    from .plans import (
+        Step as Step,
+    )
+    from .plans import (
+        parse_plan as parse_plan,
+    )
+    from .plans import (
+        plan_json_schema as plan_json_schema,
+    )
+    from .plans import (
+        plan_response_format as plan_response_format,
+    )
+    from .plans import (
+        planning_messages as planning_messages,
+    )
+    from .plans import (
+        repair_messages as repair_messages,
+    )
+    from .plans import (
+        replan_messages as replan_messages,
     )
 
-# name -> the module (relative to this package) that defines it.
-_LAZY: dict[str, str] = {
-    **dict.fromkeys(
-        [
+# The public names, by the module (relative to this package) that defines each; each is
+# imported on first use (lazy_loader, SPEC 1).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_errors": [
             "ModelAuthenticationError",
             "ModelBadRequestError",
             "ModelConfigError",
@@ -96,20 +210,17 @@ _LAZY: dict[str, str] = {
             "ModelTimeoutError",
             "RelayError",
         ],
-        "._errors",
-    ),
-    "TaskHandle": "._handle",
-    **dict.fromkeys(["Runtime", "RuntimeUsageError", "new_task_id"], "._runtime"),
-    "RuntimeSettings": "._settings",
-    **dict.fromkeys(
-        [
-            "ENTRY_POINT_GROUP",
+        "_handle": ["TaskHandle"],
+        "_runtime": ["Runtime", "RuntimeUsageError", "new_task_id"],
+        "_settings": ["RuntimeSettings"],
+        "engine": [
             "Agent",
             "AgentActor",
             "AgentContext",
             "AgentInfo",
             "AgentRegistryError",
             "Artifact",
+            "ENTRY_POINT_GROUP",
             "Master",
             "StepAssignment",
             "StepInput",
@@ -120,18 +231,14 @@ _LAZY: dict[str, str] = {
             "TaskStatus",
             "discover_agents",
         ],
-        ".engine",
-    ),
-    **dict.fromkeys(
-        [
+        "models": [
             "ChatDelta",
-            "ModelCallProgress",
-            "ModelCallWatcher",
-            "watch_model_calls",
             "ChatMessage",
             "ChatModel",
             "ChatResponse",
             "ChatToolCall",
+            "ModelCallProgress",
+            "ModelCallWatcher",
             "ModelSettings",
             "ModelSpec",
             "OpenAIChatModel",
@@ -144,11 +251,9 @@ _LAZY: dict[str, str] = {
             "model_from_string",
             "parse_model_string",
             "register_provider",
+            "watch_model_calls",
         ],
-        ".models",
-    ),
-    **dict.fromkeys(
-        [
+        "plans": [
             "Plan",
             "PlanError",
             "PlanLimits",
@@ -161,86 +266,8 @@ _LAZY: dict[str, str] = {
             "repair_messages",
             "replan_messages",
         ],
-        ".plans",
-    ),
-}
-
-__all__ = [
-    "ENTRY_POINT_GROUP",
-    "Agent",
-    "AgentActor",
-    "AgentContext",
-    "AgentInfo",
-    "AgentRegistryError",
-    "Artifact",
-    "ChatDelta",
-    "ChatMessage",
-    "ChatModel",
-    "ChatResponse",
-    "ChatToolCall",
-    "Master",
-    "ModelAuthenticationError",
-    "ModelBadRequestError",
-    "ModelCallProgress",
-    "ModelCallWatcher",
-    "ModelConfigError",
-    "ModelError",
-    "ModelQuotaError",
-    "ModelRateLimitError",
-    "ModelServerError",
-    "ModelSettings",
-    "ModelSpec",
-    "ModelTimeoutError",
-    "OpenAIChatModel",
-    "Plan",
-    "PlanError",
-    "PlanLimits",
-    "PlanStreamParser",
-    "ProviderFactory",
-    "RelayError",
-    "ResponseFormat",
-    "Runtime",
-    "RuntimeSettings",
-    "RuntimeUsageError",
-    "Step",
-    "StepAssignment",
-    "StepInput",
-    "StepOutput",
-    "StepResult",
-    "StepStatus",
-    "StreamAccumulator",
-    "TaskHandle",
-    "TaskResult",
-    "TaskStatus",
-    "ToolCallDelta",
-    "ToolDefinition",
-    "Usage",
-    "discover_agents",
-    "model_from_string",
-    "new_task_id",
-    "parse_model_string",
-    "parse_plan",
-    "plan_json_schema",
-    "plan_response_format",
-    "planning_messages",
-    "register_provider",
-    "repair_messages",
-    "replan_messages",
-    "watch_model_calls",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    },
+)
 
 
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru

@@ -6,50 +6,44 @@ does not import the openai SDK or aiohttp.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
-    from ._backend import GeneratedImage, ImageBackend, ImageGenerationError
-    from ._config import IMAGE_BACKENDS, image_backend_from_config
-    from ._offline import PLACEHOLDER_NOTE, OfflineImageBackend
-    from ._openai import OpenAIImageBackend
-    from ._replicate import ReplicateImageBackend
+    from ._backend import (
+        GeneratedImage as GeneratedImage,
+    )
+    from ._backend import (
+        ImageBackend as ImageBackend,
+    )
+    from ._backend import (
+        ImageGenerationError as ImageGenerationError,
+    )
+    from ._config import (
+        IMAGE_BACKENDS as IMAGE_BACKENDS,
+    )
+    from ._config import (
+        image_backend_from_config as image_backend_from_config,
+    )
+    from ._offline import (
+        PLACEHOLDER_NOTE as PLACEHOLDER_NOTE,
+    )
+    from ._offline import (
+        OfflineImageBackend as OfflineImageBackend,
+    )
+    from ._openai import OpenAIImageBackend as OpenAIImageBackend
+    from ._replicate import ReplicateImageBackend as ReplicateImageBackend
 
-# name -> the module (relative to this package) that defines it.
-_LAZY: dict[str, str] = {
-    "GeneratedImage": "._backend",
-    "ImageBackend": "._backend",
-    "ImageGenerationError": "._backend",
-    "IMAGE_BACKENDS": "._config",
-    "image_backend_from_config": "._config",
-    "PLACEHOLDER_NOTE": "._offline",
-    "OfflineImageBackend": "._offline",
-    "OpenAIImageBackend": "._openai",
-    "ReplicateImageBackend": "._replicate",
-}
-
-__all__ = [
-    "IMAGE_BACKENDS",
-    "PLACEHOLDER_NOTE",
-    "GeneratedImage",
-    "ImageBackend",
-    "ImageGenerationError",
-    "OfflineImageBackend",
-    "OpenAIImageBackend",
-    "ReplicateImageBackend",
-    "image_backend_from_config",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# The public names, by the module (relative to this package) that defines each; each is
+# imported on first use (lazy_loader, SPEC 1).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_backend": ["GeneratedImage", "ImageBackend", "ImageGenerationError"],
+        "_config": ["IMAGE_BACKENDS", "image_backend_from_config"],
+        "_offline": ["OfflineImageBackend", "PLACEHOLDER_NOTE"],
+        "_openai": ["OpenAIImageBackend"],
+        "_replicate": ["ReplicateImageBackend"],
+    },
+)

@@ -10,40 +10,74 @@ The names are imported on first use, so code that needs only ``ChatModel`` and t
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
-    from ._call_progress import ModelCallProgress, ModelCallWatcher, watch_model_calls
-    from ._chat_model import ChatModel, StreamAccumulator
+    from ._call_progress import (
+        ModelCallProgress as ModelCallProgress,
+    )
+    from ._call_progress import (
+        ModelCallWatcher as ModelCallWatcher,
+    )
+    from ._call_progress import (
+        watch_model_calls as watch_model_calls,
+    )
+    from ._chat_model import ChatModel as ChatModel
+    from ._chat_model import StreamAccumulator as StreamAccumulator
     from ._chat_types import (
-        ChatDelta,
-        ChatMessage,
-        ChatResponse,
-        ChatToolCall,
-        ModelSettings,
-        ResponseFormat,
-        ToolCallDelta,
-        ToolDefinition,
-        Usage,
+        ChatDelta as ChatDelta,
+    )
+    from ._chat_types import (
+        ChatMessage as ChatMessage,
+    )
+    from ._chat_types import (
+        ChatResponse as ChatResponse,
+    )
+    from ._chat_types import (
+        ChatToolCall as ChatToolCall,
+    )
+    from ._chat_types import (
+        ModelSettings as ModelSettings,
+    )
+    from ._chat_types import (
+        ResponseFormat as ResponseFormat,
+    )
+    from ._chat_types import (
+        ToolCallDelta as ToolCallDelta,
+    )
+    from ._chat_types import (
+        ToolDefinition as ToolDefinition,
+    )
+    from ._chat_types import (
+        Usage as Usage,
     )
     from ._model_string import (
-        ModelSpec,
-        ProviderFactory,
-        model_from_string,
-        parse_model_string,
-        register_provider,
+        ModelSpec as ModelSpec,
     )
-    from ._openai_model import OpenAIChatModel
+    from ._model_string import (
+        ProviderFactory as ProviderFactory,
+    )
+    from ._model_string import (
+        model_from_string as model_from_string,
+    )
+    from ._model_string import (
+        parse_model_string as parse_model_string,
+    )
+    from ._model_string import (
+        register_provider as register_provider,
+    )
+    from ._openai_model import OpenAIChatModel as OpenAIChatModel
 
-# name -> the module (relative to this package) that defines it.
-_LAZY: dict[str, str] = {
-    **dict.fromkeys(
-        ["ModelCallProgress", "ModelCallWatcher", "watch_model_calls"], "._call_progress"
-    ),
-    **dict.fromkeys(["ChatModel", "StreamAccumulator"], "._chat_model"),
-    **dict.fromkeys(
-        [
+# The public names, by the module (relative to this package) that defines each; each is
+# imported on first use (lazy_loader, SPEC 1).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_call_progress": ["ModelCallProgress", "ModelCallWatcher", "watch_model_calls"],
+        "_chat_model": ["ChatModel", "StreamAccumulator"],
+        "_chat_types": [
             "ChatDelta",
             "ChatMessage",
             "ChatResponse",
@@ -54,53 +88,13 @@ _LAZY: dict[str, str] = {
             "ToolDefinition",
             "Usage",
         ],
-        "._chat_types",
-    ),
-    **dict.fromkeys(
-        [
+        "_model_string": [
             "ModelSpec",
             "ProviderFactory",
             "model_from_string",
             "parse_model_string",
             "register_provider",
         ],
-        "._model_string",
-    ),
-    "OpenAIChatModel": "._openai_model",
-}
-
-__all__ = [
-    "ChatDelta",
-    "ChatMessage",
-    "ChatModel",
-    "ChatResponse",
-    "ChatToolCall",
-    "ModelCallProgress",
-    "ModelCallWatcher",
-    "ModelSettings",
-    "ModelSpec",
-    "OpenAIChatModel",
-    "ProviderFactory",
-    "ResponseFormat",
-    "StreamAccumulator",
-    "ToolCallDelta",
-    "ToolDefinition",
-    "Usage",
-    "model_from_string",
-    "parse_model_string",
-    "register_provider",
-    "watch_model_calls",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+        "_openai_model": ["OpenAIChatModel"],
+    },
+)

@@ -11,47 +11,85 @@ plugin, or importing the scripted model, does not import aiohttp.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
-    from ._fake_openai import FakeOpenAIServer
-    from ._fake_png import make_png
-    from ._fake_quirks import Quirk
-    from ._fake_requests import FakeRequest, FakeRule
+    from ._fake_openai import FakeOpenAIServer as FakeOpenAIServer
+    from ._fake_png import make_png as make_png
+    from ._fake_quirks import Quirk as Quirk
+    from ._fake_requests import FakeRequest as FakeRequest
+    from ._fake_requests import FakeRule as FakeRule
     from ._fake_script import (
-        AuthFault,
-        BadRequestFault,
-        CutStreamFault,
-        FakeReply,
-        FakeToolCall,
-        FakeUsage,
-        Fault,
-        MalformedBodyFault,
-        ProviderErrorFault,
-        RateLimitFault,
-        ScriptItem,
-        ServerErrorFault,
-        SlowFault,
-        TrickleFault,
+        AuthFault as AuthFault,
     )
-    from ._loopback import serve_on_loopback
+    from ._fake_script import (
+        BadRequestFault as BadRequestFault,
+    )
+    from ._fake_script import (
+        CutStreamFault as CutStreamFault,
+    )
+    from ._fake_script import (
+        FakeReply as FakeReply,
+    )
+    from ._fake_script import (
+        FakeToolCall as FakeToolCall,
+    )
+    from ._fake_script import (
+        FakeUsage as FakeUsage,
+    )
+    from ._fake_script import (
+        Fault as Fault,
+    )
+    from ._fake_script import (
+        MalformedBodyFault as MalformedBodyFault,
+    )
+    from ._fake_script import (
+        ProviderErrorFault as ProviderErrorFault,
+    )
+    from ._fake_script import (
+        RateLimitFault as RateLimitFault,
+    )
+    from ._fake_script import (
+        ScriptItem as ScriptItem,
+    )
+    from ._fake_script import (
+        ServerErrorFault as ServerErrorFault,
+    )
+    from ._fake_script import (
+        SlowFault as SlowFault,
+    )
+    from ._fake_script import (
+        TrickleFault as TrickleFault,
+    )
+    from ._loopback import serve_on_loopback as serve_on_loopback
     from ._scripted_model import (
-        Refusal,
-        ScriptedCall,
-        ScriptedModel,
-        ScriptExhaustedError,
-        tool_call,
+        Refusal as Refusal,
+    )
+    from ._scripted_model import (
+        ScriptedCall as ScriptedCall,
+    )
+    from ._scripted_model import (
+        ScriptedModel as ScriptedModel,
+    )
+    from ._scripted_model import (
+        ScriptExhaustedError as ScriptExhaustedError,
+    )
+    from ._scripted_model import (
+        tool_call as tool_call,
     )
 
-# name -> the module (relative to this package) that defines it.
-_LAZY: dict[str, str] = {
-    "FakeOpenAIServer": "._fake_openai",
-    "make_png": "._fake_png",
-    "Quirk": "._fake_quirks",
-    **dict.fromkeys(["FakeRequest", "FakeRule"], "._fake_requests"),
-    **dict.fromkeys(
-        [
+# The public names, by the module (relative to this package) that defines each; each is
+# imported on first use (lazy_loader, SPEC 1).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_fake_openai": ["FakeOpenAIServer"],
+        "_fake_png": ["make_png"],
+        "_fake_quirks": ["Quirk"],
+        "_fake_requests": ["FakeRequest", "FakeRule"],
+        "_fake_script": [
             "AuthFault",
             "BadRequestFault",
             "CutStreamFault",
@@ -67,52 +105,13 @@ _LAZY: dict[str, str] = {
             "SlowFault",
             "TrickleFault",
         ],
-        "._fake_script",
-    ),
-    "serve_on_loopback": "._loopback",
-    **dict.fromkeys(
-        ["Refusal", "ScriptedCall", "ScriptedModel", "ScriptExhaustedError", "tool_call"],
-        "._scripted_model",
-    ),
-}
-
-__all__ = [
-    "AuthFault",
-    "BadRequestFault",
-    "CutStreamFault",
-    "FakeOpenAIServer",
-    "FakeReply",
-    "FakeRequest",
-    "FakeRule",
-    "FakeToolCall",
-    "FakeUsage",
-    "Fault",
-    "MalformedBodyFault",
-    "ProviderErrorFault",
-    "Quirk",
-    "RateLimitFault",
-    "Refusal",
-    "ScriptExhaustedError",
-    "ScriptItem",
-    "ScriptedCall",
-    "ScriptedModel",
-    "ServerErrorFault",
-    "SlowFault",
-    "TrickleFault",
-    "make_png",
-    "serve_on_loopback",
-    "tool_call",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+        "_loopback": ["serve_on_loopback"],
+        "_scripted_model": [
+            "Refusal",
+            "ScriptExhaustedError",
+            "ScriptedCall",
+            "ScriptedModel",
+            "tool_call",
+        ],
+    },
+)
