@@ -20,18 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-import anyio
+from task_record import TaskRecord, record_task
 
 from agent_relay.agents import CodeAgent, FileAgent, ImageAgent, SandboxLimits
-from agent_relay.bus import Event
 from agent_relay.runtime import (
     Agent,
     ChatMessage,
     ChatModel,
     ChatToolCall,
-    Runtime,
     RuntimeSettings,
-    TaskResult,
     ToolDefinition,
 )
 from agent_relay.runtime.testing import FakeReply, FakeToolCall, ScriptedModel, tool_call
@@ -191,17 +188,6 @@ def default_agents(**file_options: Any) -> list[Agent]:
     return [ImageAgent(backend="offline"), CodeAgent(limits=FAST_LIMITS), FileAgent(**file_options)]
 
 
-@dataclass
-class TaskRecord:
-    """A finished task: its result and every event the bus carried meanwhile."""
-
-    result: TaskResult
-    events: list[Event]
-
-    def events_json(self) -> str:
-        return "\n".join(e.to_json().decode() for e in self.events)
-
-
 async def run_task(
     workspace: Any,
     model: ChatModel,
@@ -212,31 +198,11 @@ async def run_task(
     settings: RuntimeSettings | None = None,
     deadline: float = 60.0,
 ) -> TaskRecord:
-    """Run one task through a fresh runtime, recording every event on the bus (all topics,
-    the agents' step assignments included)."""
-    events: list[Event] = []
-    runtime = Runtime(
-        model=model,
-        agents=list(agents) if agents is not None else default_agents(),
-        workspace=workspace,
-        settings=settings or RuntimeSettings(summarize="never"),
+    """``record_task`` with relay's three agents unless others are given."""
+    chosen = list(agents) if agents is not None else default_agents()
+    return await record_task(
+        workspace, model, chosen, task=task, task_id=task_id, settings=settings, deadline=deadline
     )
-    with anyio.fail_after(deadline):
-        async with runtime as rt, anyio.create_task_group() as tg:
-            subscription = rt.bus.subscribe(">", buffer=100_000)
-            done = anyio.Event()
-
-            async def collect() -> None:
-                async for event in subscription:
-                    events.append(event)
-                    if event.type == "task.done":
-                        done.set()
-
-            tg.start_soon(collect)
-            result = await rt.run(task, task_id=task_id)
-            await done.wait()  # the collector has everything up to the task's end
-            tg.cancel_scope.cancel()
-    return TaskRecord(result=result, events=events)
 
 
 __all__ = [

@@ -9,23 +9,20 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 from loguru import logger
+from task_record import TaskRecord, record_task
 
 from agent_relay.agents import FileAgent
-from agent_relay.bus import Event
 from agent_relay.runtime import (
     ChatMessage,
     ChatResponse,
     OpenAIChatModel,
-    Runtime,
     RuntimeSettings,
     StreamAccumulator,
-    TaskResult,
 )
 from agent_relay.runtime.testing import FakeOpenAIServer
 
@@ -83,15 +80,6 @@ def captured_logs(level: str = "DEBUG") -> Iterator[list[str]]:
         logger.remove(sink)
 
 
-@dataclass
-class TaskRecord:
-    result: TaskResult
-    events: list[Event]
-
-    def of_type(self, kind: str) -> list[Event]:
-        return [e for e in self.events if e.type == kind]
-
-
 async def run_task(
     workspace: Path,
     model: OpenAIChatModel,
@@ -101,29 +89,8 @@ async def run_task(
 ) -> TaskRecord:
     """One task through a ``Runtime`` with the file agent, every bus event recorded; the
     model is closed at the end."""
-    events: list[Event] = []
-    runtime = Runtime(
-        model=model,
-        agents=[FileAgent()],
-        workspace=workspace,
-        settings=settings or RuntimeSettings(summarize="never"),
-    )
-    with anyio.fail_after(60):
-        async with model, runtime as rt, anyio.create_task_group() as tg:
-            subscription = rt.bus.subscribe(">", buffer=100_000)
-            done = anyio.Event()
-
-            async def collect() -> None:
-                async for event in subscription:
-                    events.append(event)
-                    if event.type == "task.done":
-                        done.set()
-
-            tg.start_soon(collect)
-            result = await rt.run(task)
-            await done.wait()
-            tg.cancel_scope.cancel()
-    return TaskRecord(result=result, events=events)
+    async with model:
+        return await record_task(workspace, model, [FileAgent()], task=task, settings=settings)
 
 
 def plan_text(*steps: tuple[str, str]) -> str:
