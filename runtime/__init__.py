@@ -83,6 +83,12 @@ if TYPE_CHECKING:
         StepInput as StepInput,
     )
     from .engine import (
+        StepFailure as StepFailure,
+    )
+    from .engine import (
+        StepOutcome as StepOutcome,
+    )
+    from .engine import (
         StepOutput as StepOutput,
     )
     from .engine import (
@@ -223,7 +229,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "ENTRY_POINT_GROUP",
             "Master",
             "StepAssignment",
+            "StepFailure",
             "StepInput",
+            "StepOutcome",
             "StepOutput",
             "StepResult",
             "StepStatus",

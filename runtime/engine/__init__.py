@@ -6,7 +6,7 @@ from ._agent_actor import AgentActor
 from ._master import Master
 from ._registry import ENTRY_POINT_GROUP, AgentInfo, AgentRegistryError, discover_agents
 from ._result import StepResult, StepStatus, TaskResult, TaskStatus
-from ._steps import Artifact, StepAssignment, StepInput, StepOutput
+from ._steps import Artifact, StepAssignment, StepFailure, StepInput, StepOutcome, StepOutput
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -18,7 +18,9 @@ __all__ = [
     "Artifact",
     "Master",
     "StepAssignment",
+    "StepFailure",
     "StepInput",
+    "StepOutcome",
     "StepOutput",
     "StepResult",
     "StepStatus",

@@ -4,7 +4,10 @@ The actor takes steps from ``agent.<name>.steps`` (all actors of one agent kind 
 topic as a queue group, so a pool competes for work), publishes ``started``, runs the agent
 under the step's timeout and a cancel scope, and publishes ``completed`` or ``failed``. It
 also listens for ``task.<id>.cancel`` and ``task.<id>.step.<sid>.cancel`` and cancels the
-matching steps in flight. An agent that raises fails its step, nothing more.
+matching steps in flight, which then end ``cancelled`` (with the request's reason), not
+``failed``. An agent that raises fails its step, nothing more; one that returns an output
+whose outcome is not ``completed`` fails it too, keeping what it made. Every ending carries
+the tokens the agent's model calls used (see ``MeteredModel``).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from agent_relay.bus import Actor, Bus, Event
 from .._errors import RelayError
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
+from ..models._chat_types import Usage
 from ._agent import Agent, AgentContext
-from ._steps import StepAssignment, StepOutput
+from ._metered_model import MeteredModel
+from ._steps import StepAssignment, StepFailure, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 
 
@@ -33,7 +38,8 @@ class AgentActor(Actor):
         self.agent = agent
         self.model = model
         self._in_flight: dict[tuple[str, str], anyio.CancelScope] = {}
-        self._cancelled: set[tuple[str, str]] = set()
+        # Steps cancelled on request, with the reason the request gave.
+        self._cancelled: dict[tuple[str, str], str] = {}
         super().__init__(
             bus, concurrency=concurrency or agent.concurrency, name=f"agent:{agent.name}"
         )
@@ -55,6 +61,9 @@ class AgentActor(Actor):
         timeout = step.timeout_s
         deadline = math.inf if timeout is None else anyio.current_time() + timeout
         scope = anyio.CancelScope(deadline=deadline)
+        # Every call the agent makes through its model is counted here, so a step that fails,
+        # times out or is cancelled still reports the tokens it spent.
+        meter = MeteredModel(self.model)
         self._in_flight[key] = scope
         try:
             # Not shielded: only stopping the actor can cancel this, and then no step runs.
@@ -65,9 +74,16 @@ class AgentActor(Actor):
                 task_id=step.task_id,
                 causation_id=cause,
             )
-            what, data = "failed", {"error": "cancelled"}
+            ended: tuple[str, dict[str, Any]] | None = None
             with scope:
-                what, data = await self._run(step, cause)
+                ended = await self._run(step, cause, meter)
+            if ended is None:  # the scope was cancelled: on request, or by the deadline
+                if key in self._cancelled:
+                    what, error = "cancelled", self._cancelled[key]
+                else:
+                    what, error = "failed", f"timed out after {timeout:g}s"
+                ended = what, StepFailure(error=error, usage=meter.usage).model_dump(mode="json")
+            what, data = ended
             if what == "completed":
                 # The agent's StepOutput was validated when built and dumped in JSON mode, so its
                 # data is JSON already: no second validation. Not shielded, like ``started``:
@@ -80,24 +96,20 @@ class AgentActor(Actor):
                     causation_id=cause,
                 )
                 return
-            if (
-                scope.cancelled_caught
-                and key not in self._cancelled
-                and anyio.current_time() >= deadline
-            ):
-                what, data = "failed", {"error": f"timed out after {timeout:g}s"}
             await self._emit(step, what, data, cause)
         finally:
             self._in_flight.pop(key, None)
-            self._cancelled.discard(key)
+            self._cancelled.pop(key, None)
 
-    async def _run(self, step: StepAssignment, cause: str) -> tuple[str, dict[str, Any]]:
+    async def _run(
+        self, step: StepAssignment, cause: str, meter: MeteredModel
+    ) -> tuple[str, dict[str, Any]]:
         """Run the agent on the step; say how it ended, as the event to publish."""
         ctx = AgentContext(
             task_id=step.task_id,
             step_id=step.step_id,
             workspace=Path(step.workspace),
-            model=self.model,
+            model=meter,
             _progress=partial(self._progress, step, cause),
         )
 
@@ -106,27 +118,42 @@ class AgentActor(Actor):
                 progress.describe(), attempt=progress.attempt, attempts=progress.attempts
             )
 
+        def failed(error: str) -> tuple[str, dict[str, Any]]:
+            return "failed", StepFailure(error=error, usage=meter.usage).model_dump(mode="json")
+
         try:
             with watch_model_calls(model_call_progress):
                 output = await self.agent.run_step(step, ctx)
             if not isinstance(output, StepOutput):
-                return "failed", {
-                    "error": f"agent {self.agent.name!r} returned a {type(output).__name__}, "
+                return failed(
+                    f"agent {self.agent.name!r} returned a {type(output).__name__}, "
                     "not a StepOutput"
-                }
+                )
+            # The agent's own account of its tokens when it gives one (it may call models the
+            # actor cannot see), else what the actor counted.
+            if output.usage == Usage():
+                output = output.model_copy(update={"usage": meter.usage})
+            if output.error is not None:
+                failure = StepFailure(
+                    error=output.error,
+                    output=output.output,
+                    artifacts=output.artifacts,
+                    usage=output.usage,
+                )
+                return "failed", failure.model_dump(mode="json")
             # Inside the try: an output changed after it was built may no longer dump.
             data = output.model_dump(mode="json")
         except TimeoutError:
-            return "failed", {"error": f"timed out after {step.timeout_s:g}s"}
+            return failed(f"timed out after {step.timeout_s:g}s")
         except RelayError as exc:
-            return "failed", {"error": str(exc)}
+            return failed(str(exc))
         except Exception as exc:
             # An agent bug must not take the actor down; the step says what happened and the
             # traceback goes to the log.
             logger.opt(exception=exc).error(
                 "agent {} crashed on step {}", self.agent.name, step.step_id
             )
-            return "failed", {"error": f"{type(exc).__name__}: {exc}"}
+            return failed(f"{type(exc).__name__}: {exc}")
         return "completed", data
 
     async def _progress(
@@ -137,17 +164,19 @@ class AgentActor(Actor):
     async def on_task_cancel(self, event: Event) -> None:
         task_id = task_id_of(event.topic)
         for key in [key for key in self._in_flight if key[0] == task_id]:
-            self._cancel(key)
+            self._cancel(key, _reason(event))
 
     async def on_step_cancel(self, event: Event) -> None:
         parsed = parse_step_topic(event.topic)
         if parsed is not None:
-            self._cancel((parsed[0], parsed[1]))
+            self._cancel((parsed[0], parsed[1]), _reason(event))
 
-    def _cancel(self, key: tuple[str, str]) -> None:
+    def _cancel(self, key: tuple[str, str], reason: str) -> None:
         scope = self._in_flight.get(key)
         if scope is not None:
-            self._cancelled.add(key)  # so that a deadline passing too does not say "timed out"
+            # Remembered so that the step ends "cancelled" with this reason, even when its
+            # deadline passes too.
+            self._cancelled.setdefault(key, reason)
             scope.cancel()
 
     async def _emit(
@@ -177,3 +206,7 @@ class AgentActor(Actor):
                 )
             except Exception:
                 logger.warning("could not report the unreadable step {}", event.id)
+
+
+def _reason(event: Event) -> str:
+    return str(event.data.get("reason") or "cancelled")

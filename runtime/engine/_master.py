@@ -109,17 +109,20 @@ class Master(Actor):
             self._runs.pop(run.task_id, None)
 
     # Only what agents report: the master's own step events (queued, skipped...) and progress
-    # would cost it a wake-up each for nothing.
+    # would cost it a wake-up each for nothing. ``cancelled`` is both: an agent reports a step
+    # it was told to stop, and the master announces the steps it ends itself, which are
+    # terminal by then and ignored.
     @handler("task.*.step.*.started")
     @handler("task.*.step.*.completed")
     @handler("task.*.step.*.failed")
+    @handler("task.*.step.*.cancelled")
     async def on_step_event(self, event: Event) -> None:
         parsed = parse_step_topic(event.topic)
         if parsed is None:
             return
         task_id, step_id, what = parsed
         run = self._runs.get(task_id)
-        if run is not None and what in ("started", "completed", "failed"):
+        if run is not None and what in ("started", "completed", "failed", "cancelled"):
             run.on_step_event(step_id, what, event)
 
     @handler("task.*.cancel")

@@ -55,6 +55,10 @@ class TaskResult(BaseModel):
     started_at: datetime
     finished_at: datetime
     replanned: bool = False
+    workdir: str = Field(
+        description="the task's working directory (absolute): its artifacts' paths are "
+        "relative to it",
+    )
     id: str | None = Field(default=None, description="the caller's own id, e.g. a batch line's")
 
     @property

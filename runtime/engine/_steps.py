@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ..models._chat_types import Usage
 
 ArtifactKind = Literal["file", "image", "url", "code"]
+
+#: How an agent says its step went. ``completed``: the work the step asked for was done.
+#: ``failed``: it was not. ``incomplete``: part of it was (some of the images, code whose last
+#: run failed...). ``incomplete`` is not a step status of its own: such a step ends ``failed``,
+#: with ``incomplete: <reason>`` as its error, and keeps the output and artifacts it made. The
+#: master, the command line, re-planning and the dependents already treat ``failed`` the way a
+#: half-done step must be treated (its output cannot be relied on), and a status of its own
+#: would have to be taught to each of them for no difference in what happens next.
+StepOutcome = Literal["completed", "failed", "incomplete"]
 
 
 class Artifact(BaseModel):
@@ -55,9 +64,45 @@ class StepAssignment(BaseModel):
 
 
 class StepOutput(BaseModel):
-    """What an agent returns for a completed step."""
+    """What an agent returns for a step: its text, its artifacts, the tokens its model calls
+    used, and whether the work was done (``outcome``, see ``StepOutcome``; ``completed`` unless
+    said otherwise, so an agent that only returns its output keeps meaning "done").
+
+    A ``failed`` or ``incomplete`` output must say why in ``reason`` (one line); its output,
+    artifacts and usage still reach the step's result.
+
+    Raises:
+        pydantic.ValidationError: ``outcome`` is not ``completed`` and ``reason`` is empty.
+    """
 
     output: str
     artifacts: list[Artifact] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    outcome: StepOutcome = "completed"
+    reason: str | None = Field(default=None, description="why the outcome is not completed")
+
+    @model_validator(mode="after")
+    def _a_shortfall_says_why(self) -> StepOutput:
+        if self.outcome != "completed" and not (self.reason or "").strip():
+            raise ValueError(f"a StepOutput with outcome {self.outcome!r} needs a reason")
+        return self
+
+    @property
+    def error(self) -> str | None:
+        """The step's error for this outcome: ``None`` when completed."""
+        if self.outcome == "completed":
+            return None
+        reason = (self.reason or "").strip()
+        return f"incomplete: {reason}" if self.outcome == "incomplete" else reason
+
+
+class StepFailure(BaseModel):
+    """The payload of ``step.failed`` and ``step.cancelled`` as an agent's actor publishes
+    them: why, and what the step had made and spent by then (an agent that fails or is
+    stopped has still called its model, and those tokens were billed)."""
+
+    error: str
+    output: str = ""
+    artifacts: list[Artifact] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)

@@ -12,6 +12,7 @@ cancelling the task, or its timeout, stops it.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import math
@@ -31,9 +32,10 @@ from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner
+from ._metered_model import MeteredModel
 from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode
-from ._steps import StepAssignment, StepOutput
+from ._steps import StepAssignment, StepFailure, StepOutput
 from ._task_answer import final_answer, overall_status, sum_usage
 from ._topics import agent_steps_topic, step_topic, task_topic
 
@@ -62,7 +64,12 @@ class TaskRun:
         self.task = task
         self.caller_id = caller_id
         self._bus = bus
-        self._planner = planner
+        # The planner is shared by the master's tasks; this task plans through a copy whose
+        # model counts every call, so the planning usage includes attempts that failed, repairs
+        # and a planning that gave up (whose error carries no outcome to read usage from).
+        self._planning_model = MeteredModel(planner.model)
+        self._planner = copy.copy(planner)
+        self._planner.model = self._planning_model
         self._summary_model = summary_model
         self._settings = settings
         self._workspace = workspace
@@ -74,7 +81,6 @@ class TaskRun:
         self._wake = anyio.Event()
         self._scope = anyio.CancelScope()
         self._cancel_reason: str | None = None
-        self._planning_usage = Usage()
         self._replanned = False
         # Each step's JSON for the plan events, dumped once; steps are frozen.
         self._step_dumps: list[dict[str, Any]] = []
@@ -98,27 +104,42 @@ class TaskRun:
         if what == "started":
             result.status = "running"
             result.started_at = result.started_at or event.time
-        elif what == "completed":
+            return
+        if what == "completed":
             try:
                 output = StepOutput.model_validate(event.data)
             except ValidationError as exc:
                 result.status, result.error = "failed", f"agent sent an unreadable result: {exc}"
             else:
-                result.status = "completed"
+                # An output that says the work was not done fails the step, even when an
+                # actor of an older relay published it as completed.
+                result.status = "completed" if output.error is None else "failed"
+                result.error = output.error
                 result.output, result.artifacts, result.usage = (
                     output.output,
                     output.artifacts,
                     output.usage,
                 )
-            result.finished_at = event.time
-            result.started_at = result.started_at or event.time
-            self._settle(node)
-        elif what == "failed":
-            result.status = "failed"
-            result.error = str(event.data.get("error") or "the agent failed without a message")
-            result.finished_at = event.time
-            result.started_at = result.started_at or event.time
-            self._settle(node)
+        elif what in ("failed", "cancelled"):
+            result.status = "failed" if what == "failed" else "cancelled"
+            try:
+                failure = StepFailure.model_validate(event.data)
+            except ValidationError:
+                # Only the reason, if that much is readable: a report must not be lost.
+                fallback = "the agent failed without a message" if what == "failed" else what
+                result.error = str(event.data.get("error") or fallback)
+            else:
+                result.error = failure.error
+                result.output, result.artifacts, result.usage = (
+                    failure.output,
+                    failure.artifacts,
+                    failure.usage,
+                )
+        else:
+            return
+        result.finished_at = event.time
+        result.started_at = result.started_at or event.time
+        self._settle(node)
 
     def _settle(self, node: StepNode) -> None:
         """An agent's report ends its step, so its dependents may go on; not once the task is
@@ -183,8 +204,9 @@ class TaskRun:
             answer=answer,
             error=error,
             steps=steps,
-            planning_usage=self._planning_usage,
-            usage=self._planning_usage + usage + sum_usage(steps),
+            planning_usage=self._planning_model.usage,
+            usage=self._planning_model.usage + usage + sum_usage(steps),
+            workdir=str(self._workspace),
             started_at=started_at,
             finished_at=utc_now(),
             replanned=self._replanned,
@@ -240,7 +262,6 @@ class TaskRun:
                 if r.status in ("failed", "skipped"):
                     r.superseded = True
             outcome = await self._planner.replan(self.task, completed, failed, self._accept)
-        self._planning_usage = self._planning_usage + outcome.usage
         reason = "invalid plan: " + "; ".join(outcome.problems)
         rejected = {sid: reason for sid in outcome.rejected}
         await self._cancel_steps(rejected | self._graph.dangling())

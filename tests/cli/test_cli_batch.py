@@ -114,7 +114,7 @@ def test_a_torn_last_line_is_removed_and_its_task_runs_again(
     now = datetime.now(UTC)
     done = TaskResult(
         task_id="t1", task="Picture number task-000", status="completed", id="task-000",
-        started_at=now, finished_at=now,
+        started_at=now, finished_at=now, workdir=str(tmp_path / "relay-workspace" / "t1"),
     )  # fmt: skip
     whole = done.model_dump_json() + "\n"
     torn = json.dumps({"task_id": "t2", "id": "task-001", "status": "comp"})[:30]

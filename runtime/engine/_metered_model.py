@@ -1,0 +1,84 @@
+"""``MeteredModel``: a ``ChatModel`` that counts the tokens of every call made through it.
+
+The engine hands one to each step's agent and to each task's planner, so what a step or a
+plan cost is known however it ended: an agent that raised, was cancelled or timed out, a plan
+that failed after three attempts. Usage is counted as it arrives, not when a stream is closed,
+because a caller that stops reading early (the planner on a cut-off plan) leaves the closing of
+the stream to the garbage collector, too late for the task's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from ..models._chat_model import ChatModel
+from ..models._chat_types import (
+    ChatDelta,
+    ChatMessage,
+    ChatResponse,
+    ModelSettings,
+    ResponseFormat,
+    ToolDefinition,
+    Usage,
+)
+
+
+class MeteredModel(ChatModel):
+    """Delegates every call to ``model`` and sums the usage the calls report.
+
+    It never closes ``model``: the model is shared with other steps and tasks.
+    """
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.name = model.name
+        self.supports_structured_output = model.supports_structured_output
+        # One entry per call; a stream's entry is replaced as its (cumulative) usage arrives.
+        self._calls: list[Usage] = []
+
+    @property
+    def calls(self) -> int:
+        """How many calls were made through this model, whatever became of them."""
+        return len(self._calls)
+
+    @property
+    def usage(self) -> Usage:
+        """The tokens of every call made so far, summed."""
+        total = Usage()
+        for used in self._calls:
+            total = total + used
+        return total
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+    ) -> ChatResponse:
+        self._calls.append(Usage())
+        slot = len(self._calls) - 1
+        response = await self.model.complete(
+            messages, tools=tools, response_format=response_format, settings=settings
+        )
+        self._calls[slot] = response.usage
+        return response
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+    ) -> AsyncIterator[ChatDelta]:
+        self._calls.append(Usage())
+        slot = len(self._calls) - 1
+        async for delta in self.model.stream(
+            messages, tools=tools, response_format=response_format, settings=settings
+        ):
+            if delta.usage is not None:
+                # Streams report usage so far, not increments: the last report is the call's.
+                self._calls[slot] = delta.usage
+            yield delta
