@@ -5,13 +5,21 @@ tools it offers for one step. ``run_step`` then does the loop every such agent n
 agent on the assistant layer, start a run with the step's prompt and its dependencies'
 outputs, execute the tools the model asks for, submit their outputs, until the run ends.
 Tools record what they produce in an ``ArtifactLog``, so results carry typed artifacts.
+
+A run that ends is not yet a step done. ``judge`` decides from the artifacts and from every
+tool call and its output whether the step did what its agent exists to do: the base rule is
+that a step whose every tool call failed did nothing; each agent adds what it must produce.
+A step that falls short returns an output whose outcome is ``failed`` or ``incomplete`` with
+the reason, keeping its text, artifacts and usage, so nothing it made or spent is lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
+from agent_relay.bus import one_line
 from agent_relay.runtime import (
     Agent,
     AgentContext,
@@ -26,6 +34,7 @@ from agent_relay.runtime.assistants import (
     FunctionTool,
     RunAgentRequest,
     RunStatus,
+    ToolOutput,
     run_to_completion,
 )
 
@@ -35,7 +44,43 @@ MAX_INPUT_CHARS = 4000
 
 
 class AgentStepError(RelayError):
-    """The assistant run behind a step did not complete."""
+    """A step failed in a way its agent foresaw; a subclass's ``finish`` may raise it."""
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tool call a step's model made: the tool's name and the output the model read."""
+
+    name: str
+    output: str
+
+    @property
+    def failed(self) -> bool:
+        """The tool could not do what was asked: tools answer ``"error: ..."`` then."""
+        return self.output.startswith("error:")
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Why a step is not completed: ``failed`` (nothing of what it exists to produce) or
+    ``incomplete`` (some of it), and the reason in one line."""
+
+    outcome: Literal["failed", "incomplete"]
+    reason: str
+
+
+def last_call_failed(calls: Sequence[ToolCallRecord], name: str) -> ToolCallRecord | None:
+    """The last call of tool ``name`` when it failed (nothing made up for it), else None."""
+    mine = [c for c in calls if c.name == name]
+    return mine[-1] if mine and mine[-1].failed else None
+
+
+def every_call_failed(calls: Sequence[ToolCallRecord]) -> Shortfall | None:
+    """The base rule: tools were called and not one of them worked."""
+    if calls and all(c.failed for c in calls):
+        count = f"all {len(calls)} tool calls" if len(calls) > 1 else "the only tool call"
+        return Shortfall("failed", f"{count} failed; the last: {one_line(calls[-1].output, 200)}")
+    return None
 
 
 class ArtifactLog:
@@ -89,13 +134,29 @@ class AssistantAgent(Agent):
         """Turn the run's final text and the recorded artifacts into the step's output."""
         return StepOutput(output=text, artifacts=artifacts.items)
 
+    def judge(
+        self, step: StepAssignment, artifacts: ArtifactLog, calls: Sequence[ToolCallRecord]
+    ) -> Shortfall | None:
+        """Whether a step whose run completed did what this agent exists to do: ``None``
+        when it did, else why not. ``calls`` are every tool call of the run, in order.
+        Subclasses state what their steps must produce and call this for the base rule."""
+        return every_call_failed(calls)
+
     async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
-        """Run the step as an assistant run with this agent's tools until it ends.
+        """Run the step as an assistant run with this agent's tools until it ends, and judge
+        it (see ``judge``). A run that did not complete (failed, expired, cancelled, cut
+        off) or a refusal gives a ``failed`` or ``incomplete`` output with the reason.
 
         Raises:
-            AgentStepError: the run did not complete (failed, expired, cancelled, refused).
+            AgentStepError: ``finish`` raised it.
+            AssistantError: the assistant layer could not start or follow the run.
         """
         artifacts = ArtifactLog()
+        calls: list[ToolCallRecord] = []
+
+        def record(outputs: Sequence[ToolOutput]) -> None:
+            calls.extend(ToolCallRecord(o.function_name or "", o.output) for o in outputs)
+
         tools = list(self.tools(step, ctx, artifacts))
         async with AgentManager(ctx.model, max_turns=self.max_turns) as manager:
             agent = await manager.create_agent(
@@ -108,11 +169,35 @@ class AssistantAgent(Agent):
                 )
             )
             request = RunAgentRequest.from_agent(agent, messages=[step_prompt(step)])
-            result = await run_to_completion(manager, request, tools)
-        if result.run_status is not RunStatus.completed:
-            reason = result.last_error or result.run_status.value
-            raise AgentStepError(f"{self.name} agent: run {result.run_status.value}: {reason}")
-        if result.refusal:
-            raise AgentStepError(f"{self.name} agent: the model refused: {result.refusal}")
+            result = await run_to_completion(manager, request, tools, on_tool_outputs=record)
+        shortfall: Shortfall | None = None
+        if result.run_status is RunStatus.incomplete:
+            # The answer was cut off: what it says may be missing its end.
+            why = result.last_error or "the model's answer was cut off"
+            shortfall = Shortfall("incomplete", f"{self.name} agent: {why}")
+        elif result.run_status is not RunStatus.completed:
+            why = result.last_error or result.run_status.value
+            shortfall = Shortfall(
+                "failed", f"{self.name} agent: run {result.run_status.value}: {why}"
+            )
+        elif result.refusal:
+            shortfall = Shortfall(
+                "failed", f"{self.name} agent: the model refused: {result.refusal}"
+            )
+        if shortfall is not None:
+            return StepOutput(
+                output=result.text,
+                artifacts=artifacts.items,
+                usage=result.usage,
+                outcome=shortfall.outcome,
+                reason=shortfall.reason,
+            )
         output = self.finish(step, result.text, artifacts)
-        return output.model_copy(update={"usage": result.usage})
+        judged = self.judge(step, artifacts, calls)
+        verdict: dict[str, Any] = {"usage": result.usage}
+        if judged is not None and output.outcome == "completed":
+            verdict |= {
+                "outcome": judged.outcome,
+                "reason": f"{self.name} agent: {judged.reason}",
+            }
+        return output.model_copy(update=verdict)

@@ -80,10 +80,10 @@ if TYPE_CHECKING:
         StepAssignment as StepAssignment,
     )
     from .engine import (
-        StepInput as StepInput,
+        StepFailure as StepFailure,
     )
     from .engine import (
-        StepFailure as StepFailure,
+        StepInput as StepInput,
     )
     from .engine import (
         StepOutcome as StepOutcome,

@@ -7,10 +7,20 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Literal
 
+import pydantic_core
+
+from agent_relay.bus import one_line
 from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
-from .._base import ArtifactLog, AssistantAgent
+from .._base import (
+    ArtifactLog,
+    AssistantAgent,
+    Shortfall,
+    ToolCallRecord,
+    every_call_failed,
+    last_call_failed,
+)
 from .._workspace import Workspace
 from ..sandbox._sandbox import Sandbox
 from ..sandbox._types import SandboxLimits
@@ -90,7 +100,9 @@ class CodeAgent(AssistantAgent):
         )
 
         @tool(timeout=self.limits.wall_timeout + 30)
-        async def execute_code(language: Literal["python", "shell"], code: str) -> dict[str, Any]:
+        async def execute_code(
+            language: Literal["python", "shell"], code: str
+        ) -> dict[str, Any] | str:
             """Run a Python or shell snippet in a sandbox: no network, limited CPU, memory and
             time, a fresh working directory. Returns exit status, output and files produced.
 
@@ -108,7 +120,7 @@ class CodeAgent(AssistantAgent):
                         description="produced by running code",
                     )
                 )
-            return result.model_dump(
+            report = result.model_dump(
                 include={
                     "summary",
                     "exit_code",
@@ -121,5 +133,33 @@ class CodeAgent(AssistantAgent):
                     "limit_hit",
                 }
             )
+            if result.ok:
+                return report
+            # A run that failed is a tool call that failed, said the way every tool says it,
+            # so that the model and the step's judgement both see it; the model still gets
+            # the whole report to fix its code.
+            details = pydantic_core.to_json(report).decode()
+            return f"error: the code failed ({result.summary})\n{details}"
 
         return [save_code, execute_code]
+
+    def judge(
+        self, step: StepAssignment, artifacts: ArtifactLog, calls: Sequence[ToolCallRecord]
+    ) -> Shortfall | None:
+        """A code step exists to write code or to compute by running it: with no file saved
+        or produced and no run that succeeded it failed; when its last run failed, what it
+        computed or checked is missing."""
+        ran_well = any(c.name == "execute_code" and not c.failed for c in calls)
+        failed_run = last_call_failed(calls, "execute_code")
+        if not artifacts.items and not ran_well:
+            if failed_run is not None:
+                return Shortfall("failed", one_line(failed_run.output, 200))
+            # Tools were called, so every one failed; or none was.
+            return every_call_failed(calls) or Shortfall(
+                "failed", "no file was saved and no code was run"
+            )
+        if failed_run is not None:
+            return Shortfall(
+                "incomplete", f"the last run of code failed: {one_line(failed_run.output, 200)}"
+            )
+        return super().judge(step, artifacts, calls)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+from agent_relay.bus import one_line
 from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
-from .._base import ArtifactLog, AssistantAgent
+from .._base import ArtifactLog, AssistantAgent, Shortfall, ToolCallRecord, last_call_failed
 from .._workspace import Workspace
 from ._backend import ImageBackend
 from ._config import image_backend_from_config
@@ -114,3 +115,18 @@ class ImageAgent(AssistantAgent):
             return image.model_dump(exclude_none=True)
 
         return [generate_image]
+
+    def judge(
+        self, step: StepAssignment, artifacts: ArtifactLog, calls: Sequence[ToolCallRecord]
+    ) -> Shortfall | None:
+        """An image step exists to make images: without one it failed, whatever the model
+        says; with some, a last generation that failed means an image asked for is missing."""
+        failed = last_call_failed(calls, "generate_image")
+        if not any(a.kind == "image" for a in artifacts.items):
+            why = f": {one_line(failed.output, 200)}" if failed else ""
+            return Shortfall("failed", f"no image was made{why}")
+        if failed is not None:
+            return Shortfall(
+                "incomplete", f"the last image generation failed: {one_line(failed.output, 200)}"
+            )
+        return super().judge(step, artifacts, calls)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -11,7 +11,7 @@ import anyio
 from ._errors import RunStateError, RunTimeoutError
 from ._manager import AgentManager
 from ._tools import FunctionTool, execute_tool_calls, tools_by_name
-from ._types import ResultBase, RunAgentRequest, RunStatus
+from ._types import ResultBase, RunAgentRequest, RunStatus, ToolOutput
 
 
 async def run_to_completion(
@@ -20,10 +20,13 @@ async def run_to_completion(
     tools: Sequence[FunctionTool[..., Any]] = (),
     *,
     timeout: float | None = None,  # noqa: ASYNC109 - mirrors retrieve_result
+    on_tool_outputs: Callable[[Sequence[ToolOutput]], None] | None = None,
 ) -> ResultBase:
     """Start a run and see it to its end: whenever it requires action, run the requested
     tools concurrently and submit their outputs. Returns the terminal result (completed,
-    failed, cancelled or expired; check ``run_status``).
+    failed, cancelled or expired; check ``run_status``). ``on_tool_outputs``, if given, sees
+    each batch of outputs before it is submitted (an agent judges its step by them: a tool
+    that failed answers ``"error: ..."``).
 
     Raises:
         RunTimeoutError: ``timeout`` seconds passed first; the run is cancelled.
@@ -41,6 +44,8 @@ async def run_to_completion(
                 return result
             assert result.required_action is not None
             outputs = await execute_tool_calls(tools, result.required_action.tool_calls)
+            if on_tool_outputs is not None:
+                on_tool_outputs(outputs)
             reply = RunAgentRequest(
                 agent_id=run.agent_id,
                 thread_id=run.thread_id,
