@@ -150,7 +150,9 @@ class CodeAgent(AssistantAgent):
         or produced and no run that succeeded it failed; when its last run failed, what it
         computed or checked is missing."""
         ran_well = any(c.name == "execute_code" and not c.failed for c in calls)
-        failed_run = last_call_failed(calls, "execute_code")
+        # Without execution allowed the tool is not offered: a call to it ran nothing, and
+        # whether the step is done is up to the files it saved.
+        failed_run = last_call_failed(calls, "execute_code") if step.allow_code_execution else None
         if not artifacts.items and not ran_well:
             if failed_run is not None:
                 return Shortfall("failed", one_line(failed_run.output, 200))

@@ -75,6 +75,14 @@ def _summary_line(result: TaskResult) -> Text:
     return line
 
 
+def _workdir_line(task_workspace: Path) -> Text:
+    line = Text.assemble(("Working directory ", "bold"))
+    shown = str(task_workspace.resolve())  # absolute: to copy into a script or another shell
+    line.append(shown, style=Style(underline=True, link=task_workspace.resolve().as_uri()))
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
+
+
 def _step_line(step: StepResult) -> Text:
     line = Text.assemble(
         "  ",
@@ -111,9 +119,10 @@ def _artifact_line(artifact: Artifact, task_workspace: Path) -> Text:
 
 
 def report(result: TaskResult, workspace: Path) -> RenderableType:
-    """The whole report of a finished task; ``workspace`` is the runtime's workspace."""
-    task_workspace = workspace / result.task_id
-    parts: list[RenderableType] = [_summary_line(result)]
+    """The whole report of a finished task; ``workspace`` is the runtime's workspace, used
+    only for a result that does not name its working directory."""
+    task_workspace = Path(result.workdir) if result.workdir else workspace / result.task_id
+    parts: list[RenderableType] = [_summary_line(result), _workdir_line(task_workspace)]
     if result.answer.strip():
         answer = result.answer.strip()
         if len(answer) > _ANSWER_CHARS:

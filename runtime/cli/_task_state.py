@@ -77,8 +77,6 @@ class TaskState:
         elif what in ("queued", "started", "completed", "failed", "skipped", "cancelled"):
             if row.terminal:
                 return []
-            if what == "failed" and event.data.get("error") == "cancelled":
-                what = "cancelled"  # how an agent reports a step it was told to stop
             row.status = "running" if what == "started" else what
             if what == "started":
                 row.started = row.started or now

@@ -46,8 +46,11 @@ def run_python(code: str) -> Any:
 
 
 def executions(script: AgentScript) -> list[dict[str, Any]]:
-    """What each execute_code call reported to the model."""
-    return [json.loads(out) for out in script.records[CODE].outputs if out.startswith("{")]
+    """What each execute_code call reported to the model: a run that failed is reported as
+    an error line followed by the same report."""
+    reports = [out.partition("\n")[2] if out.startswith("error:") else out for out in
+               script.records[CODE].outputs]  # fmt: skip
+    return [json.loads(out) for out in reports if out.startswith("{")]
 
 
 def assert_healthy(record: TaskRecord, tmp_path: Path) -> None:
@@ -116,6 +119,7 @@ async def test_without_code_execution_the_tool_is_absent(tmp_path: Path) -> None
     assert refused == "error: unknown tool 'execute_code'; available tools: save_code"
     assert saved == "saved kept.py (6 bytes)"
     step = result.step("code")
+    # the refused call did not stop the step: the file it saved is the work it was asked for
     assert step.status == "completed" and "unknown tool 'execute_code'" in step.output
     assert not (tmp_path / result.task_id / ".sandbox").exists()
     assert "should never run" not in record.events_json()
@@ -180,8 +184,12 @@ async def test_runaway_code_is_stopped_by_a_limit(
     assert run["limit_hit"] == limit
     assert summary in run["summary"]
     assert never not in run["stdout"]
+    # the only run failed, so the step did nothing it was asked for: failed, with the run's
+    # report in its error and its output
+    [said] = script.records[CODE].outputs
+    assert said.startswith("error: the code failed (") and summary in said.partition("\n")[0]
     step = record.result.step("code")
-    assert step.status == "completed" and summary in step.output
+    assert step.status == "failed" and summary in (step.error or "") and summary in step.output
     assert_healthy(record, tmp_path)
     task_dir = tmp_path / record.result.task_id
     assert sum(p.stat().st_size for p in task_dir.rglob("*") if p.is_file()) < 16 * 2**20

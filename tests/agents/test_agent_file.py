@@ -138,7 +138,10 @@ async def test_paths_outside_the_workspace_are_refused(
     assert all(out.startswith("error:") for out in outputs), outputs
     assert message in outputs[0] and message in outputs[1] and message in outputs[3]
     step = record.result.step("files")
-    assert step.status == "completed" and message in step.output and step.artifacts == []
+    # every tool call was refused: the step did nothing, and says why (its output keeps what
+    # the tools said)
+    assert step.status == "failed" and message in (step.error or "") and message in step.output
+    assert step.artifacts == []
     assert_healthy(record, tmp_path)
     # nothing changed outside, nothing leaked, nothing but the healthy file appeared
     assert (outside / "secret.txt").read_text() == "top secret"
@@ -206,7 +209,10 @@ async def test_private_addresses_are_refused(
     for out in outputs:
         assert out.startswith("error:") and message in out, out
     step = record.result.step("files")
-    assert step.status == "completed" and message in step.output and step.artifacts == []
+    # every tool call was refused: the step did nothing, and says why (its output keeps what
+    # the tools said)
+    assert step.status == "failed" and message in (step.error or "") and message in step.output
+    assert step.artifacts == []
     assert_healthy(record, tmp_path)
     assert files_under(tmp_path / record.result.task_id) == {"healthy.txt"}
     assert connections.non_loopback == []
@@ -233,7 +239,10 @@ async def test_oversize_and_endless_bodies_are_cut_off(
     [out] = script.records[FILES].outputs
     assert out.startswith("error:") and message in out, out
     step = record.result.step("files")
-    assert step.status == "completed" and message in step.output and step.artifacts == []
+    # every tool call was refused: the step did nothing, and says why (its output keeps what
+    # the tools said)
+    assert step.status == "failed" and message in (step.error or "") and message in step.output
+    assert step.artifacts == []
     assert_healthy(record, tmp_path)
     # a refused download leaves nothing behind, not even a partial file
     assert files_under(tmp_path / record.result.task_id) == {"healthy.txt"}

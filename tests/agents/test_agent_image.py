@@ -90,8 +90,11 @@ async def test_bad_image_requests_are_refused_and_the_task_goes_on(
     seen = script.records[DRAW].outputs
     assert len(seen) == 1 and seen[0].startswith("error:") and message in seen[0]
     step = result.step("img")
-    assert step.status == "completed" and message in step.output
-    assert step.artifacts == []
+    # no image was made: the step failed, with the refusal as its reason, and the task is
+    # partial, not completed
+    assert step.status == "failed" and message in step.output
+    assert step.error is not None and "no image was made" in step.error and message in step.error
+    assert step.artifacts == [] and result.status == "partial"
     assert result.step("healthy").status == "completed"
     assert (tmp_path / result.task_id / "healthy.txt").read_text() == "still standing"
     # nothing was written outside the task's workspace, nor any image inside it

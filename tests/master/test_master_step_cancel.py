@@ -1,6 +1,6 @@
 """Cancelling one step already at its agent (``task.<id>.step.<sid>.cancel``, what the master
 publishes when it gives up on a step): the agent's work is cancelled at once, the step ends
-with ``cancelled`` as its reason, its dependents are skipped and the task ends. Other steps
+``cancelled`` (not ``failed``), its dependents are skipped and the task ends. Other steps
 of the task go on."""
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ async def test_cancelling_a_step_at_its_agent_cancels_the_work(tmp_path: Path) -
                 result = await handle.result()
         finally:
             agent.gate.set()
-    # The agent reports a cancelled step as failed, with "cancelled" as the reason.
-    assert result.step("s").status == "failed"
+    # The agent reports the step it was told to stop as cancelled, and the master records it.
+    assert result.step("s").status == "cancelled"
     assert result.step("s").error == "cancelled"
     assert result.step("after").status == "skipped"
+    assert result.step("after").error == "dependency s cancelled"
     assert result.step("other").status == "completed"
     assert result.status == "partial" and result.answer == "done goes on"
     assert agent.entered.count("s") == 1 and "after" not in agent.entered
