@@ -155,13 +155,17 @@ class CodeAgent(AssistantAgent):
         failed_run = last_call_failed(calls, "execute_code") if step.allow_code_execution else None
         if not artifacts.items and not ran_well:
             if failed_run is not None:
-                return Shortfall("failed", one_line(failed_run.output, 200))
+                return Shortfall("failed", _headline(failed_run))
             # Tools were called, so every one failed; or none was.
             return every_call_failed(calls) or Shortfall(
                 "failed", "no file was saved and no code was run"
             )
         if failed_run is not None:
-            return Shortfall(
-                "incomplete", f"the last run of code failed: {one_line(failed_run.output, 200)}"
-            )
+            return Shortfall("incomplete", f"the last run of code failed: {_headline(failed_run)}")
         return super().judge(step, artifacts, calls)
+
+
+def _headline(call: ToolCallRecord) -> str:
+    """A failed run's first line (``error: the code failed (exited 1 in 0.2s)``), without the
+    report that follows it for the model."""
+    return one_line(call.output.partition("\n")[0], 200)
