@@ -78,8 +78,8 @@ def _summary_line(result: TaskResult) -> Text:
 def _workdir_line(task_workspace: Path) -> Text:
     line = Text.assemble(("Working directory ", "bold"))
     shown = str(task_workspace.resolve())  # absolute: to copy into a script or another shell
+    # Never cut: a path to copy is no use with its end replaced by an ellipsis.
     line.append(shown, style=Style(underline=True, link=task_workspace.resolve().as_uri()))
-    line.no_wrap, line.overflow = True, "ellipsis"
     return line
 
 

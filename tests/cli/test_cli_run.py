@@ -56,6 +56,9 @@ def test_run_json_against_a_fake_endpoint_never_shows_the_key(
     assert [a.path for a in result.artifacts] == ["notes.txt"]
     notes = tmp_path / "relay-workspace" / result.task_id / "notes.txt"
     assert notes.read_text() == "hello"
+    # the result names its working directory, absolute: a script finds the artifacts there
+    assert result.workdir == str(notes.parent.resolve())
+    assert (Path(result.workdir) / result.artifacts[0].path).read_text() == "hello"
     assert {r.body.get("model") for r in server.chat_requests} == {"x"}
     assert "DEBUG" in proc.stderr  # the debug log was really on
     for stream in (proc.stdout, proc.stderr):
@@ -81,6 +84,8 @@ def test_run_plain_output_and_settings_from_relay_toml(
     assert len(written) == 1
     # the artifact is named by its path relative to the current directory
     assert str(written[0].relative_to(tmp_path)) in proc.stdout
+    # and the task's working directory in full
+    assert f"Working directory {written[0].parent.resolve()}" in lines
 
 
 def test_refused_key_is_one_line_exit_1_and_never_echoed(
