@@ -25,6 +25,12 @@ if TYPE_CHECKING:
         AssistantAgent as AssistantAgent,
     )
     from ._base import (
+        Shortfall as Shortfall,
+    )
+    from ._base import (
+        ToolCallRecord as ToolCallRecord,
+    )
+    from ._base import (
         step_prompt as step_prompt,
     )
     from ._download import (
@@ -96,7 +102,14 @@ if TYPE_CHECKING:
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "_base": ["AgentStepError", "ArtifactLog", "AssistantAgent", "step_prompt"],
+        "_base": [
+            "AgentStepError",
+            "ArtifactLog",
+            "AssistantAgent",
+            "Shortfall",
+            "ToolCallRecord",
+            "step_prompt",
+        ],
         "_download": ["DownloadError", "DownloadResult", "Downloader"],
         "_workspace": ["AtomicFile", "FileInfo", "Workspace", "WorkspaceError"],
         "code._agent": ["CodeAgent"],
