@@ -24,7 +24,7 @@ from agent_relay.runtime import (
     RuntimeSettings,
     StreamAccumulator,
 )
-from agent_relay.runtime.testing import FakeOpenAIServer
+from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall
 
 KEY = "sk-test-0123456789abcdef"
 _RELAY = Path(sys.executable).with_name("relay")
@@ -91,6 +91,12 @@ async def run_task(
     model is closed at the end."""
     async with model:
         return await record_task(workspace, model, [FileAgent()], task=task, settings=settings)
+
+
+#: A file step's first turn: it lists the workspace. A file step that touches no file did
+#: nothing a file agent exists to do, and fails; these tests are about the model's wire, so
+#: their steps do this much file work before they answer.
+LOOK = FakeReply(tool_calls=[FakeToolCall("list_files")])
 
 
 def plan_text(*steps: tuple[str, str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from model_helpers import MODES, Mode, ask, model_for, plan_text, run_task
+from model_helpers import LOOK, MODES, Mode, ask, model_for, plan_text, run_task
 
 from agent_relay.runtime import (
     ModelCallProgress,
@@ -134,7 +134,7 @@ BUSY = ServerErrorFault(503, "the engine is busy", retry_after=0.01)
 
 
 async def test_a_retried_step_call_is_the_steps_progress_event(tmp_path: Path) -> None:
-    async with FakeOpenAIServer([PLAN, BUSY, "hello"]) as server:
+    async with FakeOpenAIServer([PLAN, BUSY, LOOK, "hello"]) as server:
         record = await run_task(tmp_path, model_for(server, max_retries=2))
     assert record.result.status == "completed", record.result.error
     progress = [e for e in record.events if e.topic.endswith(".step.s1.progress")]
@@ -144,7 +144,7 @@ async def test_a_retried_step_call_is_the_steps_progress_event(tmp_path: Path) -
 
 
 async def test_a_retried_planning_call_is_the_tasks_progress_event(tmp_path: Path) -> None:
-    async with FakeOpenAIServer([BUSY, PLAN, "hello"]) as server:
+    async with FakeOpenAIServer([BUSY, PLAN, LOOK, "hello"]) as server:
         record = await run_task(tmp_path, model_for(server, max_retries=2))
     assert record.result.status == "completed", record.result.error
     task_id = record.result.task_id

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from model_helpers import model_for, plan_text, run_task
+from model_helpers import LOOK, model_for, plan_text, run_task
 
 from agent_relay.runtime.assistants import (
     AgentManager,
@@ -65,7 +65,7 @@ async def test_a_stream_without_finish_reason_but_with_done_is_a_finished_answer
     tmp_path: Path,
 ) -> None:
     """The other side: ``[DONE]`` without a finish reason (Snowflake) is complete."""
-    script = [plan_text(("s1", "Write the report")), "The whole report."]
+    script = [plan_text(("s1", "Write the report")), LOOK, "The whole report."]
     async with FakeOpenAIServer(script, quirks=[Quirk.NO_FINISH_REASON]) as server:
         record = await run_task(tmp_path, model_for(server))
     assert record.result.status == "completed", record.result.error
@@ -78,7 +78,7 @@ async def test_a_plan_cut_off_before_any_step_is_sent_back_for_repair(
 ) -> None:
     whole = plan_text(("s1", "Write the report"))
     cut = FakeReply(text=whole[:30], finish_reason=finish)
-    async with FakeOpenAIServer([cut, whole, "The report."]) as server:
+    async with FakeOpenAIServer([cut, whole, LOOK, "The report."]) as server:
         record = await run_task(tmp_path, model_for(server))
     assert record.result.status == "completed", record.result.error
     planning = [r for r in server.chat_requests if "tools" not in r.body]
@@ -100,7 +100,7 @@ async def test_a_plan_cut_off_after_its_first_step_does_not_say_completed(
     result tells so, with the reason."""
     whole = plan_text(("s1", "Write the report"))
     cut = FakeReply(text=whole, finish_reason=finish)
-    async with FakeOpenAIServer([cut, "The report."]) as server:
+    async with FakeOpenAIServer([cut, LOOK, "The report."]) as server:
         record = await run_task(tmp_path, model_for(server))
     result = record.result
     assert result.status == "partial"

@@ -11,7 +11,17 @@ import json
 from pathlib import Path
 
 import pytest
-from model_helpers import MODES, RELAY, Mode, ask, clean_env, model_for, plan_text, run_task
+from model_helpers import (
+    LOOK,
+    MODES,
+    RELAY,
+    Mode,
+    ask,
+    clean_env,
+    model_for,
+    plan_text,
+    run_task,
+)
 from rich.console import Console
 
 from agent_relay.runtime import ModelServerError, Usage
@@ -120,7 +130,7 @@ async def test_a_lone_surrogate_becomes_a_replacement_character(mode: Mode) -> N
 
 
 def _surrogate_script() -> list[FakeReply | str]:
-    return [plan_text(("s1", "Say something odd")), FakeReply(text=HALF_EMOJI)]
+    return [plan_text(("s1", "Say something odd")), LOOK, FakeReply(text=HALF_EMOJI)]
 
 
 async def test_a_lone_surrogate_in_an_answer_keeps_the_task_result_valid_json(

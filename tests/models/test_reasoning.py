@@ -14,7 +14,7 @@ import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_helpers import MODES, Mode, ask, model_for, plan_text, run_task
+from model_helpers import LOOK, MODES, Mode, ask, model_for, plan_text, run_task
 
 from agent_relay.runtime.assistants import (
     AgentManager,
@@ -65,7 +65,7 @@ async def test_a_plan_written_while_thinking_is_not_executed(tmp_path: Path) -> 
     real = plan_text(("s1", "Write the report"))
     planned = FakeReply(text=real, reasoning=f"A first idea: {draft}. No, better:")
     async with FakeOpenAIServer(
-        [planned, "The report."], quirks=[Quirk.THINK_TAGS], chunk_size=5
+        [planned, LOOK, "The report."], quirks=[Quirk.THINK_TAGS], chunk_size=5
     ) as server:
         record = await run_task(tmp_path, model_for(server))
     assert record.result.status == "completed", record.result.error
