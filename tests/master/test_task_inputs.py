@@ -203,7 +203,7 @@ async def test_a_refused_input_leaves_an_existing_task_directory_as_it_was(
     task_dir.mkdir(parents=True)
     (task_dir / "notes.md").write_text("already here")
     async with Runtime(ScriptedModel([]), [Recorder()], tmp_path / "ws") as rt:
-        with pytest.raises(InputError, match="'notes.md' already exists in the task's directory"):
+        with pytest.raises(InputError, match=r"'notes\.md' already exists in the task's directory"):
             await rt.run("x", task_id="t1", inputs=[tmp_path / "first.txt", tmp_path / "notes.md"])
     assert sorted(p.name for p in task_dir.iterdir()) == ["notes.md"]
     assert (task_dir / "notes.md").read_text() == "already here"
