@@ -46,6 +46,15 @@ exit codes: 0 completed, 1 task failed, 2 usage or configuration error, 130 inte
 """
 
 
+_RUN_EPILOG = """\
+examples:
+  relay run "Draw a lighthouse at dawn and make a web page that shows it"
+  relay run --input notes.md "Summarise notes.md into summary.md"
+  relay run --input data/ --input brief.md "Chart data/sales.csv as the brief asks"
+  relay run --json --input notes.md "Summarise notes.md into summary.md" | jq .status
+"""
+
+
 class UsageError(Exception):
     """Bad command-line arguments."""
 
@@ -82,7 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = commands.add_parser("run", help="run one task and watch it", description="Run a task.")
+    run = commands.add_parser(
+        "run",
+        help="run one task and watch it",
+        description="Run a task. It works in its own directory, <workspace>/<task id>/, which "
+        "holds nothing but the files given with --input.",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("task", help="what to do, in plain language")
     # Per run, not a setting: inputs named in relay.toml or the environment would be handed,
     # unseen, to every task.
