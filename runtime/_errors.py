@@ -28,6 +28,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── ModelConfigError
     ├── PlanError                                 runtime/plans/_plan.py
     ├── RuntimeUsageError                         runtime/_runtime.py
+    ├── InputError                 [ValueError]   runtime/_inputs.py
     ├── AgentRegistryError                        runtime/engine/_registry.py
     ├── AssistantError                            runtime/assistants/_errors.py
     │   ├── NotFoundError              [LookupError]

@@ -26,12 +26,14 @@ from pydantic import ValidationError
 from agent_relay.bus import Bus, Event, utc_now
 
 from .._errors import ModelError, RelayError
+from .._inputs import InputFile, top_level_names
 from .._settings import RuntimeSettings
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner
+from ..plans._prompt import task_with_inputs
 from ._metered_model import MeteredModel
 from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode
@@ -59,6 +61,7 @@ class TaskRun:
         agent_limiters: Mapping[str, anyio.CapacityLimiter],
         settings: RuntimeSettings,
         workspace: Path,
+        inputs: list[InputFile] | None = None,
     ) -> None:
         self.task_id = task_id
         self.task = task
@@ -73,6 +76,9 @@ class TaskRun:
         self._summary_model = summary_model
         self._settings = settings
         self._workspace = workspace
+        # The planner is told of the inputs; the agents must leave them as they are.
+        self._planning_task = task_with_inputs(task, inputs or [])
+        self._read_only = top_level_names(inputs or [])
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
         # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
         self._deadlines: list[tuple[float, int, StepNode]] = []
@@ -250,7 +256,7 @@ class TaskRun:
 
     async def _plan_calls(self, *, initial: bool) -> None:
         if initial:
-            outcome = await self._planner.plan(self.task, self._accept)
+            outcome = await self._planner.plan(self._planning_task, self._accept)
         else:
             self._replanned = True
             results = [node.result for node in self._graph]
@@ -261,7 +267,9 @@ class TaskRun:
             for r in results:
                 if r.status in ("failed", "skipped"):
                     r.superseded = True
-            outcome = await self._planner.replan(self.task, completed, failed, self._accept)
+            outcome = await self._planner.replan(
+                self._planning_task, completed, failed, self._accept
+            )
         reason = "invalid plan: " + "; ".join(outcome.problems)
         rejected = {sid: reason for sid in outcome.rejected}
         await self._cancel_steps(rejected | self._graph.dangling())
@@ -325,6 +333,7 @@ class TaskRun:
             timeout_s=timeout,
             workspace=str(self._workspace),
             allow_code_execution=self._settings.allow_code_execution,
+            read_only=self._read_only,
         ).model_dump(mode="json")
         # The inputs are the dumps of ``StepInput`` models too, made once per dependency.
         assignment["inputs"] = self._graph.inputs_json(node)
