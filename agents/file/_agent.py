@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
-from .._base import ArtifactLog, AssistantAgent, Shortfall, ToolCallRecord
+from .._base import ArtifactLog, AssistantAgent
 from .._units import MiB
 from .._workspace import Workspace
 from ..code._agent import SANDBOX_DIR
@@ -142,13 +142,3 @@ class FileAgent(AssistantAgent):
             return await fetch(url, path, image=True)
 
         return [read_file, write_file, list_files, download_file, download_image]
-
-    def judge(
-        self, step: StepAssignment, artifacts: ArtifactLog, calls: Sequence[ToolCallRecord]
-    ) -> Shortfall | None:
-        """A file step exists to read, write, list or fetch files: one that touched no file
-        did nothing, whatever the model says it did. Failed reads before a write that worked
-        are how a model finds its way, so one call that worked is enough."""
-        if not calls:
-            return Shortfall("failed", "no file was read, written, listed or downloaded")
-        return super().judge(step, artifacts, calls)

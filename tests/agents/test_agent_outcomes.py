@@ -1,7 +1,8 @@
 """relay's three agents judge their steps by what they exist to produce, through the real
 master, bus and assistant layer: an image step without an image, a code step that saved
-nothing and ran nothing that worked, a file step that touched no file are not ``completed``
-whatever the model says; a step with part of its work done ends ``failed`` as ``incomplete``
+nothing and ran nothing that worked, a step whose every tool call failed are not
+``completed`` whatever the model says (a file step may answer from its inputs' context without
+touching a file); a step with part of its work done ends ``failed`` as ``incomplete``
 and keeps what it made; the rest of the task goes on."""
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ def save(path: str) -> Any:
     [
         ("image", "I drew a kite and saved it as kite.png", "image agent: no image was made"),
         ("code", "Here is the code: print(1)", "code agent: no file was saved and no code was run"),
-        ("file", "I wrote notes.md", "file agent: no file was read, written, listed or downloaded"),
     ],
 )
 async def test_a_step_that_only_talks_about_its_work_failed(
@@ -71,6 +71,14 @@ async def test_a_step_that_only_talks_about_its_work_failed(
     assert result.status == "partial" and result.error is not None and reason in result.error
     [failed] = [e for e in record.events if e.topic.endswith(".step.work.failed")]
     assert failed.data["error"] == reason and failed.data["output"] == claim
+
+
+async def test_a_file_step_may_answer_from_its_context_without_tools(tmp_path: Path) -> None:
+    # A file step can be asked about what earlier steps produced, which it gets as context:
+    # answering without a tool call is not a failure for it (unlike an image or code step).
+    record = await run_step_of(tmp_path, "file", "The notes list three owls.")
+    step = record.result.step("work")
+    assert (step.status, step.output) == ("completed", "The notes list three owls.")
 
 
 async def test_some_images_made_and_the_last_refused_is_incomplete(tmp_path: Path) -> None:
