@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from ._plan import Plan, PlanError, PlanLimits, Step, graph_problems
-from ._step_reader import StepReader, kind
+from ._step_reader import RejectedStep, StepReader, kind
 
 EXPECTED_FORM = '{"plan": [{"id": ..., "agent": ..., "prompt": ..., "depends_on": [...]}, ...]}'
 
@@ -251,6 +251,7 @@ class PlanCheck:
     steps: list[Step]
     problems: list[str]
     invalid: set[str]
+    rejections: list[RejectedStep] = field(default_factory=list)
 
     def plan(self) -> Plan:
         if self.problems:
@@ -265,6 +266,7 @@ def check_plan_text(
     limits: PlanLimits,
     reserved_ids: Collection[str] = (),
     *,
+    existing: Mapping[str, Step] | None = None,
     stream_reader: StepReader | None = None,
 ) -> PlanCheck:
     """Check the whole text the scanner has seen. When the plan object is valid JSON its list
@@ -272,12 +274,15 @@ def check_plan_text(
     too, so the problems report goes past the JSON error and steps already started from them
     are judged on what is known.
 
-    ``stream_reader``, made with the same agents, limits and reserved ids, has read exactly
+    ``existing`` are running steps the plan continues (see ``StepReader``).
+
+    ``stream_reader``, made with the same agents, limits, reserved ids and existing steps, has
+    read exactly
     ``scanned`` in order; when the authoritative list is ``scanned`` itself, its verdicts are
     those a fresh reader would reach, so they are taken instead of reading every step again."""
     located = locate_plan(scanner)
     problems = list(located.problems)
-    reader = StepReader(agents, limits, reserved_ids)
+    reader = StepReader(agents, limits, reserved_ids, existing)
     if not located.found:
         for index, raw in scanned:
             reader.read(index, raw)
@@ -292,9 +297,18 @@ def check_plan_text(
             reader.read(index, raw)
     problems += reader.problems
     steps = list(reader.accepted.values())
-    graph, bad = graph_problems(steps, reader.rejected_ids)
-    problems += graph
-    return PlanCheck(steps=steps, problems=problems, invalid=reader.rejected_ids | bad)
+    if located.found and existing and not steps and not problems:
+        problems.append(
+            "the plan adds no step to those already running; write the steps still missing"
+        )
+    graph, bad = graph_problems(steps, reader.rejected_ids, existing or ())
+    problems += graph + reader.loose_dependency_problems()
+    return PlanCheck(
+        steps=steps,
+        problems=problems,
+        invalid=reader.rejected_ids | bad,
+        rejections=reader.rejections,
+    )
 
 
 def _same_elements(scanned: list[tuple[int, object]], value: object) -> bool:
