@@ -197,18 +197,21 @@ class Planner:
             call = await self._call(messages, parser, on_step, attempt)
             calls.append(call.usage)
             logger.debug("plan reply, attempt {}: {!r}", attempt, call.text)
+            give_up = False
             try:
-                if call.failed is not None and not call.handed_out and not kept:
+                if call.failed is not None and not call.handed_out and not call.text.strip():
                     raise call.failed
                 if call.refusal and not call.text.strip():
                     raise PlanError([f"the model refused to plan: {call.refusal[:300]}"])
                 new = parser.finish()
             except ModelError as exc:
+                # The endpoint failed past its own retries: asking it again now would not help.
                 if not kept:
                     raise PlanningError(
                         exc, attempts=attempt, last_reply=call.text, call_usage=calls
                     ) from exc
                 error = PlanError([f"the planning call failed: {exc}"])
+                give_up = True
             except PlanError as exc:
                 error = exc
                 broke = call.cut or call.failed
@@ -218,13 +221,17 @@ class Planner:
                         invalid_steps=exc.invalid_steps,
                     )
             else:
-                # A stream that broke after the plan's JSON closed lost nothing of the plan.
+                # The JSON closed, so the plan is whole as written; but a reply cut off after
+                # it (length, content filter, dropped connection) may have meant more, and
+                # nothing is left to repair: the task says so rather than claim completion.
+                broke = call.cut or call.failed
                 return PlanOutcome(
                     plan=Plan(steps=[*kept.values(), *new.steps]),
                     usage=_total(calls),
                     attempts=attempt,
                     call_usage=calls,
                     rejected=rejected,
+                    unresolved=[f"{broke}, after the plan's JSON closed"] if broke else [],
                 )
             bad = error.invalid_steps & set(call.handed_out)
             kept |= {s.id: s for s in parser.steps if s.id not in error.invalid_steps}
@@ -233,7 +240,7 @@ class Planner:
                 if on_reject is not None:
                     await on_reject({sid: _reason(sid, error.problems) for sid in bad})
             room = self.limits.max_steps - len(kept)
-            if attempt > self.max_repairs or (kept and room <= 0):
+            if give_up or attempt > self.max_repairs or (kept and room <= 0):
                 if not kept:
                     raise PlanningError(
                         error, attempts=attempt, last_reply=call.text, call_usage=calls
