@@ -249,8 +249,9 @@ class TaskRun:
         self._planning_usage = self._planning_usage + outcome.usage
         if outcome.unresolved:
             self._plan_problems += outcome.unresolved
+            taken = {n.step.id for n in self._graph} | {r.id for r in self._rejected_results}
             for rejected in outcome.rejected_steps:
-                self._rejected_results.append(self._rejected_result(rejected))
+                self._rejected_results.append(_rejected_result(rejected, taken))
         else:  # the repairs replaced them
             for sid in outcome.rejected:
                 node = self._graph.get(sid)
@@ -274,23 +275,6 @@ class TaskRun:
         for node, _ in rejected:
             self._graph.propagate(node)
             await self._emit_step(node.step.id, "rejected", {"error": node.result.error})
-
-    def _rejected_result(self, rejected: RejectedStep) -> StepResult:
-        """A step the plan named that cannot run and was never handed out, for the result;
-        under its own id unless that is missing or taken (say, a duplicate)."""
-        taken = {n.step.id for n in self._graph} | {r.id for r in self._rejected_results}
-        sid = rejected.id or f"step-{rejected.index + 1}"
-        if sid in taken:
-            sid = f"rejected-{rejected.index + 1}"
-        return StepResult(
-            id=sid,
-            agent=rejected.agent or "",
-            prompt=rejected.prompt or "",
-            depends_on=rejected.depends_on,
-            status="rejected",
-            error="; ".join(rejected.problems) or "invalid step",
-            finished_at=utc_now(),
-        )
 
     def _plan_verdict(self, status: TaskStatus, error: str | None) -> tuple[TaskStatus, str | None]:
         """The task's status once the plan's own gaps count: a plan left incomplete (its
@@ -463,3 +447,23 @@ class TaskRun:
             {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
+
+
+def _rejected_result(rejected: RejectedStep, taken: set[str]) -> StepResult:
+    """A step the plan named that cannot run and was never handed out, for the result; under
+    its own id unless that is missing or ``taken`` (say, a duplicate), which it joins."""
+    sid = rejected.id or f"step-{rejected.index + 1}"
+    n = 1
+    while sid in taken:
+        n += 1
+        sid = f"{rejected.id or 'step'}-rejected-{rejected.index + 1}" + (f"-{n}" if n > 2 else "")
+    taken.add(sid)
+    return StepResult(
+        id=sid,
+        agent=rejected.agent or "",
+        prompt=rejected.prompt or "",
+        depends_on=rejected.depends_on,
+        status="rejected",
+        error="; ".join(rejected.problems) or "invalid step",
+        finished_at=utc_now(),
+    )
