@@ -221,6 +221,12 @@ class Planner:
                         invalid_steps=exc.invalid_steps,
                     )
             else:
+                # The stream hands out every step the whole text holds; should it ever have
+                # missed one, the step is handed out now rather than lost.
+                for step in new.steps:
+                    if step.id not in call.handed_out:
+                        call.handed_out.append(step.id)
+                        await on_step(step)
                 # The JSON closed, so the plan is whole as written; but a reply cut off after
                 # it (length, content filter, dropped connection) may have meant more, and
                 # nothing is left to repair: the task says so rather than claim completion.

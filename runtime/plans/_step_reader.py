@@ -216,6 +216,11 @@ class StepReader:
         self.accepted[sid] = step
         return step
 
+    @property
+    def overflowed(self) -> bool:
+        """Whether a step past the plan's size limit was read: every later one is rejected."""
+        return self._overflow_reported
+
     def loose_dependency_problems(self) -> list[str]:
         """Dependencies of rejected steps on ids that no step of the plan has."""
         known = self._used_ids | self.rejected_ids

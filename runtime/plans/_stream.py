@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from ._parse import PlanTextScanner, check_plan_text
+from ._parse import check_plan_text
 from ._plan import Plan, PlanError, PlanLimits, Step
+from ._scanner import PlanTextScanner
 from ._step_reader import RejectedStep, StepReader
 
 
@@ -85,6 +86,10 @@ class PlanStreamParser:
     def feed(self, chunk: str) -> list[Step]:
         """Add text; return the steps that became complete and valid with it, in plan order."""
         ready: list[Step] = []
+        if self._reader.overflowed:
+            # Every later step is rejected unread, so the stream need not parse them; the
+            # whole-text check at ``finish`` still reads and reports them all.
+            self._scanner.streaming = False
         for index, raw in self._scanner.feed(chunk):
             self._scanned.append((index, raw))
             step = self._reader.read(index, raw)
