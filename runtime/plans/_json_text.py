@@ -44,34 +44,44 @@ class Reading:
     value: object = None
     end: int = 0  # COMPLETE: where the value ends; BROKEN/OPEN: where jiter stopped
     message: str = ""
+    escaped: bool = False
 
 
 class JsonText:
     """The model's text as it grows (``raw``) and the mirror jiter reads (``json``)."""
 
     def __init__(self) -> None:
-        self._raw: list[str] = []
         self.json = ""
+        # The model's text is kept apart only once the mirror departs from it (rarely).
+        self._raw: list[str] | None = None
 
     @property
     def raw(self) -> str:
+        if self._raw is None:
+            return self.json
         if len(self._raw) > 1:
             self._raw = ["".join(self._raw)]
-        return self._raw[0] if self._raw else ""
+        return self._raw[0]
 
     def append(self, chunk: str) -> None:
-        self._raw.append(chunk)
+        if self._raw is not None:
+            self._raw.append(chunk)
         # Appending to a local that holds the only reference lets CPython grow the string in
         # place, so many small chunks cost linear time, not quadratic.
         text, self.json = self.json, ""
         text += chunk
         self.json = text
 
-    def read(self, start: int, *, scalar_may_grow: bool = True) -> Reading:
-        """The JSON value that starts at ``start``. A number or literal at the very end of the
-        text is ``OPEN`` while ``scalar_may_grow`` (``4`` may be the start of ``42``)."""
+    def read(
+        self, start: int, until: int | None = None, *, scalar_may_grow: bool = True
+    ) -> Reading:
+        """The JSON value that starts at ``start`` (and, given ``until``, ends there). A number
+        or literal at the very end of the text is ``OPEN`` while ``scalar_may_grow`` (``4``
+        may be the start of ``42``). ``escaped`` says the text was changed meanwhile (see the
+        module's docstring): positions after ``start`` may have moved."""
+        escaped = False
         while True:
-            data = self.json[start:].encode()
+            data = self.json[start:until].encode()
             try:
                 value = jiter.from_json(data)
             except ValueError as e:
@@ -80,13 +90,19 @@ class JsonText:
                     value = jiter.from_json(self.json[start:offset].encode())
                     return Reading(Read.COMPLETE, value, offset)
                 if msg.startswith("control character") and self._escape_string_at(offset):
+                    if until is not None:
+                        return Reading(Read.OPEN, escaped=True)
+                    escaped = True
                     continue
                 if msg.startswith("EOF"):
-                    return Reading(Read.OPEN, end=offset, message=msg)
-                return self._read_with_json(start)
+                    return Reading(Read.OPEN, end=offset, message=msg, escaped=escaped)
+                reading = self._read_with_json(start)
+                reading.escaped = escaped
+                return reading
+            end = len(self.json) if until is None else until
             if scalar_may_grow and self.json[start : start + 1] not in ("{", "[", '"'):
-                return Reading(Read.OPEN, end=len(self.json))
-            return Reading(Read.COMPLETE, value, len(self.json))
+                return Reading(Read.OPEN, end=end, escaped=escaped)
+            return Reading(Read.COMPLETE, value, end, escaped=escaped)
 
     def _read_with_json(self, start: int) -> Reading:
         """jiter refused the value; Python's ``json`` gets the last word, so that what it
@@ -172,6 +188,8 @@ class JsonText:
         rest = _STRING_REST.match(self.json, at)
         end = rest.end() if rest is not None else len(self.json)
         escaped = _CONTROL.sub(_escape, self.json[at:end])
+        if self._raw is None:
+            self._raw = [self.json]
         self.json = self.json[:at] + escaped + self.json[end:]
         return True
 

@@ -57,6 +57,7 @@ def check_plan_text(
     problems = list(located.problems)
     reader = StepReader(agents, limits, reserved_ids, existing)
     if not located.found:
+        scanned = scanned + scanner.read_elements()
         for index, raw in scanned:
             reader.read(index, raw)
     elif not isinstance(located.value, list):
@@ -114,5 +115,6 @@ def parse_plan(
     """
     limits = PlanLimits(max_steps=max_steps, max_prompt_chars=max_prompt_chars)
     scanner = PlanTextScanner()
-    scanned = scanner.feed(text)
-    return check_plan_text(scanner, scanned, agents, limits, reserved_ids).plan()
+    scanner.streaming = False  # a valid plan is read whole; its elements only when it is not
+    scanner.feed(text)
+    return check_plan_text(scanner, [], agents, limits, reserved_ids).plan()

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ._json_text import JsonText, Read
+from ._json_text import JsonText, Read, Reading
 
 EXPECTED_FORM = '{"plan": [{"id": ..., "agent": ..., "prompt": ..., "depends_on": [...]}, ...]}'
 
@@ -62,7 +62,9 @@ class PlanTextScanner:
         self.doc = JsonText()
         self.candidates: list[Candidate] = []
         self.plan_object: Candidate | None = None
-        #: Off once the stream's reader needs no more elements (the plan is over its size).
+        #: Whether ``feed`` reads the plan list's elements too, or only finds the plan object:
+        #: off once the stream's reader needs no more of them (the plan is over its size),
+        #: and for a whole text, whose list jiter reads at once when it is valid JSON.
         self.streaming = True
         self._phase = _Phase.LOCATE
         self._search = 0  # where to look for the next candidate "{"
@@ -77,11 +79,14 @@ class PlanTextScanner:
 
     def feed(self, chunk: str) -> list[tuple[int, object]]:
         self.doc.append(chunk)
-        found: list[tuple[int, object]] = []
-        if not self.streaming:
-            return found
         if self._phase is _Phase.LOCATE:
             self._locate()
+        return self.read_elements() if self.streaming else []
+
+    def read_elements(self) -> list[tuple[int, object]]:
+        """The elements that ended in the text fed so far and were not returned yet (also
+        while ``streaming`` is off: ``parse_plan`` reads them only when it needs them)."""
+        found: list[tuple[int, object]] = []
         while self._step(found):
             pass
         return found
@@ -134,12 +139,8 @@ class PlanTextScanner:
             self._phase, self._pos, self._checked = _Phase.READING, at, at
             return True
         if self._phase is _Phase.READING:
-            closer = _CLOSERS.get(json_text[self._pos])
-            if closer is not None and json_text.find(closer, self._checked) < 0:
-                return False  # what could end it has not come: no need to parse
-            reading = self.doc.read(self._pos)
-            self._checked = len(self.doc.json)
-            if reading.state is Read.OPEN:
+            reading = self._read_element(json_text)
+            if reading is None or reading.state is Read.OPEN:
                 return False
             if reading.state is Read.BROKEN:
                 # Not handed out: the whole-text check says where and why it is broken.
@@ -167,6 +168,32 @@ class PlanTextScanner:
                 return True
             self._phase = _Phase.DONE  # "]" ends the list; anything else breaks it
         return False
+
+    def _read_element(self, json_text: str) -> Reading | None:
+        """The element at ``_pos`` if it ended by now; None when it cannot have yet."""
+        start = self._pos
+        first = json_text[start]
+        if first != "{":
+            closer = _CLOSERS.get(first)
+            if closer is not None and json_text.find(closer, self._checked) < 0:
+                return None  # what could end it has not come: no need to parse
+            self._checked = len(json_text)
+            return self.doc.read(start)
+        # An object can only end at one of the closing braces that came since the last try:
+        # parse up to each in turn. The first whole parse is the step, with no text after it
+        # to parse or to copy; a brace inside a string or an inner object reads as open.
+        brace = json_text.find("}", self._checked)
+        while brace >= 0:
+            reading = self.doc.read(start, brace + 1)
+            if reading.escaped:  # positions moved: look again from the element's start
+                json_text = self.doc.json
+                brace = json_text.find("}", start)
+                continue
+            if reading.state is not Read.OPEN:
+                return reading
+            brace = json_text.find("}", brace + 1)
+        self._checked = len(json_text)
+        return None
 
 
 def _decode_object(scanner: PlanTextScanner, start: int) -> tuple[object, str | None, int]:
