@@ -194,7 +194,7 @@ class Planner:
                 reserved_ids=[*reserved_ids, *rejected],
                 existing=kept,
             )
-            call = await self._call(messages, parser, on_step, attempt)
+            call = await self._call(messages, parser, on_step)
             calls.append(call.usage)
             logger.debug("plan reply, attempt {}: {!r}", attempt, call.text)
             give_up = False
@@ -262,7 +262,7 @@ class Planner:
                     rejected_steps=parser.rejections,
                 )
             logger.info("plan rejected (attempt {}), asking for a repair: {}", attempt, error)
-            if kept:
+            if kept or rejected:  # the ids in the task's graph must not come back
                 messages = remainder_messages(
                     messages, call.text, error.problems, list(kept.values()), rejected
                 )
@@ -270,7 +270,7 @@ class Planner:
                 messages = repair_messages(messages, call.text, error)
 
     async def _call(
-        self, messages: list[ChatMessage], parser: PlanStreamParser, on_step: StepSink, n: int
+        self, messages: list[ChatMessage], parser: PlanStreamParser, on_step: StepSink
     ) -> _Attempt:
         """One planning call, streamed into ``parser``; a call that breaks off is recorded
         in ``cut``, with what arrived before."""

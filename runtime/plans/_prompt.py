@@ -103,23 +103,30 @@ def remainder_messages(
     """The conversation so far, the output whose rest was invalid or cut off, and what was
     wrong with it, asking for the rest of the plan only: the steps in ``running`` already run
     and stay as they are; new steps may depend on them by id but may not reuse their ids, nor
-    those of the rejected steps (``rejected_ids``), which the model is asked to replace."""
+    those of the rejected steps (``rejected_ids``), which the model is asked to replace. With
+    no step running, the whole corrected plan is asked for, under new ids."""
     shown = [f"- {p}" for p in problems[:_MAX_PROBLEMS_SHOWN]]
     if len(problems) > _MAX_PROBLEMS_SHOWN:
         shown.append(f"- and {len(problems) - _MAX_PROBLEMS_SHOWN} more")
     output = bad_output[:_MAX_BAD_OUTPUT_CHARS] if bad_output.strip() else "(no output)"
-    listing = [
-        f"- {s.id} ({s.agent}, depends on {', '.join(s.depends_on) or 'nothing'})" for s in running
-    ]
     taken = ", ".join([*(s.id for s in running), *sorted(rejected_ids)])
+    if running:
+        listing = "\n".join(
+            f"- {s.id} ({s.agent}, depends on {', '.join(s.depends_on) or 'nothing'})"
+            for s in running
+        )
+        ask = (
+            f"These steps of it are already running and stay as they are:\n{listing}\n\n"
+            "Write only the rest of the plan: corrected or replacement steps for the work that "
+            "is still missing, as the JSON object only. New steps may depend on the running "
+            "steps by id."
+        )
+    else:
+        ask = "No step of it started. Write the whole corrected plan, as the JSON object only."
     request = (
         "Part of your plan could not be used:\n"
         + "\n".join(shown)
-        + "\n\nThese steps of it are already running and stay as they are:\n"
-        + "\n".join(listing)
-        + "\n\nWrite only the rest of the plan: corrected or replacement steps for the work "
-        "that is still missing, as the JSON object only. New steps may depend on the running "
-        f"steps by id. Do not reuse these ids: {taken}."
+        + f"\n\n{ask} Do not reuse these ids: {taken}."
     )
     return [*previous, ChatMessage.assistant(output), ChatMessage.user(request)]
 
