@@ -218,3 +218,15 @@ async def test_every_planning_call_is_counted_in_the_planning_usage(tmp_path: Pa
         + count_tokens(repair)
     )
     assert result.planning_usage.total_tokens == expected
+
+
+async def test_a_repair_call_that_fails_leaves_the_task_partial_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    plan = plan_text(("a", "sleep", "A", []), ("b", "sleep", "B", ["ghost"]))
+    model = ScriptedModel([plan, ModelServerError("endpoint example.test answered 503")])
+    result = await run_with(tmp_path, model, max_repairs=2)
+    assert len(model.calls) == 2  # a failing endpoint is not asked again and again
+    assert result.status == "partial"
+    assert statuses(result) == {"a": "completed", "b": "rejected"}
+    assert "the planning call failed: endpoint example.test answered 503" in (result.error or "")
