@@ -21,7 +21,7 @@ import os
 import secrets
 import stat
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ class Workspace:
         *,
         max_read_bytes: int = 10 * MiB,
         max_write_bytes: int = 50 * MiB,
+        read_only: Collection[str] = (),
     ) -> None:
         resolved = os.path.realpath(root)
         if not os.path.isdir(resolved):
@@ -92,6 +93,8 @@ class Workspace:
         self.root = Path(resolved)
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes
+        # Relative paths (files or folders) no write may replace or add to: a task's inputs.
+        self.read_only = tuple(tuple(_lexical_parts(p)) for p in read_only)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -197,6 +200,7 @@ class Workspace:
         ``rel`` is never replaced (the commit fails instead, atomically).
         """
         parts = await anyio.to_thread.run_sync(self._resolve_parts, rel)
+        self._check_writable(rel, parts)
         parent, temp_name, fd = await anyio.to_thread.run_sync(self._create_temp, rel, parts)
         try:
             async with aiofiles.open(fd, "wb") as handle:
@@ -211,6 +215,15 @@ class Workspace:
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_discard, parent, temp_name)
+
+    def _check_writable(self, rel: str, parts: tuple[str, ...]) -> None:
+        for protected in self.read_only:
+            if parts[: len(protected)] == protected:
+                where = "/".join(protected)
+                raise WorkspaceError(
+                    f"path {show(rel)} is the task's input {where!r}, which is read-only: "
+                    "write to a new file instead"
+                )
 
     def _create_temp(self, rel: str, parts: tuple[str, ...]) -> tuple[int, str, int]:
         """Open the destination's directory and a new temporary file in it."""
@@ -243,6 +256,7 @@ class Workspace:
     async def mkdir(self, rel: str) -> None:
         """Create directory ``rel`` and its parents; fine if it already exists."""
         parts = await anyio.to_thread.run_sync(self._resolve_parts, rel)
+        self._check_writable(rel, parts)
 
         def make() -> None:
             with _os_errors(rel, "create directory"):

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         RelayError as RelayError,
     )
     from ._handle import TaskHandle as TaskHandle
+    from ._inputs import InputError as InputError
+    from ._inputs import InputFile as InputFile
     from ._runtime import (
         Runtime as Runtime,
     )
@@ -217,6 +219,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "RelayError",
         ],
         "_handle": ["TaskHandle"],
+        "_inputs": ["InputError", "InputFile"],
         "_runtime": ["Runtime", "RuntimeUsageError", "new_task_id"],
         "_settings": ["RuntimeSettings"],
         "engine": [

@@ -29,6 +29,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── PlanError                                 runtime/plans/_plan.py
     ├── PlanningError                             runtime/plans/_planner.py (the task's error)
     ├── RuntimeUsageError                         runtime/_runtime.py
+    ├── InputError                 [ValueError]   runtime/_inputs.py
     ├── AgentRegistryError                        runtime/engine/_registry.py
     ├── AssistantError                            runtime/assistants/_errors.py
     │   ├── NotFoundError              [LookupError]

@@ -11,7 +11,9 @@ tasks still in flight and closes the bus (when the runtime created it).
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -25,6 +27,7 @@ from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler, new_short_i
 
 from ._errors import RelayError
 from ._handle import TaskHandle
+from ._inputs import InputFile, copy_inputs
 from ._settings import RuntimeSettings
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
@@ -35,6 +38,9 @@ from .engine._topics import task_id_of, task_topic
 from .models._chat_model import ChatModel
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+#: Files or folders given to a task: paths, absolute or relative to the current directory.
+Inputs = Sequence[str | os.PathLike[str]]
 
 
 class RuntimeUsageError(RelayError):
@@ -167,20 +173,40 @@ class Runtime:
             await stack.__aexit__(exc_type, exc, tb)
 
     async def submit(
-        self, task: str, *, task_id: str | None = None, id: str | None = None
+        self,
+        task: str,
+        *,
+        task_id: str | None = None,
+        id: str | None = None,
+        inputs: Inputs = (),
     ) -> TaskHandle:
-        """Start a task and return at once with its handle. ``task_id`` defaults to a new
-        :func:`new_task_id`; ``id`` is the caller's own, carried into the result.
+        """Start a task and return its handle once it is submitted. ``task_id`` defaults to
+        a new :func:`new_task_id`; ``id`` is the caller's own, carried into the result.
+
+        ``inputs`` are files and folders copied, before the task is planned, into its
+        directory ``<workspace>/<task id>/`` under their own names (folders whole): the
+        planner is told their paths and sizes, the agents see them as workspace files and
+        must leave them unchanged (they are read-only, to sandboxed code too). At most
+        ``settings.max_input_files`` files and ``settings.max_input_bytes`` bytes in all.
 
         Raises:
             RuntimeUsageError: the runtime is not started, ``task`` is blank, ``task_id`` is
                 not 1-64 letters, digits, ``-`` or ``_``, or a task of that id is running.
+            InputError: an input cannot be used (missing, unreadable, too large, two of the
+                same name, a symlink leading out of a folder, inside the workspace); raised
+                before anything is copied or any model is called.
             BusClosedError: the runtime's bus is closed.
         """
-        return await self._submit(task, task_id, id, keep_events=True)
+        return await self._submit(task, task_id, id, inputs, keep_events=True)
 
     async def _submit(
-        self, task: str, task_id: str | None, id: str | None, *, keep_events: bool
+        self,
+        task: str,
+        task_id: str | None,
+        id: str | None,
+        inputs: Inputs,
+        *,
+        keep_events: bool,
     ) -> TaskHandle:
         if not isinstance(task, str) or not task.strip():
             raise RuntimeUsageError("a task must be a non-empty string")
@@ -197,28 +223,64 @@ class Runtime:
                 task_topic(task_id, "cancel"), "task.cancel", {"reason": reason}, task_id=task_id
             )
 
+        if isinstance(inputs, str | os.PathLike):
+            raise RuntimeUsageError("inputs must be a list of paths, not one path")
+        task_dir = self.workspace / task_id
+        copied = await self._copy_inputs(list(inputs), task_dir) if inputs else []
         handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
         self._watcher.handles[task_id] = handle
-        submission = TaskSubmission(task=task, id=id)
-        await bus.emit(
-            task_topic(task_id, "submitted"),
-            "task.submitted",
-            submission.model_dump(mode="json"),
-            task_id=task_id,
-        )
+        submission = TaskSubmission(task=task, id=id, inputs=copied)
+        try:
+            await bus.emit(
+                task_topic(task_id, "submitted"),
+                "task.submitted",
+                submission.model_dump(mode="json"),
+                task_id=task_id,
+            )
+        except BaseException:
+            del self._watcher.handles[task_id]
+            raise
         return handle
 
+    async def _copy_inputs(
+        self, inputs: list[str | os.PathLike[str]], task_dir: Path
+    ) -> list[InputFile]:
+        settings = self.settings
+
+        def copy() -> list[InputFile]:
+            made_dir = not task_dir.exists()
+            try:
+                return copy_inputs(
+                    inputs,
+                    task_dir,
+                    self.workspace,
+                    max_files=settings.max_input_files,
+                    max_bytes=settings.max_input_bytes,
+                )
+            except BaseException:
+                if made_dir:  # a refused task leaves no empty directory behind
+                    shutil.rmtree(task_dir, ignore_errors=True)
+                raise
+
+        return await anyio.to_thread.run_sync(copy)
+
     async def run(
-        self, task: str, *, task_id: str | None = None, id: str | None = None
+        self,
+        task: str,
+        *,
+        task_id: str | None = None,
+        id: str | None = None,
+        inputs: Inputs = (),
     ) -> TaskResult:
         """Run a task to its end and return its result; a task that fails is a result (see
-        ``TaskResult.status``), not an error.
+        ``TaskResult.status``), not an error. ``inputs`` as for :meth:`submit`.
 
         Raises:
             RuntimeUsageError: as for :meth:`submit`.
+            InputError: as for :meth:`submit`.
             BusClosedError: the runtime's bus is closed.
         """
-        handle = await self._submit(task, task_id, id, keep_events=False)
+        handle = await self._submit(task, task_id, id, inputs, keep_events=False)
         try:
             return await handle.result()
         except BaseException:
@@ -226,12 +288,16 @@ class Runtime:
                 await handle.cancel("the caller stopped waiting")
             raise
 
-    async def run_many(self, tasks: Sequence[str], *, concurrency: int = 8) -> list[TaskResult]:
+    async def run_many(
+        self, tasks: Sequence[str], *, concurrency: int = 8, inputs: Inputs = ()
+    ) -> list[TaskResult]:
         """Run many tasks, at most ``concurrency`` at once; results in the order of ``tasks``.
+        Each task gets its own copy of ``inputs`` (as for :meth:`submit`).
 
         Raises:
             RuntimeUsageError: ``concurrency`` is below 1, or as for :meth:`submit` (the
                 first such error, in an exception group with any others).
+            InputError: as for :meth:`submit` (likewise).
         """
         if concurrency < 1:
             raise RuntimeUsageError("concurrency must be at least 1")
@@ -240,7 +306,7 @@ class Runtime:
 
         async def one(i: int, task: str) -> None:
             async with limiter:
-                results[i] = await self.run(task)
+                results[i] = await self.run(task, inputs=inputs)
 
         async with anyio.create_task_group() as tg:
             for i, task in enumerate(tasks):

@@ -51,5 +51,14 @@ class RuntimeSettings(BaseModel):
         Setting(key="code_execution", help="the code agent writes code but never runs it"),
     ] = Field(default=True, description="let the code agent run code in its sandbox")
 
+    max_input_files: int = Field(
+        default=1000,
+        ge=1,
+        description="files a task's inputs may hold, counting those inside folders",
+    )
+    max_input_bytes: int = Field(
+        default=100 * 2**20, ge=1, description="bytes a task's inputs may hold in all"
+    )
+
     def plan_limits(self) -> PlanLimits:
         return PlanLimits(max_steps=self.max_steps, max_prompt_chars=self.max_prompt_chars)

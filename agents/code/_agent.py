@@ -56,7 +56,7 @@ class CodeAgent(AssistantAgent):
     def tools(
         self, step: StepAssignment, ctx: AgentContext, artifacts: ArtifactLog
     ) -> Sequence[FunctionTool[..., Any]]:
-        workspace = Workspace(ctx.workspace)
+        workspace = Workspace(ctx.workspace, read_only=step.read_only)
 
         @tool
         async def save_code(path: str, code: str, language: str | None = None) -> str:
@@ -89,16 +89,20 @@ class CodeAgent(AssistantAgent):
             workspace=ctx.workspace,
         )
 
+        # The task's inputs, readable at their own names in the run's work dir.
+        read_only = {name: ctx.workspace / name for name in step.read_only}
+
         @tool(timeout=self.limits.wall_timeout + 30)
         async def execute_code(language: Literal["python", "shell"], code: str) -> dict[str, Any]:
             """Run a Python or shell snippet in a sandbox: no network, limited CPU, memory and
-            time, a fresh working directory. Returns exit status, output and files produced.
+            time, a fresh working directory in which the task's input files are present,
+            read-only. Returns exit status, output and files produced.
 
             Args:
                 language: "python" or "shell".
                 code: The program to run.
             """
-            result = await sandbox.execute(language, code)
+            result = await sandbox.execute(language, code, read_only=read_only)
             await ctx.progress(f"ran {language}: {result.summary}")
             for produced in result.files_produced:
                 artifacts.add(

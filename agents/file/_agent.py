@@ -55,6 +55,7 @@ class FileAgent(AssistantAgent):
             ctx.workspace,
             max_read_bytes=self.max_read_bytes,
             max_write_bytes=self.max_write_bytes,
+            read_only=step.read_only,
         )
         # Imported here: it brings aiohttp, which listing the agents does not need.
         from .._download import Downloader
@@ -77,7 +78,8 @@ class FileAgent(AssistantAgent):
 
         @tool
         async def write_file(path: str, content: str) -> str:
-            """Write a text file in the workspace, replacing it if it exists.
+            """Write a text file in the workspace, replacing it if it exists (the task's
+            input files are read-only: write results to new files).
 
             Args:
                 path: Where to write, relative to the workspace, e.g. "index.html".

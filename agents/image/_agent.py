@@ -74,7 +74,7 @@ class ImageAgent(AssistantAgent):
     def tools(
         self, step: StepAssignment, ctx: AgentContext, artifacts: ArtifactLog
     ) -> Sequence[FunctionTool[..., Any]]:
-        workspace = Workspace(ctx.workspace)
+        workspace = Workspace(ctx.workspace, read_only=step.read_only)
 
         @tool(timeout=300)
         async def generate_image(

@@ -47,9 +47,11 @@ NAMESPACE_FLAGS = {
     "pid": CLONE_NEWPID,
 }
 
+MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
@@ -80,6 +82,8 @@ _libc.mount.argtypes = [
     ctypes.c_char_p,
 ]
 _libc.unshare.argtypes = [ctypes.c_int]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+MNT_DETACH = 2
 # All five arguments, always: some options (no_new_privs) insist the unused ones are zero.
 _libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
 
@@ -220,9 +224,43 @@ def reveal(handles: dict[str, int], uid: int, gid: int, private: list[str]) -> l
     return masked
 
 
+def mount_read_only(sources: dict[str, int], facts: dict[str, Any]) -> None:
+    """Bind each read-only input (by its handle) over its placeholder in the work dir, then
+    make that mount read-only. A mount that cannot be made read-only is taken away again,
+    leaving the placeholder: an input is shown read-only or not at all."""
+    for target, handle in sources.items():
+        _mount(f"/proc/self/fd/{handle}", target, None, MS_BIND)
+        error = ""
+        # In a user namespace the flags the source's mount has are locked and must be kept.
+        for extra in (0, MS_NOSUID | MS_NODEV, MS_NOSUID | MS_NODEV | MS_NOEXEC):
+            try:
+                _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | extra)
+                break
+            except OSError as exc:
+                error = str(exc)
+        else:
+            _libc.umount2(target.encode(), MNT_DETACH)
+            facts["read_only"] = error
+            return
+    facts["read_only"] = "bind"
+
+
+def link_read_only(read_only: list[list[str]], facts: dict[str, Any]) -> None:
+    """Without a mount namespace: each placeholder becomes a symlink to its input, which
+    the run can read but, under its own uid, not change (the input belongs to relay's user)."""
+    for source, target in read_only:
+        if os.path.isdir(target) and not os.path.islink(target):
+            os.rmdir(target)
+        else:
+            os.unlink(target)
+        os.symlink(source, target)
+    facts["read_only"] = "link"
+
+
 def prepare_filesystem(config: dict[str, Any], facts: dict[str, Any]) -> None:
     uid = config["uid"] if config["uid"] is not None else os.getuid()
     gid = config["gid"] if config["gid"] is not None else os.getgid()
+    read_only = config.get("read_only", [])
     if facts.get("mount") != "ok":
         for path in config["reveal"]:
             blocker = first_unsearchable(path, uid, gid)
@@ -231,18 +269,23 @@ def prepare_filesystem(config: dict[str, Any], facts: dict[str, Any]) -> None:
                     f"the sandbox user cannot reach {path}: {blocker} is not searchable by"
                     " others and no mount namespace is available to work around it"
                 )
+        if read_only:
+            link_read_only(read_only, facts)
         return
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Opened before the scratch tmpfs may cover them (a work dir under /tmp).
     handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in config["reveal"]}
+    sources = {target: os.open(source, os.O_PATH | os.O_NOFOLLOW) for source, target in read_only}
     try:
         try:
             facts["scratch"] = make_scratch(config["scratch_bytes"], config["max_files"])
         except OSError as exc:
             facts["scratch_error"] = str(exc)
         facts["masked"] = reveal(handles, uid, gid, facts.get("scratch", []))
+        if sources:
+            mount_read_only(sources, facts)
     finally:
-        for handle in handles.values():
+        for handle in [*handles.values(), *sources.values()]:
             os.close(handle)
 
 

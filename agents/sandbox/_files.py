@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -70,14 +70,39 @@ def _check_relative_path(name: object) -> PurePosixPath:
     return path
 
 
+def check_read_only(
+    read_only: Mapping[str, Path] | None, files: Mapping[PurePosixPath, bytes]
+) -> dict[PurePosixPath, Path]:
+    """Validate the read-only inputs (name in the work dir -> a file or folder of the host,
+    no symlink); raise `SandboxError` on the first bad one."""
+    checked: dict[PurePosixPath, Path] = {}
+    for name, source in (read_only or {}).items():
+        path = _check_relative_path(name)
+        if len(path.parts) != 1:
+            raise SandboxError(f"read-only input {name!r} must be a plain name, not a path")
+        if path in files or path in checked:
+            raise SandboxError(f"read-only input {name!r} is given twice")
+        try:
+            info = os.lstat(source)
+        except OSError as exc:
+            raise SandboxError(f"read-only input {name!r}: {exc.strerror or exc}") from None
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+            raise SandboxError(f"read-only input {name!r} is not a regular file or a folder")
+        checked[path] = Path(os.path.abspath(source))
+    return checked
+
+
 def prepare_workdir(
     workdir: Path,
     code_name: str,
     code: bytes,
     files: dict[PurePosixPath, bytes],
     owner: tuple[int, int] | None,
+    read_only: Mapping[PurePosixPath, Path] | None = None,
 ) -> None:
-    """Create the work dir (0700) with the code and input files, owned by the run's uid."""
+    """Create the work dir (0700) with the code and input files, owned by the run's uid,
+    and a placeholder owned by relay's user for each read-only input, over which the
+    launcher mounts (or links) the input itself."""
     root = workdir.parent
     root.mkdir(parents=True, exist_ok=True)
     if root.stat().st_uid == os.geteuid():
@@ -92,6 +117,11 @@ def prepare_workdir(
     if owner is not None:
         for path in _tree(workdir):
             os.lchown(path, *owner)
+    for name, source in (read_only or {}).items():
+        if source.is_dir():
+            (workdir / name).mkdir(mode=0o555)
+        else:
+            (workdir / name).touch(mode=0o444)
 
 
 def _tree(top: Path) -> list[Path]:
@@ -130,8 +160,16 @@ class Reclaimed:
     notes: list[str] = field(default_factory=list)
 
 
-def reclaim_workdir(workdir: Path, code_name: str, owner: tuple[int, int] | None) -> Reclaimed:
+def reclaim_workdir(
+    workdir: Path,
+    code_name: str,
+    owner: tuple[int, int] | None,
+    read_only: Collection[str] = (),
+) -> Reclaimed:
     """Give the tree back to relay's user and list what the run produced.
+
+    The placeholders of the read-only inputs (``read_only``, by name) are removed first:
+    they are the inputs' places, not something the run made.
 
     Symlinks, hard links and special files are removed: a later reader of the workspace
     (running with relay's privileges) must never be led outside it, nor have a host file's
@@ -142,6 +180,13 @@ def reclaim_workdir(workdir: Path, code_name: str, owner: tuple[int, int] | None
     produced: list[ProducedFile] = []
     if owner is not None:
         os.lchown(workdir, *owner)
+    for name in read_only:
+        place = workdir / name
+        if place.is_dir() and not place.is_symlink():
+            place.chmod(0o755)
+            shutil.rmtree(place)
+        else:
+            place.unlink(missing_ok=True)
     for dirpath, dirnames, filenames in os.walk(workdir):
         for name in dirnames + filenames:
             path = Path(dirpath, name)

@@ -31,6 +31,7 @@ def describe_isolation(
     uid: int | None,
     allow_network: bool,
     env_keys: list[str],
+    read_only: list[str] | None = None,
 ) -> list[str]:
     ok = {name for name, value in facts.items() if value == "ok"}
     lines = [
@@ -50,7 +51,27 @@ def describe_isolation(
     ]
     if {"ipc", "uts"} <= ok:
         lines.append("ipc, hostname: own namespaces")
+    if read_only:
+        lines.append(_inputs(facts, uid, read_only))
     return lines
+
+
+def _inputs(facts: dict[str, Any], uid: int | None, names: list[str]) -> str:
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    how = facts.get("read_only")
+    if how == "bind":
+        return f"inputs: {shown} in the work dir, read-only (read-only bind mounts)"
+    if how == "link" and uid is not None:
+        return (
+            f"inputs: {shown} in the work dir as symlinks, read-only to the run's own uid"
+            " (no mount namespace)"
+        )
+    if how == "link":
+        return (
+            f"inputs: {shown} in the work dir as symlinks, NOT protected (no mount namespace"
+            " and the run has relay's own user)"
+        )
+    return f"inputs: {shown} NOT shown to the run (no read-only mount: {how})"
 
 
 def _network(facts: dict[str, Any], ok: set[str], allow_network: bool) -> str:

@@ -31,6 +31,7 @@ from ._files import (
     MAX_CODE_BYTES,
     Reclaimed,
     check_input_files,
+    check_read_only,
     delete_produced,
     prepare_workdir,
     reclaim_workdir,
@@ -94,18 +95,26 @@ class Sandbox:
         language: Language,
         code: str,
         files: Mapping[str, str | bytes] | None = None,
+        *,
+        read_only: Mapping[str, Path] | None = None,
     ) -> ExecutionResult:
         """Run ``code`` in a fresh work dir (with ``files`` placed in it) and report on it.
+
+        ``read_only`` maps a name in the work dir to a file or folder of the host (a task's
+        input) that the run may read there but not change: with a mount namespace it is a
+        read-only bind mount; without one, a symlink, protected only by the run's own uid
+        (``isolation`` says which).
 
         Any failure of the code itself (an error, a limit hit, a timeout) is a result, not an
         exception.
 
         Raises:
-            SandboxError: bad arguments (language, code, input files) or the sandbox cannot be
-                set up.
+            SandboxError: bad arguments (language, code, input files, read-only inputs that
+                are missing, symlinks or not plain names) or the sandbox cannot be set up.
         """
         code_bytes = self._check_code(language, code)
         inputs = check_input_files(files, self.limits)
+        shown = check_read_only(read_only, inputs)
         code_name = CODE_FILES[language]
         uid = _allocate_uid()
         owner = (uid, uid) if uid is not None else None
@@ -120,23 +129,27 @@ class Sandbox:
         try:
             try:
                 await anyio.to_thread.run_sync(
-                    prepare_workdir, run.workdir, code_name, code_bytes, inputs, owner
+                    prepare_workdir, run.workdir, code_name, code_bytes, inputs, owner, shown
                 )
             except OSError as exc:
                 raise SandboxError(f"could not prepare the work dir {run.workdir}: {exc}") from None
             env = self._child_env(run.workdir)
             config = self._launcher_config(run, self._argv(language, code_name), env)
+            config["read_only"] = [
+                [str(source), str(run.workdir / name)] for name, source in shown.items()
+            ]
             try:
                 await run_launcher(run, config)
             finally:
                 with anyio.CancelScope(shield=True):
                     back = (os.geteuid(), os.getegid()) if owner is not None else None
                     reclaimed = await anyio.to_thread.run_sync(
-                        reclaim_workdir, run.workdir, code_name, back
+                        reclaim_workdir, run.workdir, code_name, back, [str(n) for n in shown]
                     )
         finally:
             _uids_in_use.discard(uid or 0)
-        return await self._result(language, run, reclaimed, code_name, sorted(env))
+        names = [str(n) for n in shown]
+        return await self._result(language, run, reclaimed, code_name, sorted(env), names)
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -218,6 +231,7 @@ class Sandbox:
         reclaimed: Reclaimed,
         code_name: str,
         env_keys: list[str],
+        read_only: list[str],
     ) -> ExecutionResult:
         error = run.message("error")
         setup = run.message("setup")
@@ -272,7 +286,7 @@ class Sandbox:
             files_omitted=reclaimed.omitted,
             disk_bytes_used=reclaimed.used_bytes,
             isolation=describe_isolation(
-                setup["facts"], limits, run.uid, self.allow_network, env_keys
+                setup["facts"], limits, run.uid, self.allow_network, env_keys, read_only
             ),
             notes=notes,
             summary=summary,

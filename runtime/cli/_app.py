@@ -35,12 +35,23 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _EPILOG = """\
 examples:
   relay demo                                    the classic example, offline, no key
-  relay run "Summarise README.md into notes.md" with OPENAI_API_KEY set
+  relay run --input notes.md "Summarise notes.md into summary.md"
+                                                with OPENAI_API_KEY set; notes.md is
+                                                copied into the task's directory
   relay run --model ollama:llama3.1 "..."       a local OpenAI-compatible server
   relay batch tasks.jsonl --concurrency 8       many tasks; rerun to resume
   relay agents                                  the agents relay can plan with
 
 exit codes: 0 completed, 1 task failed, 2 usage or configuration error, 130 interrupted
+"""
+
+
+_RUN_EPILOG = """\
+examples:
+  relay run "Draw a lighthouse at dawn and make a web page that shows it"
+  relay run --input notes.md "Summarise notes.md into summary.md"
+  relay run --input data/ --input brief.md "Chart data/sales.csv as the brief asks"
+  relay run --json --input notes.md "Summarise notes.md into summary.md" | jq .status
 """
 
 
@@ -80,8 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = commands.add_parser("run", help="run one task and watch it", description="Run a task.")
+    run = commands.add_parser(
+        "run",
+        help="run one task and watch it",
+        description="Run a task. It works in its own directory, <workspace>/<task id>/, which "
+        "holds nothing but the files given with --input.",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("task", help="what to do, in plain language")
+    # Per run, not a setting: inputs named in relay.toml or the environment would be handed,
+    # unseen, to every task.
+    run.add_argument(
+        "--input",
+        action="append",
+        type=Path,
+        default=[],
+        dest="inputs",
+        metavar="PATH",
+        help="a file or folder the task is given, copied read-only into its directory "
+        "(repeat for more)",
+    )
     run.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
     _settings_flags(run, "run")
 
@@ -96,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser(
         "batch",
         help="run many tasks from a JSON-lines file",
-        description='Run the tasks of a file, one per line: {"task": "...", "id": "..."} or '
-        "plain text. Results are appended to the output as they finish; rerunning skips the "
+        description='Run the tasks of a file, one per line: {"task": "...", "id": "...", '
+        '"inputs": ["notes.md"]} (inputs relative to the file\'s folder) or plain text. '
+        "Results are appended to the output as they finish; rerunning skips the "
         "ids already there.",
     )
     batch.add_argument("input", type=Path, help="the tasks, one per line")
@@ -133,7 +164,9 @@ def _command(
 
     if args.command == "run":
         model = build_model(settings)
-        return lambda: run_command(args.task, model, settings, console, json_output=args.json)
+        return lambda: run_command(
+            args.task, model, settings, console, json_output=args.json, inputs=args.inputs
+        )
     # batch
     from ..models._chat_model import ChatModel
     from ._batch import batch_command

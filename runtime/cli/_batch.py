@@ -21,6 +21,7 @@ from rich.text import Text
 from agent_relay.bus import one_line
 
 from .._handle import TaskHandle
+from .._inputs import InputError
 from .._runtime import Runtime
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
@@ -168,7 +169,14 @@ async def _one(
 ) -> None:
     async with send:
         try:
-            handle = await run.runtime.submit(entry.task, id=entry.id)
+            try:
+                handle = await run.runtime.submit(entry.task, id=entry.id, inputs=entry.inputs)
+            except InputError as exc:
+                # Like a bad line: reported with its number, not written, run again next time.
+                run.counts.failed += 1
+                run.progress.note(Text(f"line {entry.line} ({entry.id}): {exc}; not run"))
+                run.progress.update()
+                return
             run.running[entry.id] = handle
             run.counts.running += 1
             run.progress.update()

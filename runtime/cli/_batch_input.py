@@ -4,6 +4,7 @@ and skipped, and the rest of the batch goes on."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ class _JsonLine(BaseModel):
 
     task: StrictStr = Field(min_length=1)
     id: StrictStr | StrictInt | None = None
+    inputs: list[StrictStr] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class BatchEntry:
     line: int
     id: str
     task: str
+    #: As written on the line: relative to the batch file's folder (see ``read_batch``).
+    inputs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,14 @@ def parse_line(text: str, line: int) -> BatchEntry | BadLine | None:
         return BadLine(line, "the id is empty")
     if given is not None and len(given) > MAX_ID_CHARS:
         return BadLine(line, f"the id is longer than {MAX_ID_CHARS} characters")
-    return BatchEntry(line=line, id=given if given is not None else str(line), task=task)
+    if any(not p.strip() for p in parsed.inputs):
+        return BadLine(line, "an input path is empty")
+    return BatchEntry(
+        line=line,
+        id=given if given is not None else str(line),
+        task=task,
+        inputs=tuple(Path(p) for p in parsed.inputs),
+    )
 
 
 def _problem(loc: tuple[int | str, ...], msg: str) -> str:
@@ -81,7 +92,8 @@ class BatchInput:
 
 
 async def read_batch(path: Path) -> BatchInput:
-    """Every entry of the input file, and every bad line with its reason."""
+    """Every entry of the input file, and every bad line with its reason. An entry's inputs
+    are made relative to the file's folder (an absolute path stays as it is)."""
     entries: list[BatchEntry] = []
     bad: list[BadLine] = []
     first_line_of: dict[str, int] = {}
@@ -109,7 +121,9 @@ async def read_batch(path: Path) -> BatchInput:
                     parsed = BadLine(line, f"duplicate id {parsed.id!r} (first on line {first})")
                 if isinstance(parsed, BatchEntry):
                     first_line_of[parsed.id] = line
-                    entries.append(parsed)
+                    # Paths on a line are the batch file's, wherever relay runs.
+                    inputs = tuple(path.parent / p for p in parsed.inputs)
+                    entries.append(dataclasses.replace(parsed, inputs=inputs))
                 elif isinstance(parsed, BadLine):
                     bad.append(parsed)
     except FileNotFoundError:

@@ -95,7 +95,15 @@ class RelaySettings(BaseSettings, RuntimeSettings):
     max_retries: Annotated[int, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="N")] = Field(
         default=2, ge=0, le=10, description="retries of a failed model call"
     )
-    structured_output: Annotated[bool, Setting(_MODEL, commands=MODEL_COMMANDS)] = Field(
+    structured_output: Annotated[
+        bool,
+        Setting(
+            _MODEL,
+            commands=MODEL_COMMANDS,
+            help="put the plan's JSON schema in the prompt instead of asking the endpoint "
+            "for structured output (for servers that mishandle it)",
+        ),
+    ] = Field(
         default=True,
         description="ask the endpoint for structured output (a JSON schema) when planning; "
         "turn it off for servers that mishandle it (the schema then goes in the prompt)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -47,14 +48,19 @@ def status_exit_code(result: TaskResult) -> int:
 
 
 async def execute(
-    task: str, model: ChatModel, settings: RelaySettings, view: _View | None
+    task: str,
+    model: ChatModel,
+    settings: RelaySettings,
+    view: _View | None,
+    inputs: Sequence[Path] = (),
 ) -> Outcome:
-    """Run ``task`` on a fresh runtime, shown by ``view``. Ctrl-C cancels the task, which
-    then ends as ``cancelled`` with its steps; if it takes too long, relay stops waiting."""
+    """Run ``task`` (given ``inputs``) on a fresh runtime, shown by ``view``. Ctrl-C cancels
+    the task, which then ends as ``cancelled`` with its steps; if it takes too long, relay
+    stops waiting. A bad input raises ``InputError`` before any model is called."""
     runtime = build_runtime(model, settings)
     outcome = Outcome(result=None)
     async with model, runtime as rt, anyio.create_task_group() as tg:
-        handle = await rt.submit(task)
+        handle = await rt.submit(task, inputs=inputs)
         work = anyio.CancelScope()
 
         async def wind_down() -> None:
@@ -102,11 +108,16 @@ def finish(
 
 
 async def run_command(
-    task: str, model: ChatModel, settings: RelaySettings, console: Console, *, json_output: bool
+    task: str,
+    model: ChatModel,
+    settings: RelaySettings,
+    console: Console,
+    *,
+    json_output: bool,
+    inputs: Sequence[Path] = (),
 ) -> int:
-    outcome = await execute(
-        task, model, settings, make_view(console, task, json_output=json_output)
-    )
+    view = make_view(console, task, json_output=json_output)
+    outcome = await execute(task, model, settings, view, inputs)
     return finish(outcome, console, settings, json_output=json_output)
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent_relay.bus import Actor, Bus, Event, handler
 
+from .._inputs import InputFile
 from .._settings import RuntimeSettings
 from ..models._chat_model import ChatModel
 from ..plans._planner import Planner
@@ -29,6 +30,10 @@ class TaskSubmission(BaseModel):
 
     task: str = Field(min_length=1)
     id: str | None = Field(default=None, description="the caller's own id for the task")
+    inputs: list[InputFile] = Field(
+        default_factory=list,
+        description="files already copied into the task's directory, read-only to its steps",
+    )
 
 
 class Master(Actor):
@@ -79,6 +84,7 @@ class Master(Actor):
             task_id=task_id,
             task=submission.task,
             caller_id=submission.id,
+            inputs=submission.inputs,
             bus=self.bus,
             planner=self._planner,
             summary_model=self._model,

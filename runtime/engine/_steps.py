@@ -52,6 +52,11 @@ class StepAssignment(BaseModel):
     timeout_s: float | None = None
     workspace: str = Field(description="the task's workspace directory (absolute path)")
     allow_code_execution: bool = False
+    read_only: list[str] = Field(
+        default_factory=list,
+        description="paths in the workspace (files or folders) the step must not change: "
+        "the task's inputs",
+    )
 
 
 class StepOutput(BaseModel):

@@ -25,12 +25,14 @@ from pydantic import ValidationError
 from agent_relay.bus import Bus, Event, utc_now
 
 from .._errors import ModelError, RelayError
+from .._inputs import InputFile, top_level_names
 from .._settings import RuntimeSettings
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner, PlanningError
+from ..plans._prompt import task_with_inputs
 from ..plans._step_reader import RejectedStep
 from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode
@@ -58,6 +60,7 @@ class TaskRun:
         agent_limiters: Mapping[str, anyio.CapacityLimiter],
         settings: RuntimeSettings,
         workspace: Path,
+        inputs: list[InputFile] | None = None,
     ) -> None:
         self.task_id = task_id
         self.task = task
@@ -67,6 +70,9 @@ class TaskRun:
         self._summary_model = summary_model
         self._settings = settings
         self._workspace = workspace
+        # The planner is told of the inputs; the agents must leave them as they are.
+        self._planning_task = task_with_inputs(task, inputs or [])
+        self._read_only = top_level_names(inputs or [])
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
         # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
         self._deadlines: list[tuple[float, int, StepNode]] = []
@@ -232,7 +238,7 @@ class TaskRun:
 
     async def _plan_calls(self, *, initial: bool) -> None:
         if initial:
-            outcome = await self._planner.plan(self.task, self._accept, self._reject)
+            outcome = await self._planner.plan(self._planning_task, self._accept, self._reject)
         else:
             self._replanned = True
             results = [node.result for node in self._graph]
@@ -244,7 +250,7 @@ class TaskRun:
                 if r.status in ("failed", "skipped"):
                     r.superseded = True
             outcome = await self._planner.replan(
-                self.task, completed, failed, self._accept, self._reject
+                self._planning_task, completed, failed, self._accept, self._reject
             )
         self._planning_usage = self._planning_usage + outcome.usage
         if outcome.unresolved:
@@ -346,6 +352,7 @@ class TaskRun:
             timeout_s=timeout,
             workspace=str(self._workspace),
             allow_code_execution=self._settings.allow_code_execution,
+            read_only=self._read_only,
         ).model_dump(mode="json")
         # The inputs are the dumps of ``StepInput`` models too, made once per dependency.
         assignment["inputs"] = self._graph.inputs_json(node)

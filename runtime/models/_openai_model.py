@@ -318,10 +318,12 @@ class OpenAIChatModel(ChatModel):
         return False
 
     def _switch_max_tokens_param(self, said: str, request: dict[str, Any]) -> bool:
+        """OpenAI's reasoning models refuse ``max_tokens``, some servers know nothing else:
+        a refusal that quotes the name sent switches to the other name."""
         sent = self.max_tokens_param
-        other: MaxTokensParam = "max_tokens" if sent == "max_completion_tokens" else sent
-        if sent == "max_tokens":
-            other = "max_completion_tokens"
+        other: MaxTokensParam = (
+            "max_tokens" if sent == "max_completion_tokens" else ("max_completion_tokens")
+        )
         if sent not in request or (f"'{sent}'" not in said and f"`{sent}`" not in said):
             return False
         logger.warning(

@@ -8,6 +8,7 @@ from typing import Any
 
 from agent_relay.bus import one_line
 
+from .._inputs import InputFile
 from ..models._chat_types import ChatMessage, ResponseFormat
 from ._plan import PlanError, PlanLimits, Step
 
@@ -15,6 +16,8 @@ from ._plan import PlanError, PlanLimits, Step
 _MAX_PROBLEMS_SHOWN = 30
 #: How much of a rejected output is sent back with the problems.
 _MAX_BAD_OUTPUT_CHARS = 32_000
+#: Input files named to the planner one by one; the rest are counted, by folder.
+_MAX_INPUTS_SHOWN = 50
 
 _EXAMPLE = (
     '{"plan": [{"id": "s1", "agent": "<agent>", "prompt": "<instructions>", "depends_on": []}, '
@@ -159,6 +162,25 @@ def replan_messages(
     lines += [f"- {sid}: {_clip(error, cap)}" for sid, error in failed.items()] or ["(none)"]
     lines += ["", "Write the revised plan for the remaining work."]
     return [ChatMessage.system(system), ChatMessage.user("\n".join(lines))]
+
+
+def task_with_inputs(task: str, inputs: Sequence[InputFile]) -> str:
+    """The task as the planner reads it: the user's words, then the input files the task was
+    given (path relative to the task's directory, size in bytes), so the plan can name them in
+    its steps' prompts. Without inputs, the task as it is."""
+    if not inputs:
+        return task
+    lines = [f"- {f.path} ({f.size} bytes)" for f in inputs[:_MAX_INPUTS_SHOWN]]
+    rest = inputs[_MAX_INPUTS_SHOWN:]
+    if rest:
+        folders = sorted({f.path.rsplit("/", 1)[0] if "/" in f.path else "." for f in rest})
+        lines.append(f"- and {len(rest)} more files in {', '.join(folders[:10])}")
+    return (
+        f"{task}\n\n"
+        "Input files, already in the workspace every agent works in (paths relative to it; "
+        "read-only: write results to new files). Name the ones a step needs in its prompt:\n"
+        + "\n".join(lines)
+    )
 
 
 def _system_prompt(agents: Mapping[str, str], limits: PlanLimits, include_schema: bool) -> str:

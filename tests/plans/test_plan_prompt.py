@@ -183,3 +183,18 @@ def test_the_rest_of_a_plan_is_asked_for_with_every_problem_and_the_running_step
     assert nothing_ran[2].text == "(no output)"
     assert "Write the whole corrected plan" in nothing_ran[3].text
     assert nothing_ran[3].text.endswith("Do not reuse these ids: x, y.")
+
+
+def test_the_planner_is_told_the_inputs_and_a_long_list_is_counted_not_dropped() -> None:
+    from agent_relay.runtime import InputFile
+    from agent_relay.runtime.plans._prompt import task_with_inputs
+
+    assert task_with_inputs("just the task", []) == "just the task"
+    files = [InputFile(path="notes.md", size=12)]
+    files += [InputFile(path=f"data/{i:03d}.csv", size=i) for i in range(60)]
+    told = task_with_inputs("Summarise", files)
+    assert told.startswith("Summarise\n\n")
+    assert "- notes.md (12 bytes)" in told and "- data/048.csv (48 bytes)" in told
+    assert "data/049.csv" not in told
+    assert "- and 11 more files in data" in told  # 61 files: 50 named, 11 counted
+    assert "read-only" in told
