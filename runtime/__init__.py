@@ -181,6 +181,9 @@ if TYPE_CHECKING:
         PlanStreamParser as PlanStreamParser,
     )
     from .plans import (
+        RejectedStep as RejectedStep,
+    )
+    from .plans import (
         Step as Step,
     )
     from .plans import (
@@ -194,6 +197,9 @@ if TYPE_CHECKING:
     )
     from .plans import (
         planning_messages as planning_messages,
+    )
+    from .plans import (
+        remainder_messages as remainder_messages,
     )
     from .plans import (
         repair_messages as repair_messages,
@@ -269,11 +275,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "PlanError",
             "PlanLimits",
             "PlanStreamParser",
+            "RejectedStep",
             "Step",
             "parse_plan",
             "plan_json_schema",
             "plan_response_format",
             "planning_messages",
+            "remainder_messages",
             "repair_messages",
             "replan_messages",
         ],

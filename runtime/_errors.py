@@ -27,6 +27,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     │   └── ScriptExhaustedError                  runtime/testing/_scripted_model.py
     ├── ModelConfigError
     ├── PlanError                                 runtime/plans/_plan.py
+    ├── PlanningError                             runtime/plans/_planner.py (the task's error)
     ├── RuntimeUsageError                         runtime/_runtime.py
     ├── InputError                 [ValueError]   runtime/_inputs.py
     ├── AgentRegistryError                        runtime/engine/_registry.py

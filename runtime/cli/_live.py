@@ -69,7 +69,7 @@ class LiveView:
     def _progress_line(self, now: float) -> RenderableType:
         state = self.state
         total = len(state.steps)
-        done = state.count("completed", "failed", "skipped", "cancelled")
+        done = state.count("completed", "failed", "skipped", "cancelled", "rejected")
         running = state.count("running")
         elapsed = Text(f"  {duration(state.elapsed(now))}", style="dim")
         if state.finished is not None:
@@ -126,12 +126,13 @@ def _status_style(status: str) -> str:
         "failed": "red",
         "skipped": "yellow",
         "cancelled": "magenta",
+        "rejected": "red",
         "running": "cyan",
     }.get(status, "dim")
 
 
 def _detail(row: StepRow) -> Text:
-    if row.status in ("failed", "skipped", "cancelled"):
+    if row.status in ("failed", "skipped", "cancelled", "rejected"):
         return Text(one_line(row.note or row.status, 72), style="red")
     if row.status == "running" and row.note:
         return Text(one_line(row.note, 72), style="italic")

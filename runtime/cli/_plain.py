@@ -54,7 +54,7 @@ class PlainView:
             self._line(f"{_who(row)}: started")
         elif what == "completed":
             self._line(f"{_who(row)}: completed in {duration(row.elapsed(time.monotonic()))}")
-        elif what in ("failed", "skipped", "cancelled"):
+        elif what in ("failed", "skipped", "cancelled", "rejected"):
             self._line(f"{_who(row)}: {what}: {one_line(row.note, 200)}")
 
     def _line(self, text: str) -> None:

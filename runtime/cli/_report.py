@@ -24,6 +24,7 @@ STATUS_GLYPHS = {
     "failed": ("✗", "red"),
     "skipped": ("↷", "yellow"),
     "cancelled": ("⊘", "magenta"),
+    "rejected": ("⊗", "red"),
     "running": ("•", "cyan"),
     "queued": ("…", "blue"),
     "pending": ("·", "dim"),

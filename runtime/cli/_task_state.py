@@ -12,6 +12,9 @@ from agent_relay.bus import Event
 from ..engine._result import TERMINAL_STEP_STATUSES
 from ..engine._topics import parse_step_topic
 
+#: The step events that change a step's status (progress only changes its note).
+STEP_VERDICTS = ("queued", "started", "completed", "failed", "skipped", "cancelled", "rejected")
+
 
 @dataclass
 class StepRow:
@@ -74,7 +77,7 @@ class TaskState:
         what = parsed[2]
         if what == "progress":
             row.note = str(event.data.get("message") or "")
-        elif what in ("queued", "started", "completed", "failed", "skipped", "cancelled"):
+        elif what in STEP_VERDICTS:
             if row.terminal:
                 return []
             row.status = "running" if what == "started" else what

@@ -10,10 +10,16 @@ from pydantic import BaseModel, Field
 from ..models._chat_types import Usage
 from ._steps import Artifact
 
-StepStatus = Literal["pending", "queued", "running", "completed", "failed", "skipped", "cancelled"]
+#: ``rejected``: the plan named the step but it could not run (unknown agent, dangling
+#: dependency, duplicate id, cycle, malformed, past ``max_steps``) and no repair replaced it.
+StepStatus = Literal[
+    "pending", "queued", "running", "completed", "failed", "skipped", "cancelled", "rejected"
+]
 TaskStatus = Literal["completed", "partial", "failed", "cancelled"]
 
-TERMINAL_STEP_STATUSES: frozenset[str] = frozenset({"completed", "failed", "skipped", "cancelled"})
+TERMINAL_STEP_STATUSES: frozenset[str] = frozenset(
+    {"completed", "failed", "skipped", "cancelled", "rejected"}
+)
 
 
 class StepResult(BaseModel):
@@ -31,7 +37,8 @@ class StepResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     superseded: bool = Field(
-        default=False, description="failed or skipped, then replaced by a revised plan"
+        default=False,
+        description="failed, skipped or rejected, then replaced by a revised or repaired plan",
     )
 
     @property

@@ -32,10 +32,11 @@ from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
 from ..plans._plan import PlanError, Step
-from ..plans._planner import Planner
+from ..plans._planner import Planner, PlanningError
 from ..plans._prompt import task_with_inputs
+from ..plans._step_reader import RejectedStep
 from ._metered_model import MeteredModel
-from ._result import TERMINAL_STEP_STATUSES, TaskResult, TaskStatus
+from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._task_answer import final_answer, overall_status, sum_usage
@@ -88,6 +89,9 @@ class TaskRun:
         self._scope = anyio.CancelScope()
         self._cancel_reason: str | None = None
         self._replanned = False
+        # What planning could not fix: the task cannot be completed with these outstanding.
+        self._plan_problems: list[str] = []
+        self._rejected_results: list[StepResult] = []
         # Each step's JSON for the plan events, dumped once; steps are frozen.
         self._step_dumps: list[dict[str, Any]] = []
         self._plan_event_due = False
@@ -184,7 +188,7 @@ class TaskRun:
                     answer_usage = await final_answer(
                         self.task, results, self._settings.summarize, self._summary_model
                     )
-        except PlanError as exc:
+        except (PlanningError, PlanError) as exc:
             status, error = "failed", str(exc)
         except ModelError as exc:
             status, error = "failed", f"planning failed: {exc}"
@@ -199,9 +203,9 @@ class TaskRun:
         answer, usage = ("", Usage()) if status is not None else answer_usage
         with anyio.CancelScope(shield=True):
             await self._finish_open_steps(error or "the task ended")
-        steps = [node.result for node in self._graph]
+        steps = [node.result for node in self._graph] + self._rejected_results
         if status is None:
-            status, error = overall_status(steps)
+            status, error = self._plan_verdict(*overall_status(steps))
         return TaskResult(
             task_id=self.task_id,
             task=self.task,
@@ -219,14 +223,14 @@ class TaskRun:
         )
 
     async def _run_plan(self, *, initial: bool) -> None:
-        failure: RelayError | None = None
+        failure: RelayError | None = None  # PlanningError, PlanError or ModelError
         async with anyio.create_task_group() as tg:
             self._tg = tg
             self._planning = True
             tg.start_soon(self._dispatcher)
             try:
                 await self._plan_into(initial=initial)
-            except (PlanError, ModelError) as exc:
+            except (PlanningError, PlanError, ModelError) as exc:
                 # Raised from here it would come out wrapped in an exception group; the steps
                 # already started are cancelled with the task group instead.
                 failure = exc
@@ -256,7 +260,7 @@ class TaskRun:
 
     async def _plan_calls(self, *, initial: bool) -> None:
         if initial:
-            outcome = await self._planner.plan(self._planning_task, self._accept)
+            outcome = await self._planner.plan(self._planning_task, self._accept, self._reject)
         else:
             self._replanned = True
             results = [node.result for node in self._graph]
@@ -268,12 +272,48 @@ class TaskRun:
                 if r.status in ("failed", "skipped"):
                     r.superseded = True
             outcome = await self._planner.replan(
-                self._planning_task, completed, failed, self._accept
+                self._planning_task, completed, failed, self._accept, self._reject
             )
-        reason = "invalid plan: " + "; ".join(outcome.problems)
-        rejected = {sid: reason for sid in outcome.rejected}
-        await self._cancel_steps(rejected | self._graph.dangling())
+        if outcome.unresolved:
+            self._plan_problems += outcome.unresolved
+            taken = {n.step.id for n in self._graph} | {r.id for r in self._rejected_results}
+            for rejected in outcome.rejected_steps:
+                self._rejected_results.append(_rejected_result(rejected, taken))
+        else:  # the repairs replaced them
+            for sid in outcome.rejected:
+                node = self._graph.get(sid)
+                if node is not None:
+                    node.result.superseded = True
+        # The planner checks the whole graph; this only guards against a step left waiting.
+        await self._cancel_steps(self._graph.dangling())
         await self._emit_plan(complete=True)
+
+    async def _reject(self, reasons: Mapping[str, str]) -> None:
+        """Steps handed out while the plan streamed turned out invalid. None of them started
+        (each waits on a dependency that is missing, rejected or on a cycle), so they end as
+        ``rejected``, before the planner asks for their repair: a repaired step that takes a
+        missing id can then never set them going."""
+        nodes = [(self._graph.get(sid), reason) for sid, reason in reasons.items()]
+        rejected = [(node, reason) for node, reason in nodes if node and not node.finished]
+        for node, reason in rejected:
+            node.result.status, node.result.error = "rejected", reason
+            node.result.finished_at = utc_now()
+            self._graph.close(node)
+        for node, _ in rejected:
+            self._graph.propagate(node)
+            await self._emit_step(node.step.id, "rejected", {"error": node.result.error})
+
+    def _plan_verdict(self, status: TaskStatus, error: str | None) -> tuple[TaskStatus, str | None]:
+        """The task's status once the plan's own gaps count: a plan left incomplete (its
+        stream broke off, its invalid rest could not be repaired) is never ``completed``."""
+        if not self._plan_problems:
+            return status, error
+        shown = "; ".join(self._plan_problems[:5])
+        more = len(self._plan_problems) - 5
+        reason = "the plan is incomplete: " + shown + (f"; and {more} more" if more > 0 else "")
+        if status == "completed":
+            return "partial", reason
+        return status, reason + (f"; {error}" if error else "")
 
     async def _accept(self, step: Step) -> None:
         """A step arrived from the planner: into the graph, and into the next plan event (one
@@ -435,3 +475,23 @@ class TaskRun:
             {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
+
+
+def _rejected_result(rejected: RejectedStep, taken: set[str]) -> StepResult:
+    """A step the plan named that cannot run and was never handed out, for the result; under
+    its own id unless that is missing or ``taken`` (say, a duplicate), which it joins."""
+    sid = rejected.id or f"step-{rejected.index + 1}"
+    n = 1
+    while sid in taken:
+        n += 1
+        sid = f"{rejected.id or 'step'}-rejected-{rejected.index + 1}" + (f"-{n}" if n > 2 else "")
+    taken.add(sid)
+    return StepResult(
+        id=sid,
+        agent=rejected.agent or "",
+        prompt=rejected.prompt or "",
+        depends_on=rejected.depends_on,
+        status="rejected",
+        error="; ".join(rejected.problems) or "invalid step",
+        finished_at=utc_now(),
+    )

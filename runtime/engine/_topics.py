@@ -7,7 +7,16 @@ agent.<name>.steps            (agents of one kind share it as a queue group)
 
 from __future__ import annotations
 
-STEP_EVENTS = ("queued", "started", "progress", "completed", "failed", "skipped", "cancelled")
+STEP_EVENTS = (
+    "queued",
+    "started",
+    "progress",
+    "completed",
+    "failed",
+    "skipped",
+    "cancelled",
+    "rejected",
+)
 
 
 def task_topic(task_id: str, what: str) -> str:

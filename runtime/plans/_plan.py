@@ -177,12 +177,13 @@ class Plan(BaseModel):
 
 
 def graph_problems(
-    steps: Sequence[Step], rejected_ids: Collection[str] = ()
+    steps: Sequence[Step], rejected_ids: Collection[str] = (), existing: Collection[str] = ()
 ) -> tuple[list[str], set[str]]:
     """Check the graph the steps form: duplicate ids, self-dependencies, dependencies on steps
     that are not there (``rejected_ids`` names those that were there but failed their own
-    checks) and cycles. Returns the problems and the ids of the steps that cannot run: the
-    culprits and, transitively, every step that depends on one."""
+    checks; ``existing`` those that are there already, outside these steps: the running steps
+    a repair continues) and cycles. Returns the problems and the ids of the steps that cannot
+    run: the culprits and, transitively, every step that depends on one."""
     problems: list[str] = []
     bad: set[str] = set()
     by_id: dict[str, Step] = {}
@@ -196,6 +197,8 @@ def graph_problems(
         for dep in s.depends_on:
             if dep == s.id:
                 problems.append(f"step {s.id}: depends on itself")
+            elif dep in existing and dep not in by_id:
+                continue
             elif dep in rejected_ids and dep not in by_id:
                 problems.append(f"step {s.id}: depends on rejected step {dep!r}")
             elif dep not in by_id:

@@ -10,7 +10,7 @@ from agent_relay.bus import one_line
 
 from .._inputs import InputFile
 from ..models._chat_types import ChatMessage, ResponseFormat
-from ._plan import PlanError, PlanLimits
+from ._plan import PlanError, PlanLimits, Step
 
 #: Problems listed back to the model when it must repair its plan; more would only be noise.
 _MAX_PROBLEMS_SHOWN = 30
@@ -92,6 +92,44 @@ def repair_messages(
         "Your plan was rejected:\n"
         + "\n".join(shown)
         + "\nWrite the whole corrected plan again, as the JSON object only."
+    )
+    return [*previous, ChatMessage.assistant(output), ChatMessage.user(request)]
+
+
+def remainder_messages(
+    previous: list[ChatMessage],
+    bad_output: str,
+    problems: Sequence[str],
+    running: Sequence[Step],
+    rejected_ids: Collection[str] = (),
+) -> list[ChatMessage]:
+    """The conversation so far, the output whose rest was invalid or cut off, and what was
+    wrong with it, asking for the rest of the plan only: the steps in ``running`` already run
+    and stay as they are; new steps may depend on them by id but may not reuse their ids, nor
+    those of the rejected steps (``rejected_ids``), which the model is asked to replace. With
+    no step running, the whole corrected plan is asked for, under new ids."""
+    shown = [f"- {p}" for p in problems[:_MAX_PROBLEMS_SHOWN]]
+    if len(problems) > _MAX_PROBLEMS_SHOWN:
+        shown.append(f"- and {len(problems) - _MAX_PROBLEMS_SHOWN} more")
+    output = bad_output[:_MAX_BAD_OUTPUT_CHARS] if bad_output.strip() else "(no output)"
+    taken = ", ".join([*(s.id for s in running), *sorted(rejected_ids)])
+    if running:
+        listing = "\n".join(
+            f"- {s.id} ({s.agent}, depends on {', '.join(s.depends_on) or 'nothing'})"
+            for s in running
+        )
+        ask = (
+            f"These steps of it are already running and stay as they are:\n{listing}\n\n"
+            "Write only the rest of the plan: corrected or replacement steps for the work that "
+            "is still missing, as the JSON object only. New steps may depend on the running "
+            "steps by id."
+        )
+    else:
+        ask = "No step of it started. Write the whole corrected plan, as the JSON object only."
+    request = (
+        "Part of your plan could not be used:\n"
+        + "\n".join(shown)
+        + f"\n\n{ask} Do not reuse these ids: {taken}."
     )
     return [*previous, ChatMessage.assistant(output), ChatMessage.user(request)]
 

@@ -16,13 +16,22 @@ Forms a step may take (``StepReader.read``):
   list of steps runs in order. (A stream cannot wait for the end of the plan to learn whether
   it is plain, so the leading run of plain steps is chained and the first step that writes an
   id or ``depends_on`` ends the chaining for itself and every step after it.)
+
+When the reader continues a plan whose first steps are already running (``existing``, when the
+model repairs the rest of a plan), new steps may depend on those steps but not reuse their ids,
+and a step the model writes again exactly as it is running is not counted twice: models often
+rewrite the whole plan when asked for its remainder.
+
+A rejected step is never forgotten: ``rejections`` keeps what the model wrote of it and why it
+was rejected, so that a plan that cannot be repaired shows the steps it could not run.
 """
 
 from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -61,6 +70,37 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
+@dataclass
+class RejectedStep:
+    """A step of the plan list that cannot run, as far as the model wrote it.
+
+    ``index`` is its 0-based position in the plan list; ``id``, ``agent`` and ``prompt`` are
+    what the model wrote when they are strings (else None); ``problems`` says why, each a
+    sentence naming the step."""
+
+    index: int
+    id: str | None
+    agent: str | None
+    prompt: str | None
+    depends_on: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _text_field(raw: object, name: str) -> str | None:
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _is_repeat(raw: dict[str, object], step: Step) -> bool:
+    """Whether ``raw`` is ``step`` written again, field for field."""
+    return (
+        all(k in FIELDS for k in raw)
+        and raw.get("agent") == step.agent
+        and raw.get("prompt") == step.prompt
+        and raw.get("depends_on", []) == step.depends_on
+    )
+
+
 class StepReader:
     """Turns raw step values into ``Step`` objects, recording the problems of those it rejects.
 
@@ -70,13 +110,24 @@ class StepReader:
     """
 
     def __init__(
-        self, agents: Collection[str], limits: PlanLimits, reserved_ids: Collection[str] = ()
+        self,
+        agents: Collection[str],
+        limits: PlanLimits,
+        reserved_ids: Collection[str] = (),
+        existing: Mapping[str, Step] | None = None,
     ) -> None:
         self._agents = frozenset(agents)
         self._agent_list = ", ".join(sorted(self._agents)) or "(none registered)"
         self._limits = limits
         self._reserved = frozenset(reserved_ids)
-        self._used_ids: set[str] = set(self._reserved)
+        self._existing: Mapping[str, Step] = dict(existing or {})
+        # The existing steps count against the plan's size: a repair only fills what is left.
+        self._room = max(0, limits.max_steps - len(self._existing))
+        self._repeats = 0
+        self._used_ids: set[str] = set(self._reserved) | set(self._existing)
+        #: Forward references of rejected steps, checked once the whole list is known.
+        self._loose_deps: list[tuple[str, str]] = []
+        self.rejections: list[RejectedStep] = []
         self._plain_so_far = True
         self._previous_id: str | None = None
         self._last_index = -1
@@ -90,19 +141,26 @@ class StepReader:
         contiguous = index == self._last_index + 1
         self._last_index = index
         previous_id, self._previous_id = self._previous_id, None
-        if index >= self._limits.max_steps:
+        if isinstance(raw, dict) and self._existing:
+            running = self._existing.get(raw.get("id"))  # type: ignore[arg-type]
+            if running is not None and _is_repeat(raw, running):
+                self._repeats += 1
+                self._previous_id = running.id
+                self._plain_so_far = False
+                return None
+        if index - self._repeats >= self._room:
             if not self._overflow_reported:
                 self._overflow_reported = True
-                self.problems.append(
-                    f"too many steps: at most {self._limits.max_steps} allowed; "
-                    f"step {index + 1} and every later step are rejected"
-                )
+                self.problems.append(self._overflow_problem(index))
+            self._reject(index, raw, None, [f"step {index + 1}: past the plan's size limit"])
             self._plain_so_far = False
             return None
         if not isinstance(raw, dict):
-            self.problems.append(
+            problem = (
                 f'step {index + 1}: must be an object with "agent" and "prompt", got {kind(raw)}'
             )
+            self.problems.append(problem)
+            self._reject(index, raw, None, [problem])
             self._plain_so_far = False
             return None
 
@@ -142,15 +200,66 @@ class StepReader:
             self.problems.extend(problems)
             if sid is not None:
                 self.rejected_ids.add(sid)
+            # Its dependencies on steps not seen yet are checked at the end all the same, so
+            # the model hears of a misspelt id now, not after it fixed the other problems.
+            self._loose_deps += [(label, d) for d in depends_on if d not in self._used_ids]
+            self._reject(index, raw, sid, problems, depends_on)
             return None
         try:
             step = Step(id=sid, agent=agent, prompt=prompt, depends_on=depends_on)
         except ValidationError as e:  # the checks above should leave nothing for this to catch
-            self.problems.append(f"{label}: {e.errors()[0]['msg']}")
+            problem = f"{label}: {e.errors()[0]['msg']}"
+            self.problems.append(problem)
             self.rejected_ids.add(sid)
+            self._reject(index, raw, sid, [problem], depends_on)
             return None
         self.accepted[sid] = step
         return step
+
+    @property
+    def overflowed(self) -> bool:
+        """Whether a step past the plan's size limit was read: every later one is rejected."""
+        return self._overflow_reported
+
+    def loose_dependency_problems(self) -> list[str]:
+        """Dependencies of rejected steps on ids that no step of the plan has."""
+        known = self._used_ids | self.rejected_ids
+        return [
+            f"{label}: depends on unknown step {_show(dep)}"
+            for label, dep in self._loose_deps
+            if dep not in known
+        ]
+
+    def _overflow_problem(self, index: int) -> str:
+        if not self._existing:
+            return (
+                f"too many steps: at most {self._limits.max_steps} allowed; "
+                f"step {index + 1} and every later step are rejected"
+            )
+        return (
+            f"too many steps: at most {self._limits.max_steps} allowed, "
+            f"{len(self._existing)} of them already running, so at most {self._room} more; "
+            f"step {index + 1} and every later step are rejected"
+        )
+
+    def _reject(
+        self,
+        index: int,
+        raw: object,
+        sid: str | None,
+        problems: list[str],
+        depends_on: list[str] | None = None,
+    ) -> None:
+        self.rejections.append(
+            RejectedStep(
+                index=index,
+                id=sid if sid is not None else _text_field(raw, "id"),
+                agent=_text_field(raw, "agent"),
+                prompt=_text_field(raw, "prompt"),
+                depends_on=list(depends_on or []),
+                problems=list(problems),
+            )
+        )
 
     def _read_id(self, index: int, raw: dict[str, object], problems: list[str]) -> str | None:
         if "id" not in raw:
@@ -169,6 +278,11 @@ class StepReader:
             )
         elif value in self._reserved:
             problems.append(f"{label}: id {value!r} is taken by an earlier step of this task")
+        elif value in self._existing:
+            problems.append(
+                f"{label}: id {value!r} is taken by a step that is already running; "
+                "give a new step a new id"
+            )
         elif value in self._used_ids:
             problems.append(f"{label}: duplicate id {value!r}")
         else:
@@ -208,6 +322,9 @@ class StepReader:
                 )
             elif dep == sid:
                 problems.append(f"{label}: depends on itself")
+            elif dep in self._existing:
+                if dep not in deps:
+                    deps.append(dep)
             elif dep in self.rejected_ids:
                 problems.append(f"{label}: depends on rejected step {dep!r}")
             elif dep in self._reserved:

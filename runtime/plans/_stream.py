@@ -26,17 +26,22 @@ What the master should know:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
-from ._parse import PlanTextScanner, check_plan_text
+from ._parse import check_plan_text
 from ._plan import Plan, PlanError, PlanLimits, Step
-from ._step_reader import StepReader
+from ._scanner import PlanTextScanner
+from ._step_reader import RejectedStep, StepReader
 
 
 class PlanStreamParser:
     """Incremental plan parser: ``feed`` chunks, then ``finish`` once the stream ends.
 
     ``reserved_ids`` are ids the plan must not use (steps of an earlier plan of the same task).
+    ``existing`` are steps already running that this text continues (a repair of the rest of a
+    plan): new steps may depend on them, not reuse their ids, and a step written again exactly
+    as it runs is not returned twice. ``finish`` then returns only the new steps; its plan may
+    depend on the existing ones.
     """
 
     def __init__(
@@ -45,12 +50,15 @@ class PlanStreamParser:
         limits: PlanLimits | None = None,
         *,
         reserved_ids: Collection[str] = (),
+        existing: Mapping[str, Step] | None = None,
     ) -> None:
         self._agents = frozenset(agents)
         self._limits = limits or PlanLimits()
         self._reserved = frozenset(reserved_ids)
+        self._existing = dict(existing or {})
         self._scanner = PlanTextScanner()
-        self._reader = StepReader(self._agents, self._limits, self._reserved)
+        self._reader = StepReader(self._agents, self._limits, self._reserved, self._existing)
+        self._rejections: list[RejectedStep] = []
         self._scanned: list[tuple[int, object]] = []
         self._returned: dict[str, Step] = {}
 
@@ -65,6 +73,12 @@ class PlanStreamParser:
         return list(self._reader.problems)
 
     @property
+    def rejections(self) -> list[RejectedStep]:
+        """After ``finish``: the steps the plan list held that cannot run and were never
+        returned, with what the model wrote of each and why."""
+        return list(self._rejections)
+
+    @property
     def steps(self) -> list[Step]:
         """Every step ``feed`` has returned so far, in order."""
         return list(self._returned.values())
@@ -72,6 +86,10 @@ class PlanStreamParser:
     def feed(self, chunk: str) -> list[Step]:
         """Add text; return the steps that became complete and valid with it, in plan order."""
         ready: list[Step] = []
+        if self._reader.overflowed:
+            # Every later step is rejected unread, so the stream need not parse them; the
+            # whole-text check at ``finish`` still reads and reports them all.
+            self._scanner.streaming = False
         for index, raw in self._scanner.feed(chunk):
             self._scanned.append((index, raw))
             step = self._reader.read(index, raw)
@@ -93,8 +111,10 @@ class PlanStreamParser:
             self._agents,
             self._limits,
             self._reserved,
+            existing=self._existing,
             stream_reader=self._reader,
         )
+        self._rejections = check.rejections
         # Both readings see the same elements in the same order, so they agree; should they
         # ever not, a returned step that the final reading does not hold unchanged is cancelled.
         final = {s.id: s for s in check.steps}
@@ -115,11 +135,11 @@ class PlanStreamParser:
         the returned steps not named here always form a runnable plan on their own."""
         runnable = {
             s for s, step in self._returned.items() if s not in invalid and final.get(s) == step
-        }
+        } | set(self._existing)
         changed = True
         while changed:
             changed = False
-            for sid in list(runnable):
+            for sid in list(runnable - self._existing.keys()):
                 if any(dep not in runnable for dep in self._returned[sid].depends_on):
                     runnable.discard(sid)
                     changed = True

@@ -123,29 +123,39 @@ async def test_first_step_starts_while_the_plan_is_still_streaming(tmp_path: Pat
     assert first_start < plan_complete
 
 
-async def test_cycle_found_after_streaming_cancels_the_invalid_steps(tmp_path: Path) -> None:
+async def test_cycle_found_after_streaming_rejects_the_steps_when_no_repair_fixes_it(
+    tmp_path: Path,
+) -> None:
     plan = plan_text(
         ("ok", "sleep", "fine", []),
         ("x", "sleep", "X", ["y"]),
         ("y", "sleep", "Y", ["x"]),
     )
-    result = await run_with(tmp_path, ScriptedModel([plan]), summarize="never")
+    model = ScriptedModel([plan, "no idea", "still no idea"])
+    result = await run_with(tmp_path, model, summarize="never", max_repairs=2)
     assert result.step("ok").status == "completed"
     for sid in ("x", "y"):
         step = result.step(sid)
-        assert step.status == "cancelled"
+        assert step.status == "rejected" and not step.superseded
         assert step.error is not None and "cycle" in step.error
     assert result.status == "partial"
+    assert "cycle: x -> y -> x" in model.calls[1].messages[-1].text
 
 
 async def test_dangling_dependency_found_after_streaming(tmp_path: Path) -> None:
     plan = plan_text(("ok", "sleep", "fine", []), ("x", "sleep", "X", ["ghost"]))
-    result = await run_with(tmp_path, ScriptedModel([plan]))
-    assert result.step("x").status == "cancelled"
+    result = await run_with(tmp_path, ScriptedModel([plan]), max_repairs=0)
+    assert result.step("x").status == "rejected"
     assert "ghost" in (result.step("x").error or "")
+    assert result.status == "partial"
 
 
-async def test_stream_cut_after_steps_started_keeps_them(tmp_path: Path) -> None:
+async def test_stream_cut_after_steps_started_keeps_them_and_says_the_plan_is_incomplete(
+    tmp_path: Path,
+) -> None:
+    """Before issue 11 this ended ``completed``: step b was never heard of, and the result
+    did not say so. Now the model is asked for the rest; when that fails too, the task ends
+    partial with the reason."""
     text = plan_text(("a", "sleep", "A", []), ("b", "sleep", "B", []))
     head = text[: text.index('{"id": "b"')]
 
@@ -161,14 +171,15 @@ async def test_stream_cut_after_steps_started_keeps_them(tmp_path: Path) -> None
 
     result = await run_with(tmp_path, CutModel(replies), summarize="never")
     assert result.step("a").status == "completed"
-    assert result.status == "completed"
+    assert result.status == "partial"
+    assert "the plan stream broke off" in (result.error or "")
 
 
 async def test_planning_model_error_fails_the_task_clearly(tmp_path: Path) -> None:
     model = ScriptedModel([ModelServerError("endpoint example.test answered 503")])
     result = await run_with(tmp_path, model)
     assert result.status == "failed"
-    assert result.error == "planning failed: endpoint example.test answered 503"
+    assert result.error == "planning failed after 1 attempt: endpoint example.test answered 503"
 
 
 async def test_replanning_once_after_a_failure(tmp_path: Path) -> None:

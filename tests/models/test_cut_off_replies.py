@@ -86,12 +86,6 @@ async def test_a_plan_cut_off_before_any_step_is_sent_back_for_repair(
     assert [s.id for s in record.result.steps] == ["s1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open question for the lead: a plan cut off after steps started ends 'completed' "
-    "with no word of the cut (tests/master/test_master_planning.py::"
-    "test_stream_cut_after_steps_started_keeps_them pins that for broken streams)",
-)
 @pytest.mark.parametrize("finish", list(REASONS))
 async def test_a_plan_cut_off_after_its_first_step_does_not_say_completed(
     finish: str, tmp_path: Path

@@ -12,10 +12,12 @@ from agent_relay.runtime import (
     ChatMessage,
     PlanError,
     PlanLimits,
+    Step,
     parse_plan,
     plan_json_schema,
     plan_response_format,
     planning_messages,
+    remainder_messages,
     repair_messages,
     replan_messages,
 )
@@ -164,6 +166,23 @@ def test_replan_messages_carry_what_finished_and_what_failed() -> None:
     empty = replan_messages("t", AGENTS, limits, completed={}, failed={})[1].text
     assert "Finished steps:\n(none)" in empty
     assert "Failed steps:\n(none)" in empty
+
+
+def test_the_rest_of_a_plan_is_asked_for_with_every_problem_and_the_running_steps() -> None:
+    previous = [ChatMessage.system("rules"), ChatMessage.user("task")]
+    running = [Step(id="a", agent="code", prompt="A"), Step(id="b", agent="file", prompt="B")]
+    problems = [f"step x{i}: unknown agent 'nope'" for i in range(40)]
+    messages = remainder_messages(previous, '{"plan": [...]}', problems, running, {"x0"})
+    assert messages[:2] == previous and messages[2].text == '{"plan": [...]}'
+    ask = messages[3].text
+    assert "- step x29: unknown agent 'nope'" in ask and "- and 10 more" in ask
+    assert "- a (code, depends on nothing)" in ask and "- b (file, depends on nothing)" in ask
+    assert "Write only the rest of the plan" in ask
+    assert ask.endswith("Do not reuse these ids: a, b, x0.")
+    nothing_ran = remainder_messages(previous, "", ["cycle: x -> y -> x"], [], {"x", "y"})
+    assert nothing_ran[2].text == "(no output)"
+    assert "Write the whole corrected plan" in nothing_ran[3].text
+    assert nothing_ran[3].text.endswith("Do not reuse these ids: x, y.")
 
 
 def test_the_planner_is_told_the_inputs_and_a_long_list_is_counted_not_dropped() -> None:
