@@ -24,6 +24,9 @@ if TYPE_CHECKING:
         ModelConfigError as ModelConfigError,
     )
     from ._errors import (
+        ModelConnectionError as ModelConnectionError,
+    )
+    from ._errors import (
         ModelError as ModelError,
     )
     from ._errors import (
@@ -217,6 +220,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "ModelAuthenticationError",
             "ModelBadRequestError",
             "ModelConfigError",
+            "ModelConnectionError",
             "ModelError",
             "ModelQuotaError",
             "ModelRateLimitError",

@@ -24,6 +24,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     │   ├── ModelBadRequestError
     │   ├── ModelTimeoutError
     │   ├── ModelServerError
+    │   │   └── ModelConnectionError
     │   └── ScriptExhaustedError                  runtime/testing/_scripted_model.py
     ├── ModelConfigError
     ├── PlanError                                 runtime/plans/_plan.py
@@ -68,6 +69,7 @@ __all__ = [
     "ModelAuthenticationError",
     "ModelBadRequestError",
     "ModelConfigError",
+    "ModelConnectionError",
     "ModelError",
     "ModelRateLimitError",
     "ModelServerError",
@@ -126,6 +128,11 @@ class ModelTimeoutError(ModelError):
 
 class ModelServerError(ModelError):
     """The endpoint failed (HTTP 5xx), could not be reached, or sent something unreadable."""
+
+
+class ModelConnectionError(ModelServerError):
+    """No connection to the endpoint could be made: it refused it, or its host name did not
+    resolve. Nothing the request says can change that; the base URL or the server must."""
 
 
 class ModelConfigError(RelayError):

@@ -1,14 +1,17 @@
 """``relay batch``: many tasks from a JSON-lines file, a few at a time, each result appended to
-the output as it finishes. Rerunning skips the ids already in the output, so an interrupted
-batch resumes where it stopped.
+the output as it finishes. Rerunning skips the ids the output holds as done, so an interrupted
+batch resumes where it stopped; a task whose latest result there is ``failed`` or ``cancelled``
+runs again and gets a new line (``--no-retry-failed``: every id in the output is skipped).
 
 Ctrl-C stops starting tasks and cancels the running ones; their results are not written (so a
-rerun does them again) and their ids are listed. The output never holds a torn line.
+rerun does them again) and their ids are listed. A batch stops the same way, with one message
+and exit code 2, once ``stop_after_failures`` tasks in a row failed the same way no task can fix
+(see ``_batch_stop``): the tasks not started are not written, so a rerun after the fix runs
+them. The output never holds a torn line.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,19 +28,35 @@ from .._inputs import InputError
 from .._runtime import Runtime
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
-from ._batch_input import BadLine, BatchEntry, read_batch
-from ._batch_output import BatchOutputError, ResultWriter, read_existing, same_file
+from ._batch_input import BatchEntry, read_batch
+from ._batch_output import (
+    BatchOutputError,
+    ExistingResults,
+    ResultWriter,
+    read_existing,
+    same_file,
+)
 from ._batch_progress import BatchCounts, BatchProgress
+from ._batch_report import (
+    not_completed,
+    report_bad_lines,
+    report_existing,
+    report_rerun,
+    some_ids,
+    summary,
+    warn,
+)
+from ._batch_stop import FailureStreak
 from ._config import RelaySettings
 from ._model import build_runtime
 from ._report import display_path, glyph
 from ._signals import exit_code, watch_stop_signals
 
-#: Bad lines listed one by one; beyond this they are counted.
-MAX_BAD_LINES_SHOWN = 20
-#: How long running tasks get to wind down after Ctrl-C before they are cut off.
+#: How long running tasks get to wind down after a stop before they are cut off.
 CANCEL_GRACE_S = 10.0
 _INTERRUPTED = "interrupted by the user"
+#: The exit code of a batch that gave up on a setup failure: the user must fix the setup.
+SETUP_EXIT_CODE = 2
 
 
 @dataclass
@@ -47,20 +66,32 @@ class _BatchRun:
     runtime: Runtime
     counts: BatchCounts
     progress: BatchProgress
+    streak: FailureStreak
+    #: The results in the output file so far: what a rerun found, then each line written.
+    written: ExistingResults
     running: dict[str, TaskHandle] = field(default_factory=dict)
-    interrupted: list[str] = field(default_factory=list)
+    #: Running tasks cancelled by a stop (Ctrl-C or giving up); their results are not written.
+    cancelled: list[str] = field(default_factory=list)
     signum: int | None = None
+    gave_up: str | None = None  # why the batch stopped itself
+    stop: _Stopper | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self.signum is not None or self.gave_up is not None
 
 
-def _warn(text: str) -> None:
-    sys.stderr.write(f"relay: {text}\n")
+@dataclass
+class _Stopper:
+    """Stops feeding tasks and cancels the running ones, once."""
 
+    feeding: anyio.CancelScope
+    control: TaskGroup
+    runners: TaskGroup
 
-def report_bad_lines(bad: list[BadLine], input_path: Path) -> None:
-    for item in bad[:MAX_BAD_LINES_SHOWN]:
-        _warn(f"{input_path.name} line {item.line}: {item.reason}; skipped")
-    if len(bad) > MAX_BAD_LINES_SHOWN:
-        _warn(f"{input_path.name}: {len(bad) - MAX_BAD_LINES_SHOWN} more bad lines skipped")
+    def __call__(self, run: _BatchRun, reason: str) -> None:
+        self.feeding.cancel()
+        self.control.start_soon(_cancel_running, run, self.runners, reason)
 
 
 async def batch_command(
@@ -76,42 +107,48 @@ async def batch_command(
     report_bad_lines(given.bad, input_path)
     existing = await read_existing(output_path)
     out_name = display_path(output_path)
-    if existing.torn_line is not None:
-        _warn(
-            f"{out_name} ended in a torn line (line {existing.torn_line}, from an interrupted "
-            "write); removed it, its task runs again"
-        )
-    if existing.unreadable_lines:
-        lines = ", ".join(map(str, existing.unreadable_lines[:10]))
-        _warn(f"{out_name}: ignoring unreadable line(s) {lines}")
-    pending = [e for e in given.entries if e.id not in existing.ids]
+    report_existing(existing, out_name)
+    done = existing.done(retry_failed=settings.retry_failed)
+    pending = [e for e in given.entries if e.id not in done]
     skipped = len(given.entries) - len(pending)
-    if skipped:
-        console.print(
-            Text(f"batch: {skipped} task(s) already in {out_name}, skipping them"),
-            soft_wrap=True,
-            highlight=False,
-        )
-    counts = BatchCounts(total=len(pending))
-    signum: int | None = None
-    interrupted: list[str] = []
+    retried = sum(e.id in existing.latest for e in pending)
+    report_rerun(console, skipped, retried, out_name)
+    counts = BatchCounts(total=len(pending), concurrency=settings.concurrency)
+    run: _BatchRun | None = None
     if pending:
         async with model:
-            signum, interrupted = await _run_all(
-                pending, output_path, model, settings, counts, console
-            )
-    not_started = len(pending) - counts.finished - len(interrupted)
-    _summary(console, counts, skipped, len(given.bad), out_name)
-    if signum is not None:
-        ids = ", ".join(interrupted[:20]) + (" …" if len(interrupted) > 20 else "")
-        _warn(
-            f"interrupted: {len(interrupted)} running task(s) cancelled"
-            + (f" ({ids})" if interrupted else "")
-            + f", {max(not_started, 0)} not started; finished results are in {out_name}; "
-            "rerun the same command to resume"
+            run = await _run_all(pending, output_path, model, settings, counts, existing, console)
+    left = not_completed(existing, (e.id for e in given.entries))
+    summary(
+        console,
+        counts,
+        skipped=skipped,
+        bad=len(given.bad),
+        out_name=out_name,
+        left=left,
+        retry_failed=settings.retry_failed,
+    )
+    if run is not None and run.stopping:
+        return _report_stop(run, len(pending), out_name)
+    return 0 if counts.failed == 0 and not left and not given.bad else 1
+
+
+def _report_stop(run: _BatchRun, pending: int, out_name: str) -> int:
+    not_started = max(pending - run.counts.finished - len(run.cancelled), 0)
+    cancelled = f"{len(run.cancelled)} running task(s) cancelled" + (
+        f" ({some_ids(run.cancelled)})" if run.cancelled else ""
+    )
+    if run.signum is not None:
+        warn(
+            f"interrupted: {cancelled}, {not_started} not started; finished results are in "
+            f"{out_name}; rerun the same command to resume"
         )
-        return exit_code(signum)
-    return 0 if counts.failed == 0 and not given.bad else 1
+        return exit_code(run.signum)
+    warn(
+        f"error: {run.gave_up}: {run.streak.last_error}; {cancelled}, {not_started} not "
+        f"started (not written to {out_name}); fix that and rerun the same command"
+    )
+    return SETUP_EXIT_CODE
 
 
 async def _run_all(
@@ -120,8 +157,9 @@ async def _run_all(
     model: ChatModel,
     settings: RelaySettings,
     counts: BatchCounts,
+    written: ExistingResults,
     console: Console,
-) -> tuple[int | None, list[str]]:
+) -> _BatchRun:
     runtime = build_runtime(model, settings)
     send, receive = anyio.create_memory_object_stream[TaskResult](
         max_buffer_size=settings.concurrency * 2
@@ -132,19 +170,22 @@ async def _run_all(
         BatchProgress(console, counts) as progress,
         anyio.create_task_group() as control,  # the signal watcher and the grace timer
     ):
-        run = _BatchRun(runtime=runtime, counts=counts, progress=progress)
+        streak = FailureStreak(settings.stop_after_failures)
+        run = _BatchRun(runtime, counts, progress, streak, written)
         # The writer drains every result sent before it ends; it is never cancelled.
         async with anyio.create_task_group() as io:
-            io.start_soon(_write_all, receive, writer)
+            io.start_soon(_write_all, receive, writer, written)
             async with anyio.create_task_group() as runners:
                 feeding = anyio.CancelScope()
+                stopper = _Stopper(feeding, control, runners)
+                run.stop = stopper
 
-                def stop(signum: int) -> None:
-                    run.signum = signum
-                    feeding.cancel()
-                    control.start_soon(_cancel_running, run, runners)
+                def on_signal(signum: int) -> None:
+                    if not run.stopping:
+                        run.signum = signum
+                        stopper(run, _INTERRUPTED)
 
-                await control.start(watch_stop_signals, stop)
+                await control.start(watch_stop_signals, on_signal)
                 async with send:
                     limit = anyio.Semaphore(settings.concurrency)
                     with feeding:
@@ -152,13 +193,16 @@ async def _run_all(
                             await limit.acquire()
                             runners.start_soon(_one, run, entry, limit, send.clone())
         control.cancel_scope.cancel()
-    return run.signum, run.interrupted
+    return run
 
 
-async def _write_all(receive: MemoryObjectReceiveStream[TaskResult], writer: ResultWriter) -> None:
+async def _write_all(
+    receive: MemoryObjectReceiveStream[TaskResult], writer: ResultWriter, written: ExistingResults
+) -> None:
     async with receive:
         async for result in receive:
             await writer.write(result)
+            written.record(result.id or result.task_id, result.status)
 
 
 async def _one(
@@ -181,47 +225,44 @@ async def _one(
             run.counts.running += 1
             run.progress.update()
             try:
-                if run.signum is not None:  # the stop came while this one was being submitted
-                    await handle.cancel(_INTERRUPTED)
+                if run.stopping:  # the stop came while this one was being submitted
+                    await handle.cancel(run.gave_up or _INTERRUPTED)
                 result = await handle.result()
             finally:
                 run.counts.running -= 1
                 del run.running[entry.id]
         except anyio.get_cancelled_exc_class():
-            run.interrupted.append(entry.id)
+            run.cancelled.append(entry.id)
             raise
         finally:
             limit.release()
-        if run.signum is not None and result.status == "cancelled":
-            run.interrupted.append(entry.id)
+        if run.stopping and result.status == "cancelled":
+            run.cancelled.append(entry.id)
             run.progress.update()
             return
-        if result.status == "completed":
-            run.counts.completed += 1
-        else:
-            run.counts.failed += 1
-            run.progress.note(
-                Text.assemble(
-                    glyph(result.status),
-                    f" {entry.id}: {result.status}: {one_line(result.error or '', 200)}",
-                )
-            )
-        run.progress.update()
+        _count(run, entry, result)
         with anyio.CancelScope(shield=True):  # a finished result is never dropped
             await send.send(result)
 
 
-async def _cancel_running(run: _BatchRun, runners: TaskGroup) -> None:
+def _count(run: _BatchRun, entry: BatchEntry, result: TaskResult) -> None:
+    """Count a finished task, show it if it failed, and give up if the streak says so."""
+    run.counts.finish(result.status, result.duration_s)
+    if result.status != "completed":
+        run.progress.note(
+            Text.assemble(
+                glyph(result.status),
+                f" {entry.id}: {result.status}: {one_line(result.error or '', 200)}",
+            )
+        )
+    run.progress.update()
+    if run.streak.add(result) and not run.stopping and run.stop is not None:
+        run.gave_up = run.streak.reason()
+        run.stop(run, f"the batch {run.gave_up}")
+
+
+async def _cancel_running(run: _BatchRun, runners: TaskGroup, reason: str) -> None:
     for handle in list(run.running.values()):
-        await handle.cancel(_INTERRUPTED)
+        await handle.cancel(reason)
     await anyio.sleep(CANCEL_GRACE_S)
     runners.cancel_scope.cancel()
-
-
-def _summary(console: Console, counts: BatchCounts, skipped: int, bad: int, out_name: str) -> None:
-    parts = [f"{counts.completed} completed", f"{counts.failed} failed"]
-    if skipped:
-        parts.append(f"{skipped} already done")
-    if bad:
-        parts.append(f"{bad} bad line{'s' * (bad != 1)} skipped")
-    console.print(Text(f"batch: {' · '.join(parts)} → {out_name}"), soft_wrap=True, highlight=False)

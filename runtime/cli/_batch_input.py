@@ -1,6 +1,7 @@
 """Reading a batch's input: one task per line, as JSON (``{"task": "...", "id": "..."}``) or as
-plain text. Blank lines and ``#`` comments are skipped; a bad line is reported with its number
-and skipped, and the rest of the batch goes on."""
+plain text. Blank lines and ``#`` comments are skipped; a bad line (JSON that is no task object,
+an array or a number among them) is reported with its number and skipped, and the rest of the
+batch goes on."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def parse_line(text: str, line: int) -> BatchEntry | BadLine | None:
     if not stripped or stripped.startswith("#"):
         return None
     if not stripped.startswith("{"):
+        kind = _json_kind(stripped)
+        if kind is not None:
+            return BadLine(line, f'a JSON {kind}, not a task object {{"task": "...", "id": "..."}}')
         return BatchEntry(line=line, id=str(line), task=stripped)
     try:
         raw = json.loads(stripped)
@@ -78,6 +82,25 @@ def parse_line(text: str, line: int) -> BatchEntry | BadLine | None:
         task=task,
         inputs=tuple(Path(p) for p in parsed.inputs),
     )
+
+
+def _json_kind(text: str) -> str | None:
+    """What JSON value ``text`` is (``"array"``, ``"number"``...), or None when it is not
+    JSON, so a plain-text task. A JSON value is never taken for a task: the line was meant
+    as JSON, and a task object is the only JSON a batch line may hold."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    except ValueError:  # JSON, but an integer past Python's digit limit
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return "literal"
+    return "number"
 
 
 def _problem(loc: tuple[int | str, ...], msg: str) -> str:

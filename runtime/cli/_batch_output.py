@@ -1,5 +1,6 @@
-"""A batch's output: one ``TaskResult`` JSON line per task, appended whole and flushed as each
-task finishes, and read back tolerantly to resume.
+"""A batch's output: one ``TaskResult`` JSON line per task run, appended whole and flushed as
+each task finishes, and read back tolerantly to resume. A task run again (it had failed or
+been cancelled) gets a new line after its old one; when reading, an id's latest line wins.
 
 One writer owns the file and writes each line with one call, so lines never interleave. A
 crash in the middle of a write can still leave a torn last line; reading the file back finds
@@ -26,28 +27,51 @@ class BatchOutputError(RelayError):
     """The output file cannot be read or written."""
 
 
+#: Results a rerun runs again (unless ``retry_failed`` is off): nothing was done, or the work
+#: was cut off. A ``partial`` result keeps what it did (and what it cost), so it stays.
+RETRIED_STATUSES = frozenset({"failed", "cancelled"})
+
+
 @dataclass
 class ExistingResults:
-    """What an earlier run left in the output file."""
+    """What an earlier run left in the output file. A task run again appends a new line, so
+    an id may have several; the latest line is the one that counts."""
 
-    ids: set[str] = field(default_factory=set)
+    #: The status on each id's latest line ("" when the line names none).
+    latest: dict[str, str] = field(default_factory=dict)
     torn_line: int | None = None  # the number of a torn last line that was removed
     unreadable_lines: list[int] = field(default_factory=list)
 
+    @property
+    def ids(self) -> set[str]:
+        return set(self.latest)
 
-def _result_id(line: bytes) -> str | None:
+    def record(self, result_id: str, status: str) -> None:
+        self.latest.pop(result_id, None)  # keeps the dict in the order of the latest lines
+        self.latest[result_id] = status
+
+    def done(self, *, retry_failed: bool) -> set[str]:
+        """The ids a rerun skips."""
+        if not retry_failed:
+            return self.ids
+        return {i for i, status in self.latest.items() if status not in RETRIED_STATUSES}
+
+
+def _result_id(line: bytes) -> tuple[str, str] | None:
+    """The id and status of a result line, or None when it is no result line."""
     try:
         data = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return None
-    return str(data["id"])
+    status = data.get("status")
+    return str(data["id"]), status if isinstance(status, str) else ""
 
 
 def _scan_and_repair(path: Path) -> ExistingResults:
-    """Read the ids of the results in ``path``; cut off a torn last line, or end a whole last
-    line that lacks its newline, so appending starts on a fresh line."""
+    """Read the ids and statuses of the results in ``path``; cut off a torn last line, or end
+    a whole last line that lacks its newline, so appending starts on a fresh line."""
     found = ExistingResults()
     try:
         content = path.read_bytes()
@@ -62,11 +86,11 @@ def _scan_and_repair(path: Path) -> ExistingResults:
         if result_id is None:
             found.unreadable_lines.append(number)
         else:
-            found.ids.add(result_id)
+            found.record(*result_id)
     if tail.strip():
         tail_id = _result_id(tail)
         if tail_id is not None:
-            found.ids.add(tail_id)
+            found.record(*tail_id)
             with path.open("ab") as f:
                 f.write(b"\n")
         else:

@@ -38,6 +38,7 @@ ImageBackendName = Literal["offline", "openai", "replicate"]
 
 _MODEL = "model"
 _LOGGING = "configuration and logging"
+_BATCH = frozenset({"batch"})
 
 # The values of relay.toml for the settings being built; a context variable because pydantic
 # asks for the sources in a class method.
@@ -121,8 +122,19 @@ class RelaySettings(BaseSettings, RuntimeSettings):
     replicate_api_token: Annotated[
         SecretStr | None, Setting(env="REPLICATE_API_TOKEN", env_only=True)
     ] = Field(default=None, description="the key for the Replicate image backend")
-    concurrency: Annotated[int, Setting("batch", commands=frozenset({"batch"}), metavar="N")] = (
-        Field(default=4, ge=1, le=1024, description="tasks `relay batch` runs at once")
+    concurrency: Annotated[int, Setting("batch", commands=_BATCH, metavar="N")] = Field(
+        default=4, ge=1, le=1024, description="tasks `relay batch` runs at once"
+    )
+    retry_failed: Annotated[bool, Setting("batch", commands=_BATCH)] = Field(
+        default=True,
+        description="a rerun of `relay batch` runs again the tasks whose latest result in the "
+        "output is failed or cancelled (off: it skips every id already there)",
+    )
+    stop_after_failures: Annotated[int, Setting("batch", commands=_BATCH, metavar="N")] = Field(
+        default=3,
+        ge=0,
+        description="stop `relay batch` once this many tasks in a row fail the same way no task "
+        "can fix (refused key, no quota left, endpoint unreachable); 0 never stops",
     )
     log_level: Annotated[LogLevel, Setting(_LOGGING, commands=ALL_COMMANDS, metavar="LEVEL")] = (
         Field(default="WARNING", description="log level on stderr")

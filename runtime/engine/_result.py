@@ -56,6 +56,12 @@ class TaskResult(BaseModel):
     status: TaskStatus
     answer: str = ""
     error: str | None = None
+    error_type: str | None = Field(
+        default=None,
+        description="the class of the typed error that ended the task, when one did (e.g. "
+        "'ModelAuthenticationError' when planning was refused; the cause of a PlanningError): "
+        "lets a caller tell what no retry can fix without reading the message",
+    )
     steps: list[StepResult] = Field(default_factory=list)
     planning_usage: Usage = Field(default_factory=Usage)
     usage: Usage = Field(default_factory=Usage, description="planning + steps + summary")

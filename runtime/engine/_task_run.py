@@ -177,6 +177,7 @@ class TaskRun:
         started_at = utc_now()
         status: TaskStatus | None = None
         error: str | None = None
+        failure: RelayError | None = None  # the typed error that ended the task
         try:
             with self._scope:
                 timeout = self._settings.task_timeout_s
@@ -190,8 +191,9 @@ class TaskRun:
                     )
         except (PlanningError, PlanError) as exc:
             status, error = "failed", str(exc)
+            failure = exc.cause if isinstance(exc, PlanningError) else exc
         except ModelError as exc:
-            status, error = "failed", f"planning failed: {exc}"
+            status, error, failure = "failed", f"planning failed: {exc}", exc
         except TimeoutError:
             status = "failed"
             error = f"task timed out after {self._settings.task_timeout_s:g}s"
@@ -206,6 +208,7 @@ class TaskRun:
         steps = [node.result for node in self._graph] + self._rejected_results
         if status is None:
             status, error = self._plan_verdict(*overall_status(steps))
+        error_type = type(failure).__name__ if failure is not None and status == "failed" else None
         return TaskResult(
             task_id=self.task_id,
             task=self.task,
@@ -213,6 +216,7 @@ class TaskRun:
             status=status,
             answer=answer,
             error=error,
+            error_type=error_type,
             steps=steps,
             planning_usage=self._planning_model.usage,
             usage=self._planning_model.usage + usage + sum_usage(steps),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from agent_relay.bus import one_line
 from .._errors import (
     ModelAuthenticationError,
     ModelBadRequestError,
+    ModelConnectionError,
     ModelError,
     ModelQuotaError,
     ModelRateLimitError,
@@ -48,6 +50,7 @@ _ACCOUNT_CODES = frozenset(
 _UNKNOWN_MODEL_CODES = frozenset({"model_not_found", "model_not_available"})
 #: The longest ``Retry-After`` relay honours; a longer one falls back to its own backoff.
 MAX_RETRY_AFTER_S = 60.0
+_MAX_CAUSE_DEPTH = 8
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -109,6 +112,15 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
             ),
             retryable=True,
         )
+    if isinstance(exc, openai.APIConnectionError) and not streaming and _never_connected(exc):
+        return Failure(
+            ModelConnectionError(
+                f"could not connect to {where}; check that the server is running and that "
+                "the base URL is right",
+                retryable=True,
+            ),
+            retryable=True,
+        )
     if isinstance(exc, openai.APIConnectionError):
         message = (
             f"the stream from {ctx.host} broke before the reply was complete"
@@ -144,6 +156,19 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
         return _provider_failure(found, ctx)
     detail = one_line(redact(str(exc), ctx.secrets), _SHORT_MESSAGE_CHARS)
     return Failure(ModelError(f"the call to {where} failed: {detail}"), retryable=False)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the call failed to connect at all: the connection was refused or the host name
+    did not resolve (the SDK wraps the socket's error a few causes deep)."""
+    seen: BaseException | None = exc
+    for _ in range(_MAX_CAUSE_DEPTH):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError | socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _provider_failure(
