@@ -214,35 +214,47 @@ async def _one(
     async with send:
         try:
             try:
-                handle = await run.runtime.submit(entry.task, id=entry.id, inputs=entry.inputs)
-            except InputError as exc:
-                # Like a bad line: reported with its number, not written, run again next time.
-                run.counts.failed += 1
-                run.progress.note(Text(f"line {entry.line} ({entry.id}): {exc}; not run"))
-                run.progress.update()
-                return
-            run.running[entry.id] = handle
-            run.counts.running += 1
-            run.progress.update()
-            try:
-                if run.stopping:  # the stop came while this one was being submitted
-                    await handle.cancel(run.gave_up or _INTERRUPTED)
-                result = await handle.result()
-            finally:
-                run.counts.running -= 1
-                del run.running[entry.id]
-        except anyio.get_cancelled_exc_class():
-            run.cancelled.append(entry.id)
-            raise
+                result = await _run_one(run, entry)
+            except anyio.get_cancelled_exc_class():
+                run.cancelled.append(entry.id)
+                raise
+            if result is not None:
+                # Counted before the slot is freed, so a stop this result calls for starts
+                # no other task.
+                _count(run, entry, result)
         finally:
             limit.release()
-        if run.stopping and result.status == "cancelled":
-            run.cancelled.append(entry.id)
-            run.progress.update()
-            return
-        _count(run, entry, result)
-        with anyio.CancelScope(shield=True):  # a finished result is never dropped
-            await send.send(result)
+        if result is not None:
+            with anyio.CancelScope(shield=True):  # a finished result is never dropped
+                await send.send(result)
+
+
+async def _run_one(run: _BatchRun, entry: BatchEntry) -> TaskResult | None:
+    """The task's result, or None when there is none to write: its inputs were refused, or
+    a stop cancelled it (then it is listed in ``run.cancelled``)."""
+    try:
+        handle = await run.runtime.submit(entry.task, id=entry.id, inputs=entry.inputs)
+    except InputError as exc:
+        # Like a bad line: reported with its number, not written, run again next time.
+        run.counts.failed += 1
+        run.progress.note(Text(f"line {entry.line} ({entry.id}): {exc}; not run"))
+        run.progress.update()
+        return None
+    run.running[entry.id] = handle
+    run.counts.running += 1
+    run.progress.update()
+    try:
+        if run.stopping:  # the stop came while this one was being submitted
+            await handle.cancel(run.gave_up or _INTERRUPTED)
+        result = await handle.result()
+    finally:
+        run.counts.running -= 1
+        del run.running[entry.id]
+    if run.stopping and result.status == "cancelled":
+        run.cancelled.append(entry.id)
+        run.progress.update()
+        return None
+    return result
 
 
 def _count(run: _BatchRun, entry: BatchEntry, result: TaskResult) -> None:
