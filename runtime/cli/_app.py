@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         description='Run the tasks of a file, one per line: {"task": "...", "id": "...", '
         '"inputs": ["notes.md"]} (inputs relative to the file\'s folder) or plain text. '
         "Results are appended to the output as they finish; rerunning skips the "
-        "ids already there.",
+        "ids already done there and runs again the failed and cancelled ones.",
     )
     batch.add_argument("input", type=Path, help="the tasks, one per line")
     batch.add_argument("--out", type=Path, metavar="PATH", help="default <input>.results.jsonl")

@@ -125,7 +125,15 @@ class RelaySettings(BaseSettings, RuntimeSettings):
     concurrency: Annotated[int, Setting("batch", commands=_BATCH, metavar="N")] = Field(
         default=4, ge=1, le=1024, description="tasks `relay batch` runs at once"
     )
-    retry_failed: Annotated[bool, Setting("batch", commands=_BATCH)] = Field(
+    retry_failed: Annotated[
+        bool,
+        Setting(
+            "batch",
+            commands=_BATCH,
+            help="skip every id already in the output, failed and cancelled ones too (by "
+            "default a rerun runs those again)",
+        ),
+    ] = Field(
         default=True,
         description="a rerun of `relay batch` runs again the tasks whose latest result in the "
         "output is failed or cancelled (off: it skips every id already there)",
