@@ -75,8 +75,8 @@ def test_a_refused_key_stops_the_batch_and_a_rerun_after_the_fix_runs_the_rest(
     assert "batch: 10 completed · 0 failed → tasks.results.jsonl" in rerun.stdout
     lines = read_jsonl(out)
     assert len(lines) == 13  # the three failures stay, each followed later by its retry
-    latest = {r["id"]: r["status"] for r in lines}
-    assert latest == dict.fromkeys(ids, "completed")
+    latest = {r["id"]: (r["status"], r["error_type"]) for r in lines}
+    assert latest == dict.fromkeys(ids, ("completed", None))
 
 
 def test_no_quota_stops_after_the_configured_count(

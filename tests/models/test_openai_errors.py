@@ -13,6 +13,7 @@ from agent_relay.runtime import (
     ChatMessage,
     ModelAuthenticationError,
     ModelBadRequestError,
+    ModelConnectionError,
     ModelError,
     ModelRateLimitError,
     ModelServerError,
@@ -159,8 +160,19 @@ async def test_unreachable_endpoint_is_a_server_error() -> None:
         base_url = server.base_url
     # The server is gone: nothing listens on its port any more.
     async with OpenAIChatModel("m", base_url=base_url, api_key=KEY, max_retries=0) as model:
-        with pytest.raises(ModelServerError, match="check that the server is running"):
+        # A server error still, and more precisely one no request can fix (a batch stops on it).
+        with pytest.raises(ModelConnectionError, match="could not connect to") as caught:
             await model.complete(HI)
+    assert isinstance(caught.value, ModelServerError)
+    assert "check that the server is running" in str(caught.value)
+
+
+async def test_a_broken_stream_is_no_connection_error() -> None:
+    async with FakeOpenAIServer() as server, model_for(server, max_retries=0) as model:
+        server.fail_next(CutStreamFault())
+        with pytest.raises(ModelServerError) as caught:
+            await model.complete(HI)
+    assert not isinstance(caught.value, ModelConnectionError)  # it connected; the reply broke
 
 
 async def test_wrong_key_is_an_authentication_error() -> None:
