@@ -27,6 +27,9 @@ if TYPE_CHECKING:
         ModelError as ModelError,
     )
     from ._errors import (
+        ModelNotFoundError as ModelNotFoundError,
+    )
+    from ._errors import (
         ModelQuotaError as ModelQuotaError,
     )
     from ._errors import (
@@ -218,6 +221,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "ModelBadRequestError",
             "ModelConfigError",
             "ModelError",
+            "ModelNotFoundError",
             "ModelQuotaError",
             "ModelRateLimitError",
             "ModelServerError",

@@ -203,7 +203,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return agents_command(console)
     import anyio
 
-    return anyio.run(_command(args, settings, console))
+    from ._model import prepare_workspace
+
+    command = _command(args, settings, console)  # a missing model is said first
+    prepare_workspace(settings.workspace)
+    return anyio.run(command)
 
 
 def _leaf(exc: BaseException) -> BaseException:

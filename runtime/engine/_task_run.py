@@ -177,6 +177,7 @@ class TaskRun:
         started_at = utc_now()
         status: TaskStatus | None = None
         error: str | None = None
+        error_kind: str | None = None
         try:
             with self._scope:
                 timeout = self._settings.task_timeout_s
@@ -189,15 +190,16 @@ class TaskRun:
                         self.task, results, self._settings.summarize, self._summary_model
                     )
         except (PlanningError, PlanError) as exc:
-            status, error = "failed", str(exc)
+            status, error, error_kind = "failed", str(exc), _error_kind(exc)
         except ModelError as exc:
             status, error = "failed", f"planning failed: {exc}"
+            error_kind = _error_kind(exc)
         except TimeoutError:
-            status = "failed"
+            status, error_kind = "failed", "TimeoutError"
             error = f"task timed out after {self._settings.task_timeout_s:g}s"
             await self._stop_agents("task timed out")
         if self._scope.cancelled_caught:
-            status = "cancelled"
+            status, error_kind = "cancelled", None
             error = self._cancel_reason or "cancelled"
             await self._stop_agents(error)
         answer, usage = ("", Usage()) if status is not None else answer_usage
@@ -213,6 +215,7 @@ class TaskRun:
             status=status,
             answer=answer,
             error=error,
+            error_kind=error_kind,
             steps=steps,
             planning_usage=self._planning_model.usage,
             usage=self._planning_model.usage + usage + sum_usage(steps),
@@ -475,6 +478,13 @@ class TaskRun:
             {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
+
+
+def _error_kind(exc: RelayError) -> str:
+    """The class name a caller can act on: a planning that failed on a model call is named
+    by that call's error (``ModelAuthenticationError`` needs a new key, not another try)."""
+    cause = exc.cause if isinstance(exc, PlanningError) else exc
+    return type(cause if isinstance(cause, ModelError) else exc).__name__
 
 
 def _rejected_result(rejected: RejectedStep, taken: set[str]) -> StepResult:

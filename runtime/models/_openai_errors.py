@@ -25,6 +25,7 @@ from .._errors import (
     ModelAuthenticationError,
     ModelBadRequestError,
     ModelError,
+    ModelNotFoundError,
     ModelQuotaError,
     ModelRateLimitError,
     ModelServerError,
@@ -170,7 +171,7 @@ def _provider_failure(
             f"the key given to relay) and that it may use this model. It said: {words}"
         )
     elif status == 404 or kind in _UNKNOWN_MODEL_CODES:
-        cls, retryable = ModelBadRequestError, False
+        cls, retryable = ModelNotFoundError, False
         message = (
             f"{where} does not know this model or path{what}; check the model name and the "
             f"base URL. It said: {words}"
