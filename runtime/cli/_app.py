@@ -1,8 +1,9 @@
 """The ``relay`` command: arguments, settings, logging, dispatch, and the one rule for errors:
 a person sees one line (``relay: error: ...``) and an exit code, the detail goes to the log.
 
-Exit codes: 0 completed, 1 task failed or partly failed, 2 usage or configuration error,
-130 interrupted (Ctrl-C).
+Exit codes: 0 completed, 1 task failed or partly failed, 2 what only the user's setup can fix
+(usage, configuration, the workspace, a refused key, no credit, an unknown model), 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ examples:
   relay batch tasks.jsonl --concurrency 8       many tasks; rerun to resume
   relay agents                                  the agents relay can plan with
 
-exit codes: 0 completed, 1 task failed, 2 usage or configuration error, 130 interrupted
+exit codes: 0 completed, 1 task failed, 2 usage or setup error (flags, settings, workspace,
+  a refused key, no credit, an unknown model), 130 interrupted
 """
 
 
