@@ -84,6 +84,14 @@ class Failure:
     retry_after_s: float | None = None
 
 
+def _total_wait(ctx: ErrorContext) -> str:
+    """How long relay waits for a hanging endpoint in all, when it tries more than once."""
+    if ctx.max_retries < 1:
+        return ""
+    tries = ctx.max_retries + 1
+    return f"; relay waits up to {tries} × {ctx.timeout:g} s in all, one timeout per try"
+
+
 def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) -> Failure:
     """The ``Failure`` for what one attempt raised. Exceptions that are not about the
     endpoint (relay's own bugs, cancellation) are not passed here: the caller lets them out."""
@@ -95,7 +103,8 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
         return Failure(
             ModelTimeoutError(
                 f"{where} did not answer within {ctx.timeout:g}s (from connecting to the last "
-                "byte); raise the request timeout or check that the server is not overloaded",
+                f"byte){_total_wait(ctx)}; raise the request timeout or check that the server "
+                "is not overloaded",
                 retryable=True,
             ),
             retryable=True,
