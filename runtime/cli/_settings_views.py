@@ -58,7 +58,7 @@ def add_setting_flags(
 def _add_flag(group: argparse._ArgumentGroup, s: UserSetting) -> None:
     flag = flag_of(s)
     assert flag is not None
-    help_text = s.setting.help or s.field.description
+    help_text = s.setting.help or s.field.description or ""
     if not (s.field.default is None and "unset" in help_text):  # the help says it already
         help_text = f"{help_text} ({_default_words(s)})"
     kind = _value_type(s.field.annotation)
