@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console, RenderableType
 
 from agent_relay.bus import Event
+from agent_relay.runtime import Artifact, StepResult, TaskResult
 from agent_relay.runtime.cli._config import RelaySettings
 from agent_relay.runtime.cli._demo import DEMO_TASK, QUICK, demo_model
 from agent_relay.runtime.cli._live import LiveView
+from agent_relay.runtime.cli._report import report
 from agent_relay.runtime.cli._run import execute, finish
 
 
@@ -116,3 +119,46 @@ def test_after_a_cancel_the_header_counts_only_completed_steps() -> None:
     seen = _seen(view.render())
     assert [line for line in seen if line.startswith("relay ")] == ["relay a task"]
     assert seen[1].startswith("⊘ cancelled · 1 of 3 steps completed in ")
+
+
+def test_the_report_at_80_columns_keeps_notes_readable_and_the_answer_indented(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / "a-workspace-with-a-rather-long-name" / "task-0123456789abcdef"
+    now = datetime.now(UTC)
+    picture = Artifact(
+        kind="image",
+        path="pictures/a-lighthouse-at-dawn-over-the-northern-sea.png",
+        description="offline placeholder image",
+    )
+    answer = "The page shows the lighthouse. " * 8
+    result = TaskResult(
+        task_id="t1",
+        task="Draw a lighthouse",
+        status="completed",
+        answer=answer.strip(),
+        steps=[
+            StepResult(
+                id="s1",
+                agent="image",
+                prompt="draw",
+                status="completed",
+                output="drawn",
+                artifacts=[picture],
+                started_at=now,
+                finished_at=now,
+            )
+        ],
+        started_at=now,
+        finished_at=now,
+        workdir=str(deep),
+    )
+    console = _terminal()
+    console.print(report(result, tmp_path))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    assert all(len(line) <= 80 for line in lines)
+    assert "         offline placeholder image" in lines  # whole, on its own line
+    answer_lines = lines[lines.index("Answer") + 1 : lines.index("Steps") - 1]
+    assert len(answer_lines) > 1 and all(line.startswith("  ") for line in answer_lines)
+    assert " ".join(" ".join(answer_lines).split()) == answer.strip()
+    assert lines.count("Steps") == 1
