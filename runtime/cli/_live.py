@@ -7,7 +7,10 @@ never changed under it.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
+from collections.abc import Iterator
 
 import anyio
 from rich.console import Console, Group, RenderableType
@@ -35,14 +38,17 @@ class LiveView:
 
     async def follow(self, handle: TaskHandle) -> None:
         """Show the task until it is done."""
-        with Live(
-            self.render(),
-            console=self.console,
-            auto_refresh=False,
-            transient=False,
-            redirect_stderr=True,
-            redirect_stdout=False,
-        ) as live:
+        with (
+            _no_echoed_ctrl_c(),
+            Live(
+                self.render(),
+                console=self.console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stderr=True,
+                redirect_stdout=False,
+            ) as live,
+        ):
             async with anyio.create_task_group() as tg:
 
                 async def redraw() -> None:
@@ -138,6 +144,31 @@ class LiveView:
             spinner = self._spinners.setdefault(row.id, Spinner("dots", style="cyan"))
             return spinner
         return glyph(row.status)
+
+
+@contextlib.contextmanager
+def _no_echoed_ctrl_c() -> Iterator[None]:
+    """Keep the terminal from echoing ``^C`` while the view is drawn: the echo lands after
+    the last line of the view, moves the cursor, and the next redraw then leaves a copy of
+    the title behind. Restored afterwards; nothing is done where stdin is no terminal."""
+    try:
+        import termios
+    except ImportError:  # Windows: no ^C echo to stop
+        yield
+        return
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):  # stdin is no terminal
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] = quiet[3] & ~termios.ECHOCTL
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def fit_rows(rows: list[StepRow], room: int) -> list[StepRow | str]:

@@ -63,9 +63,6 @@ class TaskState:
     def apply(self, event: Event) -> list[StepRow]:
         """Update from ``event``; returns the steps it added (a plan event may add several)."""
         now = event.time.timestamp()
-        if event.type == "task.submitted":
-            self.started = now
-            return []
         if event.type == "task.plan":
             self.note = ""
             return self._apply_plan(event.data)
