@@ -30,6 +30,9 @@ if TYPE_CHECKING:
         ModelError as ModelError,
     )
     from ._errors import (
+        ModelNotFoundError as ModelNotFoundError,
+    )
+    from ._errors import (
         ModelQuotaError as ModelQuotaError,
     )
     from ._errors import (
@@ -222,6 +225,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "ModelConfigError",
             "ModelConnectionError",
             "ModelError",
+            "ModelNotFoundError",
             "ModelQuotaError",
             "ModelRateLimitError",
             "ModelServerError",

@@ -21,7 +21,9 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── ModelError                                runtime/_errors.py (this module)
     │   ├── ModelAuthenticationError
     │   ├── ModelRateLimitError
+    │   ├── ModelQuotaError
     │   ├── ModelBadRequestError
+    │   │   └── ModelNotFoundError
     │   ├── ModelTimeoutError
     │   ├── ModelServerError
     │   │   └── ModelConnectionError
@@ -71,6 +73,8 @@ __all__ = [
     "ModelConfigError",
     "ModelConnectionError",
     "ModelError",
+    "ModelNotFoundError",
+    "ModelQuotaError",
     "ModelRateLimitError",
     "ModelServerError",
     "ModelTimeoutError",
@@ -120,6 +124,11 @@ class ModelQuotaError(ModelError):
 
 class ModelBadRequestError(ModelError):
     """The endpoint rejected the request as malformed (HTTP 400/404/422)."""
+
+
+class ModelNotFoundError(ModelBadRequestError):
+    """The endpoint does not know the model (HTTP 404, ``model_not_found``) or the path (a
+    base URL that is not an OpenAI-compatible ``/v1``): the setup must change, not the task."""
 
 
 class ModelTimeoutError(ModelError):

@@ -1,14 +1,16 @@
 """The ``relay`` command: arguments, settings, logging, dispatch, and the one rule for errors:
 a person sees one line (``relay: error: ...``) and an exit code, the detail goes to the log.
 
-Exit codes: 0 completed, 1 task failed or partly failed, 2 usage or configuration error,
-130 interrupted (Ctrl-C).
+Exit codes: 0 completed, 1 task failed or partly failed, 2 what only the user's setup can fix
+(usage, configuration, the workspace, a refused key, no credit, an unknown model), 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -34,15 +36,17 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 _EPILOG = """\
 examples:
-  relay demo                                    the classic example, offline, no key
+  relay demo                               the classic example, offline, no key
   relay run --input notes.md "Summarise notes.md into summary.md"
-                                                with OPENAI_API_KEY set; notes.md is
-                                                copied into the task's directory
-  relay run --model ollama:llama3.1 "..."       a local OpenAI-compatible server
-  relay batch tasks.jsonl --concurrency 8       many tasks; rerun to resume
-  relay agents                                  the agents relay can plan with
+                                           with OPENAI_API_KEY set; notes.md is
+                                           copied into the task's directory
+  relay run --model ollama:llama3.1 "..."  a local OpenAI-compatible server
+  relay batch tasks.jsonl --concurrency 8  many tasks; rerun to resume
+  relay agents                             the agents relay can plan with
+  relay run --help                         every setting of a run, with defaults
 
-exit codes: 0 completed, 1 task failed, 2 usage or configuration error, 130 interrupted
+exit codes: 0 completed, 1 task failed, 2 usage or setup error (flags, settings, workspace, \
+a refused key, no credit, an unknown model), 130 interrupted.
 """
 
 
@@ -52,11 +56,39 @@ examples:
   relay run --input notes.md "Summarise notes.md into summary.md"
   relay run --input data/ --input brief.md "Chart data/sales.csv as the brief asks"
   relay run --json --input notes.md "Summarise notes.md into summary.md" | jq .status
+  relay run --model ollama:llama3.1 --base-url http://localhost:11434/v1 \\
+            --request-timeout 300 --max-retries 1 "..."   a slow local server
+  relay run --max-parallel-steps 2 --step-timeout 600 --task-timeout 1800 "..."
 """
 
 
 class UsageError(Exception):
     """Bad command-line arguments."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps descriptions and help at the terminal's width (argparse reads ``COLUMNS``) but
+    keeps indented lines (the examples) and the lines of a heading's block as written; never
+    breaks a word at its hyphen (a path, a flag, ``relay-workspace``)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = text.strip("\n").split("\n\n")
+        filled = [
+            p
+            if "\n" in p or p.startswith(" ")
+            else textwrap.fill(
+                " ".join(p.split()),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_on_hyphens=False,
+            )
+            for p in paragraphs
+        ]
+        return "\n\n".join(filled) + "\n"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="relay plans a task into steps for its agents (image, code, file...) and "
         "runs them, in parallel where it can.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -97,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a task. It works in its own directory, <workspace>/<task id>/, which "
         "holds nothing but the files given with --input.",
         epilog=_RUN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     run.add_argument("task", help="what to do, in plain language")
     # Per run, not a setting: inputs named in relay.toml or the environment would be handed,
@@ -119,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the classic example, offline: a picture and the web page that shows it",
         description="Run the classic example on a scripted model: no key, no network.",
+        formatter_class=_Formatter,
     )
     demo.add_argument("--json", action="store_true", help="print the result as JSON, nothing else")
     _settings_flags(demo, "demo")
@@ -130,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         '"inputs": ["notes.md"]} (inputs relative to the file\'s folder) or plain text. '
         "Results are appended to the output as they finish; rerunning skips the "
         "ids already done there and runs again the failed and cancelled ones.",
+        formatter_class=_Formatter,
     )
     batch.add_argument("input", type=Path, help="the tasks, one per line")
     batch.add_argument("--out", type=Path, metavar="PATH", help="default <input>.results.jsonl")
@@ -138,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _settings_flags(batch, "batch")
 
-    agents = commands.add_parser("agents", help="list the agents relay can plan with")
+    agents = commands.add_parser(
+        "agents", help="list the agents relay can plan with", formatter_class=_Formatter
+    )
     _settings_flags(agents, "agents")
     return parser
 
@@ -203,7 +239,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return agents_command(console)
     import anyio
 
-    return anyio.run(_command(args, settings, console))
+    from ._model import prepare_workspace
+
+    command = _command(args, settings, console)  # a missing model is said first
+    prepare_workspace(settings.workspace)
+    return anyio.run(command)
 
 
 def _leaf(exc: BaseException) -> BaseException:

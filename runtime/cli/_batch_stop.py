@@ -4,7 +4,7 @@ wrong key would record a failure for each of a thousand tasks, and the output wo
 one thing to do.
 
 The kind of a failure is read from the typed error the engine records in the result
-(``TaskResult.error_type``), never from the wording of its message.
+(``TaskResult.error_kind``), never from the wording of its message.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class FailureStreak:
 
     def add(self, result: TaskResult) -> bool:
         """Count one finished task; True when the batch should stop now."""
-        kind = result.error_type if result.status == "failed" else None
+        kind = result.error_kind if result.status == "failed" else None
         if kind not in SETUP_FAILURES:
             self.kind, self.count = None, 0
             return False

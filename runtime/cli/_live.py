@@ -7,7 +7,10 @@ never changed under it.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
+from collections.abc import Iterator
 
 import anyio
 from rich.console import Console, Group, RenderableType
@@ -35,14 +38,17 @@ class LiveView:
 
     async def follow(self, handle: TaskHandle) -> None:
         """Show the task until it is done."""
-        with Live(
-            self.render(),
-            console=self.console,
-            auto_refresh=False,
-            transient=False,
-            redirect_stderr=True,
-            redirect_stdout=False,
-        ) as live:
+        with (
+            _no_echoed_ctrl_c(),
+            Live(
+                self.render(),
+                console=self.console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stderr=True,
+                redirect_stdout=False,
+            ) as live,
+        ):
             async with anyio.create_task_group() as tg:
 
                 async def redraw() -> None:
@@ -59,40 +65,56 @@ class LiveView:
     # -- rendering ---------------------------------------------------------------------------
 
     def render(self) -> RenderableType:
-        now = time.monotonic()
+        """The view as it fits the terminal: the title, the progress line, the waiting note
+        (a model call being retried), and the steps. Once the task is done the steps are
+        left to the report that follows, so they are never printed twice."""
+        now = time.time()
         header = Text.assemble(("relay ", "bold magenta"), one_line(self.state.task, 100))
+        header.no_wrap, header.overflow = True, "ellipsis"
         parts: list[RenderableType] = [header, self._progress_line(now)]
-        if self.state.steps:
-            parts += [Text(), self._table(now)]
+        if self.state.note and self.state.finished is None:
+            note = Text(f"  {one_line(self.state.note, 200)}", style="yellow")
+            note.no_wrap, note.overflow = True, "ellipsis"
+            parts.append(note)
+        if self.state.steps and self.state.finished is None:
+            # Live crops what does not fit from the bottom: the rows are chosen to fit.
+            room = self.console.height - len(parts) - 2  # a blank line, the table's header
+            parts += [Text(), self._table(now, room)]
         return Group(*parts)
 
     def _progress_line(self, now: float) -> RenderableType:
         state = self.state
         total = len(state.steps)
-        done = state.count("completed", "failed", "skipped", "cancelled", "rejected")
-        running = state.count("running")
+        # Only the steps that completed count as done; the others are named by what they are.
+        counts = f"{state.count('completed')} of {total} step{'s' * (total != 1)} completed"
+        failed = state.count("failed", "rejected")
+        if failed:
+            counts += f" · {failed} failed"
         elapsed = Text(f"  {duration(state.elapsed(now))}", style="dim")
         if state.finished is not None:
-            return Text.assemble(
-                glyph(state.outcome),
-                Text(f" {state.outcome} · {done}/{total} steps", style="bold"),
-                elapsed,
+            line = Text.assemble(
+                glyph(state.outcome), Text(f" {state.outcome}", style="bold"), f" · {counts}"
             )
+            line.append(f" in {duration(state.elapsed(now))}", style="dim")
+            return line
         if state.planning:
             what = "replanning" if state.replanned else "planning"
             so_far = f" · {total} step{'s' * (total != 1)} so far" if total else ""
-            note = Text(f" · {one_line(state.note, 90)}", style="yellow") if state.note else ""
-            text = Text.assemble(Text(f"{what}…", style="bold"), so_far, note, elapsed)
+            text = Text.assemble(Text(f"{what}…", style="bold"), so_far, elapsed)
         else:
+            running = state.count("running")
             text = Text.assemble(
                 Text(f"{running} running", style="bold cyan" if running else "bold"),
-                f" · {done}/{total} steps done",
+                f" · {counts}",
                 elapsed,
             )
         self._planning_spinner.text = text
-        return self._planning_spinner
+        spun = self._planning_spinner.render(now)
+        assert isinstance(spun, Text)  # a spinner with text renders as one Text
+        spun.no_wrap, spun.overflow = True, "ellipsis"
+        return spun
 
-    def _table(self, now: float) -> Table:
+    def _table(self, now: float, room: int) -> Table:
         # The short columns keep their width; the description takes what is left and is the
         # one cut short on a narrow terminal.
         table = Table(box=None, padding=(0, 1), header_style="dim", expand=True)
@@ -102,7 +124,11 @@ class LiveView:
         table.add_column("status", no_wrap=True, min_width=9)
         table.add_column("time", justify="right", no_wrap=True, style="dim", min_width=5)
         table.add_column("", no_wrap=True, overflow="ellipsis", ratio=1)
-        for row in self.state.steps.values():
+        for row in fit_rows(list(self.state.steps.values()), room):
+            if isinstance(row, str):
+                mark = glyph("completed") if row.endswith("completed") else Text("…", style="dim")
+                table.add_row(mark, "", "", Text(row, style="dim"), "", "")
+                continue
             table.add_row(
                 self._mark(row),
                 row.id,
@@ -118,6 +144,50 @@ class LiveView:
             spinner = self._spinners.setdefault(row.id, Spinner("dots", style="cyan"))
             return spinner
         return glyph(row.status)
+
+
+@contextlib.contextmanager
+def _no_echoed_ctrl_c() -> Iterator[None]:
+    """Keep the terminal from echoing ``^C`` while the view is drawn: the echo lands after
+    the last line of the view, moves the cursor, and the next redraw then leaves a copy of
+    the title behind. Restored afterwards; nothing is done where stdin is no terminal."""
+    try:
+        import termios
+    except ImportError:  # Windows: no ^C echo to stop
+        yield
+        return
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):  # stdin is no terminal
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] = quiet[3] & ~termios.ECHOCTL
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def fit_rows(rows: list[StepRow], room: int) -> list[StepRow | str]:
+    """The rows to show in ``room`` lines: all when they fit; else the completed ones
+    collapse into one count line, then the waiting ones; running and failed steps stay as
+    long as there is room for them. A collapsed group is a ``str`` line."""
+    if len(rows) <= room:
+        return list(rows)
+    done = [r for r in rows if r.status == "completed"]
+    waiting = [r for r in rows if r.status in ("pending", "queued")]
+    active = [r for r in rows if r not in done and r not in waiting]  # running or ended
+    head: list[StepRow | str] = [f"{len(done)} completed"] if done else []
+    if len(head) + len(active) + len(waiting) <= room:
+        return head + [r for r in rows if r not in done]  # in plan order
+    kept = active[: max(room - len(head) - 1, 0)]  # one line left to count the rest
+    more = [f"{len(waiting)} waiting"] if waiting else []
+    if len(kept) < len(active):
+        more.append(f"{len(active) - len(kept)} more running or ended")
+    return [*head, *kept, " · ".join(more)]
 
 
 def _status_style(status: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .._errors import ModelConfigError
@@ -71,3 +73,25 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None
+
+
+def prepare_workspace(workspace: Path) -> None:
+    """Create ``workspace`` (and its parents) and check that relay can write in it, before
+    any model is called: every task makes its own directory there.
+
+    Raises:
+        ConfigError: it cannot be created or written in; one line with the path and the
+            system's reason.
+    """
+    path = workspace.resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # A directory that exists may still refuse new entries (read-only, another owner).
+        Path(tempfile.mkdtemp(prefix=".relay-check-", dir=path)).rmdir()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != path else ""
+        raise ConfigError(
+            f"cannot use the workspace {path}: {reason}{where}; choose another with "
+            "--workspace or RELAY_WORKSPACE"
+        ) from None

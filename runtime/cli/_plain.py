@@ -53,7 +53,7 @@ class PlainView:
         elif what == "started":
             self._line(f"{_who(row)}: started")
         elif what == "completed":
-            self._line(f"{_who(row)}: completed in {duration(row.elapsed(time.monotonic()))}")
+            self._line(f"{_who(row)}: completed in {duration(row.elapsed(time.time()))}")
         elif what in ("failed", "skipped", "cancelled", "rejected"):
             self._line(f"{_who(row)}: {what}: {one_line(row.note, 200)}")
 

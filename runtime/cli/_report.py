@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.style import Style
 from rich.text import Text
 
@@ -57,8 +58,9 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def _indented(text: str) -> Text:
-    return Text("\n".join("  " + line for line in text.splitlines()))
+def _indented(text: str) -> RenderableType:
+    # Padding, not spaces: a line that wraps at the terminal's edge keeps the indent.
+    return Padding(Text(text), (0, 0, 0, 2))
 
 
 def _heading(text: str) -> Text:
@@ -106,17 +108,19 @@ def _step_line(step: StepResult) -> Text:
     return line
 
 
-def _artifact_line(artifact: Artifact, task_workspace: Path) -> Text:
+def _artifact_line(artifact: Artifact, task_workspace: Path) -> RenderableType:
+    """The kind and the path (or URL) whole, on one line; the note on a line of its own
+    below, indented, so a long path never pushes it off a narrow terminal."""
     line = Text.assemble("  ", Text(f"{artifact.kind:<6}", style="cyan"), " ")
     path = artifact_path(artifact, task_workspace)
     if path is not None:
         line.append(display_path(path), style=Style(underline=True, link=path.resolve().as_uri()))
     elif artifact.url:
         line.append(artifact.url, style=Style(underline=True, link=artifact.url))
-    if artifact.description:
-        line.append(f"  {one_line(artifact.description, _NOTE_CHARS)}", style="dim")
-    line.no_wrap, line.overflow = True, "ellipsis"
-    return line
+    if not artifact.description:
+        return line
+    note = Padding(Text(one_line(artifact.description, _NOTE_CHARS), style="dim"), (0, 0, 0, 9))
+    return Group(line, note)
 
 
 def report(result: TaskResult, workspace: Path) -> RenderableType:

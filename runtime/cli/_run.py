@@ -43,8 +43,18 @@ class Outcome:
     signum: int | None = None
 
 
+#: The errors that end a task for a reason only the user's setup can fix (the key, the account's
+#: credit, the model's name or the base URL): ``relay`` exits 2 for them, as for a bad flag.
+SETUP_ERROR_KINDS = frozenset(
+    {"ModelAuthenticationError", "ModelQuotaError", "ModelNotFoundError", "ModelConfigError"}
+)
+
+
 def status_exit_code(result: TaskResult) -> int:
-    return 0 if result.status == "completed" else 1
+    """0 completed; 2 ended by a setup error (``SETUP_ERROR_KINDS``); 1 otherwise."""
+    if result.status == "completed":
+        return 0
+    return 2 if result.error_kind in SETUP_ERROR_KINDS else 1
 
 
 async def execute(

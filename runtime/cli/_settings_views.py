@@ -58,7 +58,9 @@ def add_setting_flags(
 def _add_flag(group: argparse._ArgumentGroup, s: UserSetting) -> None:
     flag = flag_of(s)
     assert flag is not None
-    help_text = s.setting.help or s.field.description
+    help_text = s.setting.help or s.field.description or ""
+    if not (s.field.default is None and "unset" in help_text):  # the help says it already
+        help_text = f"{help_text} ({_default_words(s)})"
     kind = _value_type(s.field.annotation)
     if kind is bool:
         action = "store_false" if s.field.default is True else "store_true"
@@ -72,6 +74,20 @@ def _add_flag(group: argparse._ArgumentGroup, s: UserSetting) -> None:
         default=None,
         help=help_text,
     )
+
+
+def _default_words(s: UserSetting) -> str:
+    """The default as ``--help`` shows it: ``default: 60``; ``default: on`` for a switch.
+    Percent signs are doubled: argparse formats help texts with ``%``."""
+    default = s.field.get_default(call_default_factory=True)
+    if isinstance(default, bool):
+        # A --no-... flag turns off what is on by default: name the thing, not the flag.
+        shown = f"{s.key.replace('_', ' ')} on" if default else "off"
+    elif default is None:
+        shown = "unset"
+    else:
+        shown = _shown_default(default)
+    return f"default: {shown}".replace("%", "%%")
 
 
 def settings_table() -> str:

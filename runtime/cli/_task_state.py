@@ -1,10 +1,16 @@
 """What the command line knows about a running task, rebuilt from its events. The live view
-renders it; the plain view prints what each event changed."""
+renders it; the plain view prints what each event changed.
+
+One clock for durations: the events' own times (wall clock, seconds since the epoch), the
+ones the master stamps into the result; when the task is done, its result's times replace
+what the view measured, so the live view, the summary and the step table agree.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from agent_relay.bus import Event
@@ -23,7 +29,7 @@ class StepRow:
     prompt: str
     depends_on: list[str]
     status: str = "pending"
-    started: float | None = None  # time.monotonic()
+    started: float | None = None  # time.time(), from the events' times
     finished: float | None = None
     note: str = ""  # the latest progress message, or the error
 
@@ -40,7 +46,7 @@ class StepRow:
 @dataclass
 class TaskState:
     task: str
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.time)
     steps: dict[str, StepRow] = field(default_factory=dict)
     planning: bool = True
     replanned: bool = False
@@ -56,7 +62,7 @@ class TaskState:
 
     def apply(self, event: Event) -> list[StepRow]:
         """Update from ``event``; returns the steps it added (a plan event may add several)."""
-        now = time.monotonic()
+        now = event.time.timestamp()
         if event.type == "task.plan":
             self.note = ""
             return self._apply_plan(event.data)
@@ -67,6 +73,7 @@ class TaskState:
             self.planning = False
             self.finished = now
             self.outcome = str(event.data.get("status") or "finished")
+            self._take_result_times(event.data)
             return []
         parsed = parse_step_topic(event.topic)
         if parsed is None:
@@ -89,6 +96,17 @@ class TaskState:
                 row.note = str(event.data.get("error") or "") if what != "completed" else ""
         return []
 
+    def _take_result_times(self, result: dict[str, Any]) -> None:
+        """The result's own start and end, for the task and each step it names."""
+        started, finished = _stamp(result.get("started_at")), _stamp(result.get("finished_at"))
+        if started is not None and finished is not None:
+            self.started, self.finished = started, finished
+        for raw in result.get("steps") or []:
+            row = self.steps.get(str(raw.get("id"))) if isinstance(raw, dict) else None
+            if row is not None and isinstance(raw, dict):
+                row.started = _stamp(raw.get("started_at")) or row.started
+                row.finished = _stamp(raw.get("finished_at")) or row.finished
+
     def _apply_plan(self, data: dict[str, Any]) -> list[StepRow]:
         added = []
         for raw in data.get("steps") or []:
@@ -105,3 +123,13 @@ class TaskState:
         self.planning = not data.get("complete")
         self.replanned = bool(data.get("replanned")) or self.replanned
         return added
+
+
+def _stamp(value: object) -> float | None:
+    """Seconds since the epoch for an ISO 8601 time from an event's data, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None

@@ -56,11 +56,13 @@ class TaskResult(BaseModel):
     status: TaskStatus
     answer: str = ""
     error: str | None = None
-    error_type: str | None = Field(
+    error_kind: str | None = Field(
         default=None,
-        description="the class of the typed error that ended the task, when one did (e.g. "
-        "'ModelAuthenticationError' when planning was refused; the cause of a PlanningError): "
-        "lets a caller tell what no retry can fix without reading the message",
+        description="the class name of the error that ended the task, when one did: the "
+        "model's error when a planning call failed (e.g. ModelAuthenticationError, "
+        "ModelQuotaError, ModelNotFoundError, ModelTimeoutError, ModelServerError), "
+        "PlanningError or PlanError for a plan that stayed invalid, TimeoutError for the task "
+        "timeout; None when the task completed, was cancelled, or its steps decided its status",
     )
     steps: list[StepResult] = Field(default_factory=list)
     planning_usage: Usage = Field(default_factory=Usage)

@@ -177,7 +177,7 @@ class TaskRun:
         started_at = utc_now()
         status: TaskStatus | None = None
         error: str | None = None
-        failure: RelayError | None = None  # the typed error that ended the task
+        error_kind: str | None = None
         try:
             with self._scope:
                 timeout = self._settings.task_timeout_s
@@ -190,16 +190,16 @@ class TaskRun:
                         self.task, results, self._settings.summarize, self._summary_model
                     )
         except (PlanningError, PlanError) as exc:
-            status, error = "failed", str(exc)
-            failure = exc.cause if isinstance(exc, PlanningError) else exc
+            status, error, error_kind = "failed", str(exc), _error_kind(exc)
         except ModelError as exc:
-            status, error, failure = "failed", f"planning failed: {exc}", exc
+            status, error = "failed", f"planning failed: {exc}"
+            error_kind = _error_kind(exc)
         except TimeoutError:
-            status = "failed"
+            status, error_kind = "failed", "TimeoutError"
             error = f"task timed out after {self._settings.task_timeout_s:g}s"
             await self._stop_agents("task timed out")
         if self._scope.cancelled_caught:
-            status = "cancelled"
+            status, error_kind = "cancelled", None
             error = self._cancel_reason or "cancelled"
             await self._stop_agents(error)
         answer, usage = ("", Usage()) if status is not None else answer_usage
@@ -208,7 +208,6 @@ class TaskRun:
         steps = [node.result for node in self._graph] + self._rejected_results
         if status is None:
             status, error = self._plan_verdict(*overall_status(steps))
-        error_type = type(failure).__name__ if failure is not None and status == "failed" else None
         return TaskResult(
             task_id=self.task_id,
             task=self.task,
@@ -216,7 +215,7 @@ class TaskRun:
             status=status,
             answer=answer,
             error=error,
-            error_type=error_type,
+            error_kind=error_kind,
             steps=steps,
             planning_usage=self._planning_model.usage,
             usage=self._planning_model.usage + usage + sum_usage(steps),
@@ -479,6 +478,13 @@ class TaskRun:
             {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
+
+
+def _error_kind(exc: RelayError) -> str:
+    """The class name a caller can act on: a planning that failed on a model call is named
+    by that call's error (``ModelAuthenticationError`` needs a new key, not another try)."""
+    cause = exc.cause if isinstance(exc, PlanningError) else exc
+    return type(cause if isinstance(cause, ModelError) else exc).__name__
 
 
 def _rejected_result(rejected: RejectedStep, taken: set[str]) -> StepResult:

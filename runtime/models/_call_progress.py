@@ -20,7 +20,9 @@ class ModelCallProgress:
 
     ``attempt`` counts from 1 up to ``attempts`` (1 + the retries allowed); ``elapsed_s`` is
     the time since the call started, in seconds; ``reason`` is why the last attempt failed,
-    one line; ``wait_s`` is the pause before the next attempt, in seconds.
+    one line; ``wait_s`` is the pause before the next attempt, in seconds; ``timeout_s`` is
+    each attempt's timeout in seconds, when the model has one (so the wait is bounded by
+    ``attempts`` × ``timeout_s``, plus the pauses).
     """
 
     model: str
@@ -30,12 +32,15 @@ class ModelCallProgress:
     elapsed_s: float
     wait_s: float
     reason: str
+    timeout_s: float | None = None
 
     def describe(self) -> str:
-        """One line for a person, e.g. ``waiting for the model (attempt 2 of 3, 61 s)``."""
+        """One line for a person, e.g. ``waiting for the model (attempt 2 of 3, 61 s so far,
+        up to 3 × 60 s): <reason>``."""
+        bound = f", up to {self.attempts} × {self.timeout_s:g} s" if self.timeout_s else ""
         return (
             f"waiting for the model (attempt {self.attempt} of {self.attempts}, "
-            f"{self.elapsed_s:.0f} s): {self.reason}"
+            f"{self.elapsed_s:.0f} s so far{bound}): {self.reason}"
         )
 
 

@@ -27,6 +27,7 @@ from .._errors import (
     ModelBadRequestError,
     ModelConnectionError,
     ModelError,
+    ModelNotFoundError,
     ModelQuotaError,
     ModelRateLimitError,
     ModelServerError,
@@ -86,6 +87,14 @@ class Failure:
     retry_after_s: float | None = None
 
 
+def _total_wait(ctx: ErrorContext) -> str:
+    """How long relay waits for a hanging endpoint in all, when it tries more than once."""
+    if ctx.max_retries < 1:
+        return ""
+    tries = ctx.max_retries + 1
+    return f"; relay waits up to {tries} × {ctx.timeout:g} s in all, one timeout per try"
+
+
 def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) -> Failure:
     """The ``Failure`` for what one attempt raised. Exceptions that are not about the
     endpoint (relay's own bugs, cancellation) are not passed here: the caller lets them out."""
@@ -97,7 +106,8 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
         return Failure(
             ModelTimeoutError(
                 f"{where} did not answer within {ctx.timeout:g}s (from connecting to the last "
-                "byte); raise the request timeout or check that the server is not overloaded",
+                f"byte){_total_wait(ctx)}; raise the request timeout or check that the server "
+                "is not overloaded",
                 retryable=True,
             ),
             retryable=True,
@@ -195,7 +205,7 @@ def _provider_failure(
             f"the key given to relay) and that it may use this model. It said: {words}"
         )
     elif status == 404 or kind in _UNKNOWN_MODEL_CODES:
-        cls, retryable = ModelBadRequestError, False
+        cls, retryable = ModelNotFoundError, False
         message = (
             f"{where} does not know this model or path{what}; check the model name and the "
             f"base URL. It said: {words}"

@@ -277,6 +277,7 @@ class OpenAIChatModel(ChatModel):
                     elapsed_s=anyio.current_time() - started,
                     wait_s=wait,
                     reason=str(failure.error),
+                    timeout_s=errors.timeout,
                 )
             )
             logger.info(

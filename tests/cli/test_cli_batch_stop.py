@@ -64,7 +64,7 @@ def test_a_refused_key_stops_the_batch_and_a_rerun_after_the_fix_runs_the_rest(
     out = tmp_path / "tasks.results.jsonl"
     results = [TaskResult.model_validate(r) for r in read_jsonl(out)]
     assert [r.id for r in results] == ids[:3]
-    assert {(r.status, r.error_type) for r in results} == {("failed", "ModelAuthenticationError")}
+    assert {(r.status, r.error_kind) for r in results} == {("failed", "ModelAuthenticationError")}
     assert "batch: 0 completed · 3 failed → tasks.results.jsonl" in proc.stdout
 
     # The key is fixed (here: the scripted demo model): the failed three run again, and the
@@ -75,7 +75,7 @@ def test_a_refused_key_stops_the_batch_and_a_rerun_after_the_fix_runs_the_rest(
     assert "batch: 10 completed · 0 failed → tasks.results.jsonl" in rerun.stdout
     lines = read_jsonl(out)
     assert len(lines) == 13  # the three failures stay, each followed later by its retry
-    latest = {r["id"]: (r["status"], r["error_type"]) for r in lines}
+    latest = {r["id"]: (r["status"], r["error_kind"]) for r in lines}
     assert latest == dict.fromkeys(ids, ("completed", None))
 
 
@@ -96,7 +96,7 @@ def test_no_quota_stops_after_the_configured_count(
     assert "insufficient_quota" in line  # the endpoint's own words, from the last failure
     assert "4 not started" in line
     results = read_jsonl(tmp_path / "tasks.results.jsonl")
-    assert [r["error_type"] for r in results] == ["ModelQuotaError"] * 2
+    assert [r["error_kind"] for r in results] == ["ModelQuotaError"] * 2
 
 
 def test_an_endpoint_that_refuses_connections_stops_the_batch(
@@ -113,7 +113,7 @@ def test_an_endpoint_that_refuses_connections_stops_the_batch(
     assert "could not connect to the model endpoint at 127.0.0.1" in line
     assert "2 not started" in line
     results = read_jsonl(tmp_path / "tasks.results.jsonl")
-    assert [r["error_type"] for r in results] == ["ModelConnectionError"] * 3
+    assert [r["error_kind"] for r in results] == ["ModelConnectionError"] * 3
 
 
 def test_running_tasks_cancelled_by_the_stop_are_listed_and_not_written(
@@ -129,7 +129,7 @@ def test_running_tasks_cancelled_by_the_stop_are_listed_and_not_written(
     results = read_jsonl(tmp_path / "tasks.results.jsonl")
     failed = [r["id"] for r in results]
     assert len(failed) >= 3
-    assert {r["error_type"] for r in results} == {"ModelAuthenticationError"}
+    assert {r["error_kind"] for r in results} == {"ModelAuthenticationError"}
     slow = [i for i in ids if i not in failed and i in line]
     assert slow, line  # the waiting task is named among the cancelled ones
     cancelled = line.split(" running task(s) cancelled")[0].rsplit(" ", 1)[1]
@@ -149,7 +149,7 @@ def test_failures_of_other_or_mixed_kinds_never_stop_a_batch(
     assert proc.returncode == 1, proc.stderr
     assert "stopped after" not in proc.stderr
     results = read_jsonl(tmp_path / "tasks.results.jsonl")
-    assert [r["error_type"] for r in results] == [
+    assert [r["error_kind"] for r in results] == [
         "ModelAuthenticationError", "ModelAuthenticationError", "ModelQuotaError",
         "ModelQuotaError", "ModelServerError", "ModelAuthenticationError",
     ]  # fmt: skip

@@ -88,7 +88,7 @@ def test_run_plain_output_and_settings_from_relay_toml(
     assert f"Working directory {written[0].parent.resolve()}" in lines
 
 
-def test_refused_key_is_one_line_exit_1_and_never_echoed(
+def test_refused_key_is_one_line_exit_2_and_never_echoed(
     relay_main: RelayMain, portal: BlockingPortal
 ) -> None:
     with portal.wrap_async_context_manager(FakeOpenAIServer([AuthFault()] * 3)) as server:
@@ -96,8 +96,9 @@ def test_refused_key_is_one_line_exit_1_and_never_echoed(
             "run", "Write a note", "--model", "openai:x", "--base-url", server.base_url,
             env={"OPENAI_API_KEY": SECRET},
         )  # fmt: skip
-    line = assert_one_line_error(proc, code=1)
-    assert "failed" in line
+    # exit 2, as for a bad setting: the key must change, not the task (issue 12)
+    line = assert_one_line_error(proc, code=2)
+    assert "refused the credentials" in line
     assert SECRET not in proc.stdout + proc.stderr
 
 
