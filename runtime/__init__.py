@@ -64,6 +64,9 @@ if TYPE_CHECKING:
         AgentActor as AgentActor,
     )
     from .engine import (
+        AgentCatalog as AgentCatalog,
+    )
+    from .engine import (
         AgentContext as AgentContext,
     )
     from .engine import (
@@ -74,6 +77,9 @@ if TYPE_CHECKING:
     )
     from .engine import (
         Artifact as Artifact,
+    )
+    from .engine import (
+        BrokenAgent as BrokenAgent,
     )
     from .engine import (
         Master as Master,
@@ -107,6 +113,9 @@ if TYPE_CHECKING:
     )
     from .engine import (
         discover_agents as discover_agents,
+    )
+    from .engine import (
+        find_agents as find_agents,
     )
     from .models import (
         ChatDelta as ChatDelta,
@@ -231,10 +240,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "engine": [
             "Agent",
             "AgentActor",
+            "AgentCatalog",
             "AgentContext",
             "AgentInfo",
             "AgentRegistryError",
             "Artifact",
+            "BrokenAgent",
             "ENTRY_POINT_GROUP",
             "Master",
             "StepAssignment",
@@ -247,6 +258,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "TaskResult",
             "TaskStatus",
             "discover_agents",
+            "find_agents",
         ],
         "models": [
             "ChatDelta",

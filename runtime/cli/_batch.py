@@ -29,7 +29,7 @@ from ._batch_input import BadLine, BatchEntry, read_batch
 from ._batch_output import BatchOutputError, ResultWriter, read_existing, same_file
 from ._batch_progress import BatchCounts, BatchProgress
 from ._config import RelaySettings
-from ._model import build_runtime
+from ._model import build_runtime, opened
 from ._report import display_path, glyph
 from ._signals import exit_code, watch_stop_signals
 
@@ -127,6 +127,7 @@ async def _run_all(
         max_buffer_size=settings.concurrency * 2
     )
     async with (
+        opened(runtime.agent_models),
         runtime,
         ResultWriter(output_path) as writer,
         BatchProgress(console, counts) as progress,
