@@ -14,6 +14,7 @@ from rich.text import Text
 from agent_relay.bus import one_line
 
 from ..engine._registry import ENTRY_POINT_GROUP, find_agents
+from ._logging import redact
 
 
 @dataclass(frozen=True)
@@ -66,5 +67,5 @@ def agents_command(console: Console) -> int:
                 highlight=False,
             )
     for error in errors:
-        sys.stderr.write(f"relay: error: {error}\n")
+        sys.stderr.write(f"relay: error: {redact(error)}\n")
     return 1 if errors else 0
