@@ -70,6 +70,9 @@ if TYPE_CHECKING:
         AgentActor as AgentActor,
     )
     from .engine import (
+        AgentCatalog as AgentCatalog,
+    )
+    from .engine import (
         AgentContext as AgentContext,
     )
     from .engine import (
@@ -80,6 +83,9 @@ if TYPE_CHECKING:
     )
     from .engine import (
         Artifact as Artifact,
+    )
+    from .engine import (
+        BrokenAgent as BrokenAgent,
     )
     from .engine import (
         Master as Master,
@@ -113,6 +119,9 @@ if TYPE_CHECKING:
     )
     from .engine import (
         discover_agents as discover_agents,
+    )
+    from .engine import (
+        find_agents as find_agents,
     )
     from .models import (
         ChatDelta as ChatDelta,
@@ -239,10 +248,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "engine": [
             "Agent",
             "AgentActor",
+            "AgentCatalog",
             "AgentContext",
             "AgentInfo",
             "AgentRegistryError",
             "Artifact",
+            "BrokenAgent",
             "ENTRY_POINT_GROUP",
             "Master",
             "StepAssignment",
@@ -255,6 +266,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "TaskResult",
             "TaskStatus",
             "discover_agents",
+            "find_agents",
         ],
         "models": [
             "ChatDelta",

@@ -31,7 +31,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── ModelConfigError
     ├── PlanError                                 runtime/plans/_plan.py
     ├── PlanningError                             runtime/plans/_planner.py (the task's error)
-    ├── RuntimeUsageError                         runtime/_runtime.py
+    ├── RuntimeUsageError                         runtime/_runtime_agents.py
     ├── InputError                 [ValueError]   runtime/_inputs.py
     ├── AgentRegistryError                        runtime/engine/_registry.py
     ├── AssistantError                            runtime/assistants/_errors.py

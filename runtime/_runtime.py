@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -25,14 +25,15 @@ from anyio.abc import TaskGroup
 
 from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler, new_short_id
 
-from ._errors import RelayError
 from ._handle import TaskHandle
 from ._inputs import InputFile, copy_inputs
+from ._runtime_agents import AgentSpec, build_agents, check_agent_models
+from ._runtime_agents import RuntimeUsageError as RuntimeUsageError
 from ._settings import RuntimeSettings
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
 from .engine._master import Master, TaskSubmission
-from .engine._registry import discover_agents
+from .engine._registry import BrokenAgent
 from .engine._result import TaskResult
 from .engine._topics import task_id_of, task_topic
 from .models._chat_model import ChatModel
@@ -41,10 +42,6 @@ _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 #: Files or folders given to a task: paths, absolute or relative to the current directory.
 Inputs = Sequence[str | os.PathLike[str]]
-
-
-class RuntimeUsageError(RelayError):
-    """The runtime was misused (not started, closed, bad arguments)."""
 
 
 def new_task_id() -> str:
@@ -73,7 +70,13 @@ class _TaskWatcher(Actor):
 
 class Runtime:
     """See the module docstring. ``agents`` defaults to every agent registered under the
-    ``relay.agents`` entry points; pass instances (or classes) to choose.
+    ``relay.agents`` entry points that loads (the entry points that fail to import are left
+    out and listed in ``broken_agents``); pass instances, classes or registered names
+    (``["code", "file"]``) to choose: the planner plans with these only.
+
+    ``agent_models`` gives an agent its own model, by agent name (``{"code": model}``); the
+    others, and the planner, use ``model``. Like ``model``, they are the caller's to open and
+    close.
 
     ``agent_options`` maps an agent's name to the keyword arguments its class is built with,
     for the agents the runtime builds (from the entry points, or given as classes): this is
@@ -82,10 +85,12 @@ class Runtime:
     limits and policies (``RuntimeSettings``).
 
     Raises:
-        TypeError: ``model`` is not a ``ChatModel``, or an entry of ``agents`` is not an
-            agent (instance or class).
-        RuntimeUsageError: two agents share a name; (entering) no agents at all.
-        AgentRegistryError: (``agents`` not given) a registered agent cannot be loaded.
+        TypeError: ``model`` or a value of ``agent_models`` is not a ``ChatModel``, or an
+            entry of ``agents`` is not an agent (instance, class or name).
+        RuntimeUsageError: two agents share a name; ``agent_models`` names an agent that does
+            not run; (entering) no agents at all.
+        AgentRegistryError: a name in ``agents`` is not registered (the message lists the
+            known ones) or its entry point fails to load; two registered agents share a name.
         OSError: (entering) the workspace directory cannot be created.
         ModelConfigError: an agent's options are wrong (the image agent's backend or key); any
             error an agent's constructor raises for its options comes through as is.
@@ -94,22 +99,24 @@ class Runtime:
     def __init__(
         self,
         model: ChatModel,
-        agents: Iterable[Agent | type[Agent]] | None = None,
+        agents: Iterable[AgentSpec] | None = None,
         workspace: str | Path = "relay-workspace",
         *,
         bus: Bus | None = None,
         settings: RuntimeSettings | None = None,
         agent_options: dict[str, dict[str, Any]] | None = None,
+        agent_models: Mapping[str, ChatModel] | None = None,
     ) -> None:
         if not isinstance(model, ChatModel):
             raise TypeError(f"model must be a ChatModel, got {type(model).__name__}")
         self.model = model
         self.settings = settings or RuntimeSettings()
         self.workspace = Path(workspace).resolve()
-        self.agents: list[Agent] = _instantiate(agents, agent_options or {})
-        names = [a.name for a in self.agents]
-        if len(set(names)) != len(names):
-            raise RuntimeUsageError(f"two agents share a name: {sorted(names)}")
+        self.agents: list[Agent]
+        #: Registered entry points that failed to load and were left out (``agents`` unset).
+        self.broken_agents: tuple[BrokenAgent, ...]
+        self.agents, self.broken_agents = build_agents(agents, agent_options or {})
+        self.agent_models = check_agent_models(agent_models or {}, self.agents)
         self._given_bus = bus
         self._bus: Bus | None = None
         self._stack: AsyncExitStack | None = None
@@ -147,7 +154,8 @@ class Runtime:
             self._watcher = _TaskWatcher(bus)
             await tg.start(self._watcher.run)
             for agent in self.agents:
-                await tg.start(AgentActor(bus, agent, self.model).run)
+                model = self.agent_models.get(agent.name, self.model)
+                await tg.start(AgentActor(bus, agent, model).run)
             master = Master(
                 bus,
                 model=self.model,
@@ -312,19 +320,3 @@ class Runtime:
             for i, task in enumerate(tasks):
                 tg.start_soon(one, i, task)
         return [r for r in results if r is not None]
-
-
-def _instantiate(
-    agents: Iterable[Agent | type[Agent]] | None, options: dict[str, dict[str, Any]]
-) -> list[Agent]:
-    if agents is None:
-        agents = [info.agent_class for info in discover_agents().values()]
-    out: list[Agent] = []
-    for a in agents:
-        if isinstance(a, Agent):
-            out.append(a)
-        elif isinstance(a, type) and issubclass(a, Agent):
-            out.append(a(**options.get(a.name, {})))
-        else:
-            raise TypeError(f"not an agent: {a!r}")
-    return out

@@ -83,6 +83,15 @@ class OpenAIImageBackend(ImageBackend):
             response = await self._client.images.generate(
                 model=self.model, prompt=prompt, size=cast(Any, size), n=1, **options
             )
+        except openai.APIStatusError as exc:
+            if _no_images_api(exc):
+                raise ImageGenerationError(
+                    f"the endpoint at {self._errors.host} has no images API (HTTP "
+                    f"{exc.status_code} from /images/generations); choose another image "
+                    "backend: --image-backend offline|openai|replicate (RELAY_IMAGE_BACKEND, "
+                    "or the image agent's backend option)"
+                ) from None
+            raise translate(exc, self._errors) from None
         except openai.OpenAIError as exc:
             raise translate(exc, self._errors) from None
         image = response.data[0] if response.data else None
@@ -115,3 +124,13 @@ class OpenAIImageBackend(ImageBackend):
 
     def _failure(self, what: str) -> ImageGenerationError:
         return ImageGenerationError(f"the image endpoint at {self._errors.host} {what}")
+
+
+def _no_images_api(exc: openai.APIStatusError) -> bool:
+    """The endpoint has no images route: 405, or 404 that is not about an unknown model
+    (OpenAI answers an unknown model with 404 and the code ``model_not_found``)."""
+    if exc.status_code == 405:
+        return True
+    if exc.status_code != 404:
+        return False
+    return exc.code not in ("model_not_found", "model_not_available")

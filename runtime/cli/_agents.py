@@ -1,10 +1,11 @@
 """``relay agents``: the agents registered under the ``relay.agents`` entry points, where each
-comes from, and the ones that fail to load (as rows, not as a crash)."""
+comes from, and the ones that fail to load: as rows, and once more as an error line on stderr,
+with a non-zero exit, so a script notices; the others are listed all the same."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 
 from rich.console import Console
 from rich.table import Table
@@ -12,8 +13,8 @@ from rich.text import Text
 
 from agent_relay.bus import one_line
 
-from ..engine._agent import Agent
-from ..engine._registry import ENTRY_POINT_GROUP
+from ..engine._registry import ENTRY_POINT_GROUP, find_agents
+from ._logging import redact
 
 
 @dataclass(frozen=True)
@@ -25,25 +26,21 @@ class AgentRow:
     error: str | None = None
 
 
-def agent_rows() -> list[AgentRow]:
-    rows = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        package = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown"
-        where = f"{ep.name} = {ep.value}"
-        try:
-            obj = ep.load()
-        except Exception as exc:  # importing someone's package can fail in any way
-            rows.append(AgentRow(where, package, ep.name, error=f"{type(exc).__name__}: {exc}"))
-            continue
-        if not (isinstance(obj, type) and issubclass(obj, Agent)):
-            rows.append(AgentRow(where, package, ep.name, error="not an Agent subclass"))
-            continue
-        rows.append(AgentRow(where, package, obj.name, one_line(obj.description)))
-    return rows
+def agent_rows() -> tuple[list[AgentRow], list[str]]:
+    """A row per entry point, sorted by name, and an error line per broken one."""
+    catalog = find_agents()
+    rows = [
+        AgentRow(info.entry_point, info.package, info.name, one_line(info.description))
+        for info in catalog.agents.values()
+    ]
+    rows += [
+        AgentRow(f"{b.name} = {b.value}", b.package, b.name, error=b.error) for b in catalog.broken
+    ]
+    return sorted(rows, key=lambda r: r.name), [b.describe() for b in catalog.broken]
 
 
 def agents_command(console: Console) -> int:
-    rows = agent_rows()
+    rows, errors = agent_rows()
     if not rows:
         console.print(f"no agents registered under the {ENTRY_POINT_GROUP!r} entry points")
         return 1
@@ -69,4 +66,6 @@ def agents_command(console: Console) -> int:
                 soft_wrap=True,
                 highlight=False,
             )
-    return 1 if any(row.error for row in rows) else 0
+    for error in errors:
+        sys.stderr.write(f"relay: error: {redact(error)}\n")
+    return 1 if errors else 0

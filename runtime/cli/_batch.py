@@ -48,7 +48,7 @@ from ._batch_report import (
 )
 from ._batch_stop import FailureStreak
 from ._config import RelaySettings
-from ._model import build_runtime
+from ._model import build_runtime, opened
 from ._report import display_path, glyph
 from ._signals import exit_code, watch_stop_signals
 
@@ -165,6 +165,7 @@ async def _run_all(
         max_buffer_size=settings.concurrency * 2
     )
     async with (
+        opened(runtime.agent_models),
         runtime,
         ResultWriter(output_path) as writer,
         BatchProgress(console, counts) as progress,

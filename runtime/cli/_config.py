@@ -112,12 +112,27 @@ class RelaySettings(BaseSettings, RuntimeSettings):
     workspace: Annotated[Path, Setting(metavar="DIR")] = Field(
         default=Path("relay-workspace"), description="where tasks write their files"
     )
+    agent_models: Annotated[
+        dict[str, str] | None,
+        Setting(_MODEL, commands=MODEL_COMMANDS, metavar="AGENT=MODEL,..."),
+    ] = Field(
+        default=None,
+        description="a model for some agents, as agent=provider:model pairs "
+        "(code=openai:gpt-4.1,file=ollama:llama3.1; a table in relay.toml); the planner and "
+        "the other agents use model",
+    )
+    agents: Annotated[list[str] | None, Setting(commands=MODEL_COMMANDS, metavar="NAMES")] = Field(
+        default=None,
+        description="the agents a run may plan with, by name (code,file; a list in "
+        "relay.toml); every registered agent if unset",
+    )
     image_backend: Annotated[
         ImageBackendName | None, Setting(commands=MODEL_COMMANDS, metavar="NAME")
     ] = Field(
         default=None,
-        description="the image agent's backend: offline, openai or replicate; if unset, the "
-        "first with a key in the environment (REPLICATE_API_TOKEN, OPENAI_API_KEY), else offline",
+        description="the image agent's backend: offline, openai (the images API of the "
+        "endpoint openai: models use) or replicate; if unset, the images API of the model "
+        "endpoint when it is OpenAI-compatible, else offline",
     )
     replicate_api_token: Annotated[
         SecretStr | None, Setting(env="REPLICATE_API_TOKEN", env_only=True)
@@ -161,6 +176,28 @@ class RelaySettings(BaseSettings, RuntimeSettings):
     def _lower(cls, value: object) -> object:
         return (value.strip().lower() or None) if isinstance(value, str) else value
 
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        # A flag or variable gives "code,file"; relay.toml a list.
+        if isinstance(value, str):
+            return [name.strip().lower() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("agent_models", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        # A flag or variable gives "code=openai:gpt-4.1,file=..."; relay.toml a table.
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, spec = item.partition("=")
+            if not sep or not name.strip() or not spec.strip():
+                raise ValueError(f"{item[:60]!r} is not agent=provider:model")
+            pairs[name.strip().lower()] = spec.strip()
+        return pairs
+
     @field_validator("model", "base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -194,19 +231,6 @@ class RelaySettings(BaseSettings, RuntimeSettings):
         return RuntimeSettings.model_validate(
             self.model_dump(include=set(RuntimeSettings.model_fields))
         )
-
-    def agent_options(self) -> dict[str, dict[str, Any]]:
-        """The options each agent is built with (``Runtime(agent_options=...)``), by agent name:
-        the image agent's backend and the credentials it may use. Agents never read the
-        environment themselves."""
-        image: dict[str, Any] = {"backend": self.image_backend}
-        for name in ("openai_api_key", "openai_base_url", "replicate_api_token"):
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            if value is not None:
-                image[name] = value
-        return {"image": image}
 
 
 @dataclass(frozen=True)

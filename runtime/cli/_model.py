@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from .._errors import ModelConfigError
-from .._runtime import Runtime
+from .._runtime import Runtime, RuntimeUsageError
 from ..models._chat_model import ChatModel
 from ..models._model_string import model_from_string, parse_model_string
 from ._config import DEFAULT_MODEL, ConfigError, RelaySettings
+from ._endpoints import describe_model, image_setup
+from ._logging import redact
 
 NO_MODEL_MESSAGE = (
     "no model configured: set OPENAI_API_KEY, or pass --model and --base-url for a local "
@@ -30,24 +35,35 @@ def _secret(settings: RelaySettings, name: str) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def build_model(settings: RelaySettings) -> ChatModel:
-    """The model for ``settings``. Raises ``ConfigError`` when none is configured and
-    ``ModelConfigError`` when the configuration is wrong."""
+def build_model(settings: RelaySettings, spec: str | None = None) -> ChatModel:
+    """The model for ``settings`` (``spec``, a model string, instead of ``settings.model`` for
+    an agent's own model: ``--base-url`` and ``--api-key`` then apply only when its provider is
+    the main model's). Raises ``ConfigError`` when none is configured and ``ModelConfigError``
+    when the configuration is wrong."""
+    main = spec is None
     openai_key = _secret(settings, "api_key") or _secret(settings, "openai_api_key")
     openai_url = settings.base_url or settings.openai_base_url
-    spec = settings.model
+    if spec is None:
+        spec = settings.model
     if spec is None:
         if not (openai_key or openai_url):
             raise ConfigError(NO_MODEL_MESSAGE)
         spec = DEFAULT_MODEL
     parsed = parse_model_string(spec)
+    flags_apply = main or parsed.provider == _provider(settings.model or DEFAULT_MODEL)
     if parsed.provider == "openai":
+        if not flags_apply:
+            # The flags are the main model's; an agent's openai: model reads OPENAI_*.
+            openai_key = _secret(settings, "openai_api_key")
+            openai_url = settings.openai_base_url
         if not (openai_key or openai_url):
             raise ConfigError(NO_MODEL_MESSAGE)
         key, url = openai_key, openai_url
-    else:
+    elif flags_apply:
         # OPENAI_* belong to OpenAI; other providers read their own variables.
         key, url = _secret(settings, "api_key"), settings.base_url
+    else:
+        key, url = None, None
     options: dict[str, Any] = {}
     if parsed.provider in _OPENAI_BASED:
         options = {"timeout": settings.request_timeout, "max_retries": settings.max_retries}
@@ -61,18 +77,71 @@ def build_model(settings: RelaySettings) -> ChatModel:
         ) from None
 
 
+def _provider(spec: str) -> str:
+    return parse_model_string(spec).provider
+
+
+def build_agent_models(settings: RelaySettings) -> dict[str, ChatModel]:
+    """The models ``agent_models`` gives some agents, by agent name; the caller closes them.
+    Raises as ``build_model`` does, naming the agent."""
+    models: dict[str, ChatModel] = {}
+    for name, spec in (settings.agent_models or {}).items():
+        try:
+            models[name] = build_model(settings, spec)
+        except (ConfigError, ModelConfigError) as exc:
+            raise ConfigError(f"agent_models: the model for {name!r}: {exc}") from None
+    return models
+
+
 def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
-    """The runtime with every registered agent; an agent that cannot be set up (a broken
-    entry point, an image backend without its key) is a configuration error."""
+    """The runtime with the agents the settings choose (every registered one that loads when
+    ``agents`` is unset: each that fails to load gets one warning line on stderr), each agent's
+    model (``agent_models``: open them with ``opened(runtime.agent_models)``) and the image
+    agent's backend following the model endpoint (see ``_endpoints``). An agent that cannot be
+    set up (an image backend without its key, an unknown agent name, a model for an agent
+    that does not run) is a configuration error."""
+    agent_models = build_agent_models(settings)
+    image = image_setup(settings, agent_models.get("image", model))
     try:
-        return Runtime(
+        runtime = Runtime(
             model=model,
+            agents=settings.agents,
             workspace=settings.workspace,
             settings=settings.runtime_settings(),
-            agent_options=settings.agent_options(),
+            agent_options={"image": image.options},
+            agent_models=agent_models,
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None
+    except RuntimeUsageError as exc:
+        raise ConfigError(str(exc)) from None
+    for broken in runtime.broken_agents:
+        sys.stderr.write(f"relay: warning: {redact(broken.describe())}; relay runs without it\n")
+    sys.stderr.flush()
+    return runtime
+
+
+def setup_lines(runtime: Runtime, settings: RelaySettings) -> list[str]:
+    """Where the run's model calls and images go, for people, before the first step:
+    ``model: openai:gpt-4.1-mini at 127.0.0.1:8000`` (with each agent's own model) and, when
+    the image agent runs, ``images: openai (gpt-image-1) at 127.0.0.1:8000 (...)``."""
+    lines = [f"model: {describe_model(runtime.model)}"]
+    if runtime.agent_models:
+        own = "; ".join(f"{n}: {describe_model(m)}" for n, m in runtime.agent_models.items())
+        lines[0] += f"; {own}"
+    if any(agent.name == "image" for agent in runtime.agents):
+        image_model = runtime.agent_models.get("image", runtime.model)
+        lines.append(image_setup(settings, image_model).describe())
+    return lines
+
+
+@asynccontextmanager
+async def opened(models: Mapping[str, ChatModel]) -> AsyncIterator[None]:
+    """Open ``models`` for the block and close them after it."""
+    async with AsyncExitStack() as stack:
+        for model in models.values():
+            await stack.enter_async_context(model)
+        yield
 
 
 def prepare_workspace(workspace: Path) -> None:

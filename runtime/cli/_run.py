@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,12 +17,13 @@ from rich.text import Text
 from agent_relay.bus import one_line
 
 from .._handle import TaskHandle
+from .._runtime import Runtime
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
 from ._config import RelaySettings
 from ._demo import DEMO_TASK, QUICK, SHOWCASE, demo_model
 from ._live import LiveView
-from ._model import build_runtime
+from ._model import build_runtime, opened, setup_lines
 from ._plain import PlainView
 from ._report import print_report
 from ._signals import exit_code, watch_stop_signals
@@ -63,13 +64,18 @@ async def execute(
     settings: RelaySettings,
     view: _View | None,
     inputs: Sequence[Path] = (),
+    *,
+    announce: Callable[[Runtime], None] | None = None,
 ) -> Outcome:
-    """Run ``task`` (given ``inputs``) on a fresh runtime, shown by ``view``. Ctrl-C cancels
-    the task, which then ends as ``cancelled`` with its steps; if it takes too long, relay
-    stops waiting. A bad input raises ``InputError`` before any model is called."""
+    """Run ``task`` (given ``inputs``) on a fresh runtime, shown by ``view``; ``announce`` is
+    called with the runtime before it starts. Ctrl-C cancels the task, which then ends as
+    ``cancelled`` with its steps; if it takes too long, relay stops waiting. A bad input
+    raises ``InputError`` before any model is called."""
     runtime = build_runtime(model, settings)
+    if announce is not None:
+        announce(runtime)
     outcome = Outcome(result=None)
-    async with model, runtime as rt, anyio.create_task_group() as tg:
+    async with model, opened(runtime.agent_models), runtime as rt, anyio.create_task_group() as tg:
         handle = await rt.submit(task, inputs=inputs)
         work = anyio.CancelScope()
 
@@ -127,7 +133,16 @@ async def run_command(
     inputs: Sequence[Path] = (),
 ) -> int:
     view = make_view(console, task, json_output=json_output)
-    outcome = await execute(task, model, settings, view, inputs)
+
+    def announce(runtime: Runtime) -> None:
+        # Where the calls (and the bills) go, said before the first step; never on --json's
+        # stdout.
+        for line in setup_lines(runtime, settings):
+            console.print(Text(line, style="dim"), soft_wrap=True, highlight=False)
+
+    outcome = await execute(
+        task, model, settings, view, inputs, announce=None if json_output else announce
+    )
     return finish(outcome, console, settings, json_output=json_output)
 
 

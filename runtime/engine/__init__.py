@@ -4,7 +4,15 @@ that runs an agent on the bus, what travels between them, and the task's result.
 from ._agent import Agent, AgentContext
 from ._agent_actor import AgentActor
 from ._master import Master
-from ._registry import ENTRY_POINT_GROUP, AgentInfo, AgentRegistryError, discover_agents
+from ._registry import (
+    ENTRY_POINT_GROUP,
+    AgentCatalog,
+    AgentInfo,
+    AgentRegistryError,
+    BrokenAgent,
+    discover_agents,
+    find_agents,
+)
 from ._result import StepResult, StepStatus, TaskResult, TaskStatus
 from ._steps import Artifact, StepAssignment, StepFailure, StepInput, StepOutcome, StepOutput
 
@@ -12,10 +20,12 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Agent",
     "AgentActor",
+    "AgentCatalog",
     "AgentContext",
     "AgentInfo",
     "AgentRegistryError",
     "Artifact",
+    "BrokenAgent",
     "Master",
     "StepAssignment",
     "StepFailure",
@@ -27,4 +37,5 @@ __all__ = [
     "TaskResult",
     "TaskStatus",
     "discover_agents",
+    "find_agents",
 ]

@@ -191,6 +191,12 @@ class OpenAIChatModel(ChatModel):
     def __repr__(self) -> str:
         return f"OpenAIChatModel({self.model!r}, host={self.host!r}, name={self.name!r})"
 
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client the model calls through: its ``base_url`` and ``api_key`` are the
+        endpoint's (an ``AsyncAzureOpenAI`` for Azure). The model owns it: do not close it."""
+        return self._client
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.close()

@@ -352,6 +352,8 @@ class FakeOpenAIServer:
     # -- images, models, files ------------------------------------------------------------
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
+        if Quirk.NO_IMAGES_API in self._wire:
+            return web.Response(status=404, text="404 page not found")
         body = request[_JSON_BODY] if isinstance(request[_JSON_BODY], dict) else {}
         fault = self._forced.popleft() if self._forced else None
         if isinstance(fault, SlowFault):

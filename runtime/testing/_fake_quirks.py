@@ -76,6 +76,11 @@ class Quirk(StrEnum):
       ``reasoning_content`` (DeepSeek's rule for its reasoner).
     - ``REFUSE_MAX_COMPLETION_TOKENS``: HTTP 400 naming ``'max_completion_tokens'``
       (servers that know only ``max_tokens``).
+
+    Routes:
+
+    - ``NO_IMAGES_API``: ``POST /v1/images/generations`` is answered HTTP 404 with a plain
+      ``404 page not found`` (Ollama, llama.cpp: chat servers without an images API).
     """
 
     TOOL_CALLS_WITHOUT_INDEX = "tool_calls_without_index"
@@ -100,6 +105,7 @@ class Quirk(StrEnum):
     REFUSE_PARALLEL_TOOL_CALLS = "refuse_parallel_tool_calls"
     REFUSE_REASONING_CONTENT = "refuse_reasoning_content"
     REFUSE_MAX_COMPLETION_TOKENS = "refuse_max_completion_tokens"
+    NO_IMAGES_API = "no_images_api"
 
 
 Json = dict[str, Any]

@@ -8,14 +8,16 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal
 from cli_helpers import RelayMain, clean_env
 
-from agent_relay.runtime import Runtime, RuntimeSettings, TaskResult
+from agent_relay.runtime import ChatModel, RuntimeSettings, TaskResult
 from agent_relay.runtime.cli._app import build_parser
 from agent_relay.runtime.cli._config import RelaySettings, load_settings, user_settings
+from agent_relay.runtime.cli._model import build_model, build_runtime
 from agent_relay.runtime.cli._settings_views import flag_of
 from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, ScriptedModel
 
@@ -99,24 +101,30 @@ def test_environment_names_come_from_the_keys(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("environ")
 def test_the_image_backend_reaches_the_agent_through_its_options(tmp_path: Path) -> None:
-    model = ScriptedModel([])
+    """The image agent follows the model endpoint unless told otherwise; a Replicate token in
+    the environment no longer chooses Replicate by itself (issue 12: keys around must not
+    pick a billed backend)."""
 
-    def image_agent(settings_flags: dict[str, object]) -> object:
+    def image_agent(settings_flags: dict[str, object], model: ChatModel | None = None) -> Any:
         settings = load_settings(settings_flags, cwd=tmp_path)
-        runtime = Runtime(model, agent_options=settings.agent_options())
+        runtime = build_runtime(model or build_model(settings), settings)
         return next(a for a in runtime.agents if a.name == "image")
 
     before = dict(os.environ)
-    assert image_agent({}).backend_name == "offline"  # type: ignore[attr-defined]
+    assert image_agent({}, ScriptedModel([])).backend_name == "offline"
     os.environ["OPENAI_API_KEY"] = SECRET
     agent = image_agent({})
-    assert agent.backend_name == "openai"  # type: ignore[attr-defined]
-    assert agent.backend_options["api_key"] == SECRET  # type: ignore[attr-defined]
+    assert agent.backend_name == "openai"
+    assert agent.backend_options["api_key"] == SECRET
+    assert agent.backend_options["base_url"].startswith("https://api.openai.com/")
+    agent = image_agent({"base_url": "http://127.0.0.1:9/v1"})
+    assert agent.backend_options["base_url"].startswith("http://127.0.0.1:9/v1")
     os.environ["REPLICATE_API_TOKEN"] = "r8_secret"
-    agent = image_agent({})
-    assert agent.backend_name == "replicate"  # type: ignore[attr-defined]
-    assert agent.backend_options == {"token": "r8_secret"}  # type: ignore[attr-defined]
-    assert image_agent({"image_backend": "offline"}).backend_name == "offline"  # type: ignore[attr-defined]
+    assert image_agent({}, ScriptedModel([])).backend_name == "offline"
+    agent = image_agent({"image_backend": "replicate"})
+    assert agent.backend_name == "replicate"
+    assert agent.backend_options == {"token": "r8_secret"}
+    assert image_agent({"image_backend": "offline"}).backend_name == "offline"
     del os.environ["OPENAI_API_KEY"], os.environ["REPLICATE_API_TOKEN"]
     assert dict(os.environ) == before  # nothing was written to steer the agent
 

@@ -1,0 +1,87 @@
+"""The agents a ``Runtime`` runs and the model each one talks to.
+
+Agents are given as instances, classes or names (of agents registered under the
+``relay.agents`` entry points), or not at all: then every registered agent that loads runs,
+and the entry points that fail to import are kept aside (``broken``) for the caller to
+report, instead of taking the runtime down with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._errors import RelayError
+from .engine._agent import Agent
+from .engine._registry import AgentCatalog, BrokenAgent, find_agents
+from .models._chat_model import ChatModel
+
+#: What ``Runtime(agents=...)`` takes for one agent.
+AgentSpec = Agent | type[Agent] | str
+
+
+class RuntimeUsageError(RelayError):
+    """The runtime was misused (not started, closed, bad arguments)."""
+
+
+def build_agents(
+    agents: Iterable[AgentSpec] | None, options: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[Agent], tuple[BrokenAgent, ...]]:
+    """The agents to run, and the registered entry points that failed to load (only when
+    ``agents`` is None: a run that names its agents does not use the others).
+
+    Raises:
+        TypeError: an entry is not an agent, an agent class or a name.
+        AgentRegistryError: a name is unknown or its entry point failed to load; two
+            registered agents share a name.
+        RuntimeUsageError: two agents share a name.
+    """
+    broken: tuple[BrokenAgent, ...] = ()
+    catalog: AgentCatalog | None = None
+    specs: list[Agent | type[Agent]] = []
+    if agents is None:
+        catalog = find_agents()
+        broken = catalog.broken
+        specs = [info.agent_class for info in catalog.agents.values()]
+    else:
+        for a in agents:
+            if isinstance(a, str):
+                catalog = catalog or find_agents()
+                specs += [info.agent_class for info in catalog.select([a])]
+            else:
+                specs.append(a)
+    out: list[Agent] = []
+    for a in specs:
+        if isinstance(a, Agent):
+            out.append(a)
+        elif isinstance(a, type) and issubclass(a, Agent):
+            out.append(a(**options.get(a.name, {})))
+        else:
+            raise TypeError(f"not an agent: {a!r}")
+    names = [a.name for a in out]
+    if len(set(names)) != len(names):
+        raise RuntimeUsageError(f"two agents share a name: {sorted(names)}")
+    return out, broken
+
+
+def check_agent_models(
+    agent_models: Mapping[str, ChatModel], agents: Iterable[Agent]
+) -> dict[str, ChatModel]:
+    """``agent_models`` checked against the agents that run.
+
+    Raises:
+        TypeError: a value is not a ``ChatModel``.
+        RuntimeUsageError: a name is not one of the running agents (the message lists them).
+    """
+    running = sorted(a.name for a in agents)
+    for name, model in agent_models.items():
+        if not isinstance(model, ChatModel):
+            raise TypeError(
+                f"agent_models[{name!r}] must be a ChatModel, got {type(model).__name__}"
+            )
+        if name not in running:
+            raise RuntimeUsageError(
+                f"agent_models names {name[:40]!r}, which is not one of the agents that run: "
+                f"{', '.join(running) or 'none'}"
+            )
+    return dict(agent_models)
