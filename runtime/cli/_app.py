@@ -239,11 +239,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return agents_command(console)
     import anyio
 
-    from ._model import prepare_workspace
-
-    command = _command(args, settings, console)  # a missing model is said first
-    prepare_workspace(settings.workspace)
-    return anyio.run(command)
+    return anyio.run(_command(args, settings, console))
 
 
 def _leaf(exc: BaseException) -> BaseException:

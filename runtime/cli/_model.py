@@ -99,7 +99,8 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
     model (``agent_models``: open them with ``opened(runtime.agent_models)``) and the image
     agent's backend following the model endpoint (see ``_endpoints``). An agent that cannot be
     set up (an image backend without its key, an unknown agent name, a model for an agent
-    that does not run) is a configuration error."""
+    that does not run) is a configuration error, and so is a workspace that cannot be used
+    (see ``prepare_workspace``), checked last."""
     agent_models = build_agent_models(settings)
     image = image_setup(settings, agent_models.get("image", model))
     try:
@@ -115,6 +116,8 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
         raise ConfigError(f"cannot set up the agents: {exc}") from None
     except RuntimeUsageError as exc:
         raise ConfigError(str(exc)) from None
+    # Only once the whole configuration is known to be good: a refused setting leaves nothing.
+    prepare_workspace(settings.workspace)
     for broken in runtime.broken_agents:
         sys.stderr.write(f"relay: warning: {redact(broken.describe())}; relay runs without it\n")
     sys.stderr.flush()
