@@ -242,9 +242,11 @@ async def replay_all(files: list[Path]) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
     every = sorted(Path(sys.argv[1]).glob("*.json"))
     wanted = sys.argv[2:]
     chosen = [p for p in every if not wanted or any(w in p.name for w in wanted)]
+    if not chosen:
+        sys.exit(f"no recordings (*.json) in {sys.argv[1]} match; see --help\n\n{__doc__}")
     sys.exit(anyio.run(replay_all, chosen))

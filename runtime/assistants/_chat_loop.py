@@ -23,7 +23,7 @@ from ._types import AgentBase, RunStatus, ToolCall, ToolCallFunction
 #: Why an answer that ended this way is not a finished answer, in words for a person.
 _CUT_OFF = {
     "length": "the model's answer was cut off at its output token limit (finish_reason "
-    "length); raise max_tokens or ask for less",
+    "length); ask for less, or use a model with a larger output limit",
     "content_filter": "the provider's content filter cut the model's answer off "
     "(finish_reason content_filter)",
 }

@@ -36,7 +36,9 @@ class PlainView:
     def _describe(self, event: Event) -> None:
         if event.type == "task.plan" and event.data.get("complete"):
             n = len(self.state.steps)
-            self._line(f"plan: complete, {n} step{'s' * (n != 1)}")
+            # "Planning done", not "complete": a plan can end with steps rejected or cut off,
+            # which the steps' lines and the result say.
+            self._line(f"planning done: {n} step{'s' * (n != 1)}")
             return
         if event.type == "task.progress":
             self._line(f"planning: {one_line(self.state.note, 200)}")

@@ -192,7 +192,7 @@ def _provider_failure(
     what = f" ({what})" if what else ""
     kind = (found.code or "").lower()
     cls: type[ModelError]
-    if kind in _QUOTA_CODES:
+    if kind in _QUOTA_CODES or status == 402:  # 402 Payment Required: OpenRouter, others
         cls, retryable = ModelQuotaError, False
         message = (
             f"{where} says the account has no quota left{what}; add credit or use another "

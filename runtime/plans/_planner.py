@@ -75,8 +75,10 @@ class PlanningError(RelayError):
         self.call_usage = list(call_usage)
         self.usage = _total(self.call_usage)
         self.problems = list(cause.problems) if isinstance(cause, PlanError) else []
-        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        message = f"planning failed after {tries}: {cause}"
+        # "Plans asked for", not "attempts": a model call has attempts of its own (retries),
+        # which its error counts.
+        asked = "once" if attempts == 1 else f"{attempts} times"
+        message = f"planning failed (a plan was asked for {asked}): {cause}"
         if last_reply.strip():
             shown = one_line(last_reply)
             cut = " [...]" if len(shown) > _REPLY_SHOWN_CHARS else ""

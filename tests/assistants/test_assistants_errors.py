@@ -196,7 +196,7 @@ async def test_an_empty_reply_fails_the_run(reply: str | ChatResponse, finish: s
     if finish == "length":  # an empty reply cut at the limit says so, and what to do
         assert result.last_error == (
             "the model's answer was cut off at its output token limit (finish_reason "
-            "length); raise max_tokens or ask for less"
+            "length); ask for less, or use a model with a larger output limit"
         )
     else:
         assert result.last_error == f"the model returned an empty reply (finish_reason={finish})"

@@ -197,7 +197,9 @@ async def test_a_failed_planning_says_how_many_attempts_and_how_the_last_reply_b
         logger.remove(sink)
     assert result.status == "failed"
     error = result.error or ""
-    assert error.startswith("planning failed after 3 attempts: plan rejected: no JSON object")
+    assert error.startswith(
+        "planning failed (a plan was asked for 3 times): plan rejected: no JSON object"
+    )
     assert "the model's last reply began: Nope x x" in error and error.endswith("[...]")
     assert len(error) < 800
     for reply in replies:  # every raw reply is in the DEBUG log

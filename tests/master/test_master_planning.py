@@ -179,7 +179,9 @@ async def test_planning_model_error_fails_the_task_clearly(tmp_path: Path) -> No
     model = ScriptedModel([ModelServerError("endpoint example.test answered 503")])
     result = await run_with(tmp_path, model)
     assert result.status == "failed"
-    assert result.error == "planning failed after 1 attempt: endpoint example.test answered 503"
+    assert result.error == (
+        "planning failed (a plan was asked for once): endpoint example.test answered 503"
+    )
 
 
 async def test_replanning_once_after_a_failure(tmp_path: Path) -> None:

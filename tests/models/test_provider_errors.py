@@ -211,6 +211,16 @@ async def test_insufficient_quota_is_not_retried_whatever_the_retries() -> None:
     assert len(server.chat_requests) == 1
 
 
+async def test_payment_required_inside_a_200_body_is_a_quota_error_not_retried() -> None:
+    # OpenRouter reports an account out of credit as HTTP 200 with {"error": {"code": 402}}.
+    body = {"error": {"code": 402, "message": "Insufficient credits: add more to continue"}}
+    async with FakeOpenAIServer() as server, model_for(server, max_retries=3) as model:
+        server.fail_next(ProviderErrorFault(200, body), times=4)
+        with pytest.raises(ModelQuotaError, match="Insufficient credits") as caught:
+            await ask(model, "complete")
+    assert caught.value.status == 402 and len(server.chat_requests) == 1
+
+
 async def test_a_plain_rate_limit_is_retried_and_recovers() -> None:
     async with FakeOpenAIServer(["fine"]) as server, model_for(server, max_retries=2) as model:
         server.fail_next(RateLimitFault(retry_after=0.01))
