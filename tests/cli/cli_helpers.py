@@ -68,3 +68,15 @@ def write_tasks(path: Path, count: int, *, start: int = 0) -> list[str]:
     lines = [json.dumps({"task": f"Picture number {i}", "id": i}) for i in ids]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return ids
+
+
+def install_broken_agent(tmp_path: Path) -> dict[str, str]:
+    """A package whose agent cannot be imported, installed the way pip would leave it; the
+    environment that sees it."""
+    site = tmp_path / "site"
+    info = site / "broken_agent-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-agent\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[relay.agents]\nbroken = broken_agent_mod:Nope\n")
+    (site / "broken_agent_mod.py").write_text("raise RuntimeError('this agent is broken')\n")
+    return clean_env(PYTHONPATH=str(site))

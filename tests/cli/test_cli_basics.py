@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import RelayMain, assert_one_line_error, clean_env, relay
+from cli_helpers import RelayMain, assert_one_line_error, install_broken_agent, relay
 
 
 def test_help_lists_the_commands_and_options(tmp_path: Path) -> None:
@@ -72,14 +72,7 @@ def test_agents_lists_the_installed_agents(relay_main: RelayMain) -> None:
 
 
 def test_agents_shows_a_broken_entry_point_as_a_row(tmp_path: Path) -> None:
-    # A package whose agent cannot be imported, installed the way pip would leave it.
-    site = tmp_path / "site"
-    info = site / "broken_agent-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-agent\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[relay.agents]\nbroken = broken_agent_mod:Nope\n")
-    (site / "broken_agent_mod.py").write_text("raise RuntimeError('this agent is broken')\n")
-    env = clean_env(PYTHONPATH=str(site))
+    env = install_broken_agent(tmp_path)
     proc = relay("agents", cwd=tmp_path, env=env)
     assert proc.returncode == 1
     rows = {line.split(":", 1)[0]: line for line in proc.stdout.splitlines()}

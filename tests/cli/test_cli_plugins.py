@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from anyio.from_thread import BlockingPortal
-from cli_helpers import RelayMain, assert_one_line_error, clean_env, relay
+from cli_helpers import RelayMain, assert_one_line_error, install_broken_agent, relay
 
 from agent_relay.agents import CodeAgent, FileAgent
 from agent_relay.runtime import TaskResult
@@ -25,22 +25,10 @@ def _file_script() -> list[FakeReply | str]:
     return [FILE_PLAN, FakeReply(tool_calls=[write]), "Wrote a.txt."]
 
 
-def _install_broken_agent(tmp_path: Path) -> dict[str, str]:
-    """A package whose agent cannot be imported, installed the way pip would leave it; the
-    environment that sees it."""
-    site = tmp_path / "site"
-    info = site / "broken_agent-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-agent\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[relay.agents]\nbroken = broken_agent_mod:Nope\n")
-    (site / "broken_agent_mod.py").write_text("raise RuntimeError('this agent is broken')\n")
-    return clean_env(PYTHONPATH=str(site))
-
-
 def test_a_broken_agent_package_is_one_warning_and_the_run_goes_on(
     tmp_path: Path, portal: BlockingPortal
 ) -> None:
-    env = _install_broken_agent(tmp_path)
+    env = install_broken_agent(tmp_path)
     with portal.wrap_async_context_manager(FakeOpenAIServer(_file_script())) as server:
         proc = relay("run", "Write a.txt", "--json", "--base-url", server.base_url, cwd=tmp_path,
                       env=env)  # fmt: skip
@@ -57,7 +45,7 @@ def test_a_broken_agent_package_is_one_warning_and_the_run_goes_on(
 
 
 def test_agents_lists_the_broken_package_and_exits_non_zero(tmp_path: Path) -> None:
-    proc = relay("agents", cwd=tmp_path, env=_install_broken_agent(tmp_path))
+    proc = relay("agents", cwd=tmp_path, env=install_broken_agent(tmp_path))
     assert proc.returncode == 1
     names = {line.split(":", 1)[0] for line in proc.stdout.splitlines()}
     assert {"image", "code", "file", "broken"} <= names
@@ -69,7 +57,7 @@ def test_agents_lists_the_broken_package_and_exits_non_zero(tmp_path: Path) -> N
 
 
 def test_asking_for_the_broken_agent_by_name_is_its_error(tmp_path: Path) -> None:
-    env = _install_broken_agent(tmp_path)
+    env = install_broken_agent(tmp_path)
     env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # never called: the run stops first
     line = assert_one_line_error(
         relay("run", "x", "--agents", "file,broken", cwd=tmp_path, env=env)
