@@ -22,6 +22,7 @@ from .._errors import RelayError
 from ._config import ConfigError, RelaySettings, load_settings, user_settings
 from ._logging import configure_logging, redact
 from ._settings_views import add_setting_flags
+from ._stdout import ReaderMayLeave
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -253,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``relay`` with ``argv`` (default: the process's arguments); returns the exit code."""
     parser = build_parser()
     configure_logging("WARNING")
+    stdout = sys.stdout
+    sys.stdout = ReaderMayLeave(stdout)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -267,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BaseException as exc:
         return _handle(_leaf(exc))
+    finally:
+        sys.stdout = stdout
 
 
 def _handle(exc: BaseException) -> int:
