@@ -29,6 +29,7 @@ from .._runtime import Runtime
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
 from ._batch_input import BatchEntry, read_batch
+from ._batch_lock import claim_output
 from ._batch_output import (
     BatchOutputError,
     ExistingResults,
@@ -103,6 +104,17 @@ async def batch_command(
 ) -> int:
     if same_file(input_path, output_path):
         raise BatchOutputError("the output file must not be the input file; choose another --out")
+    with claim_output(output_path):
+        return await _batch(input_path, output_path, model, settings, console)
+
+
+async def _batch(
+    input_path: Path,
+    output_path: Path,
+    model: ChatModel,
+    settings: RelaySettings,
+    console: Console,
+) -> int:
     given = await read_batch(input_path)
     report_bad_lines(given.bad, input_path)
     existing = await read_existing(output_path)

@@ -69,35 +69,52 @@ def _result_id(line: bytes) -> tuple[str, str] | None:
     return str(data["id"]), status if isinstance(status, str) else ""
 
 
-def _scan_and_repair(path: Path) -> ExistingResults:
-    """Read the ids and statuses of the results in ``path``; cut off a torn last line, or end
-    a whole last line that lacks its newline, so appending starts on a fresh line."""
+#: The longest result line the resume scan reads into memory; a longer line (no result relay
+#: writes comes near it) is skipped in pieces and reported as unreadable.
+MAX_RESULT_LINE = 64 * 1024 * 1024
+
+
+def _scan_and_repair(path: Path, max_line: int = MAX_RESULT_LINE) -> ExistingResults:
+    """Read the ids and statuses of the results in ``path``, one line at a time (never the
+    whole file, which may be large); cut off a torn last line, or end a whole last line that
+    lacks its newline, so appending starts on a fresh line."""
     found = ExistingResults()
     try:
-        content = path.read_bytes()
+        f = path.open("rb")
     except FileNotFoundError:
         return found
-    lines = content.split(b"\n")
-    tail = lines.pop()  # what follows the last newline: b"" when the file ends properly
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        result_id = _result_id(line)
-        if result_id is None:
-            found.unreadable_lines.append(number)
-        else:
-            found.record(*result_id)
-    if tail.strip():
-        tail_id = _result_id(tail)
-        if tail_id is not None:
-            found.record(*tail_id)
-            with path.open("ab") as f:
-                f.write(b"\n")
-        else:
-            found.torn_line = len(lines) + 1
-            with path.open("r+b") as f:
-                f.truncate(len(content) - len(tail))
+    with f:
+        number = offset = 0
+        while line := f.readline(max_line):
+            start, number = offset, number + 1
+            offset += len(line)
+            whole = line.endswith(b"\n")
+            overlong = not whole and len(line) == max_line
+            while overlong and not whole and (more := f.readline(max_line)):
+                offset += len(more)  # skipped in pieces, never held whole
+                whole = more.endswith(b"\n")
+            if whole:
+                if overlong:
+                    found.unreadable_lines.append(number)
+                elif line.strip():
+                    _note(found, line, number)
+            elif not overlong and (tail_id := _result_id(line)) is not None:
+                found.record(*tail_id)  # a whole result that only lacks its newline
+                with path.open("ab") as out:
+                    out.write(b"\n")
+            elif line.strip():
+                found.torn_line = number
+                with path.open("r+b") as out:
+                    out.truncate(start)
     return found
+
+
+def _note(found: ExistingResults, line: bytes, number: int) -> None:
+    result_id = _result_id(line)
+    if result_id is None:
+        found.unreadable_lines.append(number)
+    else:
+        found.record(*result_id)
 
 
 async def read_existing(path: Path) -> ExistingResults:
