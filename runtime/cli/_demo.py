@@ -220,6 +220,12 @@ def demo_model(pace: DemoPace = SHOWCASE) -> ScriptedModel:
         # The final summary, or an agent the demo does not know: a short, honest answer.
         return "Done: see the steps' results above."
 
+    # keep_calls=0: nothing reads the demo's calls, and a batch of thousands of tasks on it
+    # would otherwise hold every conversation it ever answered.
     return ScriptedModel(
-        reply, chunk_size=pace.chunk_size, chunk_delay=pace.chunk_delay, name="demo"
+        reply,
+        chunk_size=pace.chunk_size,
+        chunk_delay=pace.chunk_delay,
+        name="demo",
+        keep_calls=0,
     )

@@ -111,9 +111,13 @@ class ScriptedModel(ChatModel):
         chunk_delay: seconds to sleep between streamed fragments.
         delay: seconds to sleep before answering each call.
         name: the model's name in logs and results.
+        keep_calls: how many of the latest calls ``calls`` keeps; ``None`` (the default, for
+            tests) keeps them all, ``0`` none. A long-lived model (the demo's, serving a
+            batch of thousands of tasks) keeps few, so its memory does not grow with every
+            request it serves. ``call_count`` counts every call either way.
 
     Raises:
-        ValueError: (constructor) ``chunk_size`` is below 1.
+        ValueError: (constructor) ``chunk_size`` is below 1, or ``keep_calls`` is negative.
         TypeError: a scripted reply (or one a script function returns) is not one the model
             can play.
         ScriptExhaustedError: (on a call) every scripted reply has been used.
@@ -130,14 +134,21 @@ class ScriptedModel(ChatModel):
         chunk_delay: float = 0.0,
         delay: float = 0.0,
         name: str = "scripted",
+        keep_calls: int | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        if keep_calls is not None and keep_calls < 0:
+            raise ValueError(f"keep_calls must be None or at least 0, got {keep_calls}")
         self.name = name
         self.chunk_size = chunk_size
         self.chunk_delay = chunk_delay
         self.delay = delay
+        self.keep_calls = keep_calls
+        #: The calls received, oldest first (only the latest ``keep_calls`` when bounded).
         self.calls: list[ScriptedCall] = []
+        #: How many calls the model has received in all.
+        self.call_count = 0
         self._function: ReplyFunction | None = None
         self._replies: list[ScriptedReply] = []
         if callable(script) and not isinstance(script, Sequence):
@@ -189,9 +200,11 @@ class ScriptedModel(ChatModel):
         *,
         streamed: bool,
     ) -> ChatResponse:
-        call = ScriptedCall(tuple(messages), tuple(tools), response_format, settings, streamed)
-        self.calls.append(call)
-        reply = self._take_reply(len(self.calls))
+        self.call_count += 1
+        self._record(
+            ScriptedCall(tuple(messages), tuple(tools), response_format, settings, streamed)
+        )
+        reply = self._take_reply(self.call_count)
         if self._function is not None:
             produced = self._function(messages, tools)
             reply = await produced if inspect.isawaitable(produced) else produced
@@ -209,6 +222,14 @@ class ScriptedModel(ChatModel):
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
         return response.model_copy(update={"usage": usage})
+
+    def _record(self, call: ScriptedCall) -> None:
+        keep = self.keep_calls
+        if keep == 0:
+            return
+        self.calls.append(call)
+        if keep is not None and len(self.calls) > keep:
+            del self.calls[: len(self.calls) - keep]  # cheap: keep is small where it is set
 
     def _take_reply(self, call_number: int) -> ScriptedReply:
         if self._function is not None:

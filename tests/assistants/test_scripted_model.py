@@ -115,6 +115,23 @@ async def test_calls_are_recorded() -> None:
     assert [m.role for m in model.calls[1].messages] == ["system", "user"]
 
 
+async def test_bounded_history_keeps_the_latest_calls_and_counts_all() -> None:
+    model = ScriptedModel(lambda messages, tools: messages[-1].text, keep_calls=2)
+    for text in ["one", "two", "three", "four"]:
+        reply = await model.complete([ChatMessage.user(text)])
+        assert reply.message.text == text  # the bound changes what is kept, not the replies
+    assert [c.messages[-1].text for c in model.calls] == ["three", "four"]
+    assert model.call_count == 4
+    none_kept = ScriptedModel(["a", "b"], keep_calls=0)
+    await none_kept.complete(HELLO)
+    await none_kept.complete(HELLO)
+    assert none_kept.calls == [] and none_kept.call_count == 2
+    with pytest.raises(ScriptExhaustedError, match="call 3 but the script has 2"):
+        await none_kept.complete(HELLO)  # numbered by every call, not by the kept ones
+    with pytest.raises(ValueError, match="keep_calls"):
+        ScriptedModel(["a"], keep_calls=-1)
+
+
 async def test_usage_counts_words() -> None:
     model = ScriptedModel(["one two three", tool_call("f", {"a": "b c"})])
     text = await model.complete([ChatMessage.system("be brief"), ChatMessage.user("hi you")])
