@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from agent_relay.bus import printable
+
 if TYPE_CHECKING:
     from loguru import Message, Record
 
@@ -65,10 +67,11 @@ redact = Redactor()
 
 
 def _patch(record: Record) -> None:
-    record["message"] = redact(record["message"])
+    # Printable too: a message can quote a model's text, and the log goes to the terminal.
+    record["message"] = printable(redact(record["message"]))
     for key, value in list(record["extra"].items()):
         if isinstance(value, str):
-            record["extra"][key] = redact(value)
+            record["extra"][key] = printable(redact(value))
 
 
 def _stderr_sink(message: Message) -> None:

@@ -9,6 +9,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from agent_relay.bus import printable
+
 from .._errors import ModelConfigError
 from .._runtime import Runtime, RuntimeUsageError
 from ..models._chat_model import ChatModel
@@ -119,7 +121,9 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
     # Only once the whole configuration is known to be good: a refused setting leaves nothing.
     prepare_workspace(settings.workspace)
     for broken in runtime.broken_agents:
-        sys.stderr.write(f"relay: warning: {redact(broken.describe())}; relay runs without it\n")
+        sys.stderr.write(
+            f"relay: warning: {printable(redact(broken.describe()))}; relay runs without it\n"
+        )
     sys.stderr.flush()
     return runtime
 
