@@ -68,7 +68,11 @@ def build_model(settings: RelaySettings, spec: str | None = None) -> ChatModel:
         key, url = None, None
     options: dict[str, Any] = {}
     if parsed.provider in _OPENAI_BASED:
-        options = {"timeout": settings.request_timeout, "max_retries": settings.max_retries}
+        options = {
+            "timeout": settings.request_timeout,
+            "max_retries": settings.max_retries,
+            "max_reply_bytes": settings.max_reply_bytes,
+        }
         if not settings.structured_output:
             options["supports_structured_output"] = False
     try:
