@@ -36,10 +36,19 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(?<=api[_-]key': ')[^']{6,}"),
     re.compile(r'(?i)(?<=api[_-]key": ")[^"]{6,}'),
 )
+# Credentials inside a URL: the password of its userinfo (``http://user:PASS@host``; the
+# user name stays, to tell proxies apart), and the value of a key-like query parameter
+# (``?key=``, ``api_key``, ``access_token``, ``sig``...), however short.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+(?=@)")
+_URL_KEY_PARAMETER = re.compile(
+    r"(?i)([?&;][\w.%-]*(?:key|token|secret|passw|pwd|auth|sig|credential|session)[\w.%-]*=)"
+    r"[^&#\s'\"<>]+"
+)
 
 
 class Redactor:
-    """Masks known secret values and secret-looking strings in text."""
+    """Masks known secret values and secret-looking strings in text: key shapes, and the
+    credentials inside URLs (a userinfo password, key-like query parameters)."""
 
     def __init__(self, extra_secrets: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
@@ -59,6 +68,9 @@ class Redactor:
                 text = text.replace(value, MASK)
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(MASK, text)
+        if "=" in text or "@" in text:
+            text = _URL_PASSWORD.sub(rf"\g<1>{MASK}", text)
+            text = _URL_KEY_PARAMETER.sub(rf"\g<1>{MASK}", text)
         return text
 
 
