@@ -25,7 +25,7 @@ from ._ids import new_event_id, new_short_id
 from ._memory import InMemoryBus
 from ._stats import BusStats, OverflowPolicy, SubscriptionStats
 from ._subscription import Subscription
-from ._text import one_line
+from ._text import one_line, printable
 from ._time import utc_now
 from ._topics import topic_matches, validate_pattern, validate_topic
 
@@ -52,6 +52,7 @@ __all__ = [
     "new_event_id",
     "new_short_id",
     "one_line",
+    "printable",
     "topic_matches",
     "utc_now",
     "validate_pattern",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def one_line(
     text: str | BaseException,
@@ -36,3 +38,34 @@ def one_line(
     if limit is not None and len(line) > limit:
         line = line[: limit - 1] + "…"
     return line
+
+
+# Escape sequences are removed whole, so their parameters (an OSC 52 payload, a window title)
+# do not show as litter: CSI (ESC [ or C1 0x9B) up to its final byte; OSC, DCS, SOS, PM and
+# APC (ESC ] P X ^ _ or their C1 forms) up to BEL or ST, or when unterminated (rich drops
+# BEL from a Text before it is rendered) up to the next space, so the text after an OSC 52
+# payload stays; any other ESC with its intermediate and final bytes.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])"
+    r"(?:[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)|[^\x07\x1b\x9c\s]*)"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# What is left: C0 but newline and tab, DEL, C1, and the Unicode bidi controls (embeddings,
+# overrides, isolates, marks) that make a file name read differently from what it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with nothing in it that drives a terminal: escape sequences (CSI, OSC, DCS
+    and the like, whole, parameters included), every other control character but newline and
+    tab (C0, DEL, C1) and the Unicode bidi controls (U+061C, U+200E/F, U+202A-E, U+2066-9)
+    are removed.
+
+    They are removed, not replaced by a visible mark, because they take no room on the
+    screen: a view laid out before this runs stays laid out. The result is unchanged by a
+    second pass.
+    """
+    if text.isprintable():  # the common case, cheaply: no controls of any kind
+        return text
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))

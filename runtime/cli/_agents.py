@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agent_relay.bus import one_line
+from agent_relay.bus import one_line, printable
 
 from ..engine._registry import ENTRY_POINT_GROUP, find_agents
 from ._logging import redact
@@ -67,5 +67,5 @@ def agents_command(console: Console) -> int:
                 highlight=False,
             )
     for error in errors:
-        sys.stderr.write(f"relay: error: {redact(error)}\n")
+        sys.stderr.write(f"relay: error: {printable(redact(error))}\n")
     return 1 if errors else 0

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from loguru import logger
 
+from agent_relay.bus import printable
+
 from .._errors import RelayError
 from ._config import ConfigError, RelaySettings, load_settings, user_settings
 from ._logging import configure_logging, redact
@@ -186,7 +188,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"relay: error: {redact(' '.join(message.split()))}\n")
+    # Printable: an error can quote a model's text (see _console).
+    sys.stderr.write(f"relay: error: {printable(redact(' '.join(message.split())))}\n")
     sys.stderr.flush()
 
 
@@ -231,9 +234,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     ]
     redact.refresh(secrets)
     logger.debug("relay {} in {}", args.command, Path.cwd())
-    from rich.console import Console
+    from ._console import SafeConsole
 
-    console = Console(highlight=False)
+    console = SafeConsole(highlight=False)
     if args.command == "agents":
         from ._agents import agents_command
 

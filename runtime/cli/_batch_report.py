@@ -12,6 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from agent_relay.bus import printable
+
 from ._batch_input import BadLine
 from ._batch_output import RETRIED_STATUSES, ExistingResults
 from ._batch_progress import BatchCounts
@@ -24,8 +26,9 @@ MAX_IDS_SHOWN = 20
 
 
 def warn(text: str) -> None:
-    # Masked like every other message: error texts pass through from the endpoint.
-    sys.stderr.write(f"relay: {redact(text)}\n")
+    # Masked and printable like every other message: error texts pass through from the
+    # endpoint, and may quote the model.
+    sys.stderr.write(f"relay: {printable(redact(text))}\n")
 
 
 def say(console: Console, text: str) -> None:

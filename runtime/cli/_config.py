@@ -96,6 +96,12 @@ class RelaySettings(BaseSettings, RuntimeSettings):
     max_retries: Annotated[int, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="N")] = Field(
         default=2, ge=0, le=10, description="retries of a failed model call"
     )
+    max_reply_bytes: Annotated[int, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="N")] = Field(
+        default=8 << 20,
+        ge=1024,
+        description="bytes one model reply may take; past it the call fails (not retried) "
+        "instead of reading on",
+    )
     structured_output: Annotated[
         bool,
         Setting(

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from agent_relay.bus import printable
+
 if TYPE_CHECKING:
     from loguru import Message, Record
 
@@ -34,10 +36,19 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(?<=api[_-]key': ')[^']{6,}"),
     re.compile(r'(?i)(?<=api[_-]key": ")[^"]{6,}'),
 )
+# Credentials inside a URL: the password of its userinfo (``http://user:PASS@host``; the
+# user name stays, to tell proxies apart), and the value of a key-like query parameter
+# (``?key=``, ``api_key``, ``access_token``, ``sig``...), however short.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+(?=@)")
+_URL_KEY_PARAMETER = re.compile(
+    r"(?i)([?&;][\w.%-]*(?:key|token|secret|passw|pwd|auth|sig|credential|session)[\w.%-]*=)"
+    r"[^&#\s'\"<>]+"
+)
 
 
 class Redactor:
-    """Masks known secret values and secret-looking strings in text."""
+    """Masks known secret values and secret-looking strings in text: key shapes, and the
+    credentials inside URLs (a userinfo password, key-like query parameters)."""
 
     def __init__(self, extra_secrets: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
@@ -57,6 +68,9 @@ class Redactor:
                 text = text.replace(value, MASK)
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(MASK, text)
+        if "=" in text or "@" in text:
+            text = _URL_PASSWORD.sub(rf"\g<1>{MASK}", text)
+            text = _URL_KEY_PARAMETER.sub(rf"\g<1>{MASK}", text)
         return text
 
 
@@ -65,10 +79,11 @@ redact = Redactor()
 
 
 def _patch(record: Record) -> None:
-    record["message"] = redact(record["message"])
+    # Printable too: a message can quote a model's text, and the log goes to the terminal.
+    record["message"] = printable(redact(record["message"]))
     for key, value in list(record["extra"].items()):
         if isinstance(value, str):
-            record["extra"][key] = redact(value)
+            record["extra"][key] = printable(redact(value))
 
 
 def _stderr_sink(message: Message) -> None:

@@ -9,6 +9,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from agent_relay.bus import printable
+
 from .._errors import ModelConfigError
 from .._runtime import Runtime, RuntimeUsageError
 from ..models._chat_model import ChatModel
@@ -66,7 +68,11 @@ def build_model(settings: RelaySettings, spec: str | None = None) -> ChatModel:
         key, url = None, None
     options: dict[str, Any] = {}
     if parsed.provider in _OPENAI_BASED:
-        options = {"timeout": settings.request_timeout, "max_retries": settings.max_retries}
+        options = {
+            "timeout": settings.request_timeout,
+            "max_retries": settings.max_retries,
+            "max_reply_bytes": settings.max_reply_bytes,
+        }
         if not settings.structured_output:
             options["supports_structured_output"] = False
     try:
@@ -119,7 +125,9 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
     # Only once the whole configuration is known to be good: a refused setting leaves nothing.
     prepare_workspace(settings.workspace)
     for broken in runtime.broken_agents:
-        sys.stderr.write(f"relay: warning: {redact(broken.describe())}; relay runs without it\n")
+        sys.stderr.write(
+            f"relay: warning: {printable(redact(broken.describe()))}; relay runs without it\n"
+        )
     sys.stderr.flush()
     return runtime
 

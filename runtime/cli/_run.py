@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from agent_relay.bus import one_line
+from agent_relay.bus import one_line, printable
 
 from .._handle import TaskHandle
 from .._runtime import Runtime
@@ -119,7 +119,9 @@ def finish(
         return exit_code(outcome.signum or signal.SIGINT)
     if result.status != "completed":
         what = "partly failed" if result.status == "partial" else result.status
-        sys.stderr.write(f"relay: error: the task {what}: {one_line(result.error or '', 500)}\n")
+        sys.stderr.write(
+            f"relay: error: the task {what}: {printable(one_line(result.error or '', 500))}\n"
+        )
     return status_exit_code(result)
 
 

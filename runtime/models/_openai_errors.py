@@ -34,7 +34,7 @@ from .._errors import (
     ModelTimeoutError,
 )
 from ._provider_errors import ProviderError, ProviderReplyError, provider_error
-from ._reply_reader import ReplyCutError, UnreadableReplyError
+from ._reply_reader import ReplyCutError, ReplyTooLargeError, UnreadableReplyError
 
 _SHORT_MESSAGE_CHARS = 200
 #: Shorter "keys" are placeholders or test values; redacting them would garble messages.
@@ -112,6 +112,17 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
             ),
             retryable=True,
         )
+    if isinstance(exc, ReplyTooLargeError):
+        # Not retried: the same request would most likely bring the same endless reply.
+        return Failure(
+            ModelServerError(
+                f"the reply from {ctx.host} passed the {_size(exc.cap)} cap for one reply; "
+                "relay stopped reading it. The endpoint may be sending an endless stream; if "
+                "replies this large are expected, raise max_reply_bytes",
+                retryable=False,
+            ),
+            retryable=False,
+        )
     if isinstance(exc, ReplyCutError):
         return Failure(
             ModelServerError(
@@ -166,6 +177,14 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
         return _provider_failure(found, ctx)
     detail = one_line(redact(str(exc), ctx.secrets), _SHORT_MESSAGE_CHARS)
     return Failure(ModelError(f"the call to {where} failed: {detail}"), retryable=False)
+
+
+def _size(n: int) -> str:
+    """``n`` bytes for a person: ``8 MiB``, ``1.5 KiB``, ``300 bytes``."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} bytes"
 
 
 def _never_connected(exc: BaseException) -> bool:

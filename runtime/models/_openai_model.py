@@ -41,7 +41,7 @@ from ._openai_clients import PLACEHOLDER_API_KEY, azure_client, endpoint_host, o
 from ._openai_errors import ErrorContext, Failure, classify
 from ._provider_errors import ProviderReplyError
 from ._reply_body import read_reply
-from ._reply_reader import ReplyCutError, UnreadableReplyError
+from ._reply_reader import ReplyCutError, ReplyTooLargeError, UnreadableReplyError
 
 MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 
@@ -58,9 +58,14 @@ _ENDPOINT_FAULTS = (
     TimeoutError,
     UnreadableReplyError,
     ReplyCutError,
+    ReplyTooLargeError,
     ProviderReplyError,
     ModelError,
 )
+
+
+#: The default cap of one reply's body, in bytes: 8 MiB, far above any plan or answer.
+DEFAULT_MAX_REPLY_BYTES = 8 << 20
 
 
 def backoff_s(attempt: int) -> float:
@@ -86,8 +91,13 @@ class OpenAIChatModel(ChatModel):
     that names one switches to the other). ``supports_structured_output=False`` sends the
     schema in the prompt instead of ``response_format``.
 
+    ``max_reply_bytes`` caps one reply's body (default :data:`DEFAULT_MAX_REPLY_BYTES`,
+    8 MiB, far above any plan or answer): past it the call fails with a ``ModelServerError``
+    that is not retried, instead of buffering an endless reply.
+
     Raises:
-        ModelConfigError: (constructor) the model name is empty, a limit is out of range, the
+        ModelConfigError: (constructor) the model name is empty, a limit (``max_reply_bytes``
+            included) is out of range, the
             base URL is not http(s), or no key is found for an endpoint that needs one.
         ModelError: (``complete``, ``stream``) a subclass with the provider's own words:
             ``ModelTimeoutError`` when an attempt outlives ``timeout``,
@@ -110,13 +120,16 @@ class OpenAIChatModel(ChatModel):
         stream_usage: bool = True,
         max_tokens_param: MaxTokensParam = "max_completion_tokens",
         name: str | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         if not model.strip():
             raise ModelConfigError("the model name is empty; name a model, e.g. gpt-4.1-mini")
-        if timeout <= 0 or max_retries < 0 or max_concurrency < 1:
+        if timeout <= 0 or max_retries < 0 or max_concurrency < 1 or max_reply_bytes < 1:
             raise ModelConfigError(
-                "timeout must be positive, max_retries at least 0 and max_concurrency at least 1"
+                "timeout must be positive, max_retries at least 0, and max_concurrency and "
+                "max_reply_bytes at least 1"
             )
+        self.max_reply_bytes = max_reply_bytes
         self._owns_client = client is None
         if client is None:
             client = openai_client(
@@ -157,6 +170,7 @@ class OpenAIChatModel(ChatModel):
         stream_usage: bool = True,
         max_tokens_param: MaxTokensParam = "max_completion_tokens",
         name: str | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> OpenAIChatModel:
         """A model for one Azure OpenAI deployment; endpoint, key and API version default to
         AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION.
@@ -184,6 +198,7 @@ class OpenAIChatModel(ChatModel):
             stream_usage=stream_usage,
             max_tokens_param=max_tokens_param,
             name=name or f"azure:{deployment}",
+            max_reply_bytes=max_reply_bytes,
         )
         model._owns_client = True
         return model
@@ -259,7 +274,9 @@ class OpenAIChatModel(ChatModel):
             request = self._request(messages, tools, response_format, settings, stream)
             yielded = False
             try:
-                reply = read_reply(self._sender, request, errors.timeout, model_name)
+                reply = read_reply(
+                    self._sender, request, errors.timeout, model_name, self.max_reply_bytes
+                )
                 async for delta in reply:
                     yielded = True
                     yield delta

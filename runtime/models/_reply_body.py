@@ -8,6 +8,10 @@ reply becomes the deltas a stream of it would have given.
 The attempt has one deadline, from connecting to the last byte: every read of the body is
 bounded by what is left of it, so keep-alive comments or a body that trickles in byte by byte
 cannot keep a call open.
+
+The body has a size cap too (``max_reply_bytes``): past it reading stops and the call fails
+with ``ReplyTooLargeError``, so an endless stream cannot buffer until memory runs out. The
+body is read as bytes and cut into lines here, so a single endless line is bounded as well.
 """
 
 from __future__ import annotations
@@ -22,20 +26,31 @@ import openai
 
 from ._chat_types import ChatDelta, ChatResponse, ToolCallDelta
 from ._provider_errors import ProviderError, ProviderReplyError, provider_error
-from ._reply_reader import ReplyCutError, StreamReader, UnreadableReplyError, read_completion
+from ._reply_reader import (
+    ReplyCutError,
+    ReplyTooLargeError,
+    StreamReader,
+    UnreadableReplyError,
+    read_completion,
+)
 from ._sse import ServerSentEvent, decode_events
 
 _T = TypeVar("_T")
 
 
 async def read_reply(
-    client: openai.AsyncOpenAI, request: dict[str, Any], timeout_s: float, model_name: list[str]
+    client: openai.AsyncOpenAI,
+    request: dict[str, Any],
+    timeout_s: float,
+    model_name: list[str],
+    max_reply_bytes: int,
 ) -> AsyncIterator[ChatDelta]:
     """Send ``request`` (keyword arguments of ``chat.completions.create``; keys starting with
     ``_`` are not sent) and yield the reply's deltas. The model name the endpoint reported is
     appended to ``model_name``. Raises ``TimeoutError`` past ``timeout_s`` seconds, the SDK's
     errors for error statuses and connection failures, ``ProviderReplyError``,
-    ``UnreadableReplyError`` and ``ReplyCutError`` for bodies."""
+    ``UnreadableReplyError`` and ``ReplyCutError`` for bodies, and ``ReplyTooLargeError``
+    once the body passes ``max_reply_bytes`` bytes (nothing more is read)."""
     deadline = anyio.current_time() + timeout_s
     sent = {k: v for k, v in request.items() if not k.startswith("_")}
     async with AsyncExitStack() as stack:
@@ -44,11 +59,11 @@ async def read_reply(
                 client.chat.completions.with_streaming_response.create(**sent)
             )
         content_type = response.headers.get("content-type", "").lower()
+        chunks = _capped(_bounded(response.iter_bytes(), deadline), max_reply_bytes)
         if "event-stream" in content_type:
-            events = decode_events(_bounded(response.iter_lines(), deadline))
+            events = decode_events(_lines_of(chunks))
         else:
-            with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
-                raw = await _transport(response.read())
+            raw = b"".join([chunk async for chunk in chunks])
             text = raw.decode("utf-8", errors="replace")
             if "json" in content_type or not _looks_like_sse(text):
                 reply = read_completion(_parse_json(text))
@@ -83,9 +98,9 @@ async def _read_events(
         yield delta
 
 
-async def _bounded(lines: AsyncIterator[str], deadline: float) -> AsyncIterator[str]:
-    """``lines``, each awaited for no longer than what is left until ``deadline``."""
-    iterator = aiter(lines)
+async def _bounded(items: AsyncIterator[_T], deadline: float) -> AsyncIterator[_T]:
+    """``items``, each awaited for no longer than what is left until ``deadline``."""
+    iterator = aiter(items)
     while True:
         with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
             try:
@@ -93,6 +108,35 @@ async def _bounded(lines: AsyncIterator[str], deadline: float) -> AsyncIterator[
             except StopAsyncIteration:
                 return
         yield line
+
+
+async def _capped(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
+    """``chunks`` until they pass ``cap`` bytes in all; then ``ReplyTooLargeError``."""
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise ReplyTooLargeError(cap)
+        yield chunk
+
+
+async def _lines_of(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The lines of a body (ended by LF, CRLF or CR, as SSE allows), without their ends.
+    A line is held only until its end arrives: ``_capped`` bounds how long that can be."""
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        end = pending.rfind(b"\n")
+        if end < 0:
+            continue
+        # Split on LF only while a CR may still be followed by its LF in the next chunk.
+        whole, pending = bytes(pending[:end]), pending[end + 1 :]
+        for line in whole.split(b"\n"):
+            for part in line.removesuffix(b"\r").split(b"\r"):
+                yield part.decode("utf-8", errors="replace")
+    if pending:
+        for part in bytes(pending).splitlines():
+            yield part.decode("utf-8", errors="replace")
 
 
 async def _transport(read: Awaitable[_T]) -> _T:

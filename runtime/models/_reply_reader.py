@@ -44,6 +44,14 @@ class UnreadableReplyError(ValueError):
     """The body is not a chat completion (nor a provider's error): ``str()`` says why."""
 
 
+class ReplyTooLargeError(Exception):
+    """The body passed its size cap (``cap`` bytes); nothing more of it was read."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"the reply passed the cap of {cap} bytes")
+        self.cap = cap
+
+
 class ReplyCutError(Exception):
     """The reply ended before it was complete: a stream with neither a finish reason nor
     ``[DONE]``, or a connection closed in the middle of a body."""

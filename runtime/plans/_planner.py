@@ -24,6 +24,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import anyio
 from loguru import logger
 
 from agent_relay.bus import one_line
@@ -140,11 +141,19 @@ class Planner:
         limits: PlanLimits,
         *,
         max_repairs: int = 2,
+        call_retries: int | None = None,
     ) -> None:
         self.model = model
         self.agents = dict(agents)
         self.limits = limits
         self.max_repairs = max_repairs
+        # A planning call that failed transiently mid-stream, before any step was handed
+        # out, is asked again as the model would retry a call that failed before its first
+        # byte: as often as the model's own max_retries allows (a model without the setting
+        # is not retried here).
+        self.call_retries = (
+            call_retries if call_retries is not None else int(getattr(model, "max_retries", 0))
+        )
 
     async def plan(
         self, task: str, on_step: StepSink, on_reject: RejectSink | None = None
@@ -188,6 +197,7 @@ class Planner:
         rejected: set[str] = set()  # handed out, then found invalid
         calls: list[Usage] = []
         attempt = 0
+        retries = 0
         while True:
             attempt += 1
             parser = PlanStreamParser(
@@ -199,6 +209,27 @@ class Planner:
             call = await self._call(messages, parser, on_step)
             calls.append(call.usage)
             logger.debug("plan reply, attempt {}: {!r}", attempt, call.text)
+            failed = call.failed
+            if (
+                failed is not None
+                and failed.retryable
+                and failed.attempts == 1  # more: the model retried it already, and gave up
+                and not (call.handed_out or kept or rejected)
+                and retries < self.call_retries
+            ):
+                # Nothing has started, so nothing is lost by asking the same again; it is a
+                # retry of this call, not another plan asked for.
+                retries += 1
+                attempt -= 1
+                logger.info(
+                    "the plan stream failed before any step started ({}); asking again, "
+                    "retry {} of {}",
+                    failed,
+                    retries,
+                    self.call_retries,
+                )
+                await anyio.sleep(_retry_pause_s(retries))
+                continue
             give_up = False
             try:
                 if call.failed is not None and not call.handed_out and not call.text.strip():
@@ -318,6 +349,11 @@ def _reason(sid: str, problems: Sequence[str]) -> str:
     if own:
         return "invalid plan: " + "; ".join(own)
     return "invalid plan: needs a step that cannot run (" + "; ".join(problems[:3]) + ")"
+
+
+def _retry_pause_s(retry: int) -> float:
+    """The pause before retry ``retry`` of a planning call: 0.5 s doubling, up to 4 s."""
+    return float(min(0.5 * 2 ** (retry - 1), 4.0))
 
 
 def _total(usages: Sequence[Usage]) -> Usage:

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
         Fault as Fault,
     )
     from ._fake_script import (
+        FloodFault as FloodFault,
+    )
+    from ._fake_script import (
         MalformedBodyFault as MalformedBodyFault,
     )
     from ._fake_script import (
@@ -97,6 +100,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "FakeToolCall",
             "FakeUsage",
             "Fault",
+            "FloodFault",
             "MalformedBodyFault",
             "ProviderErrorFault",
             "RateLimitFault",

@@ -13,6 +13,7 @@ from ._fake_script import (
     AuthFault,
     BadRequestFault,
     Fault,
+    FloodFault,
     MalformedBodyFault,
     ProviderErrorFault,
     RateLimitFault,
@@ -135,6 +136,30 @@ async def send_trickle(
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client gave up waiting
+    return response
+
+
+async def send_flood(
+    request: web.Request,
+    fault: FloodFault,
+    piece: bytes,
+    head: bytes = b"",
+    as_json: bool = False,
+) -> web.StreamResponse:
+    """Send ``head``, then ``piece`` over and over, up to ``fault.total_bytes``, as an event
+    stream or (``as_json``) a JSON body. ``fault.sent`` counts what the client took before it
+    hung up."""
+    kind = "application/json" if as_json else "text/event-stream"
+    response = web.StreamResponse(headers={"Content-Type": kind})
+    await response.prepare(request)
+    try:
+        await response.write(head)
+        while fault.sent < fault.total_bytes:
+            await response.write(piece)
+            fault.sent += len(piece)
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client stopped reading: what it was sent is counted
     return response
 
 

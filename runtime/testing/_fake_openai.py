@@ -26,6 +26,7 @@ from ._fake_http import (
     error_response,
     fault_error,
     send_events,
+    send_flood,
     send_trickle,
     wrong_key_message,
 )
@@ -38,6 +39,7 @@ from ._fake_script import (
     CutStreamFault,
     FakeReply,
     Fault,
+    FloodFault,
     MalformedBodyFault,
     ScriptItem,
     SlowFault,
@@ -272,6 +274,12 @@ class FakeOpenAIServer:
                 return await self._answer(request, as_reply(item.reply), body, stream, item.delay)
             await anyio.sleep(item.delay)
             return await self._answer(request, as_reply(item.reply), body, stream)
+        if isinstance(item, FloodFault):
+            if item.shape != "chunks":  # one line that never ends
+                head = b'{"id": "' if item.shape == "json" else b"data: "
+                return await send_flood(request, item, b"x" * 65536, head, item.shape == "json")
+            chunk = self._chunks(FakeReply(text="x" * 4000), body)[0]
+            return await send_flood(request, item, data_frame(json.dumps(chunk)).encode())
         if isinstance(item, TrickleFault):
             reply = as_reply(item.reply)
             if self._wire.streams(stream):

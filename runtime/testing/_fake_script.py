@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,18 @@ class TrickleFault(Fault):
 
     byte_delay: float = 0.01
     reply: FakeReply | str = "a reply that trickles in byte by byte"
+
+
+@dataclass
+class FloodFault(Fault):
+    """A reply that never ends, ``total_bytes`` long, sent as fast as the client reads it:
+    ``shape`` ``"chunks"`` is a stream of ordinary chunks, ``"line"`` one SSE line that never
+    ends, ``"json"`` a JSON body that never ends. ``sent`` counts the bytes the client took
+    before it hung up."""
+
+    total_bytes: int = 50 << 20
+    shape: Literal["chunks", "line", "json"] = "chunks"
+    sent: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
