@@ -105,9 +105,17 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
     if "mount" not in ok:
         return (
             f"filesystem: shared with the host (no mount namespace: {facts.get('mount')});"
-            " /tmp is the host's"
+            " /tmp is the host's (unconfined execution, by explicit setting)"
         )
-    parts = ["own mount namespace"]
+    root = facts.get("root")
+    if isinstance(root, dict):
+        shown = ", ".join(root.get("system", []))
+        parts = [
+            "own root (pivot_root): nothing of the host in view but, read-only, "
+            f"{shown}, a minimal /etc and /dev; the work dir read-write"
+        ]
+    else:
+        parts = ["own mount namespace"]
     if facts.get("scratch"):
         dirs = ", ".join(facts["scratch"])
         parts.append(f"{dirs} are one private tmpfs of {fmt_bytes(limits.disk_bytes)}")
@@ -120,8 +128,6 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
         parts.append("/proc shows only the run's own processes")
     else:
         parts.append(f"/proc is the host's ({proc})")
-    if facts.get("masked"):
-        parts.append(f"hidden except what the run needs: {', '.join(facts['masked'])}")
     return "filesystem: " + "; ".join(parts)
 
 

@@ -60,7 +60,9 @@ class Sandbox:
 
     ``root`` is where work dirs are created (inside the workspace, e.g. ``ws / ".sandbox"``);
     ``workspace`` (default: root's parent) is what result paths are relative to. ``python``
-    is the interpreter for python snippets (default: the one running relay).
+    is the interpreter for python snippets (default: the one running relay). Without a
+    mount namespace the code would see the host's whole file system, so every execution then
+    fails with `SandboxError`, unless ``unconfined`` says to run it anyway.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Sandbox:
         *,
         limits: SandboxLimits | None = None,
         allow_network: bool = False,
+        unconfined: bool = False,
         workspace: Path | str | None = None,
         python: Path | str | None = None,
     ) -> None:
@@ -82,6 +85,9 @@ class Sandbox:
             raise SandboxError("allow_network must be True or False")
         self.limits = limits or SandboxLimits()
         self.allow_network = allow_network
+        if not isinstance(unconfined, bool):
+            raise SandboxError("unconfined must be True or False")
+        self.unconfined = unconfined
         self.python = Path(python) if python is not None else Path(sys.executable)
         if not self.python.is_absolute() or not os.access(self.python, os.X_OK):
             raise SandboxError(f"python interpreter {self.python} is not an executable path")
@@ -220,6 +226,7 @@ class Sandbox:
             "reveal": [str(run.workdir), *self._python_dirs],
             "scratch_bytes": limits.disk_bytes,
             "max_files": limits.max_files,
+            "unconfined": self.unconfined,
         }
 
     # -- reporting --------------------------------------------------------------------------
