@@ -457,7 +457,10 @@ def run_target(config: dict[str, Any], reporter: Reporter) -> None:
         argv = config["argv"]
         os.execve(argv[0], argv, config["env"])
     except OSError as exc:
-        reporter.send(kind="error", message=f"could not start {config['argv'][0]}: {exc}")
+        # strerror only: the exception's text would name host paths (the work dir).
+        reporter.send(
+            kind="error", message=f"could not start {config['argv'][0]}: {exc.strerror or exc}"
+        )
     os._exit(127)
 
 

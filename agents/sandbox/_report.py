@@ -109,10 +109,12 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
         )
     root = facts.get("root")
     if isinstance(root, dict):
-        shown = ", ".join(root.get("system", []))
+        # The system dirs by name; the interpreter's prefixes not: they are host paths.
+        system = [d for d in root.get("system", []) if d.count("/") == 1]
         parts = [
             "own root (pivot_root): nothing of the host in view but, read-only, "
-            f"{shown}, a minimal /etc and /dev; the work dir read-write"
+            f"{', '.join(system)}, the Python installation, a minimal /etc and /dev;"
+            " the work dir read-write"
         ]
     else:
         parts = ["own mount namespace"]

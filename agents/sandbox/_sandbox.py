@@ -138,7 +138,10 @@ class Sandbox:
                     prepare_workdir, run.workdir, code_name, code_bytes, inputs, owner, shown
                 )
             except OSError as exc:
-                raise SandboxError(f"could not prepare the work dir {run.workdir}: {exc}") from None
+                raise SandboxError(
+                    f"could not prepare the work dir {self._shown(run.workdir)}:"
+                    f" {exc.strerror or exc}"
+                ) from None
             env = self._child_env(run.workdir)
             config = self._launcher_config(run, self._argv(language, code_name), env)
             config["read_only"] = [
@@ -156,6 +159,18 @@ class Sandbox:
             _uids_in_use.discard(uid or 0)
         names = [str(n) for n in shown]
         return await self._result(language, run, reclaimed, code_name, sorted(env), names)
+
+    def _shown(self, path: Path) -> str:
+        """``path`` as the model may see it: relative to the workspace, never the host's."""
+        return (
+            path.relative_to(self.workspace).as_posix()
+            if path.is_relative_to(self.workspace)
+            else path.name
+        )
+
+    def _relative(self, text: str, workdir: Path) -> str:
+        """Host paths in a launcher's message, said relative to the work dir / workspace."""
+        return text.replace(str(workdir), ".").replace(str(self.workspace), "<workspace>")
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -244,7 +259,7 @@ class Sandbox:
         setup = run.message("setup")
         exit_info = run.message("exit")
         if error is not None:
-            raise SandboxError(str(error.get("message")))
+            raise SandboxError(self._relative(str(error.get("message")), run.workdir))
         if setup is None:
             if run.kill_reason is None:
                 logger.warning("sandbox launcher failed: {}", run.stderr.text()[-2000:])

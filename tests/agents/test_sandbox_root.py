@@ -146,6 +146,10 @@ async def test_as_root_hostile_code_sees_only_its_work_dir(
     assert report["own"]["input"] == "input-content"
     assert not (tmp_path / "ws" / ".sandbox" / "planted-by-code").exists()
     assert "mine.txt" in [f.path for f in result.files_produced]
+    # What the model is shown names no host path: not the workspace, not the interpreter's.
+    shown = "\n".join([*result.isolation, result.summary, result.workdir, *result.notes])
+    for host_path in (str(tmp_path), sys.prefix, sys.base_prefix):
+        assert host_path not in shown
 
 
 @pytest.mark.usefixtures("needs_root", "needs_setpriv")
