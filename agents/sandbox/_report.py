@@ -49,6 +49,13 @@ def describe_isolation(
         f"output: {fmt_bytes(limits.output_bytes)} kept per stream (head and tail);"
         f" run killed past {fmt_bytes(limits.output_kill_bytes)} in total",
     ]
+    if "seccomp" in facts:
+        lines.append(
+            "system calls: seccomp filter denies new namespaces, mount, pivot_root, ptrace,"
+            " keyctl, bpf, perf_event_open and kernel modules (EPERM)"
+            if facts["seccomp"] == "ok"
+            else f"system calls: NOT filtered ({facts['seccomp']})"
+        )
     if {"ipc", "uts"} <= ok:
         lines.append("ipc, hostname: own namespaces")
     if read_only:

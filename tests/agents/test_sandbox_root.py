@@ -1,4 +1,5 @@
-"""The sandbox's file system is an allow-list: hostile code sees none of the host's tree.
+"""The sandbox's file system is an allow-list: hostile code sees none of the host's tree,
+and its seccomp filter refuses new namespaces, mounts and ptrace.
 
 Each escape is tried as root (through `Sandbox`, the run dropping to its own uid) and as an
 ordinary user (the launcher started under setpriv, isolated by a user namespace). What is
@@ -27,7 +28,7 @@ SECRET = "relay-planted-secret-7f3a"
 
 # Tries every escape and prints one JSON object of what it managed; bounded by itself.
 HOSTILE = """
-import json, os, socket, subprocess, sys
+import ctypes, json, os, socket, subprocess, sys
 secret, sock, other = sys.argv[1:4]
 got = {}
 def attempt(name, action):
@@ -49,6 +50,23 @@ def connect():
     s.connect(sock)
     return "connected"
 attempt("socket", connect)
+libc = ctypes.CDLL(None, use_errno=True)
+def call(result):
+    if result != 0:
+        raise OSError(ctypes.get_errno(), "refused")
+    return "done"
+attempt("unshare_user", lambda: call(libc.unshare(0x10000000)))
+attempt("unshare_mount", lambda: call(libc.unshare(0x00020000)))
+attempt("mount", lambda: call(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)))
+attempt("ptrace", lambda: call(libc.ptrace(0, 0, None, None)))
+def clone_user():
+    pid = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)  # clone(CLONE_NEWUSER | SIGCHLD)
+    if pid == 0:
+        os._exit(0)
+    if pid > 0:
+        os.waitpid(pid, 0)
+    return call(0 if pid > 0 else -1)
+attempt("clone_user", clone_user)
 own = {}
 own["write"] = open("mine.txt", "w").write("ok")
 own["stdlib"] = [__import__(m).__name__ for m in ("json", "sqlite3", "decimal", "zlib")]
@@ -141,6 +159,7 @@ async def test_as_root_hostile_code_sees_only_its_work_dir(
     filesystem = next(line for line in result.isolation if line.startswith("filesystem:"))
     if "own root" not in filesystem:
         lacking(f"no mount namespace here: {filesystem}")
+    assert any(line.startswith("system calls: seccomp filter denies") for line in result.isolation)
     report = json.loads(result.stdout)
     assert_contained(report, Path(result.workdir).name, {sys.prefix, sys.base_prefix})
     assert report["own"]["input"] == "input-content"
