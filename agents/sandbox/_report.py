@@ -44,6 +44,7 @@ def describe_isolation(
         else "privileges: relay's own user (not root, so it cannot switch user); no_new_privs",
         f"environment: scrubbed, built from scratch ({', '.join(sorted(env_keys))})",
         f"wall clock: {fmt_seconds(limits.wall_timeout)}, then every process of the run is killed",
+        _total_memory(facts, limits),
         f"disk: work dir limited to {fmt_bytes(limits.disk_bytes)} and {limits.max_files}"
         " entries (watched while running; output deleted if exceeded)",
         f"output: {fmt_bytes(limits.output_bytes)} kept per stream (head and tail);"
@@ -61,6 +62,16 @@ def describe_isolation(
     if read_only:
         lines.append(_inputs(facts, uid, read_only))
     return lines
+
+
+def _total_memory(facts: dict[str, Any], limits: SandboxLimits) -> str:
+    """No cgroup per run yet: what the per-process limits add up to, and no more."""
+    if facts.get("nproc_skipped"):
+        return "memory in total: NOT bounded (no cgroup, and the process count is not limited)"
+    return (
+        f"memory in total: NOT bounded as a whole (no cgroup): up to {limits.max_processes}"
+        f" processes of {fmt_bytes(limits.memory_bytes)} address space each"
+    )
 
 
 def _inputs(facts: dict[str, Any], uid: int | None, names: list[str]) -> str:

@@ -260,5 +260,6 @@ def test_degraded_isolation_is_spelled_out() -> None:
     assert "network: NOT isolated (no network namespace: [Errno 1]" in text
     assert "filesystem: shared with the host" in text
     assert "process count NOT limited" in text
+    assert "memory in total: NOT bounded (no cgroup" in text
     assert "leftovers killed by process group" in text
     assert "processes 32" not in text
