@@ -433,6 +433,13 @@ def build_root(config: dict[str, Any], facts: dict[str, Any], uid: int, gid: int
     root = NEW_ROOT
     try:
         _mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=0755,size=16m,nr_inodes=4096")
+        for scratch in SCRATCH_DIRS:
+            _makedirs(root + scratch)
+        try:
+            # First: the work dir or a Python prefix may lie under /tmp (then inside this tmpfs).
+            facts["scratch"] = make_scratch(root, config["scratch_bytes"], config["max_files"])
+        except OSError as exc:
+            facts["scratch_error"] = str(exc)
         for path, handle in [*system.items(), *prefixes.items()]:
             _makedirs(root + path)
             bind(handle, root + path)
@@ -449,13 +456,6 @@ def build_root(config: dict[str, Any], facts: dict[str, Any], uid: int, gid: int
         for name, target in DEV_LINKS.items():
             os.symlink(target, f"{root}/dev/{name}")
         _makedirs(root + "/proc")
-        for scratch in SCRATCH_DIRS:
-            _makedirs(root + scratch)
-        try:
-            # Before the work dir, which may lie under /tmp (then inside this tmpfs).
-            facts["scratch"] = make_scratch(root, config["scratch_bytes"], config["max_files"])
-        except OSError as exc:
-            facts["scratch_error"] = str(exc)
         _makedirs(root + workdir)
         bind(work, root + workdir, writable=True)
         for target, handle in sources.items():
