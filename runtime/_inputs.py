@@ -190,7 +190,8 @@ def _copy(entries: list[_Entry], task_dir: Path) -> None:
     staging = task_dir / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
     placed: list[Path] = []
     try:
-        staging.mkdir(parents=True)
+        task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a task's files are its own
+        staging.mkdir()
         for entry in entries:
             target = staging / entry.target
             if entry.is_dir:

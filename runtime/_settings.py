@@ -50,6 +50,11 @@ class RuntimeSettings(BaseModel):
         bool,
         Setting(key="code_execution", help="the code agent writes code but never runs it"),
     ] = Field(default=True, description="let the code agent run code in its sandbox")
+    unconfined_code_execution: Annotated[bool, Setting()] = Field(
+        default=False,
+        description="run code even where the sandbox cannot give it a file system of its own"
+        " (the code then sees the host's files as relay's user)",
+    )
 
     max_input_files: int = Field(
         default=1000,

@@ -3,11 +3,13 @@ shell snippets in the sandbox."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Literal
 
 import pydantic_core
+from loguru import logger
 
 from agent_relay.bus import one_line
 from agent_relay.runtime import AgentContext, Artifact, StepAssignment
@@ -22,6 +24,7 @@ from .._base import (
     last_call_failed,
 )
 from .._workspace import Workspace
+from ..sandbox._probe import isolation_unavailable
 from ..sandbox._sandbox import Sandbox
 from ..sandbox._types import SandboxLimits
 
@@ -91,11 +94,15 @@ class CodeAgent(AssistantAgent):
 
         if not step.allow_code_execution:
             return [save_code]
+        unconfined = step.unconfined_code_execution
+        if not unconfined and _refusal() is not None:
+            return [save_code]  # fail closed: the reason was logged once, by _refusal
 
         sandbox = Sandbox(
             ctx.workspace / SANDBOX_DIR,
             limits=self.limits,
             allow_network=self.allow_network,
+            unconfined=unconfined,
             workspace=ctx.workspace,
         )
 
@@ -173,3 +180,16 @@ def _headline(call: ToolCallRecord) -> str:
     """A failed run's first line (``error: the code failed (exited 1 in 0.2s)``), without the
     report that follows it for the model."""
     return one_line(call.output.partition("\n")[0], 200)
+
+
+@functools.cache
+def _refusal() -> str | None:
+    """Why code execution is not offered on this machine (logged once), or None."""
+    reason = isolation_unavailable()
+    if reason is not None:
+        logger.warning(
+            "code execution is off: the sandbox cannot isolate code here ({}); set"
+            " unconfined_code_execution to run code with the host's files in view",
+            reason,
+        )
+    return reason

@@ -62,7 +62,19 @@ PR_SET_NO_NEW_PRIVS = 38
 
 # Directories every user may write to; in a mount namespace they all become one private,
 # size-limited tmpfs, so "write to /tmp" cannot fill the host's disk either.
-SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+# What the new root holds of the host, read-only: where programs and libraries live.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
+# Mounted over in the launcher's own mount namespace only, so the host's /tmp is untouched.
+NEW_ROOT = "/tmp"
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
 RLIMITS = {
     "cpu": resource.RLIMIT_CPU,
@@ -83,6 +95,7 @@ _libc.mount.argtypes = [
 ]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p]
 MNT_DETACH = 2
 # All five arguments, always: some options (no_new_privs) insist the unused ones are zero.
 _libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
@@ -126,6 +139,137 @@ class Reporter:
         data = (json.dumps(message) + "\n").encode()
         with contextlib.suppress(OSError):
             os.write(self.fd, data)
+
+
+# -- seccomp --------------------------------------------------------------------------------
+
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_CMP_MASKED_EQ = 7
+EPERM, ENOSYS = 1, 38
+# What model-written code has no business calling: namespaces, mounts, tracing, the kernel's
+# keyring, BPF, perf, kernel modules and the like. Denied with EPERM.
+DENIED_SYSCALLS = (
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "userfaultfd",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "acct",
+    "iopl",
+    "ioperm",
+    "lookup_dcookie",
+    "quotactl",
+)
+CLONE_NAMESPACE_BITS = (
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+    CLONE_NEWIPC,
+    CLONE_NEWUSER,
+    CLONE_NEWPID,
+    CLONE_NEWNET,
+    0x02000000,  # CLONE_NEWCGROUP
+    0x00000080,  # CLONE_NEWTIME
+)
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+def _errno_action(errno: int) -> int:
+    return 0x00050000 | (errno & 0xFFFF)
+
+
+def seccomp_available(config: dict[str, Any]) -> str:
+    """ "ok" when the filter can be loaded; else why not, which fails the run unless it is
+    unconfined. The filter itself is loaded by the target, the last step before exec."""
+    try:
+        ctypes.CDLL("libseccomp.so.2")
+    except OSError as exc:
+        if not config.get("unconfined"):
+            raise SetupError(f"no seccomp filter: libseccomp is not installed ({exc})") from None
+        config["seccomp"] = False
+        return f"libseccomp is not installed ({exc})"
+    return "ok"
+
+
+def load_seccomp() -> None:
+    """Install the deny-list filter through libseccomp (the C library, by ctypes: the
+    launcher may import only the standard library). The filter survives exec."""
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError as exc:
+        raise SetupError(f"libseccomp is not installed ({exc})") from None
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(_ArgCmp),
+    ]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        raise SetupError("seccomp_init failed")
+    try:
+
+        def rule(name: str, action: int, *cmps: _ArgCmp) -> None:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number < 0:
+                return  # not a system call on this architecture
+            array = (_ArgCmp * max(len(cmps), 1))(*cmps)
+            result = lib.seccomp_rule_add_array(ctx, action, number, len(cmps), array)
+            if result != 0:
+                raise SetupError(f"seccomp rule for {name}: {os.strerror(-result)}")
+
+        for name in DENIED_SYSCALLS:
+            rule(name, _errno_action(EPERM))
+        for bit in CLONE_NAMESPACE_BITS:
+            rule("clone", _errno_action(EPERM), _ArgCmp(0, SCMP_CMP_MASKED_EQ, bit, bit))
+        # clone3 passes its flags in memory a filter cannot read: say it does not exist, and
+        # the C library falls back to clone, whose flags are checked above.
+        rule("clone3", _errno_action(ENOSYS))
+        result = lib.seccomp_load(ctx)
+        if result != 0:
+            raise SetupError(f"seccomp_load: {os.strerror(-result)}")
+    finally:
+        lib.seccomp_release(ctx)
 
 
 # -- launcher -------------------------------------------------------------------------------
@@ -178,71 +322,14 @@ def first_unsearchable(path: str, uid: int, gid: int) -> str | None:
     return None
 
 
-def make_scratch(size_bytes: int, max_files: int) -> list[str]:
-    """One private tmpfs, bind-mounted over every world-writable scratch directory."""
-    present = [d for d in SCRATCH_DIRS if os.path.isdir(d) and not os.path.islink(d)]
-    if not present:
-        return []
-    first = present[0]
+def make_scratch(root: str, size_bytes: int, max_files: int) -> list[str]:
+    """One private tmpfs, bind-mounted over every scratch directory of the new root."""
+    first = SCRATCH_DIRS[0]
     options = f"mode=1777,size={size_bytes},nr_inodes={max_files + 16}"
-    _mount("tmpfs", first, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    for other in present[1:]:
-        _mount(first, other, None, MS_BIND)
-    return present
-
-
-def reveal(handles: dict[str, int], uid: int, gid: int, private: list[str]) -> list[str]:
-    """Make each path reachable for uid at the same absolute path.
-
-    A directory on the way that uid cannot traverse (``/root`` is 0700) is covered by an
-    empty tmpfs, in which the path is recreated and the real directory bind-mounted, so the
-    child sees the interpreter and its work dir but nothing else behind that directory. The
-    handles were opened before anything was mounted, because mounting may hide the paths;
-    ``private`` are the tmpfs mounts already made, where hidden paths may be recreated.
-    """
-    masked: list[str] = []
-    for path in sorted(handles, key=lambda item: item.count("/")):
-        current = "/"
-        for part in path.strip("/").split("/")[:-1]:
-            current = os.path.join(current, part)
-            if not os.path.isdir(current):
-                # Only inside a tmpfs we mounted: the real directory existed when we opened it.
-                if not any(current.startswith(m + "/") for m in [*masked, *private]):
-                    raise SetupError(f"cannot recreate {current}: not under a private mount")
-                os.mkdir(current, 0o755)
-            elif not searchable(current, uid, gid):
-                _mount("tmpfs", current, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
-                masked.append(current)
-        real = os.fstat(handles[path])
-        if os.path.isdir(path):
-            seen = os.stat(path)
-            if (seen.st_dev, seen.st_ino) == (real.st_dev, real.st_ino):
-                continue
-        else:
-            os.mkdir(path, 0o755)
-        _mount(f"/proc/self/fd/{handles[path]}", path, None, MS_BIND | MS_REC)
-    return masked
-
-
-def mount_read_only(sources: dict[str, int], facts: dict[str, Any]) -> None:
-    """Bind each read-only input (by its handle) over its placeholder in the work dir, then
-    make that mount read-only. A mount that cannot be made read-only is taken away again,
-    leaving the placeholder: an input is shown read-only or not at all."""
-    for target, handle in sources.items():
-        _mount(f"/proc/self/fd/{handle}", target, None, MS_BIND)
-        error = ""
-        # In a user namespace the flags the source's mount has are locked and must be kept.
-        for extra in (0, MS_NOSUID | MS_NODEV, MS_NOSUID | MS_NODEV | MS_NOEXEC):
-            try:
-                _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | extra)
-                break
-            except OSError as exc:
-                error = str(exc)
-        else:
-            _libc.umount2(target.encode(), MNT_DETACH)
-            facts["read_only"] = error
-            return
-    facts["read_only"] = "bind"
+    _mount("tmpfs", root + first, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for other in SCRATCH_DIRS[1:]:
+        _mount(root + first, root + other, None, MS_BIND)
+    return list(SCRATCH_DIRS)
 
 
 def link_read_only(read_only: list[list[str]], facts: dict[str, Any]) -> None:
@@ -262,6 +349,12 @@ def prepare_filesystem(config: dict[str, Any], facts: dict[str, Any]) -> None:
     gid = config["gid"] if config["gid"] is not None else os.getgid()
     read_only = config.get("read_only", [])
     if facts.get("mount") != "ok":
+        if not config.get("unconfined"):
+            # Fail closed: without a mount namespace the code would see the host's whole tree.
+            raise SetupError(
+                "no mount namespace, so the code cannot be given a file system of its own"
+                f" ({facts.get('mount', 'not attempted')})"
+            )
         for path in config["reveal"]:
             blocker = first_unsearchable(path, uid, gid)
             if blocker is not None:
@@ -273,29 +366,136 @@ def prepare_filesystem(config: dict[str, Any], facts: dict[str, Any]) -> None:
             link_read_only(read_only, facts)
         return
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # Opened before the scratch tmpfs may cover them (a work dir under /tmp).
-    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in config["reveal"]}
-    sources = {target: os.open(source, os.O_PATH | os.O_NOFOLLOW) for source, target in read_only}
-    try:
+    build_root(config, facts, uid, gid)
+
+
+def _handle(path: str) -> int:
+    return os.open(path, os.O_PATH | os.O_NOFOLLOW)
+
+
+def _makedirs(path: str) -> None:
+    """Inside the new root only; each level 0755 and root's (or the mapped user's)."""
+    if not os.path.isdir(path):
+        _makedirs(os.path.dirname(path))
+        os.mkdir(path, 0o755)
+
+
+def bind(handle: int, target: str, *, writable: bool = False) -> None:
+    """Bind what ``handle`` names onto ``target``, read-only unless ``writable``."""
+    _mount(f"/proc/self/fd/{handle}", target, None, MS_BIND | MS_REC)
+    if writable:
+        return
+    error: OSError | None = None
+    # In a user namespace the flags the source's mount has are locked and must be kept.
+    for extra in (0, MS_NOSUID | MS_NODEV, MS_NOSUID | MS_NODEV | MS_NOEXEC, MS_NOSUID):
         try:
-            facts["scratch"] = make_scratch(config["scratch_bytes"], config["max_files"])
+            _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | extra)
+            return
+        except OSError as exc:
+            error = exc
+    _libc.umount2(target.encode(), MNT_DETACH)
+    raise SetupError(f"cannot make {target} read-only: {error}")
+
+
+def minimal_etc(uid: int, gid: int, workdir: str, network: bool) -> dict[str, bytes]:
+    """The few files of /etc programs expect; never the host's whole /etc."""
+    files = {
+        "passwd": f"root:x:0:0:root:/:/bin/sh\nsandbox:x:{uid}:{gid}:sandbox:{workdir}:/bin/sh\n",
+        "group": f"root:x:0:\nsandbox:x:{gid}:\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+    }
+    data = {name: text.encode() for name, text in files.items()}
+    copied = ["ld.so.cache", "localtime", *(["resolv.conf"] if network else [])]
+    for name in copied:
+        with contextlib.suppress(OSError), open(f"/etc/{name}", "rb") as file:
+            data[name] = file.read(4 * 2**20)
+    return data
+
+
+def build_root(config: dict[str, Any], facts: dict[str, Any], uid: int, gid: int) -> None:
+    """A fresh root (tmpfs) holding exactly what the run needs; the supervisor pivots into it.
+
+    Read-only: the system dirs and the interpreter's prefix; read-write: the work dir; the
+    task's inputs read-only over their placeholders; a private /tmp; a minimal /etc and /dev.
+    Every source is opened before the first mount, because mounting may hide it.
+    """
+    workdir = config["workdir"]
+    system = {d: _handle(d) for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)}
+    links = {d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)}
+    extra = sorted({p for p in config["reveal"] if p != workdir and not _covered(p, system)})
+    prefixes = {p: _handle(p) for p in extra}
+    work = _handle(workdir)
+    devices = {n: _handle(f"/dev/{n}") for n in DEVICES if os.path.exists(f"/dev/{n}")}
+    sources = {t: _handle(s) for s, t in config.get("read_only", [])}
+    network = "net" not in config["namespaces"]
+    etc = minimal_etc(uid, gid, workdir, network)
+    root = NEW_ROOT
+    try:
+        _mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=0755,size=16m,nr_inodes=4096")
+        for scratch in SCRATCH_DIRS:
+            _makedirs(root + scratch)
+        try:
+            # First: the work dir or a Python prefix may lie under /tmp (then inside this tmpfs).
+            facts["scratch"] = make_scratch(root, config["scratch_bytes"], config["max_files"])
         except OSError as exc:
             facts["scratch_error"] = str(exc)
-        facts["masked"] = reveal(handles, uid, gid, facts.get("scratch", []))
-        if sources:
-            mount_read_only(sources, facts)
+        for path, handle in [*system.items(), *prefixes.items()]:
+            _makedirs(root + path)
+            bind(handle, root + path)
+        for path, target in links.items():
+            os.symlink(target, root + path)
+        _makedirs(root + "/etc")
+        for name, content in etc.items():
+            with open(f"{root}/etc/{name}", "wb") as file:
+                file.write(content)
+        _makedirs(root + "/dev")
+        for name, handle in devices.items():
+            open(f"{root}/dev/{name}", "wb").close()
+            _mount(f"/proc/self/fd/{handle}", f"{root}/dev/{name}", None, MS_BIND)
+        for name, target in DEV_LINKS.items():
+            os.symlink(target, f"{root}/dev/{name}")
+        _makedirs(root + "/proc")
+        _makedirs(root + workdir)
+        bind(work, root + workdir, writable=True)
+        for target, handle in sources.items():
+            bind(handle, root + target)
+        facts["read_only"] = "bind"
+        facts["root"] = {"system": sorted([*system, *extra]), "devices": sorted(devices)}
     finally:
-        for handle in [*handles.values(), *sources.values()]:
+        for handle in [*system.values(), *prefixes.values(), work, *devices.values()]:
             os.close(handle)
+        for handle in sources.values():
+            os.close(handle)
+
+
+def _covered(path: str, system: dict[str, int]) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in system)
+
+
+def enter_root(facts: dict[str, Any]) -> None:
+    """pivot_root into the new root, detach the host's tree, and make / read-only.
+
+    Run by the supervisor after it mounted /proc (a /proc may only be mounted in a user
+    namespace while another full /proc is still in view)."""
+    if "root" not in facts:
+        return
+    os.chdir(NEW_ROOT)
+    # pivot_root(".", "."): the old root ends up stacked on "." and is detached at once.
+    _check(_libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "detach the host's root")
+    os.chdir("/")
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
 def mount_proc(pid_namespace: bool, facts: dict[str, Any]) -> None:
     """A /proc of our own: only the sandbox's processes (pid ns) or only the run uid's."""
     if facts.get("mount") != "ok":
         return
+    target = NEW_ROOT + "/proc" if "root" in facts else "/proc"
     for option in ("hidepid=invisible", "hidepid=2"):
         try:
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, option)
+            _mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, option)
         except OSError as exc:
             facts["proc"] = str(exc)
             continue
@@ -315,6 +515,7 @@ def launch(config: dict[str, Any], reporter: Reporter) -> int:
             # user's processes, not the run's: leave it out rather than fail at random.
             facts["nproc_skipped"] = config["rlimits"].pop("nproc", None) is not None
         prepare_filesystem(config, facts)
+        facts["seccomp"] = seccomp_available(config)
     except (OSError, SetupError) as exc:
         reporter.send(kind="error", message=f"sandbox setup failed: {exc}")
         return 125
@@ -336,11 +537,12 @@ def supervise(config: dict[str, Any], facts: dict[str, Any], reporter: Reporter)
             # Orphans come to us instead of the host's init, so we can reap them.
             _prctl(PR_SET_CHILD_SUBREAPER, 1)
         mount_proc(pid_namespace, facts)
+        enter_root(facts)
         if facts.get("scratch"):
             config["env"]["TMPDIR"] = "/tmp"
         reporter.send(kind="setup", facts=facts)
         target = os.fork()
-    except OSError as exc:
+    except (OSError, SetupError) as exc:
         reporter.send(kind="error", message=f"sandbox setup failed: {exc}")
         return 125
     if target == 0:
@@ -383,11 +585,19 @@ def run_target(config: dict[str, Any], reporter: Reporter) -> None:
             os.setresgid(config["gid"], config["gid"], config["gid"])
             os.setresuid(config["uid"], config["uid"], config["uid"])
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if config.get("seccomp", True):  # False only when unconfined and libseccomp is absent
+            load_seccomp()
         os.umask(0o022)
         argv = config["argv"]
         os.execve(argv[0], argv, config["env"])
+    except SetupError as exc:
+        reporter.send(kind="error", message=f"sandbox setup failed: {exc}")
+        os._exit(125)
     except OSError as exc:
-        reporter.send(kind="error", message=f"could not start {config['argv'][0]}: {exc}")
+        # strerror only: the exception's text would name host paths (the work dir).
+        reporter.send(
+            kind="error", message=f"could not start {config['argv'][0]}: {exc.strerror or exc}"
+        )
     os._exit(127)
 
 

@@ -44,16 +44,34 @@ def describe_isolation(
         else "privileges: relay's own user (not root, so it cannot switch user); no_new_privs",
         f"environment: scrubbed, built from scratch ({', '.join(sorted(env_keys))})",
         f"wall clock: {fmt_seconds(limits.wall_timeout)}, then every process of the run is killed",
+        _total_memory(facts, limits),
         f"disk: work dir limited to {fmt_bytes(limits.disk_bytes)} and {limits.max_files}"
         " entries (watched while running; output deleted if exceeded)",
         f"output: {fmt_bytes(limits.output_bytes)} kept per stream (head and tail);"
         f" run killed past {fmt_bytes(limits.output_kill_bytes)} in total",
     ]
+    if "seccomp" in facts:
+        lines.append(
+            "system calls: seccomp filter denies new namespaces, mount, pivot_root, ptrace,"
+            " keyctl, bpf, perf_event_open and kernel modules (EPERM)"
+            if facts["seccomp"] == "ok"
+            else f"system calls: NOT filtered ({facts['seccomp']})"
+        )
     if {"ipc", "uts"} <= ok:
         lines.append("ipc, hostname: own namespaces")
     if read_only:
         lines.append(_inputs(facts, uid, read_only))
     return lines
+
+
+def _total_memory(facts: dict[str, Any], limits: SandboxLimits) -> str:
+    """No cgroup per run yet: what the per-process limits add up to, and no more."""
+    if facts.get("nproc_skipped"):
+        return "memory in total: NOT bounded (no cgroup, and the process count is not limited)"
+    return (
+        f"memory in total: NOT bounded as a whole (no cgroup): up to {limits.max_processes}"
+        f" processes of {fmt_bytes(limits.memory_bytes)} address space each"
+    )
 
 
 def _inputs(facts: dict[str, Any], uid: int | None, names: list[str]) -> str:
@@ -105,9 +123,19 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
     if "mount" not in ok:
         return (
             f"filesystem: shared with the host (no mount namespace: {facts.get('mount')});"
-            " /tmp is the host's"
+            " /tmp is the host's (unconfined execution, by explicit setting)"
         )
-    parts = ["own mount namespace"]
+    root = facts.get("root")
+    if isinstance(root, dict):
+        # The system dirs by name; the interpreter's prefixes not: they are host paths.
+        system = [d for d in root.get("system", []) if d.count("/") == 1]
+        parts = [
+            "own root (pivot_root): nothing of the host in view but, read-only, "
+            f"{', '.join(system)}, the Python installation, a minimal /etc and /dev;"
+            " the work dir read-write"
+        ]
+    else:
+        parts = ["own mount namespace"]
     if facts.get("scratch"):
         dirs = ", ".join(facts["scratch"])
         parts.append(f"{dirs} are one private tmpfs of {fmt_bytes(limits.disk_bytes)}")
@@ -120,8 +148,6 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
         parts.append("/proc shows only the run's own processes")
     else:
         parts.append(f"/proc is the host's ({proc})")
-    if facts.get("masked"):
-        parts.append(f"hidden except what the run needs: {', '.join(facts['masked'])}")
     return "filesystem: " + "; ".join(parts)
 
 

@@ -60,7 +60,9 @@ class Sandbox:
 
     ``root`` is where work dirs are created (inside the workspace, e.g. ``ws / ".sandbox"``);
     ``workspace`` (default: root's parent) is what result paths are relative to. ``python``
-    is the interpreter for python snippets (default: the one running relay).
+    is the interpreter for python snippets (default: the one running relay). Without a
+    mount namespace the code would see the host's whole file system, so every execution then
+    fails with `SandboxError`, unless ``unconfined`` says to run it anyway.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Sandbox:
         *,
         limits: SandboxLimits | None = None,
         allow_network: bool = False,
+        unconfined: bool = False,
         workspace: Path | str | None = None,
         python: Path | str | None = None,
     ) -> None:
@@ -82,6 +85,9 @@ class Sandbox:
             raise SandboxError("allow_network must be True or False")
         self.limits = limits or SandboxLimits()
         self.allow_network = allow_network
+        if not isinstance(unconfined, bool):
+            raise SandboxError("unconfined must be True or False")
+        self.unconfined = unconfined
         self.python = Path(python) if python is not None else Path(sys.executable)
         if not self.python.is_absolute() or not os.access(self.python, os.X_OK):
             raise SandboxError(f"python interpreter {self.python} is not an executable path")
@@ -132,7 +138,10 @@ class Sandbox:
                     prepare_workdir, run.workdir, code_name, code_bytes, inputs, owner, shown
                 )
             except OSError as exc:
-                raise SandboxError(f"could not prepare the work dir {run.workdir}: {exc}") from None
+                raise SandboxError(
+                    f"could not prepare the work dir {self._shown(run.workdir)}:"
+                    f" {exc.strerror or exc}"
+                ) from None
             env = self._child_env(run.workdir)
             config = self._launcher_config(run, self._argv(language, code_name), env)
             config["read_only"] = [
@@ -150,6 +159,18 @@ class Sandbox:
             _uids_in_use.discard(uid or 0)
         names = [str(n) for n in shown]
         return await self._result(language, run, reclaimed, code_name, sorted(env), names)
+
+    def _shown(self, path: Path) -> str:
+        """``path`` as the model may see it: relative to the workspace, never the host's."""
+        return (
+            path.relative_to(self.workspace).as_posix()
+            if path.is_relative_to(self.workspace)
+            else path.name
+        )
+
+    def _relative(self, text: str, workdir: Path) -> str:
+        """Host paths in a launcher's message, said relative to the work dir / workspace."""
+        return text.replace(str(workdir), ".").replace(str(self.workspace), "<workspace>")
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -220,6 +241,7 @@ class Sandbox:
             "reveal": [str(run.workdir), *self._python_dirs],
             "scratch_bytes": limits.disk_bytes,
             "max_files": limits.max_files,
+            "unconfined": self.unconfined,
         }
 
     # -- reporting --------------------------------------------------------------------------
@@ -237,7 +259,7 @@ class Sandbox:
         setup = run.message("setup")
         exit_info = run.message("exit")
         if error is not None:
-            raise SandboxError(str(error.get("message")))
+            raise SandboxError(self._relative(str(error.get("message")), run.workdir))
         if setup is None:
             if run.kill_reason is None:
                 logger.warning("sandbox launcher failed: {}", run.stderr.text()[-2000:])

@@ -100,7 +100,10 @@ class Master(Actor):
         try:
             async with self._task_limiter:
                 await anyio.to_thread.run_sync(
-                    lambda: (self._workspace / run.task_id).mkdir(parents=True, exist_ok=True)
+                    # 0700: a task's files are its own, not other local users'.
+                    lambda: (self._workspace / run.task_id).mkdir(
+                        mode=0o700, parents=True, exist_ok=True
+                    )
                 )
                 result = await run.execute()
             with anyio.CancelScope(shield=True):

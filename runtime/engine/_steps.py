@@ -61,6 +61,9 @@ class StepAssignment(BaseModel):
     timeout_s: float | None = None
     workspace: str = Field(description="the task's workspace directory (absolute path)")
     allow_code_execution: bool = False
+    unconfined_code_execution: bool = Field(
+        default=False, description="run code even without the sandbox's own file system"
+    )
     read_only: list[str] = Field(
         default_factory=list,
         description="paths in the workspace (files or folders) the step must not change: "

@@ -376,6 +376,7 @@ class TaskRun:
             timeout_s=timeout,
             workspace=str(self._workspace),
             allow_code_execution=self._settings.allow_code_execution,
+            unconfined_code_execution=self._settings.unconfined_code_execution,
             read_only=self._read_only,
         ).model_dump(mode="json")
         # The inputs are the dumps of ``StepInput`` models too, made once per dependency.

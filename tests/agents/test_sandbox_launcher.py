@@ -145,7 +145,12 @@ def test_root_without_namespaces_drops_privileges_and_sweeps_the_uid(
     os.chown(workdir, RUN_UID, RUN_UID)
     script = f"id -u; setsid sh -c 'sleep 30; : {token}' & sleep 0.2; echo started"
     config = base_config(
-        workdir, ["/bin/sh", "-c", script], uid=RUN_UID, gid=RUN_UID, namespaces=[]
+        workdir,
+        ["/bin/sh", "-c", script],
+        uid=RUN_UID,
+        gid=RUN_UID,
+        namespaces=[],
+        unconfined=True,
     )
 
     done, messages = launch(config)
@@ -168,7 +173,9 @@ def test_unreachable_work_dir_without_a_mount_namespace_is_a_clear_error(
     inner = hidden / "work"
     inner.mkdir()
     os.chown(inner, RUN_UID, RUN_UID)
-    config = base_config(inner, ["/bin/true"], uid=RUN_UID, gid=RUN_UID, namespaces=[])
+    config = base_config(
+        inner, ["/bin/true"], uid=RUN_UID, gid=RUN_UID, namespaces=[], unconfined=True
+    )
 
     done, messages = launch(config)
 
@@ -177,6 +184,25 @@ def test_unreachable_work_dir_without_a_mount_namespace_is_a_clear_error(
     assert error.startswith("sandbox setup failed: the sandbox user cannot reach")
     assert str(hidden) in error
     assert "\n" not in error
+
+
+@pytest.mark.usefixtures("needs_root")
+def test_without_a_mount_namespace_the_code_is_refused_unless_unconfined(
+    workdir: Path, token: str
+) -> None:
+    os.chown(workdir, RUN_UID, RUN_UID)
+    marker = workdir / "ran"
+    config = base_config(
+        workdir, ["/bin/sh", "-c", f"touch {marker}"], uid=RUN_UID, gid=RUN_UID, namespaces=[]
+    )
+
+    done, messages = launch(config)
+
+    assert done.returncode == 125
+    error = by_kind(messages, "error")["message"]
+    assert error.startswith("sandbox setup failed: no mount namespace, so the code cannot")
+    assert "\n" not in error
+    assert not marker.exists()  # fail closed: the code never ran
 
 
 @pytest.mark.usefixtures("needs_root")
@@ -234,5 +260,6 @@ def test_degraded_isolation_is_spelled_out() -> None:
     assert "network: NOT isolated (no network namespace: [Errno 1]" in text
     assert "filesystem: shared with the host" in text
     assert "process count NOT limited" in text
+    assert "memory in total: NOT bounded (no cgroup" in text
     assert "leftovers killed by process group" in text
     assert "processes 32" not in text

@@ -67,6 +67,7 @@ def test_every_engine_setting_a_person_can_give_is_a_runtime_field() -> None:
         "step_timeout_s",
         "task_timeout_s",
         "allow_code_execution",
+        "unconfined_code_execution",
     }
     for s in user_settings().values():
         if s.name in engine:  # inherited from the engine's one definition, not restated
@@ -83,6 +84,10 @@ def test_flags_parse_into_the_settings_by_key(tmp_path: Path) -> None:
     runtime = load_settings(flags, cwd=tmp_path).runtime_settings()
     assert (runtime.step_timeout_s, runtime.allow_code_execution) == (12.0, False)
     assert (runtime.replan, runtime.max_steps) == (True, 3)
+    assert runtime.unconfined_code_execution is False  # off unless asked for by name
+    args = build_parser().parse_args(["run", "x", "--unconfined-code-execution"])
+    flags = {k: v for k, v in vars(args).items() if k in user_settings()}
+    assert load_settings(flags, cwd=tmp_path).runtime_settings().unconfined_code_execution
 
 
 @pytest.mark.usefixtures("environ")

@@ -3,6 +3,7 @@ failure and skipping, events, and results."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import anyio
@@ -187,6 +188,7 @@ async def test_each_task_gets_its_own_workspace(tmp_path: Path) -> None:
     async with runtime_for(tmp_path, [DIAMOND], journal) as rt:
         result = await rt.run("diamond")
     assert (tmp_path / result.task_id).is_dir()
+    assert stat.S_IMODE((tmp_path / result.task_id).stat().st_mode) == 0o700
 
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 42])

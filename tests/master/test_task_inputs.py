@@ -63,6 +63,7 @@ async def test_inputs_are_copied_named_to_the_planner_and_read_only(tmp_path: Pa
 
     assert result.status == "completed", result.error
     task_dir = tmp_path / "ws" / result.task_id
+    assert stat.S_IMODE(task_dir.stat().st_mode) == 0o700
     expected = ["data/a.csv", "data/deep/b.txt", "data/link.csv", "notes.md"]
     assert result.answer == " ".join(expected)  # there before the step ran
     assert (task_dir / "data" / "link.csv").read_text() == "1,2\n"
