@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Literal
 
+import anyio
 import pydantic_core
 from loguru import logger
 
 from agent_relay.bus import one_line
-from agent_relay.runtime import AgentContext, Artifact, StepAssignment
+from agent_relay.runtime import AgentContext, Artifact, StepAssignment, StepOutput
 from agent_relay.runtime.assistants import FunctionTool, tool
 
 from .._base import (
@@ -65,6 +66,14 @@ class CodeAgent(AssistantAgent):
     def __init__(self, limits: SandboxLimits | None = None, allow_network: bool = False) -> None:
         self.limits = limits or SandboxLimits()
         self.allow_network = allow_network
+
+    async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
+        # Whether code can be isolated here is found by running the launcher once per
+        # process; ``tools`` (synchronous) reads the cached answer, so the first step must
+        # not wait for that process on the event loop.
+        if step.allow_code_execution and not step.unconfined_code_execution:
+            await anyio.to_thread.run_sync(_refusal)
+        return await super().run_step(step, ctx)
 
     def tools(
         self, step: StepAssignment, ctx: AgentContext, artifacts: ArtifactLog
