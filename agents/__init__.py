@@ -133,3 +133,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru
 # recommends: ``logger.enable("agent_relay.agents")``. The ``relay`` command line enables them.
 _logger.disable("agent_relay.agents")
+
+if __name__ != "agent_relay.agents":
+    # The repository's folder imported by its own name (``from agents import FileAgent`` with
+    # the project's root on the path, as scripts run from there do) stands for the installed
+    # package: a second copy would hold agents whose classes are not relay's own. (The engine
+    # refuses that import instead: nothing outside relay has a use for it.)
+    import sys
+
+    from agent_relay import agents as _installed
+
+    sys.modules[__name__] = _installed

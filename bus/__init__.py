@@ -62,3 +62,10 @@ __all__ = [
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru
 # recommends: ``logger.enable("agent_relay.bus")``. The ``relay`` command line enables them.
 _logger.disable("agent_relay.bus")
+
+if __name__ != "agent_relay.bus":
+    # The repository's folder imported under its own name (say, ``import bus`` from the
+    # project's root) would be a second copy of relay whose classes are not relay's own.
+    raise ImportError(
+        f"relay installs this as agent_relay.bus; it is not importable as {__name__!r}"
+    )

@@ -312,3 +312,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru
 # recommends: ``logger.enable("agent_relay.runtime")``. The ``relay`` command line enables them.
 _logger.disable("agent_relay.runtime")
+
+if __name__ != "agent_relay.runtime":
+    # The repository's folder imported under its own name (say, ``import runtime`` from the
+    # project's root) would be a second copy of relay whose classes are not relay's own.
+    raise ImportError(
+        f"relay installs this as agent_relay.runtime; it is not importable as {__name__!r}"
+    )
