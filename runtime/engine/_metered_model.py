@@ -44,10 +44,7 @@ class MeteredModel(ChatModel):
     @property
     def usage(self) -> Usage:
         """The tokens of every call made so far, summed."""
-        total = Usage()
-        for used in self._calls:
-            total = total + used
-        return total
+        return Usage.total(self._calls)
 
     async def complete(
         self,

@@ -47,10 +47,7 @@ async def final_answer(
 
 
 def sum_usage(steps: Iterable[StepResult]) -> Usage:
-    total = Usage()
-    for s in steps:
-        total = total + s.usage
-    return total
+    return Usage.total(s.usage for s in steps)
 
 
 def _sinks(steps: list[StepResult]) -> list[StepResult]:

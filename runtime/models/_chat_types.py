@@ -7,7 +7,7 @@ conversation or another provider can produce them too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,14 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage]) -> Usage:
+        """The sum of ``usages`` (zero for none)."""
+        result = cls()
+        for usage in usages:
+            result = result + usage
+        return result
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
