@@ -1,4 +1,5 @@
-"""Telling whoever waits on a model call that it is being retried.
+"""Retrying a model call: how long to pause between attempts, and telling whoever waits on
+the call that it is being retried.
 
 A model call that fails and is tried again can take minutes; a person watching a task should
 see why. The engine (or any caller) installs a watcher for the calls made in its context with
@@ -8,6 +9,7 @@ watcher into the tasks a caller starts, so an agent's assistant run reports to i
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -66,3 +68,11 @@ async def report_progress(progress: ModelCallProgress) -> None:
     watcher = _watcher.get()
     if watcher is not None:
         await watcher(progress)
+
+
+def backoff_s(attempt: int, *, cap_s: float = 8.0) -> float:
+    """The pause in seconds before attempt ``attempt + 1`` of a call when the endpoint named
+    none: 0.5 s doubling up to ``cap_s``, less up to a quarter at random so that many clients
+    do not retry in step."""
+    base: float = min(0.5 * 2.0 ** (attempt - 1), cap_s)
+    return base * (1 - 0.25 * random.random())

@@ -17,7 +17,6 @@ dialect reads the same. Around each call it keeps:
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
@@ -27,7 +26,7 @@ from loguru import logger
 
 from .._errors import ModelConfigError, ModelError
 from . import _openai_wire as wire
-from ._call_progress import ModelCallProgress, report_progress
+from ._call_progress import ModelCallProgress, backoff_s, report_progress
 from ._chat_model import ChatModel, StreamAccumulator
 from ._chat_types import (
     ChatDelta,
@@ -66,13 +65,6 @@ _ENDPOINT_FAULTS = (
 
 #: The default cap of one reply's body, in bytes: 8 MiB, far above any plan or answer.
 DEFAULT_MAX_REPLY_BYTES = 8 << 20
-
-
-def backoff_s(attempt: int) -> float:
-    """The pause before attempt ``attempt + 1`` when the endpoint named none: 0.5 s doubling
-    up to 8 s, less up to a quarter at random so that many clients do not retry in step."""
-    base: float = min(0.5 * 2.0 ** (attempt - 1), 8.0)
-    return base * (1 - 0.25 * random.random())
 
 
 class OpenAIChatModel(ChatModel):

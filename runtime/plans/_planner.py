@@ -30,6 +30,7 @@ from loguru import logger
 from agent_relay.bus import one_line
 
 from .._errors import ModelError, RelayError
+from ..models._call_progress import backoff_s
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ChatMessage, Usage
 from ._plan import Plan, PlanError, PlanLimits, Step
@@ -74,7 +75,7 @@ class PlanningError(RelayError):
         self.attempts = attempts
         self.last_reply = last_reply
         self.call_usage = list(call_usage)
-        self.usage = _total(self.call_usage)
+        self.usage = Usage.total(self.call_usage)
         self.problems = list(cause.problems) if isinstance(cause, PlanError) else []
         # "Plans asked for", not "attempts": a model call has attempts of its own (retries),
         # which its error counts.
@@ -228,7 +229,7 @@ class Planner:
                     retries,
                     self.call_retries,
                 )
-                await anyio.sleep(_retry_pause_s(retries))
+                await anyio.sleep(backoff_s(retries, cap_s=4.0))
                 continue
             give_up = False
             try:
@@ -266,7 +267,7 @@ class Planner:
                 broke = call.cut or call.failed
                 return PlanOutcome(
                     plan=Plan(steps=[*kept.values(), *new.steps]),
-                    usage=_total(calls),
+                    usage=Usage.total(calls),
                     attempts=attempt,
                     call_usage=calls,
                     rejected=rejected,
@@ -287,7 +288,7 @@ class Planner:
                 logger.info("plan left incomplete after {} attempts: {}", attempt, error)
                 return PlanOutcome(
                     plan=Plan(steps=list(kept.values())),
-                    usage=_total(calls),
+                    usage=Usage.total(calls),
                     attempts=attempt,
                     call_usage=calls,
                     rejected=rejected,
@@ -349,15 +350,3 @@ def _reason(sid: str, problems: Sequence[str]) -> str:
     if own:
         return "invalid plan: " + "; ".join(own)
     return "invalid plan: needs a step that cannot run (" + "; ".join(problems[:3]) + ")"
-
-
-def _retry_pause_s(retry: int) -> float:
-    """The pause before retry ``retry`` of a planning call: 0.5 s doubling, up to 4 s."""
-    return float(min(0.5 * 2 ** (retry - 1), 4.0))
-
-
-def _total(usages: Sequence[Usage]) -> Usage:
-    total = Usage()
-    for usage in usages:
-        total = total + usage
-    return total
