@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
+from agent_relay.bus import one_line
+
 from .._errors import RelayError
 from ._agent import Agent
 
@@ -93,7 +95,7 @@ def _load(ep: EntryPoint) -> AgentInfo | BrokenAgent:
     try:
         obj = ep.load()
     except Exception as exc:  # an entry point may fail in any way while importing
-        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        error = one_line(f"{type(exc).__name__}: {exc}")
         return BrokenAgent(ep.name, ep.value, _package(ep), error)
     if not (isinstance(obj, type) and issubclass(obj, Agent)):
         return BrokenAgent(ep.name, ep.value, _package(ep), "not an Agent subclass")

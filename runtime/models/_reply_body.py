@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import anyio
 import openai
 
+from agent_relay.bus import one_line
+
 from ._chat_types import ChatDelta, ChatResponse, ToolCallDelta
 from ._provider_errors import ProviderError, ProviderReplyError, provider_error
 from ._reply_reader import (
@@ -164,8 +166,7 @@ def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        preview = " ".join(text.split())[:80]
-        raise UnreadableReplyError(f"the body is not JSON: {preview!r}") from None
+        raise UnreadableReplyError(f"the body is not JSON: {one_line(text, 80)!r}") from None
 
 
 def _as_deltas(reply: ChatResponse) -> list[ChatDelta]:
