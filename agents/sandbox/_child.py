@@ -509,6 +509,13 @@ def launch(config: dict[str, Any], reporter: Reporter) -> int:
         return 125  # relay died before we armed the death signal
     facts: dict[str, Any] = {"euid": os.geteuid()}
     try:
+        for procs in config.get("cgroup_procs", []):
+            # First of all, so that everything the run starts is inside its cgroup.
+            try:
+                with open(procs, "w") as file:
+                    file.write(str(os.getpid()))
+            except OSError as exc:
+                raise SetupError(f"could not join the run's cgroup: {exc.strerror}") from None
         facts.update(unshare_namespaces(config["namespaces"]))
         if os.geteuid() != 0 and facts.get("user") != "ok":
             # Without root or a user namespace, RLIMIT_NPROC would count all of relay's

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._units import GiB, KiB, MiB
+from ._bounds import RunBounds
 from ._types import LimitName, SandboxLimits
 
 
@@ -28,6 +29,7 @@ def fmt_seconds(seconds: float) -> str:
 def describe_isolation(
     facts: dict[str, Any],
     limits: SandboxLimits,
+    bounds: RunBounds,
     uid: int | None,
     allow_network: bool,
     env_keys: list[str],
@@ -36,15 +38,15 @@ def describe_isolation(
     ok = {name for name, value in facts.items() if value == "ok"}
     lines = [
         _network(facts, ok, allow_network),
-        _processes(facts, ok, limits, uid),
+        _processes(facts, ok, bounds, uid),
         _filesystem(facts, ok, limits),
-        _rlimits(facts, limits),
+        _rlimits(facts, limits, bounds),
         "privileges: no supplementary groups; no_new_privs (setuid programs gain nothing)"
         if uid is not None
         else "privileges: relay's own user (not root, so it cannot switch user); no_new_privs",
         f"environment: scrubbed, built from scratch ({', '.join(sorted(env_keys))})",
         f"wall clock: {fmt_seconds(limits.wall_timeout)}, then every process of the run is killed",
-        _total_memory(facts, limits),
+        _total_memory(facts, limits, bounds),
         f"disk: work dir limited to {fmt_bytes(limits.disk_bytes)} and {limits.max_files}"
         " entries (watched while running; output deleted if exceeded)",
         f"output: {fmt_bytes(limits.output_bytes)} kept per stream (head and tail);"
@@ -64,13 +66,18 @@ def describe_isolation(
     return lines
 
 
-def _total_memory(facts: dict[str, Any], limits: SandboxLimits) -> str:
-    """No cgroup per run yet: what the per-process limits add up to, and no more."""
+def _total_memory(facts: dict[str, Any], limits: SandboxLimits, bounds: RunBounds) -> str:
+    if bounds.cgroup is not None:
+        return (
+            f"memory in total: at most {fmt_bytes(limits.memory_bytes)} for the whole run,"
+            f" swap included (its own cgroup, v{bounds.cgroup.version})"
+        )
     if facts.get("nproc_skipped"):
         return "memory in total: NOT bounded (no cgroup, and the process count is not limited)"
     return (
-        f"memory in total: NOT bounded as a whole (no cgroup): up to {limits.max_processes}"
-        f" processes of {fmt_bytes(limits.memory_bytes)} address space each"
+        f"memory in total: at most {fmt_bytes(bounds.processes * bounds.process_memory)}"
+        f" ({bounds.processes} processes of {fmt_bytes(bounds.process_memory)} address space"
+        " each; no cgroup for the run here)"
     )
 
 
@@ -100,7 +107,7 @@ def _network(facts: dict[str, Any], ok: set[str], allow_network: bool) -> str:
     return f"network: NOT isolated (no network namespace: {facts.get('net', 'not attempted')})"
 
 
-def _processes(facts: dict[str, Any], ok: set[str], limits: SandboxLimits, uid: int | None) -> str:
+def _processes(facts: dict[str, Any], ok: set[str], bounds: RunBounds, uid: int | None) -> str:
     parts = []
     if "pid" in ok:
         parts.append("own pid namespace (its init's death kills every process in it)")
@@ -112,10 +119,12 @@ def _processes(facts: dict[str, Any], ok: set[str], limits: SandboxLimits, uid: 
         parts.append(f"uid/gid {uid} (unprivileged, unique to this run)")
     elif "user" in ok:
         parts.append("relay's user inside a new user namespace")
-    if facts.get("nproc_skipped"):
+    if bounds.cgroup is not None and bounds.cgroup.pids_dir is not None:
+        parts.append(f"at most {bounds.processes} processes (the run's cgroup)")
+    elif facts.get("nproc_skipped"):
         parts.append("process count NOT limited (no root and no user namespace)")
     else:
-        parts.append(f"at most {limits.max_processes} processes (RLIMIT_NPROC)")
+        parts.append(f"at most {bounds.processes} processes (RLIMIT_NPROC)")
     return "processes: " + "; ".join(parts)
 
 
@@ -151,11 +160,11 @@ def _filesystem(facts: dict[str, Any], ok: set[str], limits: SandboxLimits) -> s
     return "filesystem: " + "; ".join(parts)
 
 
-def _rlimits(facts: dict[str, Any], limits: SandboxLimits) -> str:
-    nproc = "" if facts.get("nproc_skipped") else f", processes {limits.max_processes}"
+def _rlimits(facts: dict[str, Any], limits: SandboxLimits, bounds: RunBounds) -> str:
+    nproc = "" if facts.get("nproc_skipped") else f", processes {bounds.processes}"
     return (
         f"rlimits (each process): cpu {limits.cpu_seconds}s,"
-        f" address space {fmt_bytes(limits.memory_bytes)},"
+        f" address space {fmt_bytes(bounds.process_memory)},"
         f" file size {fmt_bytes(limits.file_size_bytes)}, open files {limits.open_files}"
         f"{nproc}, core dumps 0"
     )
@@ -195,6 +204,7 @@ def summarize(
     limit_hit: LimitName | None,
     duration_s: float,
     limits: SandboxLimits,
+    bounds: RunBounds,
 ) -> str:
     took = f"{duration_s:.1f}s" if duration_s >= 1 else f"{duration_s:.2f}s"
     if limit_hit == "wall_timeout":
@@ -211,10 +221,12 @@ def summarize(
     ended = (
         f"exited {exit_code} in {took}" if signal is None else f"killed by {signal} after {took}"
     )
+    if limit_hit == "memory" and bounds.cgroup is not None:
+        return f"{ended}: the run's memory limit {fmt_bytes(limits.memory_bytes)} reached"
     if limit_hit == "memory":
-        return f"{ended}: memory limit {fmt_bytes(limits.memory_bytes)} reached"
+        return f"{ended}: memory limit {fmt_bytes(bounds.process_memory)} per process reached"
     if limit_hit == "file_size":
         return f"{ended}: file size limit {fmt_bytes(limits.file_size_bytes)} reached"
     if limit_hit == "processes":
-        return f"{ended}: process limit {limits.max_processes} reached"
+        return f"{ended}: process limit {bounds.processes} reached"
     return ended

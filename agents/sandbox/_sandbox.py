@@ -26,6 +26,7 @@ from loguru import logger
 
 from agent_relay.bus import utc_now
 
+from ._bounds import RunBounds, bound_run
 from ._files import (
     CODE_FILES,
     MAX_CODE_BYTES,
@@ -143,7 +144,8 @@ class Sandbox:
                     f" {exc.strerror or exc}"
                 ) from None
             env = self._child_env(run.workdir)
-            config = self._launcher_config(run, self._argv(language, code_name), env)
+            bounds = await anyio.to_thread.run_sync(bound_run, self.limits)
+            config = self._launcher_config(run, bounds, self._argv(language, code_name), env)
             config["read_only"] = [
                 [str(source), str(run.workdir / name)] for name, source in shown.items()
             ]
@@ -151,6 +153,8 @@ class Sandbox:
                 await run_launcher(run, config)
             finally:
                 with anyio.CancelScope(shield=True):
+                    # Every process of the run is dead by now: the cgroup can go.
+                    oom_kills = await anyio.to_thread.run_sync(bounds.close)
                     back = (os.geteuid(), os.getegid()) if owner is not None else None
                     reclaimed = await anyio.to_thread.run_sync(
                         reclaim_workdir, run.workdir, code_name, back, [str(n) for n in shown]
@@ -158,7 +162,13 @@ class Sandbox:
         finally:
             _uids_in_use.discard(uid or 0)
         names = [str(n) for n in shown]
-        return await self._result(language, run, reclaimed, code_name, sorted(env), names)
+        if oom_kills:
+            run.notes.append(
+                f"the kernel killed {oom_kills} process(es) of the run at its total memory limit"
+            )
+        return await self._result(
+            language, run, bounds, oom_kills > 0, reclaimed, code_name, sorted(env), names
+        )
 
     def _shown(self, path: Path) -> str:
         """``path`` as the model may see it: relative to the workspace, never the host's."""
@@ -218,15 +228,17 @@ class Sandbox:
             "MPLBACKEND": "Agg",
         }
 
-    def _launcher_config(self, run: Run, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def _launcher_config(
+        self, run: Run, bounds: RunBounds, argv: list[str], env: dict[str, str]
+    ) -> dict[str, Any]:
         limits = self.limits
         rlimits = {
             # The hard limit a second later: SIGXCPU first, SIGKILL if it is ignored.
             "cpu": [limits.cpu_seconds, limits.cpu_seconds + 1],
-            "as": [limits.memory_bytes] * 2,
+            "as": [bounds.process_memory] * 2,
             "fsize": [limits.file_size_bytes] * 2,
             "nofile": [limits.open_files] * 2,
-            "nproc": [limits.max_processes] * 2,
+            "nproc": [bounds.nproc_rlimit] * 2,
             "core": [0, 0],
         }
         namespaces = list(NAMESPACES) if self.allow_network else ["net", *NAMESPACES]
@@ -242,6 +254,7 @@ class Sandbox:
             "scratch_bytes": limits.disk_bytes,
             "max_files": limits.max_files,
             "unconfined": self.unconfined,
+            "cgroup_procs": bounds.cgroup.procs_files if bounds.cgroup is not None else [],
         }
 
     # -- reporting --------------------------------------------------------------------------
@@ -250,6 +263,8 @@ class Sandbox:
         self,
         language: Language,
         run: Run,
+        bounds: RunBounds,
+        out_of_memory: bool,
         reclaimed: Reclaimed,
         code_name: str,
         env_keys: list[str],
@@ -267,7 +282,7 @@ class Sandbox:
             setup = {"facts": {}}
         limits = self.limits
         notes = [*run.notes, *reclaimed.notes]
-        limit_hit = run.kill_reason
+        limit_hit = run.kill_reason or ("memory" if out_of_memory else None)
         if reclaimed.used_bytes > limits.disk_bytes or reclaimed.entries > limits.max_files:
             limit_hit = "disk"
         if limit_hit == "disk":
@@ -287,7 +302,7 @@ class Sandbox:
         if limit_hit is None:
             limit_hit = diagnose(exit_code, signal_name, stderr_text[-4000:], cpu_s, limits)
         duration = run.duration_s
-        summary = summarize(exit_code, signal_name, limit_hit, duration, limits)
+        summary = summarize(exit_code, signal_name, limit_hit, duration, limits, bounds)
         logger.debug("sandbox run {}: {}", run.workdir.name, summary)
         return ExecutionResult(
             language=language,
@@ -308,7 +323,7 @@ class Sandbox:
             files_omitted=reclaimed.omitted,
             disk_bytes_used=reclaimed.used_bytes,
             isolation=describe_isolation(
-                setup["facts"], limits, run.uid, self.allow_network, env_keys, read_only
+                setup["facts"], limits, bounds, run.uid, self.allow_network, env_keys, read_only
             ),
             notes=notes,
             summary=summary,

@@ -34,7 +34,11 @@ class SandboxLimits(BaseModel):
 
     cpu_seconds: int = Field(default=10, ge=1, le=3600, description="CPU time per process")
     memory_bytes: int = Field(
-        default=512 * MiB, ge=32 * MiB, le=64 * GiB, description="address space per process"
+        default=512 * MiB,
+        ge=32 * MiB,
+        le=64 * GiB,
+        description="memory of the whole run: its cgroup's limit where the machine allows"
+        " one, else shared out as address space per process (512 MiB: 8 of 64 MiB)",
     )
     max_processes: int = Field(default=32, ge=1, le=4096, description="processes at once")
     file_size_bytes: int = Field(

@@ -23,6 +23,7 @@ import pytest
 from isolation import lacking
 from proc_helpers import processes_with
 
+from agent_relay.agents.sandbox._bounds import RunBounds
 from agent_relay.agents.sandbox._report import describe_isolation
 from agent_relay.agents.sandbox._run import CHILD_SCRIPT, sweep_uid
 from agent_relay.agents.sandbox._types import SandboxLimits
@@ -254,7 +255,8 @@ def test_degraded_isolation_is_spelled_out() -> None:
         "pid": "[Errno 1] unshare pid: Operation not permitted",
         "nproc_skipped": True,
     }
-    lines = describe_isolation(facts, SandboxLimits(), None, False, ["HOME", "PATH"])
+    bounds = RunBounds(cgroup=None, process_memory=64 * 2**20, processes=8)
+    lines = describe_isolation(facts, SandboxLimits(), bounds, None, False, ["HOME", "PATH"])
     text = "\n".join(lines)
 
     assert "network: NOT isolated (no network namespace: [Errno 1]" in text
@@ -262,4 +264,4 @@ def test_degraded_isolation_is_spelled_out() -> None:
     assert "process count NOT limited" in text
     assert "memory in total: NOT bounded (no cgroup" in text
     assert "leftovers killed by process group" in text
-    assert "processes 32" not in text
+    assert "processes 8" not in text
