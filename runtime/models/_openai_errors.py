@@ -160,15 +160,17 @@ def classify(exc: BaseException, ctx: ErrorContext, *, streaming: bool = False) 
     if isinstance(exc, ProviderReplyError):
         return _provider_failure(exc.error, ctx)
     if isinstance(exc, UnreadableReplyError):
-        # The endpoint sent a body that is not a chat completion (or not JSON at all).
+        # The endpoint sent a body that is not a chat completion (or not JSON at all). Often
+        # one garbled reply of a working endpoint, so it is retried like a cut stream; a
+        # wrong base URL fails every try, and the message then points at it.
         why = one_line(redact(str(exc), ctx.secrets), 120)
         return Failure(
             ModelServerError(
                 f"{where} sent a reply that is not valid Chat Completions JSON ({why}); check "
                 "that the base URL points at an OpenAI-compatible /v1 endpoint",
-                retryable=False,
+                retryable=True,
             ),
-            retryable=False,
+            retryable=True,
         )
     if isinstance(exc, openai.APIError):  # an error the SDK read from a reply, no status
         found = provider_error(exc.body) or ProviderError(

@@ -138,6 +138,28 @@ async def test_malformed_body_is_a_server_error() -> None:
             await model.complete(HI)
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_one_garbled_reply_is_retried_like_a_cut_stream(streaming: bool) -> None:
+    async with (
+        FakeOpenAIServer(default_reply="fine") as server,
+        model_for(server, max_retries=2) as model,
+    ):
+        server.fail_next(MalformedBodyFault())
+        if streaming:
+            await drain(model)
+        else:
+            assert (await model.complete(HI)).message.text == "fine"
+    assert len(server.chat_requests) == 2
+
+
+async def test_a_reply_garbled_on_every_try_fails_after_the_retries() -> None:
+    async with FakeOpenAIServer() as server, model_for(server, max_retries=2) as model:
+        server.fail_next(MalformedBodyFault(), times=5)
+        with pytest.raises(ModelServerError, match="not valid Chat Completions JSON"):
+            await model.complete(HI)
+    assert len(server.chat_requests) == 3  # the first try and max_retries more
+
+
 @pytest.mark.parametrize(
     "body", ["{}", '{"choices": []}', '{"choices": [{"index": 0}]}', "[1, 2]", '"text"']
 )
