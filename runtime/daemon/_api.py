@@ -1,0 +1,132 @@
+"""The daemon's HTTP API as data: what a client sends and what it gets back.
+
+These models are the API's single definition: the server validates requests with them, the
+OpenAPI document at ``/openapi.json`` is generated from them, and the Python client parses
+replies with them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..engine._result import StepResult, TaskResult
+from ..models._chat_types import Usage
+
+#: ``queued``: accepted and stored, not started; ``planning``: the master is asking for a
+#: plan; ``running``: steps are running; then one of the task's final statuses.
+RunStatus = Literal["queued", "planning", "running", "completed", "partial", "failed", "cancelled"]
+FINAL_RUN_STATUSES: frozenset[str] = frozenset({"completed", "partial", "failed", "cancelled"})
+
+MAX_TASK_CHARS = 20_000
+MAX_METADATA_KEYS = 32
+MAX_METADATA_CHARS = 1_000
+MAX_INPUT_FILES = 64
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputUpload(_Strict):
+    """A file given to a run: placed in its directory under ``name``, read-only to its steps."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9._ -]+$",
+        description="a plain file name, no folders",
+    )
+    content_base64: str = Field(description="the file's bytes, base64-encoded")
+
+
+class RunOverrides(_Strict):
+    """Settings of one run, each at most what the server allows (larger values are a 422)."""
+
+    max_steps: int | None = Field(default=None, ge=1, description="steps in the plan")
+    step_timeout_s: float | None = Field(default=None, gt=0, description="seconds per step")
+    task_timeout_s: float | None = Field(default=None, gt=0, description="seconds for the run")
+    replan: bool | None = Field(default=None, description="revise the plan once after a failure")
+    summarize: Literal["auto", "always", "never"] | None = None
+
+
+class RunRequest(_Strict):
+    """The body of ``POST /v1/runs``."""
+
+    task: str = Field(min_length=1, max_length=MAX_TASK_CHARS, description="the task in words")
+    inputs: list[InputUpload] = Field(default_factory=list, max_length=MAX_INPUT_FILES)
+    settings: RunOverrides = Field(default_factory=RunOverrides)
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=MAX_METADATA_KEYS,
+        description="the caller's own labels, returned as given",
+    )
+    webhook: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="an http(s) URL that gets a signed POST of the run when it ends",
+    )
+
+
+class RunAccepted(BaseModel):
+    """The reply to ``POST /v1/runs`` (202): the run is stored and will run."""
+
+    id: str
+    status: RunStatus
+
+
+class RunView(BaseModel):
+    """A run as ``GET /v1/runs/{id}`` shows it. Until the run ends, ``steps`` are the plan's
+    steps as they stand; after, ``result`` is the task's whole result."""
+
+    id: str
+    status: RunStatus
+    task: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    plan: list[dict[str, Any]] = Field(
+        default_factory=list, description="the plan's steps as the planner wrote them"
+    )
+    plan_complete: bool = False
+    steps: list[StepResult] = Field(default_factory=list)
+    answer: str = ""
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    last_event: int = Field(description="the sequence number of the run's latest event")
+    result: TaskResult | None = None
+
+
+class RunList(BaseModel):
+    """A page of ``GET /v1/runs``, newest first; ``next_cursor`` fetches the next page."""
+
+    runs: list[RunView]
+    next_cursor: str | None = None
+
+
+class RunEvent(BaseModel):
+    """One event of a run, as stored and as streamed (SSE ``id:`` is ``seq``)."""
+
+    seq: int = Field(ge=1, description="per run: 1, 2, 3... never repeated or reused")
+    type: str = Field(description="e.g. task.plan, step.completed, task.done")
+    topic: str
+    time: datetime
+    data: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. not_found, invalid_request")
+    message: str = Field(description="one line for a person")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx reply's body."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting", "stopping"]
