@@ -14,13 +14,15 @@ from typing import Any
 
 ENV_PREFIX = "RELAY_"
 
-#: The commands that run tasks; most flags apply to all three.
-TASK_COMMANDS = frozenset({"run", "demo", "batch"})
-MODEL_COMMANDS = frozenset({"run", "batch"})
-ALL_COMMANDS = TASK_COMMANDS | {"agents"}
+#: The commands that run tasks; most flags apply to all of them.
+TASK_COMMANDS = frozenset({"run", "demo", "batch", "serve"})
+MODEL_COMMANDS = frozenset({"run", "batch", "serve"})
+#: The commands that talk to a daemon (``relay serve``) over HTTP.
+CLIENT_COMMANDS = frozenset({"submit", "watch", "status", "cancel", "runs"})
+ALL_COMMANDS = TASK_COMMANDS | CLIENT_COMMANDS | {"agents"}
 
 #: Flag groups in ``--help``, in this order; the README table follows it too.
-GROUPS = ("model", "workspace and limits", "batch", "configuration and logging")
+GROUPS = ("model", "workspace and limits", "batch", "daemon", "client", "configuration and logging")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,11 @@ class RuntimeSettings(BaseModel):
     )
     allow_code_execution: Annotated[
         bool,
-        Setting(key="code_execution", help="the code agent writes code but never runs it"),
+        Setting(
+            key="code_execution",
+            commands=frozenset({"run", "demo", "batch"}),
+            help="the code agent writes code but never runs it",
+        ),
     ] = Field(default=True, description="let the code agent run code in its sandbox")
     unconfined_code_execution: Annotated[bool, Setting()] = Field(
         default=False,

@@ -175,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _settings_flags(batch, "batch")
 
+    serve = commands.add_parser(
+        "serve",
+        help="run the daemon: tasks over HTTP, stored so that they survive restarts",
+        description='Accept tasks over HTTP (see the README\'s "Running the daemon"). Runs are '
+        "stored in a SQLite file; runs left unfinished by a stop or a crash resume at the next "
+        "start, their completed steps kept.",
+        formatter_class=_Formatter,
+    )
+    _settings_flags(serve, "serve")
+
     agents = commands.add_parser(
         "agents", help="list the agents relay can plan with", formatter_class=_Formatter
     )
@@ -207,6 +217,11 @@ def _command(
         return lambda: run_command(
             args.task, model, settings, console, json_output=args.json, inputs=args.inputs
         )
+    if args.command == "serve":
+        from ._serve import serve_command
+
+        serve_model = build_model(settings)
+        return lambda: serve_command(serve_model, settings)
     # batch
     from ..models._chat_model import ChatModel
     from ._batch import batch_command

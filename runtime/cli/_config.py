@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .._errors import RelayError
 from .._setting import ALL_COMMANDS, ENV_PREFIX, MODEL_COMMANDS, Setting, setting_of
 from .._settings import RuntimeSettings
+from ._daemon_settings import DaemonSettings
 
 CONFIG_FILE = "relay.toml"
 ENV_FILE = ".env"
@@ -49,7 +50,7 @@ class ConfigError(RelayError):
     """The configuration cannot be used: a bad value, a bad relay.toml, no model."""
 
 
-class RelaySettings(BaseSettings, RuntimeSettings):
+class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings):
     """Every setting of the command line; see the README's Configuration table.
 
     Build it with ``load_settings`` (flags and files by their keys); ``RelaySettings(...)``

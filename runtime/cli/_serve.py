@@ -1,0 +1,45 @@
+"""``relay serve``: the daemon, until SIGTERM or Ctrl-C; runs in flight when it stops are
+resumed the next time it starts on the same store."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+
+from ..daemon._daemon import Daemon
+from ..models._chat_model import ChatModel
+from ._config import ConfigError, RelaySettings
+from ._model import build_runtime, opened, setup_lines
+from ._signals import watch_stop_signals
+
+
+async def serve_command(model: ChatModel, settings: RelaySettings) -> int:
+    try:
+        config = settings.daemon_config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the token file: {exc.strerror or exc}") from None
+    config.check_exposure()  # before anything is built: a refused setup leaves nothing
+    # Tasks from the network run code only where the server says so.
+    settings = settings.model_copy(update={"allow_code_execution": settings.daemon_code_execution})
+    runtime = build_runtime(model, settings)
+    stop = anyio.Event()
+    async with model, opened(runtime.agent_models), Daemon(runtime, config) as daemon:
+        assert daemon.service is not None
+        for line in setup_lines(runtime, settings):
+            sys.stderr.write(f"relay serve: {line}\n")
+        store = config.store_path(runtime.workspace)
+        resumed = daemon.service.queue_depth
+        sys.stderr.write(
+            f"relay serve: listening on {daemon.url} (store {store}"
+            + (f"; {resumed} unfinished run(s) resumed" if resumed else "")
+            + ("" if config.tokens else "; no tokens: loopback only")
+            + ")\n"
+        )
+        sys.stderr.flush()
+        async with anyio.create_task_group() as tg:
+            await tg.start(watch_stop_signals, lambda _signum: stop.set())
+            await stop.wait()
+            tg.cancel_scope.cancel()
+        sys.stderr.write("relay serve: stopping; runs in flight resume at the next start\n")
+    return 0

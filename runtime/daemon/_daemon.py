@@ -1,0 +1,90 @@
+"""``Daemon``: a runtime, its run store and its HTTP API, started and stopped together.
+
+::
+
+    async with Daemon(Runtime(model), DaemonConfig(port=8080)) as daemon:
+        print("listening on", daemon.url)
+        await anyio.sleep_forever()
+
+Stopping (leaving the block) closes the HTTP server first, then stops recording, then the
+runtime: runs still in flight stay unfinished in the store and are resumed by the next start.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+import anyio
+from aiohttp import web
+
+from .._runtime import Runtime
+from ._config import DaemonConfig, DaemonConfigError
+from ._http import build_app
+from ._metrics_view import metrics_text
+from ._service import RunService
+from ._store import RunStore
+
+# An open event stream must not hold a stop for long: its client reconnects and resumes.
+_SHUTDOWN_TIMEOUT_S = 2.0
+
+
+class Daemon:
+    """See the module docstring. ``runtime`` is not started yet: the daemon starts it.
+
+    Raises:
+        DaemonConfigError: (entering) no tokens and a non-loopback host; the port is taken.
+        StoreError: (entering) the store file cannot be opened as a relay store.
+    """
+
+    def __init__(self, runtime: Runtime, config: DaemonConfig | None = None) -> None:
+        self.runtime = runtime
+        self.config = config or DaemonConfig()
+        self.service: RunService | None = None
+        self.url = ""
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Daemon:
+        config = self.config
+        config.check_exposure()
+        async with AsyncExitStack() as stack:
+            store = await RunStore.open(config.store_path(self.runtime.workspace))
+            stack.push_async_callback(store.close)
+            await stack.enter_async_context(self.runtime)
+            service = RunService(self.runtime, store, config)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            await tg.start(service.run)
+            app = build_app(
+                service,
+                lambda: metrics_text(service),
+                tokens=[t.get_secret_value() for t in config.tokens],
+            )
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(
+                runner, config.host, config.port, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
+            )
+            try:
+                await site.start()
+            except OSError as exc:
+                raise DaemonConfigError(
+                    f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+                ) from None
+            port = runner.addresses[0][1]
+            host = f"[{config.host}]" if ":" in config.host else config.host
+            self.url = f"http://{host}:{port}"
+            self.service = service
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)

@@ -1,0 +1,410 @@
+"""The daemon's work, apart from HTTP: accept runs, start them, record what they do, end them.
+
+The store is the truth. A run is stored before it is acknowledged; every event of the
+runtime's bus is written to the store (in batches, one transaction each) before anyone
+watching the run sees it, and watchers read from the store by sequence number, so a stream
+that reconnects gets exactly what it missed. On start, every run the store holds as
+unfinished is started again from what it had done (``TaskCheckpoint``): completed steps
+keep their results and never run again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import shutil
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from loguru import logger
+
+from agent_relay.bus import Event, Subscription, utc_now
+
+from .._handle import TaskHandle
+from .._inputs import InputFile
+from .._runtime import Runtime, new_task_id
+from ..engine._checkpoint import TaskCheckpoint
+from ..engine._result import TaskResult
+from ..engine._topics import task_id_of
+from ..plans._plan import Step
+from ._api import FINAL_RUN_STATUSES, RunAccepted, RunEvent, RunRequest, RunView
+from ._config import DaemonConfig
+from ._errors import ApiError
+from ._store import NewEvent, RunRecord, RunStore
+
+_BATCH = 512
+_RETENTION_SWEEP_MAX_S = 3600.0
+
+
+class RunService:
+    """See the module docstring. ``runtime`` must be started (inside its ``async with``)."""
+
+    def __init__(self, runtime: Runtime, store: RunStore, config: DaemonConfig) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.config = config
+        self._queue: deque[str] = deque()
+        self._queued = anyio.Event()
+        self._slots = anyio.Semaphore(config.max_concurrent_runs)
+        self._handles: dict[str, TaskHandle] = {}
+        self._changed: dict[str, anyio.Event] = {}
+        self._subscribers: dict[str, int] = {}
+        self._accepting = anyio.Lock()
+        self._tg: TaskGroup | None = None
+        self.on_finished: list[Callable[[RunRecord], None]] = []
+        self.ready = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Record, start and resume runs until cancelled."""
+        subscription = self.runtime.bus.subscribe("task.>", buffer=8192)
+        async with subscription, anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._record, subscription)
+            for record in await self.store.unfinished_runs():
+                self._queue.append(record.id)
+            tg.start_soon(self._starter)
+            tg.start_soon(self._retention)
+            self.ready = True
+            task_status.started()
+
+    # -- accepting ------------------------------------------------------------------------
+
+    async def accept(self, request: RunRequest, idempotency_key: str | None) -> RunAccepted:
+        """Store the run, then queue it. Same key and body: the same run, not a new one.
+
+        Raises:
+            ApiError: 409 the key was used with another body; 429 the queue is full; 422 an
+                override above the server's limits, a bad input file, a webhook without a
+                server secret.
+        """
+        self._check_overrides(request)
+        files = _decode_inputs(request)
+        if request.webhook is not None and self.config.webhook_secret is None:
+            raise ApiError(422, "invalid_request", "webhooks are off: the server has no secret")
+        digest = _request_hash(request)
+        async with self._accepting:  # the queue bound and the key check, one at a time
+            if idempotency_key is not None:
+                existing = await self.store.run_by_key(idempotency_key)
+                if existing is not None:
+                    if existing.request_hash != digest:
+                        raise ApiError(
+                            409,
+                            "idempotency_conflict",
+                            "this Idempotency-Key was used with a different body",
+                        )
+                    return RunAccepted(id=existing.id, status=existing.status)
+            if len(self._queue) >= self.config.max_queued_runs:
+                raise ApiError(
+                    429, "queue_full", "too many runs waiting; retry later", {"Retry-After": "5"}
+                )
+            run_id = new_task_id()
+            if files:
+                await anyio.to_thread.run_sync(self._place_inputs, run_id, files)
+            record, _ = await self.store.create_run(
+                run_id,
+                request,
+                idempotency_key=idempotency_key,
+                request_hash=digest,
+                now=utc_now(),
+            )
+        self._notify(run_id)
+        self._queue.append(run_id)
+        self._queued.set()
+        return RunAccepted(id=record.id, status=record.status)
+
+    def _check_overrides(self, request: RunRequest) -> None:
+        limits = self.runtime.settings
+        given = request.settings.model_dump(exclude_none=True)
+        ceilings = {
+            "max_steps": limits.max_steps,
+            "step_timeout_s": limits.step_timeout_s,
+            "task_timeout_s": limits.task_timeout_s,
+        }
+        for name, ceiling in ceilings.items():
+            if name in given and ceiling is not None and given[name] > ceiling:
+                raise ApiError(
+                    422,
+                    "invalid_request",
+                    f"settings.{name}={given[name]:g} is above the server's limit of {ceiling:g}",
+                )
+
+    def _place_inputs(self, run_id: str, files: dict[str, bytes]) -> None:
+        task_dir = self.runtime.workspace / run_id
+        task_dir.mkdir(mode=0o700, parents=True)
+        for name, data in files.items():
+            path = task_dir / name
+            path.write_bytes(data)
+            path.chmod(0o444)
+
+    # -- starting -------------------------------------------------------------------------
+
+    async def _starter(self) -> None:
+        while True:
+            while not self._queue:
+                self._queued = anyio.Event()
+                await self._queued.wait()
+            await self._slots.acquire()
+            run_id = self._queue.popleft()
+            record = await self.store.get_run(run_id)
+            if record is None or record.status in FINAL_RUN_STATUSES:
+                self._slots.release()
+                continue
+            try:
+                await self._start(record)
+            except Exception:  # one broken run must not stop the others from starting
+                logger.exception("run {} could not be started", run_id)
+                self._slots.release()
+                await self._finish_unstarted(record, "the run could not be started")
+
+    async def _start(self, record: RunRecord) -> None:
+        request = record.request
+        checkpoint = _checkpoint_of(record) if record.last_seq > 1 else None
+        await self.store.append_events([_own_event(record.id, "run.planning")])
+        inputs = [
+            InputFile(path=f.name, size=len(base64.b64decode(f.content_base64)))
+            for f in request.inputs
+        ]
+        handle = await self.runtime._submit(
+            request.task,
+            record.id,
+            None,
+            (),
+            keep_events=False,
+            checkpoint=checkpoint,
+            settings=request.settings.model_dump(exclude_none=True),
+            placed_inputs=inputs,
+        )
+        self._handles[record.id] = handle
+        assert self._tg is not None
+        self._tg.start_soon(self._release_when_done, handle)
+
+    async def _release_when_done(self, handle: TaskHandle) -> None:
+        try:
+            await handle.result()
+        finally:
+            self._handles.pop(handle.task_id, None)
+            self._slots.release()
+
+    async def _finish_unstarted(self, record: RunRecord, reason: str) -> None:
+        now = utc_now()
+        result = TaskResult(
+            task_id=record.id,
+            task=record.request.task,
+            status="cancelled" if reason.startswith("cancelled") else "failed",
+            error=reason,
+            started_at=now,
+            finished_at=now,
+            workdir=str(self.runtime.workspace / record.id),
+        )
+        await self._store_and_tell([_done_event(result)])
+
+    # -- recording ------------------------------------------------------------------------
+
+    async def _record(self, subscription: Subscription) -> None:
+        """Bus events into the store, in batches; watchers are told after each commit."""
+        while True:
+            try:
+                batch = [await subscription.receive()]
+            except anyio.EndOfStream:
+                return
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(subscription.receive_nowait())
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+            with anyio.CancelScope(shield=True):
+                await self._store_and_tell([_bus_event(e) for e in batch])
+
+    async def _store_and_tell(self, events: list[NewEvent]) -> list[RunEvent]:
+        stored = await self.store.append_events(events)
+        finished = {e.run_id for e in events if e.type == "task.done"}
+        for run_id in {e.run_id for e in events}:
+            self._notify(run_id)
+        for run_id in finished:
+            record = await self.store.get_run(run_id)
+            if record is not None:
+                for callback in self.on_finished:
+                    callback(record)
+        return stored
+
+    def _notify(self, run_id: str) -> None:
+        changed = self._changed.pop(run_id, None)
+        if changed is not None:
+            changed.set()
+
+    def changed(self, run_id: str) -> anyio.Event:
+        """Set at the next commit of the run's events; take it before reading the store."""
+        event = self._changed.get(run_id)
+        if event is None:
+            event = self._changed[run_id] = anyio.Event()
+        return event
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RunRecord:
+        """Raises ApiError 404 for an unknown run."""
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise ApiError(404, "not_found", f"no run {run_id}")
+        return record
+
+    async def wait(self, run_id: str, timeout: float) -> RunView:
+        """The run once it is final, or as it stands after ``timeout`` seconds."""
+        with anyio.move_on_after(timeout):
+            while True:
+                changed = self.changed(run_id)
+                record = await self.get(run_id)
+                if record.status in FINAL_RUN_STATUSES:
+                    return record.view()
+                await changed.wait()
+        return (await self.get(run_id)).view()
+
+    def subscribe(self, run_id: str) -> None:
+        """Count a watcher of the run's events. Raises ApiError 429 past the bound."""
+        count = self._subscribers.get(run_id, 0)
+        if count >= self.config.max_subscribers_per_run:
+            raise ApiError(429, "too_many_subscribers", "too many event streams on this run")
+        self._subscribers[run_id] = count + 1
+
+    def unsubscribe(self, run_id: str) -> None:
+        count = self._subscribers.get(run_id, 1) - 1
+        if count > 0:
+            self._subscribers[run_id] = count
+        else:
+            self._subscribers.pop(run_id, None)
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(self._subscribers.values())
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # -- ending ---------------------------------------------------------------------------
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by the caller") -> RunView:
+        """Raises ApiError 404 unknown, 409 already finished."""
+        record = await self.get(run_id)
+        if record.status in FINAL_RUN_STATUSES:
+            raise ApiError(409, "finished", f"run {run_id} is already {record.status}")
+        handle = self._handles.get(run_id)
+        if handle is not None:
+            await handle.cancel(reason)
+        elif run_id in self._queue:
+            self._queue.remove(run_id)
+            await self._finish_unstarted(record, f"cancelled before it started: {reason}")
+        else:  # being started this very moment: cancel once its handle exists
+            with anyio.move_on_after(5.0):
+                while (handle := self._handles.get(run_id)) is None:
+                    await self.changed(run_id).wait()
+                await handle.cancel(reason)
+        return (await self.get(run_id)).view()
+
+    async def delete(self, run_id: str) -> None:
+        """Remove the run, its events and its workspace; a run in flight is cancelled first.
+
+        Raises:
+            ApiError: 404 unknown; 409 a run that did not end when cancelled.
+        """
+        record = await self.get(run_id)
+        if record.status not in FINAL_RUN_STATUSES:
+            await self.cancel(run_id, "deleted")
+            view = await self.wait(run_id, 10.0)
+            if view.status not in FINAL_RUN_STATUSES:
+                raise ApiError(409, "still_running", f"run {run_id} did not stop; try again")
+        await self.store.delete_run(run_id)
+        await anyio.to_thread.run_sync(self._remove_workspace, run_id)
+        self._notify(run_id)
+
+    def _remove_workspace(self, run_id: str) -> None:
+        shutil.rmtree(self.runtime.workspace / run_id, ignore_errors=True)
+
+    def artifact(self, run_id: str, path: str) -> Path:
+        """The file ``path`` of the run's directory. Raises ApiError 404 for anything else
+        (outside the directory, through a symlink, not a regular file)."""
+        root = (self.runtime.workspace / run_id).resolve()
+        candidate = (root / path).resolve()
+        missing = ApiError(404, "not_found", f"no artifact {path!r} in run {run_id}")
+        if not candidate.is_relative_to(root) or candidate == root:
+            raise missing
+        if not candidate.is_file() or (root / path).is_symlink():
+            raise missing
+        return candidate
+
+    async def _retention(self) -> None:
+        every = min(self.config.retention_s / 10, _RETENTION_SWEEP_MAX_S)
+        while True:
+            await self.prune()
+            await anyio.sleep(every)
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Remove runs finished longer than the retention ago; how many were removed."""
+        cutoff = (now or utc_now()) - timedelta(seconds=self.config.retention_s)
+        removed = 0
+        while ids := await self.store.finished_before(cutoff, limit=100):
+            for run_id in ids:
+                await self.store.delete_run(run_id)
+                await anyio.to_thread.run_sync(self._remove_workspace, run_id)
+                removed += 1
+        return removed
+
+
+def _bus_event(event: Event) -> NewEvent:
+    return NewEvent(
+        run_id=task_id_of(event.topic),
+        type=event.type,
+        topic=event.topic,
+        time=event.time,
+        data=dict(event.data),
+    )
+
+
+def _own_event(run_id: str, type: str, data: dict[str, Any] | None = None) -> NewEvent:
+    return NewEvent(
+        run_id=run_id, type=type, topic=f"task.{run_id}.{type}", time=utc_now(), data=data or {}
+    )
+
+
+def _done_event(result: TaskResult) -> NewEvent:
+    return NewEvent(
+        run_id=result.task_id,
+        type="task.done",
+        topic=f"task.{result.task_id}.done",
+        time=result.finished_at,
+        data=result.model_dump(mode="json"),
+    )
+
+
+def _checkpoint_of(record: RunRecord) -> TaskCheckpoint:
+    completed = [s for s in record.steps.values() if s.status == "completed"]
+    plan = [Step.model_validate(s) for s in record.plan] if record.plan_complete else []
+    return TaskCheckpoint(plan=plan, replanned=record.replanned, completed=completed)
+
+
+def _request_hash(request: RunRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _decode_inputs(request: RunRequest) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for upload in request.inputs:
+        if upload.name in (".", "..") or upload.name in files:
+            raise ApiError(422, "invalid_request", f"input name {upload.name!r} is not usable")
+        try:
+            files[upload.name] = base64.b64decode(upload.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(
+                422, "invalid_request", f"input {upload.name!r} is not valid base64"
+            ) from None
+    return files
