@@ -122,7 +122,9 @@ async def test_a_complete_plan_is_not_planned_again_and_completed_steps_do_not_r
     assert resumed.data == {"completed_steps": ["a", "b"], "planned_again": False}
     plans = [e.data for e in events if e.type == "task.plan"]
     assert len(plans) == 1 and plans[0]["complete"] is True
-    assert [s["id"] for s in plans[0]["steps"]] == ["a", "b", "c", "d"]
+    steps = plans[0]["steps"]
+    assert isinstance(steps, list)
+    assert [Step.model_validate(s).id for s in steps] == ["a", "b", "c", "d"]
     # no second completed event for a reused step, nor any other event about it
     step_events = {e.topic.split(".")[3] for e in events if e.type.startswith("step.")}
     assert step_events == {"c", "d"}
