@@ -102,7 +102,10 @@ def task_settings(base: RuntimeSettings, overrides: Mapping[str, Any]) -> Runtim
         if name in SHARED_SETTINGS:
             raise ValueError(f"{name} is shared by all tasks and cannot be set for one task")
     try:
-        settings = type(base).model_validate({**base.model_dump(), **overrides})
+        # Checked as a whole ``RuntimeSettings``, then copied into ``base``: validating
+        # ``base``'s own class again would re-read a settings class's environment.
+        fields = set(known)
+        checked = RuntimeSettings.model_validate({**base.model_dump(include=fields), **overrides})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
@@ -110,6 +113,6 @@ def task_settings(base: RuntimeSettings, overrides: Mapping[str, Any]) -> Runtim
         given = given if len(given) <= 40 else given[:37] + "..."
         raise ValueError(f"task setting {where}: {first['msg']} (got {given})") from None
     for name in _GUARDS:
-        if getattr(settings, name) and not getattr(base, name):
+        if getattr(checked, name) and not getattr(base, name):
             raise ValueError(f"a task cannot set {name}: the runtime does not allow it")
-    return settings
+    return base.model_copy(update={name: getattr(checked, name) for name in overrides})

@@ -19,6 +19,7 @@ from agent_relay.bus import Event
 from agent_relay.runtime import (
     AgentContext,
     Artifact,
+    ModelAuthenticationError,
     Runtime,
     RuntimeSettings,
     RuntimeUsageError,
@@ -161,6 +162,20 @@ async def test_without_a_plan_planning_restarts_and_only_unchanged_steps_are_reu
     assert resumed == [{"completed_steps": ["a"], "planned_again": True}]
     kinds = [e.type for e in events]
     assert kinds.index("task.resumed") < kinds.index("step.queued")
+
+
+async def test_a_planning_that_fails_still_says_the_task_was_resumed(tmp_path: Path) -> None:
+    journal = Journal()
+    sleep = CountingAgent(journal)
+    model = ScriptedModel([ModelAuthenticationError("the endpoint refused the key")])
+    checkpoint = TaskCheckpoint(completed=[done_before("a", "sleep", "A", [], "out-a")])
+    async with Runtime(model, [sleep], tmp_path) as rt:
+        result, events = await run_collecting(rt, "no key", checkpoint=checkpoint)
+    assert result.status == "failed"
+    assert result.error_kind == "ModelAuthenticationError"
+    resumed = [e.data for e in events if e.type == "task.resumed"]
+    assert resumed == [{"completed_steps": [], "planned_again": True}]
+    assert sleep.runs == Counter()
 
 
 async def test_a_revised_plan_is_not_revised_again(tmp_path: Path) -> None:
