@@ -112,6 +112,9 @@ if TYPE_CHECKING:
         StepStatus as StepStatus,
     )
     from .engine import (
+        TaskCheckpoint as TaskCheckpoint,
+    )
+    from .engine import (
         TaskResult as TaskResult,
     )
     from .engine import (
@@ -263,6 +266,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "StepOutput",
             "StepResult",
             "StepStatus",
+            "TaskCheckpoint",
             "TaskResult",
             "TaskStatus",
             "discover_agents",

@@ -29,9 +29,10 @@ from ._handle import TaskHandle
 from ._inputs import InputFile, copy_inputs
 from ._runtime_agents import AgentSpec, build_agents, check_agent_models
 from ._runtime_agents import RuntimeUsageError as RuntimeUsageError
-from ._settings import RuntimeSettings
+from ._settings import RuntimeSettings, task_settings
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
+from .engine._checkpoint import TaskCheckpoint
 from .engine._master import Master, TaskSubmission
 from .engine._registry import BrokenAgent
 from .engine._result import TaskResult
@@ -187,9 +188,21 @@ class Runtime:
         task_id: str | None = None,
         id: str | None = None,
         inputs: Inputs = (),
+        checkpoint: TaskCheckpoint | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> TaskHandle:
         """Start a task and return its handle once it is submitted. ``task_id`` defaults to
         a new :func:`new_task_id`; ``id`` is the caller's own, carried into the result.
+
+        ``checkpoint`` resumes a task that stopped (see ``TaskCheckpoint``): its complete
+        plan is taken as it is, and the steps it lists as completed are not run again; the
+        task publishes ``task.<id>.resumed`` with ``{"completed_steps": [ids reused],
+        "planned_again": bool}`` before it hands out any step.
+
+        ``settings`` gives this task its own values of some ``RuntimeSettings`` fields
+        (``{"step_timeout_s": 60, "max_steps": 8}``), checked before anything is submitted.
+        Not ``max_agent_parallel`` nor ``max_concurrent_tasks`` (all tasks share those), and
+        code execution only as far as the runtime's own settings allow it.
 
         ``inputs`` are files and folders copied, before the task is planned, into its
         directory ``<workspace>/<task id>/`` under their own names (folders whole): the
@@ -199,13 +212,24 @@ class Runtime:
 
         Raises:
             RuntimeUsageError: the runtime is not started, ``task`` is blank, ``task_id`` is
-                not 1-64 letters, digits, ``-`` or ``_``, or a task of that id is running.
+                not 1-64 letters, digits, ``-`` or ``_``, or a task of that id is running;
+                ``settings`` names an unknown or shared setting, has an invalid value, or
+                allows code execution the runtime does not; ``checkpoint`` is not a
+                ``TaskCheckpoint``.
             InputError: an input cannot be used (missing, unreadable, too large, two of the
                 same name, a symlink leading out of a folder, inside the workspace); raised
                 before anything is copied or any model is called.
             BusClosedError: the runtime's bus is closed.
         """
-        return await self._submit(task, task_id, id, inputs, keep_events=True)
+        return await self._submit(
+            task,
+            task_id,
+            id,
+            inputs,
+            keep_events=True,
+            checkpoint=checkpoint,
+            settings=settings,
+        )
 
     async def _submit(
         self,
@@ -215,9 +239,20 @@ class Runtime:
         inputs: Inputs,
         *,
         keep_events: bool,
+        checkpoint: TaskCheckpoint | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> TaskHandle:
         if not isinstance(task, str) or not task.strip():
             raise RuntimeUsageError("a task must be a non-empty string")
+        if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
+            raise RuntimeUsageError(
+                f"checkpoint must be a TaskCheckpoint, not {type(checkpoint).__name__}"
+            )
+        overrides = dict(settings) if isinstance(settings, Mapping) else settings or {}
+        try:
+            own_settings = task_settings(self.settings, overrides)
+        except ValueError as exc:
+            raise RuntimeUsageError(str(exc)) from None
         task_id = task_id or new_task_id()
         if not _TASK_ID.match(task_id):
             raise RuntimeUsageError(f"task id {task_id!r} must be 1-64 letters, digits, '-' or '_'")
@@ -234,10 +269,17 @@ class Runtime:
         if isinstance(inputs, str | os.PathLike):
             raise RuntimeUsageError("inputs must be a list of paths, not one path")
         task_dir = self.workspace / task_id
-        copied = await self._copy_inputs(list(inputs), task_dir) if inputs else []
+        copied = await self._copy_inputs(list(inputs), task_dir, own_settings) if inputs else []
         handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
         self._watcher.handles[task_id] = handle
-        submission = TaskSubmission(task=task, id=id, inputs=copied)
+        submission = TaskSubmission(
+            task=task,
+            id=id,
+            inputs=copied,
+            checkpoint=checkpoint,
+            # As validated (``"30"`` becomes 30.0): the master validates them again.
+            settings={name: getattr(own_settings, name) for name in overrides},
+        )
         try:
             await bus.emit(
                 task_topic(task_id, "submitted"),
@@ -251,10 +293,8 @@ class Runtime:
         return handle
 
     async def _copy_inputs(
-        self, inputs: list[str | os.PathLike[str]], task_dir: Path
+        self, inputs: list[str | os.PathLike[str]], task_dir: Path, settings: RuntimeSettings
     ) -> list[InputFile]:
-        settings = self.settings
-
         def copy() -> list[InputFile]:
             made_dir = not task_dir.exists()
             try:
@@ -279,16 +319,27 @@ class Runtime:
         task_id: str | None = None,
         id: str | None = None,
         inputs: Inputs = (),
+        checkpoint: TaskCheckpoint | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> TaskResult:
         """Run a task to its end and return its result; a task that fails is a result (see
-        ``TaskResult.status``), not an error. ``inputs`` as for :meth:`submit`.
+        ``TaskResult.status``), not an error. ``inputs``, ``checkpoint`` and ``settings`` as
+        for :meth:`submit`.
 
         Raises:
             RuntimeUsageError: as for :meth:`submit`.
             InputError: as for :meth:`submit`.
             BusClosedError: the runtime's bus is closed.
         """
-        handle = await self._submit(task, task_id, id, inputs, keep_events=False)
+        handle = await self._submit(
+            task,
+            task_id,
+            id,
+            inputs,
+            keep_events=False,
+            checkpoint=checkpoint,
+            settings=settings,
+        )
         try:
             return await handle.result()
         except BaseException:

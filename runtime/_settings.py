@@ -6,9 +6,10 @@ the command line's settings inherit these fields, so each is defined here and on
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ._setting import Setting
 from .plans._plan import PlanLimits
@@ -71,3 +72,51 @@ class RuntimeSettings(BaseModel):
 
     def plan_limits(self) -> PlanLimits:
         return PlanLimits(max_steps=self.max_steps, max_prompt_chars=self.max_prompt_chars)
+
+
+#: Bounds on what every task shares (the agents' limiters, the master's task slots): a task
+#: cannot have its own.
+SHARED_SETTINGS = frozenset({"max_agent_parallel", "max_concurrent_tasks"})
+#: Policies that guard the machine: a task may turn them stricter, never looser than the
+#: runtime's (a task may come from a client the runtime's owner does not trust that far).
+_GUARDS = ("allow_code_execution", "unconfined_code_execution")
+
+
+def task_settings(base: RuntimeSettings, overrides: Mapping[str, Any]) -> RuntimeSettings:
+    """``base`` with one task's ``overrides`` (field names of ``RuntimeSettings``), validated
+    as a whole; ``base`` itself when there are none.
+
+    Raises:
+        ValueError: one line: ``overrides`` is not a mapping, names a field that
+            ``RuntimeSettings`` lacks or one that all tasks share (``SHARED_SETTINGS``), has
+            an invalid value, or allows code execution that ``base`` forbids.
+    """
+    if not isinstance(overrides, Mapping):
+        raise ValueError(
+            f"task settings must be a mapping of setting names to values, not "
+            f"{type(overrides).__name__}"
+        )
+    if not overrides:
+        return base
+    known = RuntimeSettings.model_fields
+    for name in overrides:
+        if not isinstance(name, str) or name not in known:
+            settable = ", ".join(sorted(set(known) - SHARED_SETTINGS))
+            raise ValueError(f"unknown task setting {name!r}; known: {settable}")
+        if name in SHARED_SETTINGS:
+            raise ValueError(f"{name} is shared by all tasks and cannot be set for one task")
+    try:
+        # Checked as a whole ``RuntimeSettings``, then copied into ``base``: validating
+        # ``base``'s own class again would re-read a settings class's environment.
+        fields = set(known)
+        checked = RuntimeSettings.model_validate({**base.model_dump(include=fields), **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        given = repr(first.get("input"))
+        given = given if len(given) <= 40 else given[:37] + "..."
+        raise ValueError(f"task setting {where}: {first['msg']} (got {given})") from None
+    for name in _GUARDS:
+        if getattr(checked, name) and not getattr(base, name):
+            raise ValueError(f"a task cannot set {name}: the runtime does not allow it")
+    return base.model_copy(update={name: getattr(checked, name) for name in overrides})

@@ -3,6 +3,7 @@ that runs an agent on the bus, what travels between them, and the task's result.
 
 from ._agent import Agent, AgentContext
 from ._agent_actor import AgentActor
+from ._checkpoint import TaskCheckpoint
 from ._master import Master
 from ._registry import (
     ENTRY_POINT_GROUP,
@@ -34,6 +35,7 @@ __all__ = [
     "StepOutput",
     "StepResult",
     "StepStatus",
+    "TaskCheckpoint",
     "TaskResult",
     "TaskStatus",
     "discover_agents",

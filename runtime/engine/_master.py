@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 from pydantic import BaseModel, Field, ValidationError
 
-from agent_relay.bus import Actor, Bus, Event, handler
+from agent_relay.bus import Actor, Bus, Event, handler, utc_now
 
 from .._inputs import InputFile
-from .._settings import RuntimeSettings
+from .._settings import RuntimeSettings, task_settings
 from ..models._chat_model import ChatModel
 from ..plans._planner import Planner
+from ._checkpoint import TaskCheckpoint
+from ._result import TaskResult
 from ._task_run import TaskRun
 from ._topics import parse_step_topic, task_id_of, task_topic
 
@@ -33,6 +36,13 @@ class TaskSubmission(BaseModel):
     inputs: list[InputFile] = Field(
         default_factory=list,
         description="files already copied into the task's directory, read-only to its steps",
+    )
+    checkpoint: TaskCheckpoint | None = Field(
+        default=None, description="what the task had done before it stopped: resume from it"
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the task's own values of some RuntimeSettings fields (see task_settings)",
     )
 
 
@@ -80,6 +90,14 @@ class Master(Actor):
         except ValidationError as exc:
             logger.error("rejected submission {}: {}", event.id, exc)
             return
+        try:
+            settings = task_settings(self._settings, submission.settings)
+        except ValueError as exc:
+            # ``Runtime.submit`` checks them first; another submitter (over a network bus)
+            # still learns why its task did not run, instead of waiting for it forever.
+            logger.error("rejected submission {}: {}", event.id, exc)
+            await self._refuse(task_id, submission, str(exc), event)
+            return
         run = TaskRun(
             task_id=task_id,
             task=submission.task,
@@ -89,8 +107,9 @@ class Master(Actor):
             planner=self._planner,
             summary_model=self._model,
             agent_limiters=self._agent_limiters,
-            settings=self._settings,
+            settings=settings,
             workspace=self._workspace / task_id,
+            checkpoint=submission.checkpoint,
         )
         self._runs[task_id] = run
         assert self._tg is not None
@@ -116,6 +135,29 @@ class Master(Actor):
                 )
         finally:
             self._runs.pop(run.task_id, None)
+
+    async def _refuse(
+        self, task_id: str, submission: TaskSubmission, error: str, submitted: Event
+    ) -> None:
+        now = utc_now()
+        result = TaskResult(
+            task_id=task_id,
+            task=submission.task,
+            id=submission.id,
+            status="failed",
+            error=error,
+            error_kind="RuntimeUsageError",
+            workdir=str(self._workspace / task_id),
+            started_at=now,
+            finished_at=now,
+        )
+        await self.bus.emit_unvalidated(
+            task_topic(task_id, "done"),
+            "task.done",
+            result.model_dump(mode="json"),
+            task_id=task_id,
+            causation_id=submitted.id,
+        )
 
     # Only what agents report: the master's own step events (queued, skipped...) and progress
     # would cost it a wake-up each for nothing. ``cancelled`` is both: an agent reports a step

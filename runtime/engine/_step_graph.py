@@ -130,6 +130,18 @@ class StepGraph:
         self._on_change()
         return node
 
+    def add_done(self, step: Step, result: StepResult) -> StepNode:
+        """Record a step that completed before (a checkpoint's result): finished at once, it
+        waits for nothing and holds no slot, and the steps that wait for it count down. Its
+        id must be new; ``result`` is its completed result."""
+        node = StepNode(step=step, result=result, finished=True)
+        self._nodes[step.id] = node
+        # Its own dependencies are not told of it: whatever they do now cannot change it.
+        node.dependents.extend(self._awaited.pop(step.id, ()))
+        self.propagate(node)
+        self._on_change()
+        return node
+
     def fresh_id(self, base: str) -> str:
         n = 2
         while f"{base}-{n}" in self._nodes:

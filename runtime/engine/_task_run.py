@@ -8,6 +8,11 @@ the plan as it grows, the verdicts the master reaches itself, and the ready step
 ``agent.<name>.steps`` within the per-task and per-agent limits; it also gives up on agents
 that stay silent past the step timeout. The dispatcher lives in the plan's task group, so
 cancelling the task, or its timeout, stops it.
+
+A task resumed from a ``TaskCheckpoint`` takes the checkpoint's plan when it was complete
+(the planner is not asked) or plans again, and completes each step that matches one of the
+checkpoint's results with that result, without an agent. Its dispatcher hands out nothing
+until the plan is complete and ``task.<id>.resumed`` has said which steps were reused.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner, PlanningError
 from ..plans._prompt import task_with_inputs
 from ..plans._step_reader import RejectedStep
+from ._checkpoint import TaskCheckpoint
 from ._metered_model import MeteredModel
 from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode
@@ -63,6 +69,7 @@ class TaskRun:
         settings: RuntimeSettings,
         workspace: Path,
         inputs: list[InputFile] | None = None,
+        checkpoint: TaskCheckpoint | None = None,
     ) -> None:
         self.task_id = task_id
         self.task = task
@@ -74,12 +81,19 @@ class TaskRun:
         self._planning_model = MeteredModel(planner.model)
         self._planner = copy.copy(planner)
         self._planner.model = self._planning_model
+        # The task's own settings may bound its plan otherwise than the master's.
+        if settings.max_steps != planner.limits.max_steps or (
+            settings.max_prompt_chars != planner.limits.max_prompt_chars
+        ):
+            self._planner.limits = settings.plan_limits()
+        self._planner.max_repairs = settings.max_repairs
         self._summary_model = summary_model
         self._settings = settings
         self._workspace = workspace
         # The planner is told of the inputs; the agents must leave them as they are.
         self._planning_task = task_with_inputs(task, inputs or [])
         self._read_only = top_level_names(inputs or [])
+        self._agents = agent_limiters  # by agent name: which agents run
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
         # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
         self._deadlines: list[tuple[float, int, StepNode]] = []
@@ -97,6 +111,18 @@ class TaskRun:
         self._plan_event_due = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._deadline: anyio.CancelScope | None = None
+        # Resuming: the results to reuse by step id (None without a checkpoint, so a task
+        # that is not resumed pays one test per step that arrives), the plan to take, the
+        # ids reused so far, and whether the dispatcher still holds the steps back.
+        self._reusable: dict[str, StepResult] | None = None
+        self._checkpoint_plan: list[Step] = []
+        self._reused: list[str] = []
+        self._holding = False
+        if checkpoint is not None:
+            self._reusable = {r.id: r for r in checkpoint.completed}
+            self._checkpoint_plan = checkpoint.plan
+            self._replanned = checkpoint.replanned
+            self._holding = True
 
     # -- from the master's handlers --------------------------------------------------------
 
@@ -262,8 +288,18 @@ class TaskRun:
             await self._plan_calls(initial=initial)
 
     async def _plan_calls(self, *, initial: bool) -> None:
+        if initial and self._checkpoint_plan:
+            await self._take_checkpoint_plan()
+            return
         if initial:
-            outcome = await self._planner.plan(self._planning_task, self._accept, self._reject)
+            try:
+                outcome = await self._planner.plan(self._planning_task, self._accept, self._reject)
+            except (PlanningError, ModelError):
+                if self._holding:
+                    await self._emit_resumed(planned_again=True)
+                raise
+            if self._holding:
+                await self._emit_resumed(planned_again=True)
         else:
             self._replanned = True
             results = [node.result for node in self._graph]
@@ -290,6 +326,31 @@ class TaskRun:
         # The planner checks the whole graph; this only guards against a step left waiting.
         await self._cancel_steps(self._graph.dangling())
         await self._emit_plan(complete=True)
+        self._release()
+
+    async def _take_checkpoint_plan(self) -> None:
+        """The checkpoint's complete plan, instead of asking the planner for one. A step for
+        an agent that does not run here (any more) cannot be handed out: it is rejected,
+        unless it completed before."""
+        for step in self._checkpoint_plan:
+            await self._accept(step)
+        self._plan_event_due = False  # the one event below says it all, and complete
+        await self._emit_resumed(planned_again=False)
+        await self._emit_plan(complete=True)
+        unknown = {
+            node.step.id: f"agent {node.step.agent!r} is not running"
+            for node in self._graph
+            if node.step.agent not in self._agents and not node.finished
+        }
+        if unknown:
+            await self._reject(unknown)
+        self._release()
+
+    def _release(self) -> None:
+        """Let the dispatcher hand out the steps it held back while resuming."""
+        if self._holding:
+            self._holding = False
+            self._nudge()
 
     async def _reject(self, reasons: Mapping[str, str]) -> None:
         """Steps handed out while the plan streamed turned out invalid. None of them started
@@ -326,7 +387,27 @@ class TaskRun:
             step = step.model_copy(update={"id": self._graph.fresh_id(step.id)})
         self._step_dumps.append(step.model_dump(mode="json"))
         self._plan_event_due = True
+        if self._reusable is not None and self._reuse(step):
+            return
         self._graph.add(step)
+
+    def _reuse(self, step: Step) -> bool:
+        """Complete the step with the checkpoint's result if it is the step that completed
+        before the task stopped: the same id, agent, prompt and dependencies."""
+        assert self._reusable is not None
+        done = self._reusable.get(step.id)
+        if done is None or (done.agent, done.prompt, done.depends_on) != (
+            step.agent,
+            step.prompt,
+            step.depends_on,
+        ):
+            return False
+        # Kept as it was, and not announced again: whoever stored the task has its completed
+        # event already, and a second one would tell its watchers the step ran twice.
+        del self._reusable[step.id]
+        self._reused.append(step.id)
+        self._graph.add_done(step, done.model_copy(update={"superseded": False}))
+        return True
 
     # -- the dispatcher --------------------------------------------------------------------
 
@@ -340,7 +421,7 @@ class TaskRun:
             if self._plan_event_due:
                 await self._emit_plan(complete=False)
             await self._publish_verdicts()
-            while (node := graph.next_ready()) is not None:
+            while not self._holding and (node := graph.next_ready()) is not None:
                 if graph.take_token(node):
                     await self._dispatch(node)
                 else:
@@ -458,8 +539,11 @@ class TaskRun:
     # -- helpers ---------------------------------------------------------------------------
 
     def _should_replan(self) -> bool:
-        return self._settings.replan and any(
-            node.result.status in ("failed", "skipped") for node in self._graph
+        # Once only, counting a revision made before the task was resumed.
+        return (
+            self._settings.replan
+            and not self._replanned
+            and any(node.result.status in ("failed", "skipped") for node in self._graph)
         )
 
     # The master's own events carry only values it checked already (steps of a validated plan,
@@ -468,6 +552,14 @@ class TaskRun:
     async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
         await self._bus.emit_unvalidated(
             step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
+        )
+
+    async def _emit_resumed(self, *, planned_again: bool) -> None:
+        await self._bus.emit_unvalidated(
+            task_topic(self.task_id, "resumed"),
+            "task.resumed",
+            {"completed_steps": list(self._reused), "planned_again": planned_again},
+            task_id=self.task_id,
         )
 
     async def _emit_plan(self, *, complete: bool) -> None:

@@ -1,6 +1,6 @@
 """The topics of a task's life on the bus, in one place so publishers and watchers agree.
 
-task.<id>.submitted | plan | cancel | done
+task.<id>.submitted | resumed | plan | progress | cancel | done
 task.<id>.step.<sid>.queued | started | progress | completed | failed | skipped | cancelled
 agent.<name>.steps            (agents of one kind share it as a queue group)
 """
