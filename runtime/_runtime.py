@@ -241,7 +241,10 @@ class Runtime:
         keep_events: bool,
         checkpoint: TaskCheckpoint | None = None,
         settings: Mapping[str, Any] | None = None,
+        placed_inputs: Sequence[InputFile] = (),
     ) -> TaskHandle:
+        """``placed_inputs``: files already in the task's directory, read-only, that count
+        as its inputs (the daemon writes a run's uploads there itself, once)."""
         if not isinstance(task, str) or not task.strip():
             raise RuntimeUsageError("a task must be a non-empty string")
         if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
@@ -270,6 +273,7 @@ class Runtime:
             raise RuntimeUsageError("inputs must be a list of paths, not one path")
         task_dir = self.workspace / task_id
         copied = await self._copy_inputs(list(inputs), task_dir, own_settings) if inputs else []
+        copied = [*placed_inputs, *copied]
         handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
         self._watcher.handles[task_id] = handle
         submission = TaskSubmission(
