@@ -49,6 +49,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── ConfigError                               runtime/cli/_config.py
     ├── BatchInputError                           runtime/cli/_batch_input.py
     ├── BatchOutputError                          runtime/cli/_batch_output.py
+    ├── OutboundRefused                           runtime/outbound/_guard.py
     │
     ├── WorkspaceError                            agents/_workspace.py
     ├── DownloadError                             agents/_download.py
