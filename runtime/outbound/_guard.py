@@ -13,6 +13,7 @@ also vets every URL it is asked for, so a caller that forgot ``vet_url`` is stil
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -56,7 +57,7 @@ def vet_url(
         parsed = url if isinstance(url, URL) else URL(url)
         port = parsed.port  # an out-of-range port is only noticed here
     except (ValueError, TypeError):
-        raise OutboundRefused(f"not a valid URL: {str(url)[:100]!r}") from None
+        raise OutboundRefused(f"not a valid URL: {_shown_text(str(url))!r}") from None
     refused = "refused redirect: " if redirect else "refused: "
     scheme = parsed.scheme.lower()
     if scheme not in ("http", "https"):
@@ -86,6 +87,15 @@ def show_url(url: URL) -> str:
     bare = url.with_query(None).with_fragment(None)
     text = str(bare.with_user(None) if bare.absolute else bare)
     return text if len(text) <= 100 else text[:97] + "..."
+
+
+_USERINFO = re.compile(r"//[^/?#@]*@")
+
+
+def _shown_text(text: str) -> str:
+    """An unparseable URL as a message may show it: no user info, query or fragment."""
+    bare = _USERINFO.sub("//", re.split(r"[?#]", text, maxsplit=1)[0])
+    return bare if len(bare) <= 100 else bare[:97] + "..."
 
 
 class VettingResolver(AbstractResolver):
