@@ -235,7 +235,7 @@ class WebhookSender:
         try:
             target = vet_url(url, self._allow, verb="used as webhooks")
         except OutboundRefused as error:
-            return self._report("", DeliveryOutcome(kind="refused", error=str(error)))
+            return _report("", DeliveryOutcome(kind="refused", error=str(error)))
         where = show_url(target)
         timestamp = int(time.time())
         headers = {
@@ -248,16 +248,16 @@ class WebhookSender:
                     target, data=body, headers=headers, allow_redirects=False
                 ) as response:
                     reply = await _read_at_most(response, self.config.max_reply_bytes)
-                    return self._report(where, self._judge(where, response, reply))
+                    return _report(where, self._judge(where, response, reply))
             except OutboundRefused as error:  # from the resolver, at connection time
-                return self._report(where, DeliveryOutcome(kind="refused", error=str(error)))
+                return _report(where, DeliveryOutcome(kind="refused", error=str(error)))
             except aiohttp.ClientError as error:
                 outcome = DeliveryOutcome(
                     kind="failed", error=_describe_client_error(error, where), retryable=True
                 )
-                return self._report(where, outcome)
+                return _report(where, outcome)
         timeout = f"webhook {where} gave no reply within {self.config.timeout_s:g} s"
-        return self._report(where, DeliveryOutcome(kind="timeout", error=timeout, retryable=True))
+        return _report(where, DeliveryOutcome(kind="timeout", error=timeout, retryable=True))
 
     def _judge(self, where: str, response: aiohttp.ClientResponse, reply: bytes) -> DeliveryOutcome:
         status = response.status
@@ -277,12 +277,13 @@ class WebhookSender:
             text = text.replace(secret, "[secret]")
         return one_line(text, 200)
 
-    def _report(self, where: str, outcome: DeliveryOutcome) -> DeliveryOutcome:
-        if outcome.ok:
-            logger.info("webhook {} delivered (HTTP {})", where, outcome.status)
-        else:
-            logger.warning("webhook delivery failed: {}", outcome.error)
-        return outcome
+
+def _report(where: str, outcome: DeliveryOutcome) -> DeliveryOutcome:
+    if outcome.ok:
+        logger.info("webhook {} delivered (HTTP {})", where, outcome.status)
+    else:
+        logger.warning("webhook delivery failed: {}", outcome.error)
+    return outcome
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
