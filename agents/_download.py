@@ -2,10 +2,9 @@
 
 A URL from a model or a web page may point at localhost, the private network or a cloud
 metadata service (server-side request forgery). Every URL, the first and each redirect, is
-checked before a request is made; a host given as an IP address is judged as written, and a
-host name is judged by the addresses it resolves to *at connection time*, inside the
-connector's resolver, so the connection can only go to addresses that passed the check
-(no window for DNS rebinding). Bodies are streamed under a byte cap and a total deadline
+checked before a request is made, and host names when they are resolved to connect, by the
+runtime's outbound guard (``vet_url``, ``guarded_session``); its refusals are reported here
+as ``DownloadError`` with the same words. Bodies are streamed under a byte cap and a total deadline
 into an atomic workspace write, so a refused or failed download leaves nothing behind.
 """
 
@@ -13,23 +12,26 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import ipaddress
 import mimetypes
 import os
 import re
-import socket
 from collections.abc import Collection
 
 import aiohttp
 import anyio
-from aiohttp.abc import AbstractResolver, ResolveResult
 from loguru import logger
 from pydantic import BaseModel, ConfigDict
 from yarl import URL
 
-from agent_relay.runtime import RelayError
+from agent_relay.runtime import (
+    AllowList,
+    OutboundRefused,
+    RelayError,
+    guarded_session,
+    show_url,
+    vet_url,
+)
 
-from ._addresses import AllowList, HostFormError, forbidden_reason, parse_ip_host
 from ._image_types import (
     EXTENSIONS,
     SNIFF_BYTES,
@@ -147,23 +149,15 @@ class Downloader:
                         return await self._save(response, url, dest, expect_image)
         except aiohttp.ClientError as error:
             raise DownloadError(_describe_client_error(error, url)) from error
+        except OutboundRefused as error:  # from the resolver, at connection time
+            raise DownloadError(str(error)) from None
         raise DownloadError(
             f"refused: {show_url(first)} redirected more than {self.max_redirects} times"
         )
 
     def _session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            resolver=_VettingResolver(self._allow), use_dns_cache=False, limit=1
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            headers={"User-Agent": self.user_agent},
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # No proxy from the environment: the address checks must see the real peer.
-            trust_env=False,
-            # The deadline is the caller's ``timeout`` around the whole download.
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
+        # The deadline is the caller's ``timeout`` around the whole download.
+        return guarded_session(self._allow, headers={"User-Agent": self.user_agent}, limit=1)
 
     def _redirect_target(self, response: aiohttp.ClientResponse, url: URL) -> URL:
         location = response.headers.get("Location")
@@ -178,30 +172,9 @@ class Downloader:
     def _vet(self, url: str | URL, *, redirect: bool = False) -> URL:
         """The URL parsed, or DownloadError when it may not be fetched."""
         try:
-            parsed = url if isinstance(url, URL) else URL(url)
-        except (ValueError, TypeError):
-            raise DownloadError(f"not a valid URL: {str(url)[:100]!r}") from None
-        refused = "refused redirect: " if redirect else "refused: "
-        scheme = parsed.scheme.lower()
-        if scheme not in ("http", "https"):
-            what = f"{scheme}: URLs" if scheme else "relative URLs"
-            raise DownloadError(f"{refused}{what} cannot be downloaded; only http and https")
-        if parsed.user is not None or parsed.password is not None:
-            raise DownloadError(f"{refused}URLs with a user name or password are not downloaded")
-        host = parsed.raw_host
-        if not host:
-            raise DownloadError(f"{refused}the URL has no host")
-        if self._allow.allows(host, parsed.port):
-            return parsed
-        try:
-            address = parse_ip_host(host)
-        except HostFormError as error:
-            raise DownloadError(f"{refused}{error}") from None
-        if address is not None:
-            reason = forbidden_reason(address)
-            if reason is not None:
-                raise DownloadError(f"{refused}{host} is {reason}")
-        return parsed
+            return vet_url(url, self._allow, verb="downloaded", redirect=redirect)
+        except OutboundRefused as error:
+            raise DownloadError(str(error)) from None
 
     # -- the body ------------------------------------------------------------------------
 
@@ -272,36 +245,6 @@ class Downloader:
         raise DownloadError(f"no free file name like {stem}{extension} in the workspace")
 
 
-class _VettingResolver(AbstractResolver):
-    """Resolves host names for the connector and refuses hosts with forbidden addresses.
-
-    The connector connects to exactly the addresses returned here, so the check applies
-    to the peer itself. IP-literal hosts never reach a resolver; ``Downloader._vet``
-    judges those.
-    """
-
-    def __init__(self, allow: AllowList) -> None:
-        self._allow = allow
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        if self._allow.allows(host, port):
-            return results
-        for result in results:
-            reason = forbidden_reason(ipaddress.ip_address(result["host"]))
-            if reason is not None:
-                # Any bad address refuses the host: a name that mixes public and private
-                # addresses is exactly what a rebinding attack looks like.
-                raise DownloadError(f"refused: {host} resolves to {result['host']}, {reason}")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 def _check_declared_image(declared: str | None, url: URL) -> None:
     if declared is None or not declared.startswith("image/"):
         served = f"served as {declared}" if declared else "served without a content type"
@@ -341,13 +284,6 @@ def name_from_url(url: URL, content_type: str | None, expect_image: bool = False
     elif not extension and content_type:
         extension = mimetypes.guess_extension(content_type) or ""
     return stem + extension
-
-
-def show_url(url: URL) -> str:
-    """A URL as it may appear in a message: no credentials, query or fragment, shortened."""
-    bare = url.with_query(None).with_fragment(None)
-    text = str(bare.with_user(None) if bare.absolute else bare)
-    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def _size(count: int) -> str:

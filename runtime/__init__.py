@@ -186,6 +186,21 @@ if TYPE_CHECKING:
     from .models import (
         watch_model_calls as watch_model_calls,
     )
+    from .outbound import (
+        AllowList as AllowList,
+    )
+    from .outbound import (
+        OutboundRefused as OutboundRefused,
+    )
+    from .outbound import (
+        guarded_session as guarded_session,
+    )
+    from .outbound import (
+        show_url as show_url,
+    )
+    from .outbound import (
+        vet_url as vet_url,
+    )
     from .plans import (
         Plan as Plan,
     )
@@ -293,6 +308,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "parse_model_string",
             "register_provider",
             "watch_model_calls",
+        ],
+        "outbound": [
+            "AllowList",
+            "OutboundRefused",
+            "guarded_session",
+            "show_url",
+            "vet_url",
         ],
         "plans": [
             "Plan",

@@ -49,6 +49,7 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── ConfigError                               runtime/cli/_config.py
     ├── BatchInputError                           runtime/cli/_batch_input.py
     ├── BatchOutputError                          runtime/cli/_batch_output.py
+    ├── OutboundRefused                           runtime/outbound/_guard.py
     │
     ├── WorkspaceError                            agents/_workspace.py
     ├── DownloadError                             agents/_download.py
@@ -57,8 +58,9 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     └── SandboxError                              agents/sandbox/_types.py
 
 Not part of the tree, on purpose: the command line's ``UsageError`` (bad arguments, turned
-into exit code 2 before anything runs) and errors that never leave their module
-(``HostFormError`` while parsing an address, ``SetupError`` inside the sandbox's child).
+into exit code 2 before anything runs) and errors that never leave their room
+(``HostFormError``, a ``ValueError`` that the outbound guard turns into ``OutboundRefused``;
+``SetupError`` inside the sandbox's child).
 Where a caller's mistake is plainly a Python one, relay raises Python's own ``TypeError`` or
 ``ValueError`` (say, ``Runtime(model=...)`` given something that is not a ``ChatModel``).
 """

@@ -1,28 +1,65 @@
 """The daemon: relay behind an HTTP API, with runs stored in SQLite so that they survive
-restarts (``relay serve``), and a client for it."""
+restarts (``relay serve``), and a client for it; its signed webhooks and its Prometheus metrics.
 
-from ._api import (
-    ErrorBody,
-    ErrorDetail,
-    InputUpload,
-    RunAccepted,
-    RunEvent,
-    RunList,
-    RunOverrides,
-    RunRequest,
-    RunStatus,
-    RunView,
+The names are imported on first use (see ``agent_relay.runtime``): the API's models need only
+pydantic, while the webhooks bring aiohttp and the metrics prometheus_client.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import lazy_loader
+
+if TYPE_CHECKING:
+    from ._api import ErrorBody as ErrorBody
+    from ._api import ErrorDetail as ErrorDetail
+    from ._api import InputUpload as InputUpload
+    from ._api import RunAccepted as RunAccepted
+    from ._api import RunEvent as RunEvent
+    from ._api import RunList as RunList
+    from ._api import RunOverrides as RunOverrides
+    from ._api import RunRequest as RunRequest
+    from ._api import RunStatus as RunStatus
+    from ._api import RunView as RunView
+    from ._metrics import METRICS_CONTENT_TYPE as METRICS_CONTENT_TYPE
+    from ._metrics import DaemonMetrics as DaemonMetrics
+    from ._webhooks import SIGNATURE_HEADER as SIGNATURE_HEADER
+    from ._webhooks import DeliveryKind as DeliveryKind
+    from ._webhooks import DeliveryOutcome as DeliveryOutcome
+    from ._webhooks import WebhookConfig as WebhookConfig
+    from ._webhooks import WebhookRetry as WebhookRetry
+    from ._webhooks import WebhookSender as WebhookSender
+    from ._webhooks import sign as sign
+    from ._webhooks import signature_header as signature_header
+    from ._webhooks import verify as verify
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_api": [
+            "ErrorBody",
+            "ErrorDetail",
+            "InputUpload",
+            "RunAccepted",
+            "RunEvent",
+            "RunList",
+            "RunOverrides",
+            "RunRequest",
+            "RunStatus",
+            "RunView",
+        ],
+        "_metrics": ["DaemonMetrics", "METRICS_CONTENT_TYPE"],
+        "_webhooks": [
+            "DeliveryKind",
+            "DeliveryOutcome",
+            "SIGNATURE_HEADER",
+            "WebhookConfig",
+            "WebhookRetry",
+            "WebhookSender",
+            "sign",
+            "signature_header",
+            "verify",
+        ],
+    },
 )
-
-__all__ = [
-    "ErrorBody",
-    "ErrorDetail",
-    "InputUpload",
-    "RunAccepted",
-    "RunEvent",
-    "RunList",
-    "RunOverrides",
-    "RunRequest",
-    "RunStatus",
-    "RunView",
-]

@@ -18,6 +18,7 @@ from cli_helpers import clean_env, relay
 HEAVY = ("openai", "aiohttp")
 LAZY_PACKAGES = (
     "agent_relay.runtime",
+    "agent_relay.runtime.daemon",
     "agent_relay.runtime.models",
     "agent_relay.runtime.testing",
     "agent_relay.agents",

@@ -1,9 +1,10 @@
-"""Which IP addresses a download may connect to, and how hosts are named in URLs.
+"""Which IP addresses an outbound request may connect to, and how hosts are named in URLs.
 
-A download must never reach the machine it runs on, its private network or a cloud metadata
-service, whatever name, number form or IPv6 wrapping a URL uses to point there. The checks
-here are pure functions of an address or a host string; ``_download`` applies them to every
-URL before a request and to every address a host name resolves to, right before connecting.
+A request to a URL that someone else chose (a model's download, a run's webhook) must never
+reach the machine it runs on, its private network or a cloud metadata service, whatever
+name, number form or IPv6 wrapping the URL uses to point there. The checks here are pure
+functions of an address or a host string; ``_guard`` applies them to every URL before a
+request and to every address a host name resolves to, right before connecting.
 
 Python's own ``is_global``/``is_private`` flags disagree across patch releases for the
 embedded-IPv4 ranges (``::ffff:0:0/96``, ``64:ff9b::/96``, ``2002::/16``), so the forbidden
@@ -66,7 +67,7 @@ _SIX_TO_FOUR = _V6("2002::/16")
 
 
 def forbidden_reason(address: IPAddress) -> str | None:
-    """Say why a download may not connect to ``address`` ("a private address"), or None.
+    """Say why a request may not connect to ``address`` ("a private address"), or None.
 
     IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged by the
     address they carry, because that is where the packets end up.
@@ -167,9 +168,15 @@ class AllowList:
 
     @classmethod
     def parse(cls, hosts: Iterable[str]) -> AllowList:
+        """The allow list of ``hosts`` entries.
+
+        Raises:
+            ValueError: an entry names no host or has an invalid port (one line, naming it).
+        """
         return cls(frozenset(_parse_entry(entry) for entry in hosts))
 
     def allows(self, host: str, port: int | None) -> bool:
+        """Whether ``host`` (as a URL names it, without brackets) on ``port`` is allowed."""
         if not self.entries:
             return False
         name = normalise_host(host)

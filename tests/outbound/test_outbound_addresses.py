@@ -1,4 +1,4 @@
-"""The address classifier and host parsing behind the downloader's SSRF checks."""
+"""The address classifier and host parsing behind the outbound SSRF checks (downloads, webhooks)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_relay.agents._addresses import AllowList, HostFormError, forbidden_reason, parse_ip_host
+from agent_relay.runtime.outbound import AllowList, HostFormError, forbidden_reason, parse_ip_host
 
 # Written out here, independently of the module's own tables, from the IANA registries.
 FORBIDDEN_V4 = [
