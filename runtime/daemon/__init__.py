@@ -13,16 +13,26 @@ from ._api import (
     RunStatus,
     RunView,
 )
+from ._store import RunStore
+from ._store_errors import BadCursor, IdempotencyConflict, StoreError
+from ._store_types import Delivery, NewEvent, RunRecord
 
 __all__ = [
+    "BadCursor",
+    "Delivery",
     "ErrorBody",
     "ErrorDetail",
+    "IdempotencyConflict",
     "InputUpload",
+    "NewEvent",
     "RunAccepted",
     "RunEvent",
     "RunList",
     "RunOverrides",
+    "RunRecord",
     "RunRequest",
     "RunStatus",
+    "RunStore",
     "RunView",
+    "StoreError",
 ]
