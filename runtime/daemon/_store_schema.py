@@ -119,7 +119,12 @@ def _create_file(path: Path) -> None:
         # start (SQLite gives its -wal and -shm files the same mode).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return
+        # Opened here first so that a file the store cannot write (a directory, another
+        # user's file) is told in one line, before SQLite would open it read-only.
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            raise StoreError(f"cannot open the run store {path}: {exc.strerror}") from exc
     except OSError as exc:
         raise StoreError(f"cannot create the run store {path}: {exc.strerror}") from exc
     os.close(fd)
