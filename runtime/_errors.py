@@ -49,6 +49,9 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── ConfigError                               runtime/cli/_config.py
     ├── BatchInputError                           runtime/cli/_batch_input.py
     ├── BatchOutputError                          runtime/cli/_batch_output.py
+    ├── StoreError                                runtime/daemon/_store_errors.py
+    │   ├── IdempotencyConflict
+    │   └── BadCursor                  [ValueError]
     │
     ├── WorkspaceError                            agents/_workspace.py
     ├── DownloadError                             agents/_download.py
