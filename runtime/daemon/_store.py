@@ -11,12 +11,10 @@ column, never from the events still stored, so a number is never given out twice
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,21 +24,23 @@ from typing import Any, Self, get_args
 import aiosqlite
 import anyio
 
-from ..engine._result import StepResult, TaskResult
-from ..models._chat_types import Usage
 from ._api import FINAL_RUN_STATUSES, RunEvent, RunRequest, RunStatus
-from ._store_derive import Finish, RunState, needs_steps
-from ._store_errors import BadCursor, IdempotencyConflict, StoreError
+from ._store_derive import needs_steps
+from ._store_errors import IdempotencyConflict, StoreError
+from ._store_rows import (
+    column,
+    decode_cursor,
+    encode_cursor,
+    encode_data,
+    load_records,
+    load_states,
+    load_steps,
+    write_states,
+)
 from ._store_schema import connect
 from ._store_types import Delivery, NewEvent, RunRecord, db_time, from_db_time
 
-_RUN_COLUMNS = (
-    "id, status, request, idempotency_key, created_at, updated_at, finished_at, plan, "
-    "plan_complete, replanned, result, answer, error, usage, last_seq"
-)
 _UNFINISHED = tuple(s for s in get_args(RunStatus) if s not in FINAL_RUN_STATUSES)
-# Ids per ``IN (...)``: well under SQLite's limit on a statement's parameters.
-_CHUNK = 500
 
 
 class RunStore:
@@ -128,7 +128,7 @@ class RunStore:
                             " use a new key for a new request",
                             run_id=found[0],
                         )
-                    existing = await self._load(conn, "WHERE id = ?", (found[0],))
+                    existing = await load_records(conn, "WHERE id = ?", (found[0],))
                     return existing[0], False
             try:
                 await conn.execute(
@@ -166,7 +166,7 @@ class RunStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id; None if there is none."""
         async with self._read("read the run") as conn:
-            found = await self._load(conn, "WHERE id = ?", (run_id,))
+            found = await load_records(conn, "WHERE id = ?", (run_id,))
         return found[0] if found else None
 
     async def list_runs(
@@ -189,23 +189,23 @@ class RunStore:
             params.append(status)
         if cursor is not None:
             where.append("(created_at, id) < (?, ?)")
-            params.extend(_decode_cursor(cursor))
+            params.extend(decode_cursor(cursor))
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         params.append(limit + 1)
         async with self._read("list runs") as conn:
-            records = await self._load(
+            records = await load_records(
                 conn, f"{clause} ORDER BY created_at DESC, id DESC LIMIT ?", params
             )
         if len(records) <= limit:
             return records, None
         records = records[:limit]
-        return records, _encode_cursor(records[-1])
+        return records, encode_cursor(records[-1])
 
     async def unfinished_runs(self) -> list[RunRecord]:
         """The runs not in a final status (queued, planning, running), oldest first."""
         marks = ", ".join("?" * len(_UNFINISHED))
         async with self._read("list unfinished runs") as conn:
-            return await self._load(
+            return await load_records(
                 conn, f"WHERE status IN ({marks}) ORDER BY created_at, id", _UNFINISHED
             )
 
@@ -219,7 +219,7 @@ class RunStore:
         """Ids of at most ``limit`` runs that finished before ``when``, longest ago first."""
         _check_limit(limit)
         async with self._read("list finished runs") as conn:
-            return await _column(
+            return await column(
                 conn,
                 "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? "
                 "ORDER BY finished_at, id LIMIT ?",
@@ -263,11 +263,11 @@ class RunStore:
         if not events:
             return []
         # Checked before the transaction: one bad event refuses the batch, whole.
-        encoded = [_encode_data(i, event) for i, event in enumerate(events)]
+        encoded = [encode_data(i, event) for i, event in enumerate(events)]
         stored: list[RunEvent] = []
         async with self._write("store events") as conn:
-            states = await _load_states(conn, {e.run_id for e in events})
-            await _load_steps(
+            states = await load_states(conn, {e.run_id for e in events})
+            await load_steps(
                 conn, states, {e.run_id for e in events if e.run_id in states and needs_steps(e)}
             )
             rows: list[tuple[str, int, str, str, str, str]] = []
@@ -292,7 +292,7 @@ class RunStore:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            await _write_states(conn, states.values())
+            await write_states(conn, states.values())
         return stored
 
     async def events_after(self, run_id: str, after: int, limit: int = 500) -> list[RunEvent]:
@@ -364,7 +364,7 @@ class RunStore:
         attempt succeeded and fewer than ``max_attempts`` were made. Longest finished first."""
         _check_limit(max_attempts)
         async with self._read("list pending webhooks") as conn:
-            return await _column(
+            return await column(
                 conn,
                 "SELECT id FROM runs WHERE has_webhook = 1 AND webhook_delivered = 0 "
                 "AND finished_at IS NOT NULL "
@@ -411,181 +411,7 @@ class RunStore:
             raise StoreError("the run store is closed")
         return self._conn
 
-    async def _load(
-        self, conn: aiosqlite.Connection, tail: str, params: Iterable[Any]
-    ) -> list[RunRecord]:
-        async with conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs {tail}", tuple(params)) as cur:
-            rows = list(await cur.fetchall())
-        steps: dict[str, dict[str, StepResult]] = {row[0]: {} for row in rows}
-        for chunk in _chunks(list(steps)):
-            marks = ", ".join("?" * len(chunk))
-            async with conn.execute(
-                f"SELECT run_id, step_id, data FROM steps WHERE run_id IN ({marks}) "
-                "ORDER BY run_id, position",
-                chunk,
-            ) as cur:
-                for run_id, step_id, data in await cur.fetchall():
-                    steps[run_id][step_id] = StepResult.model_validate_json(data)
-        return [_record(row, steps[row[0]]) for row in rows]
-
-
-def _record(row: Any, steps: dict[str, StepResult]) -> RunRecord:
-    (rid, status, request, key, created, updated, finished, plan, complete, replanned) = row[:10]
-    result, answer, error, usage, last_seq = row[10:]
-    return RunRecord(
-        id=rid,
-        status=status,
-        request=RunRequest.model_validate_json(request),
-        idempotency_key=key,
-        created_at=from_db_time(created),
-        updated_at=from_db_time(updated),
-        finished_at=from_db_time(finished) if finished else None,
-        plan=json.loads(plan),
-        plan_complete=bool(complete),
-        replanned=bool(replanned),
-        steps=steps,
-        result=TaskResult.model_validate_json(result) if result else None,
-        answer=answer,
-        error=error,
-        usage=Usage.model_validate_json(usage) if usage else Usage(),
-        last_seq=last_seq,
-    )
-
-
-async def _load_states(conn: aiosqlite.Connection, run_ids: set[str]) -> dict[str, RunState]:
-    states: dict[str, RunState] = {}
-    for chunk in _chunks(sorted(run_ids)):
-        marks = ", ".join("?" * len(chunk))
-        async with conn.execute(
-            "SELECT id, status, last_seq, updated_at, plan_complete, replanned FROM runs "
-            f"WHERE id IN ({marks})",
-            chunk,
-        ) as cursor:
-            for rid, status, last_seq, updated, complete, replanned in await cursor.fetchall():
-                states[rid] = RunState(
-                    id=rid,
-                    status=status,
-                    last_seq=last_seq,
-                    updated_at=updated,
-                    plan_complete=bool(complete),
-                    replanned=bool(replanned),
-                )
-    return states
-
-
-async def _load_steps(
-    conn: aiosqlite.Connection, states: dict[str, RunState], run_ids: set[str]
-) -> None:
-    for rid in run_ids:
-        states[rid].steps = {}
-    for chunk in _chunks(sorted(run_ids)):
-        marks = ", ".join("?" * len(chunk))
-        async with conn.execute(
-            f"SELECT run_id, step_id, data FROM steps WHERE run_id IN ({marks}) "
-            "ORDER BY run_id, position",
-            chunk,
-        ) as cursor:
-            for rid, step_id, data in await cursor.fetchall():
-                steps = states[rid].steps
-                assert steps is not None
-                steps[step_id] = StepResult.model_validate_json(data)
-
-
-async def _write_states(conn: aiosqlite.Connection, states: Iterable[RunState]) -> None:
-    runs: list[tuple[Any, ...]] = []
-    finished: list[tuple[Any, ...]] = []
-    replaced: list[tuple[str]] = []
-    steps: list[tuple[str, str, int, str]] = []
-    for s in states:
-        runs.append(
-            (s.status, s.updated_at, s.last_seq, s.plan_complete, s.replanned, s.plan_json, s.id)
-        )
-        if s.finish is not None:
-            finished.append(_finish_row(s.id, s.finish))
-        if s.steps is None:
-            continue
-        if s.steps_replaced:
-            replaced.append((s.id,))
-        for position, (step_id, result) in enumerate(s.steps.items()):
-            if s.steps_replaced or step_id in s.changed_steps:
-                steps.append((s.id, step_id, position, result.model_dump_json()))
-    await conn.executemany(
-        "UPDATE runs SET status = ?, updated_at = ?, last_seq = ?, plan_complete = ?, "
-        "replanned = ?, plan = COALESCE(?, plan) WHERE id = ?",
-        runs,
-    )
-    if finished:
-        await conn.executemany(
-            "UPDATE runs SET finished_at = ?, result = ?, answer = ?, error = ?, usage = ? "
-            "WHERE id = ?",
-            finished,
-        )
-    if replaced:
-        await conn.executemany("DELETE FROM steps WHERE run_id = ?", replaced)
-    if steps:
-        await conn.executemany(
-            "INSERT INTO steps (run_id, step_id, position, data) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (run_id, step_id) DO UPDATE "
-            "SET position = excluded.position, data = excluded.data",
-            steps,
-        )
-
-
-def _finish_row(run_id: str, finish: Finish) -> tuple[Any, ...]:
-    return (
-        finish.finished_at,
-        finish.result_json,
-        finish.answer,
-        finish.error,
-        finish.usage_json,
-        run_id,
-    )
-
-
-def _encode_data(index: int, event: NewEvent) -> str:
-    try:
-        text = json.dumps(event.data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"event {index + 1} of the batch ({event.type} of run {event.run_id}) has data "
-            f"that is not JSON ({exc}); nothing of the batch was stored"
-        ) from exc
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate (JSON allows ``"\ud800"``) cannot be UTF-8; escaped, it is kept.
-            text = json.dumps(event.data, allow_nan=False, separators=(",", ":"))
-    return text
-
-
-def _encode_cursor(last: RunRecord) -> str:
-    raw = json.dumps([db_time(last.created_at), last.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, rid = json.loads(raw)
-        if not isinstance(created, str) or not isinstance(rid, str):
-            raise TypeError
-        return db_time(from_db_time(created)), rid
-    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
-        raise BadCursor(
-            "the cursor is not one this server gave out; list again without it"
-        ) from exc
-
 
 def _check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"a limit must be at least 1, got {limit}")
-
-
-def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
-    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
-
-
-async def _column(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
-    async with conn.execute(sql, params) as cursor:
-        return [row[0] for row in await cursor.fetchall()]
