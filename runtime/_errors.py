@@ -50,6 +50,9 @@ that same class. Second bases (``ValueError``, ``TimeoutError``...) are shown in
     ├── BatchInputError                           runtime/cli/_batch_input.py
     ├── BatchOutputError                          runtime/cli/_batch_output.py
     ├── OutboundRefused                           runtime/outbound/_guard.py
+    ├── StoreError                                runtime/daemon/_store_errors.py
+    │   ├── IdempotencyConflict
+    │   └── BadCursor                  [ValueError]
     │
     ├── WorkspaceError                            agents/_workspace.py
     ├── DownloadError                             agents/_download.py

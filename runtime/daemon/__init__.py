@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from ._api import RunView as RunView
     from ._metrics import METRICS_CONTENT_TYPE as METRICS_CONTENT_TYPE
     from ._metrics import DaemonMetrics as DaemonMetrics
+    from ._store import RunStore as RunStore
+    from ._store_errors import BadCursor as BadCursor
+    from ._store_errors import IdempotencyConflict as IdempotencyConflict
+    from ._store_errors import StoreError as StoreError
+    from ._store_types import Delivery as Delivery
+    from ._store_types import NewEvent as NewEvent
+    from ._store_types import RunRecord as RunRecord
     from ._webhooks import SIGNATURE_HEADER as SIGNATURE_HEADER
     from ._webhooks import DeliveryKind as DeliveryKind
     from ._webhooks import DeliveryOutcome as DeliveryOutcome
@@ -50,6 +57,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "RunView",
         ],
         "_metrics": ["DaemonMetrics", "METRICS_CONTENT_TYPE"],
+        "_store": ["RunStore"],
+        "_store_errors": ["BadCursor", "IdempotencyConflict", "StoreError"],
+        "_store_types": ["Delivery", "NewEvent", "RunRecord"],
         "_webhooks": [
             "DeliveryKind",
             "DeliveryOutcome",
