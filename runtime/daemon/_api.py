@@ -110,6 +110,7 @@ class RunList(BaseModel):
 class RunEvent(BaseModel):
     """One event of a run, as stored and as streamed (SSE ``id:`` is ``seq``)."""
 
+    run_id: str
     seq: int = Field(ge=1, description="per run: 1, 2, 3... never repeated or reused")
     type: str = Field(description="e.g. task.plan, step.completed, task.done")
     topic: str

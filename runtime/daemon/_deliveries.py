@@ -43,12 +43,12 @@ class WebhookDeliveries:
         async with self._sender, anyio.create_task_group() as tg:
             self._tg = tg
             for run_id in await self._store.webhook_pending(self._max_attempts):
-                self.schedule(run_id)
+                self.schedule_if_due(run_id)
             task_status.started()
             await anyio.sleep_forever()
 
-    def schedule(self, run_id: str) -> None:
-        """Deliver the run's webhook (it has ended and names one); once per run at a time."""
+    def schedule_if_due(self, run_id: str) -> None:
+        """Deliver the run's webhook if it names one (the run has ended); once at a time."""
         if self._tg is not None and run_id not in self._busy:
             self._busy.add(run_id)
             self._tg.start_soon(self._deliver, run_id)

@@ -23,9 +23,10 @@ from ._api import FINAL_RUN_STATUSES, ErrorBody, ErrorDetail, Health, RunList, R
 from ._errors import ApiError
 from ._openapi import openapi_document
 from ._service import RunService
-from ._store import BadCursor
+from ._store_errors import BadCursor
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_KEY_CHARS = 255
@@ -42,8 +43,10 @@ def build_app(
 ) -> web.Application:
     """The aiohttp application over ``service``. ``tokens``: accepted bearer tokens (none:
     every request is let in; the caller makes sure it listens on loopback only)."""
+    middlewares: list[Middleware] = [_errors, _auth(tokens)]
     app = web.Application(
-        middlewares=[_errors, _auth(tokens)], client_max_size=service.config.max_body_bytes
+        middlewares=middlewares,  # type: ignore[arg-type]  # aiohttp's Middleware protocol
+        client_max_size=service.config.max_body_bytes,
     )
     app[SERVICE] = service
     app[METRICS] = metrics
@@ -94,7 +97,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_reply(500, "internal", "the server failed to handle this request")
 
 
-def _auth(tokens: list[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _auth(tokens: list[str]) -> Middleware:
     expected = [t.encode() for t in tokens]
 
     @web.middleware
@@ -155,7 +158,8 @@ async def _body(request: web.Request) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {one_line(str(exc), 120)}")
+        why = one_line(str(exc), 120)
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {why}") from None
 
 
 def _validation_message(exc: ValidationError) -> str:

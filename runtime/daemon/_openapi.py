@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ._api import ErrorBody, Health, RunAccepted, RunEvent, RunList, RunRequest, RunView
@@ -41,12 +42,20 @@ def _op(summary: str, replies: dict[str, Any], **more: Any) -> dict[str, Any]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The document served at ``/openapi.json``."""
-    models = [RunRequest, RunAccepted, RunView, RunList, RunEvent, ErrorBody, Health]
+    models: list[type[BaseModel]] = [
+        RunRequest,
+        RunAccepted,
+        RunView,
+        RunList,
+        RunEvent,
+        ErrorBody,
+        Health,
+    ]
     _, schemas = models_json_schema(
         [(m, "validation" if m is RunRequest else "serialization") for m in models],
         ref_template=_REF,
     )
-    security = [{"bearer": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "relay daemon", "version": "1"},

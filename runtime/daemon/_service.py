@@ -16,30 +16,34 @@ import hashlib
 import json
 import shutil
 from collections import deque
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
-from agent_relay.bus import Event, Subscription, utc_now
+from agent_relay.bus import Subscription, utc_now
 
 from .._handle import TaskHandle
 from .._inputs import InputFile
 from .._runtime import Runtime, new_task_id
 from ..engine._checkpoint import TaskCheckpoint
 from ..engine._result import TaskResult
-from ..engine._topics import task_id_of
+from ..models._chat_types import Usage
+from ..outbound import AllowList, OutboundRefused, vet_url
 from ..plans._plan import Step
 from ._api import FINAL_RUN_STATUSES, RunAccepted, RunEvent, RunRequest, RunView
-from ._config import DaemonConfig
+from ._config import DaemonConfig, DaemonConfigError
+from ._deliveries import WebhookDeliveries
 from ._errors import ApiError
-from ._store import NewEvent, RunRecord, RunStore
+from ._metrics import DaemonMetrics
+from ._store import RunStore
+from ._store_errors import IdempotencyConflict
+from ._store_types import NewEvent, RunRecord
 
 _BATCH = 512
+_STEP_ENDS = frozenset({"step.completed", "step.failed", "step.cancelled", "step.skipped"})
 _RETENTION_SWEEP_MAX_S = 3600.0
 
 
@@ -47,6 +51,10 @@ class RunService:
     """See the module docstring. ``runtime`` must be started (inside its ``async with``)."""
 
     def __init__(self, runtime: Runtime, store: RunStore, config: DaemonConfig) -> None:
+        try:
+            self._webhook_allow = AllowList.parse(config.webhook_allow_hosts)
+        except ValueError as exc:
+            raise DaemonConfigError(f"webhook_allow_hosts: {exc}") from None
         self.runtime = runtime
         self.store = store
         self.config = config
@@ -58,7 +66,18 @@ class RunService:
         self._subscribers: dict[str, int] = {}
         self._accepting = anyio.Lock()
         self._tg: TaskGroup | None = None
-        self.on_finished: list[Callable[[RunRecord], None]] = []
+        self.metrics = DaemonMetrics()
+        self._deliveries = (
+            WebhookDeliveries(
+                store,
+                self.metrics,
+                secret=config.webhook_secret.get_secret_value().encode(),
+                allow=self._webhook_allow,
+                max_attempts=config.webhook_max_attempts,
+            )
+            if config.webhook_secret is not None
+            else None
+        )
         self.ready = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -73,6 +92,8 @@ class RunService:
                 self._queue.append(record.id)
             tg.start_soon(self._starter)
             tg.start_soon(self._retention)
+            if self._deliveries is not None:
+                await tg.start(self._deliveries.run)
             self.ready = True
             task_status.started()
 
@@ -88,20 +109,17 @@ class RunService:
         """
         self._check_overrides(request)
         files = _decode_inputs(request)
-        if request.webhook is not None and self.config.webhook_secret is None:
-            raise ApiError(422, "invalid_request", "webhooks are off: the server has no secret")
+        if request.webhook is not None:
+            if self._deliveries is None:
+                raise ApiError(
+                    422, "invalid_request", "webhooks are off: the server has no webhook secret"
+                )
+            try:
+                vet_url(request.webhook, self._webhook_allow, verb="used as webhooks")
+            except OutboundRefused as exc:
+                raise ApiError(422, "invalid_request", f"webhook: {exc}") from None
         digest = _request_hash(request)
-        async with self._accepting:  # the queue bound and the key check, one at a time
-            if idempotency_key is not None:
-                existing = await self.store.run_by_key(idempotency_key)
-                if existing is not None:
-                    if existing.request_hash != digest:
-                        raise ApiError(
-                            409,
-                            "idempotency_conflict",
-                            "this Idempotency-Key was used with a different body",
-                        )
-                    return RunAccepted(id=existing.id, status=existing.status)
+        async with self._accepting:  # the queue's bound, one request at a time
             if len(self._queue) >= self.config.max_queued_runs:
                 raise ApiError(
                     429, "queue_full", "too many runs waiting; retry later", {"Retry-After": "5"}
@@ -109,16 +127,27 @@ class RunService:
             run_id = new_task_id()
             if files:
                 await anyio.to_thread.run_sync(self._place_inputs, run_id, files)
-            record, _ = await self.store.create_run(
-                run_id,
-                request,
-                idempotency_key=idempotency_key,
-                request_hash=digest,
-                now=utc_now(),
-            )
-        self._notify(run_id)
-        self._queue.append(run_id)
-        self._queued.set()
+            created = False
+            try:
+                record, created = await self.store.create_run(
+                    run_id,
+                    request,
+                    idempotency_key=idempotency_key,
+                    request_hash=digest,
+                    now=utc_now(),
+                )
+            except IdempotencyConflict:
+                raise ApiError(
+                    409,
+                    "idempotency_conflict",
+                    "this Idempotency-Key was used with a different body; use a new key",
+                ) from None
+            finally:
+                if files and not created:  # a refused or repeated request leaves no files
+                    await anyio.to_thread.run_sync(self._remove_workspace, run_id)
+            if created:
+                self._queue.append(run_id)
+                self._queued.set()
         return RunAccepted(id=record.id, status=record.status)
 
     def _check_overrides(self, request: RunRequest) -> None:
@@ -168,7 +197,7 @@ class RunService:
     async def _start(self, record: RunRecord) -> None:
         request = record.request
         checkpoint = _checkpoint_of(record) if record.last_seq > 1 else None
-        await self.store.append_events([_own_event(record.id, "run.planning")])
+        await self._store_and_tell([_own_event(record.id, "planning")])
         inputs = [
             InputFile(path=f.name, size=len(base64.b64decode(f.content_base64)))
             for f in request.inputs
@@ -222,19 +251,25 @@ class RunService:
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
             with anyio.CancelScope(shield=True):
-                await self._store_and_tell([_bus_event(e) for e in batch])
+                await self._store_and_tell([NewEvent.from_event(e) for e in batch])
 
     async def _store_and_tell(self, events: list[NewEvent]) -> list[RunEvent]:
         stored = await self.store.append_events(events)
-        finished = {e.run_id for e in events if e.type == "task.done"}
-        for run_id in {e.run_id for e in events}:
+        for run_id in {e.run_id for e in stored}:
             self._notify(run_id)
-        for run_id in finished:
-            record = await self.store.get_run(run_id)
-            if record is not None:
-                for callback in self.on_finished:
-                    callback(record)
+        for event in stored:
+            if event.type in _STEP_ENDS:
+                self.metrics.step_finished()
+            elif event.type == "task.done":
+                self._finished(event)
         return stored
+
+    def _finished(self, done: RunEvent) -> None:
+        usage = done.data.get("usage")
+        if isinstance(usage, dict):
+            self.metrics.model_usage(Usage.model_validate(usage), calls=0)
+        if self._deliveries is not None:
+            self._deliveries.schedule_if_due(done.run_id)
 
     def _notify(self, run_id: str) -> None:
         changed = self._changed.pop(run_id, None)
@@ -257,9 +292,9 @@ class RunService:
             raise ApiError(404, "not_found", f"no run {run_id}")
         return record
 
-    async def wait(self, run_id: str, timeout: float) -> RunView:
-        """The run once it is final, or as it stands after ``timeout`` seconds."""
-        with anyio.move_on_after(timeout):
+    async def wait(self, run_id: str, seconds: float) -> RunView:
+        """The run once it is final, or as it stands after ``seconds``."""
+        with anyio.move_on_after(seconds):
             while True:
                 changed = self.changed(run_id)
                 record = await self.get(run_id)
@@ -359,19 +394,10 @@ class RunService:
         return removed
 
 
-def _bus_event(event: Event) -> NewEvent:
+def _own_event(run_id: str, what: str) -> NewEvent:
+    """An event of the daemon's own about a run (``run.<id>.queued`` is the store's)."""
     return NewEvent(
-        run_id=task_id_of(event.topic),
-        type=event.type,
-        topic=event.topic,
-        time=event.time,
-        data=dict(event.data),
-    )
-
-
-def _own_event(run_id: str, type: str, data: dict[str, Any] | None = None) -> NewEvent:
-    return NewEvent(
-        run_id=run_id, type=type, topic=f"task.{run_id}.{type}", time=utc_now(), data=data or {}
+        run_id=run_id, type=f"run.{what}", topic=f"run.{run_id}.{what}", time=utc_now(), data={}
     )
 
 

@@ -280,6 +280,7 @@ class RunStore:
                 rows.append((event.run_id, seq, event.type, event.topic, db_time(time), data_json))
                 stored.append(
                     RunEvent.model_construct(
+                        run_id=event.run_id,
                         seq=seq,
                         type=event.type,
                         topic=event.topic,
@@ -309,7 +310,14 @@ class RunStore:
         ):
             rows = await cursor.fetchall()
         return [
-            RunEvent(seq=seq, type=kind, topic=topic, time=from_db_time(at), data=json.loads(data))
+            RunEvent(
+                run_id=run_id,
+                seq=seq,
+                type=kind,
+                topic=topic,
+                time=from_db_time(at),
+                data=json.loads(data),
+            )
             for seq, kind, topic, at, data in rows
         ]
 
