@@ -267,7 +267,8 @@ class RunService:
     def _finished(self, done: RunEvent) -> None:
         usage = done.data.get("usage")
         if isinstance(usage, dict):
-            self.metrics.model_usage(Usage.model_validate(usage), calls=0)
+            counted = Usage.model_validate(usage)
+            self.metrics.model_usage(counted, calls=counted.calls)
         if self._deliveries is not None:
             self._deliveries.schedule_if_due(done.run_id)
 

@@ -28,6 +28,7 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    calls: int = Field(default=0, description="model calls counted in this usage (1 for one)")
 
     @classmethod
     def total(cls, usages: Iterable[Usage]) -> Usage:
@@ -42,6 +43,7 @@ class Usage(BaseModel):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
+            calls=self.calls + other.calls,
         )
 
 

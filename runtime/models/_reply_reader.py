@@ -68,7 +68,7 @@ def usage_of(body: Mapping[str, Any]) -> Usage | None:
     prompt = _count(raw.get("prompt_tokens"))
     completion = _count(raw.get("completion_tokens"))
     total = _count(raw.get("total_tokens")) or prompt + completion
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total, calls=1)
 
 
 def _count(value: Any) -> int:
@@ -133,7 +133,7 @@ def read_completion(body: Any) -> ChatResponse:
         finish_reason=finish_reason(
             choice.get("finish_reason"), has_calls=bool(calls), has_refusal=bool(refusal)
         ),
-        usage=usage_of(body) or Usage(),
+        usage=usage_of(body) or Usage(calls=1),
         model=as_text(body.get("model")),
     )
 
@@ -236,7 +236,9 @@ class StreamReader:
         reason = finish_reason(
             self.raw_finish, has_calls=bool(self._slots), has_refusal=self.has_refusal
         )
-        out.append(ChatDelta(finish_reason=reason, usage=self.usage, provider_state=state))
+        # A call that reported no tokens still counts as a call.
+        usage = self.usage or Usage(calls=1)
+        out.append(ChatDelta(finish_reason=reason, usage=usage, provider_state=state))
         return out
 
     def _call_fragments(self, raw: Any) -> list[ToolCallDelta]:

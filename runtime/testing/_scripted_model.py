@@ -219,7 +219,10 @@ class ScriptedModel(ChatModel):
         prompt = sum(_message_tokens(m) for m in messages)
         completion = _message_tokens(response.message)
         usage = Usage(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=prompt + completion,
+            calls=1,
         )
         return response.model_copy(update={"usage": usage})
 

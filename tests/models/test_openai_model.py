@@ -67,7 +67,7 @@ async def test_plain_reply_maps_text_finish_usage_and_model() -> None:
     assert response.message.text == "Hello there."
     assert response.message.tool_calls == []
     assert response.finish_reason == "stop"
-    assert response.usage == Usage(prompt_tokens=11, completion_tokens=3, total_tokens=14)
+    assert response.usage == Usage(prompt_tokens=11, completion_tokens=3, total_tokens=14, calls=1)
     assert response.model == "gpt-4.1-mini"
     assert model.name == "openai:gpt-4.1-mini"
 

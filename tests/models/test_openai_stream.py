@@ -53,7 +53,7 @@ async def test_text_streams_in_fragments_then_finish_and_usage() -> None:
     assert [d.content for d in fragments] == ["The q", "uick ", "brown", " fox ", "jumps", "."]
     assert all(d.finish_reason is None and d.usage is None for d in fragments)
     assert last.finish_reason == "stop"
-    assert last.usage == Usage(prompt_tokens=9, completion_tokens=6, total_tokens=15)
+    assert last.usage == Usage(prompt_tokens=9, completion_tokens=6, total_tokens=15, calls=1)
     assert last.content == ""
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
@@ -108,7 +108,7 @@ async def test_without_stream_usage_no_stream_options_are_sent() -> None:
         sent = server.chat_requests[0].body
     assert "stream_options" not in sent
     assert deltas[-1].finish_reason == "stop"
-    assert deltas[-1].usage is None
+    assert deltas[-1].usage == Usage(calls=1)  # no tokens reported, still one call
     assert "".join(d.content for d in deltas) == "hello"
 
 

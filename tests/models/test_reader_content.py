@@ -61,7 +61,7 @@ async def test_text_finish_and_usage_read_the_same_in_every_shape(
         reply = await ask(model, mode)
     assert reply.message.text == TEXT
     assert reply.finish_reason == "stop"
-    assert reply.usage == Usage(prompt_tokens=11, completion_tokens=9, total_tokens=20)
+    assert reply.usage == Usage(prompt_tokens=11, completion_tokens=9, total_tokens=20, calls=1)
     assert reply.model == "gpt-4.1-mini" or mode == "stream"
 
 

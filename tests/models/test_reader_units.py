@@ -88,7 +88,7 @@ def test_odd_chunks_carry_nothing_and_break_nothing() -> None:
     assert _stream(chunks) == (
         "hi there",
         "stop",
-        Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5),
+        Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5, calls=1),
     )
 
 
