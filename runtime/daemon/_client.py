@@ -140,6 +140,9 @@ class RelayClient:
                 if isinstance(settings, RunOverrides)
                 else RunOverrides.model_validate(dict(settings or {}))
             )
+        except ValidationError as exc:
+            raise _invalid(exc, "settings") from None
+        try:
             request = RunRequest(
                 task=task,
                 inputs=uploads,
@@ -148,11 +151,7 @@ class RelayClient:
                 webhook=webhook,
             )
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"]) or "request"
-            raise RelayClientError(
-                f"{where}: {one_line(error['msg'], 200)}", code="invalid_request"
-            ) from None
+            raise _invalid(exc) from None
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
         async with self._transport.request(
             "POST",
@@ -297,6 +296,19 @@ class RelayClient:
         """``/metrics`` in the Prometheus text format."""
         async with self._transport.request("GET", "/metrics") as response:
             return await response.text()
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> RelayClientError:
+    """The first problem of a request as one line naming the field (and how many more)."""
+    error = exc.errors()[0]
+    where = (
+        ".".join(
+            [prefix, *(str(p) for p in error["loc"])] if prefix else [str(p) for p in error["loc"]]
+        )
+        or "request"
+    )
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return RelayClientError(f"{where}: {one_line(error['msg'], 200)}{more}", code="invalid_request")
 
 
 def _run(run_id: str) -> str:
