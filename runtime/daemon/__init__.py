@@ -1,5 +1,14 @@
 """The daemon: relay behind an HTTP API, with runs stored in SQLite so that they survive
-restarts (``relay serve``), and a client for it."""
+restarts (``relay serve``), and a client for it (``RelayClient``, ``RelayClientSync``).
+
+The API's models are imported with the package; the client (and with it aiohttp) on first
+use of its names (PEP 562 ``__getattr__``), so ``relay --help``, which reads the daemon's
+settings, never pays for aiohttp.
+"""
+
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 from ._api import (
     ErrorBody,
@@ -14,10 +23,24 @@ from ._api import (
     RunStatus,
     RunView,
 )
-from ._client import RelayClient
-from ._client_errors import RelayClientError, RelayConnectionError
-from ._client_events import Reconnect
-from ._client_sync import RelayClientSync
+
+if TYPE_CHECKING:
+    from ._client import RelayClient as RelayClient
+    from ._client_errors import RelayClientError as RelayClientError
+    from ._client_errors import RelayConnectionError as RelayConnectionError
+    from ._client_events import Reconnect as Reconnect
+    from ._client_sync import RelayClientSync as RelayClientSync
+
+_lazy_getattr, _lazy_dir, _lazy_all = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_client": ["RelayClient"],
+        "_client_errors": ["RelayClientError", "RelayConnectionError"],
+        "_client_events": ["Reconnect"],
+        "_client_sync": ["RelayClientSync"],
+    },
+)
+__getattr__ = _lazy_getattr
 
 __all__ = [
     "ErrorBody",
@@ -37,3 +60,7 @@ __all__ = [
     "RunStatus",
     "RunView",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -83,13 +83,13 @@ class FakeRun:
         done = next((e for e in self.events if e.type == "task.done"), None)
         return RunView(
             id=self.id,
-            status=self.status,  # type: ignore[arg-type]
+            status=self.status,
             task=self.request.task,
             metadata=self.request.metadata,
             created_at=NOW,
             updated_at=NOW,
             last_event=self.events[-1].seq if self.events else 0,
-            result=done.data if done is not None and self.status != "running" else None,  # type: ignore[arg-type]
+            result=done.data if done is not None and self.status != "running" else None,
         )
 
 
