@@ -54,7 +54,7 @@ def _model() -> ScriptedModel:
         system = messages[0].text if messages else ""  # type: ignore[index]
         return PLAN if system.startswith("You plan work") else "both parts done"
 
-    return ScriptedModel(reply)  # type: ignore[arg-type]
+    return ScriptedModel(reply)
 
 
 def _daemon_at(
