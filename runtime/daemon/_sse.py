@@ -47,6 +47,8 @@ class SseDecoder:
     def feed(self, chunk: bytes) -> list[SseMessage]:
         """Raises RelayClientError (``bad_reply``) for a line over the bound."""
         messages: list[SseMessage] = []
+        if not chunk:  # keeps a pending CR's LF pending: an empty read proves nothing
+            return messages
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False

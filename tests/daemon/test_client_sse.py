@@ -56,3 +56,10 @@ def test_a_partial_message_is_kept_until_its_blank_line() -> None:
     decoder = SseDecoder()
     assert decoder.feed(b"id: 7\ndata: half") == []
     assert decoder.feed(b"\n\n") == [SseMessage(event="message", data="half", id="7")]
+
+
+def test_an_empty_chunk_between_cr_and_lf_is_not_a_blank_line() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"") == []
+    assert decoder.feed(b"\ndata: b\n\n") == [SseMessage(event="message", data="a\nb", id="")]
