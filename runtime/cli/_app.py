@@ -21,6 +21,7 @@ from loguru import logger
 from agent_relay.bus import printable
 
 from .._errors import RelayError
+from .._setting import CLIENT_COMMANDS
 from ._config import ConfigError, RelaySettings, load_settings, user_settings
 from ._logging import configure_logging, redact
 from ._settings_views import add_setting_flags
@@ -185,11 +186,126 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _settings_flags(serve, "serve")
 
+    _client_parsers(commands)
+
     agents = commands.add_parser(
         "agents", help="list the agents relay can plan with", formatter_class=_Formatter
     )
     _settings_flags(agents, "agents")
     return parser
+
+
+_CLIENT_EPILOG = """\
+The daemon is RELAY_SERVER (default http://127.0.0.1:8080), its token RELAY_TOKEN.
+
+examples:
+  relay submit --input notes.md "Summarise notes.md into summary.md"   prints the run's id
+  relay submit --watch "Draw a lighthouse"      the live view, then the report
+  relay watch RUN_ID                            the same view of a run already submitted
+  relay status RUN_ID --json | jq .status
+  relay runs --status running
+  relay cancel RUN_ID
+"""
+
+_RUN_STATUSES = ("queued", "planning", "running", "completed", "partial", "failed", "cancelled")
+
+
+def _client_parsers(commands: Any) -> None:
+    """The commands that talk to a daemon (``relay serve``)."""
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=_CLIENT_EPILOG,
+            formatter_class=_Formatter,
+        )
+        return parser
+
+    def json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+        parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+    submit = command("submit", "send a task to the daemon (relay serve)")
+    submit.add_argument("task", help="what to do, in plain language")
+    submit.add_argument(
+        "--input",
+        action="append",
+        type=Path,
+        default=[],
+        dest="inputs",
+        metavar="PATH",
+        help="a file the run is given, uploaded under its name (repeat for more)",
+    )
+    follow = submit.add_mutually_exclusive_group()
+    follow.add_argument(
+        "--wait", action="store_true", help="wait for the run's end, then print its report"
+    )
+    follow.add_argument(
+        "--watch", action="store_true", help="show the run live, then print its report"
+    )
+    json_flag(submit, "the accepted run (with --wait or --watch: the result)")
+    _settings_flags(submit, "submit")
+
+    watch = command("watch", "show a daemon's run live until it ends, then its report")
+    watch.add_argument("id", help="the run's id")
+    json_flag(watch, "only the result")
+    _settings_flags(watch, "watch")
+
+    status = command("status", "show a daemon's run as it stands")
+    status.add_argument("id", help="the run's id")
+    json_flag(status, "the run")
+    _settings_flags(status, "status")
+
+    cancel = command("cancel", "cancel a daemon's run")
+    cancel.add_argument("id", help="the run's id")
+    _settings_flags(cancel, "cancel")
+
+    runs = command("runs", "list a daemon's runs, newest first")
+    runs.add_argument("--status", choices=_RUN_STATUSES, help="only runs with this status")
+    runs.add_argument(
+        "--limit", type=_positive, default=20, metavar="N", help="at most N runs (default: 20)"
+    )
+    json_flag(runs, "the runs (a list)")
+    _settings_flags(runs, "runs")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _client_command(
+    args: argparse.Namespace, settings: RelaySettings, console: Console
+) -> Callable[[], Awaitable[int]]:
+    from ._client_commands import (
+        Follow,
+        cancel_command,
+        runs_command,
+        status_command,
+        submit_command,
+        watch_command,
+    )
+
+    if args.command == "submit":
+        follow: Follow = "wait" if args.wait else "watch" if args.watch else "none"
+        return lambda: submit_command(
+            args.task, args.inputs, settings, console, follow=follow, json_output=args.json
+        )
+    if args.command == "watch":
+        return lambda: watch_command(args.id, settings, console, json_output=args.json)
+    if args.command == "status":
+        return lambda: status_command(args.id, settings, console, json_output=args.json)
+    if args.command == "cancel":
+        return lambda: cancel_command(args.id, settings, console)
+    return lambda: runs_command(
+        settings, console, status=args.status, limit=args.limit, json_output=args.json
+    )
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,6 +322,8 @@ def _error(message: str) -> None:
 def _command(
     args: argparse.Namespace, settings: RelaySettings, console: Console
 ) -> Callable[[], Awaitable[int]]:
+    if args.command in CLIENT_COMMANDS:
+        return _client_command(args, settings, console)
     from ._run import demo_command, run_command
 
     if args.command == "demo":
@@ -244,7 +362,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, json_lines=settings.log_json)
     secrets = [
         s.get_secret_value()
-        for s in (settings.api_key, settings.openai_api_key, settings.replicate_api_token)
+        for s in (
+            settings.api_key,
+            settings.openai_api_key,
+            settings.replicate_api_token,
+            settings.token,
+        )
         if s is not None
     ]
     redact.refresh(secrets)

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from agent_relay.bus import one_line
 
-from .._handle import TaskHandle
+from ._followed import Followed
 from ._report import duration, glyph
 from ._task_state import StepRow, TaskState
 
@@ -36,7 +36,7 @@ class LiveView:
         self._spinners: dict[str, Spinner] = {}
         self._planning_spinner = Spinner("dots", style="magenta")
 
-    async def follow(self, handle: TaskHandle) -> None:
+    async def follow(self, handle: Followed) -> None:
         """Show the task until it is done."""
         with (
             _no_echoed_ctrl_c(),

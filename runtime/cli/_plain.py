@@ -10,8 +10,8 @@ from rich.text import Text
 
 from agent_relay.bus import Event, one_line
 
-from .._handle import TaskHandle
 from ..engine._topics import parse_step_topic
+from ._followed import Followed
 from ._report import duration
 from ._task_state import StepRow, TaskState
 
@@ -23,7 +23,7 @@ class PlainView:
         self.console = console
         self.state = TaskState(task)
 
-    async def follow(self, handle: TaskHandle) -> None:
+    async def follow(self, handle: Followed) -> None:
         self._line(f"relay: task {handle.task_id}: {one_line(self.state.task, 200)}")
         async for event in handle.events():
             for row in self.state.apply(event):

@@ -16,12 +16,12 @@ from rich.text import Text
 
 from agent_relay.bus import one_line, printable
 
-from .._handle import TaskHandle
 from .._runtime import Runtime
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
 from ._config import RelaySettings
 from ._demo import DEMO_TASK, QUICK, SHOWCASE, demo_model
+from ._followed import Followed
 from ._live import LiveView
 from ._model import build_runtime, opened, setup_lines
 from ._plain import PlainView
@@ -32,8 +32,8 @@ from ._signals import exit_code, watch_stop_signals
 _CANCEL_GRACE_S = 5.0
 
 
-class _View(Protocol):
-    async def follow(self, handle: TaskHandle) -> None: ...
+class View(Protocol):
+    async def follow(self, handle: Followed) -> None: ...
 
 
 @dataclass
@@ -62,7 +62,7 @@ async def execute(
     task: str,
     model: ChatModel,
     settings: RelaySettings,
-    view: _View | None,
+    view: View | None,
     inputs: Sequence[Path] = (),
     *,
     announce: Callable[[Runtime], None] | None = None,
@@ -97,7 +97,7 @@ async def execute(
     return outcome
 
 
-def make_view(console: Console, task: str, *, json_output: bool) -> _View | None:
+def make_view(console: Console, task: str, *, json_output: bool) -> View | None:
     if json_output:
         return None
     return LiveView(console, task) if console.is_terminal else PlainView(console, task)

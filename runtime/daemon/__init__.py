@@ -1,5 +1,6 @@
 """The daemon: relay behind an HTTP API, with runs stored in SQLite so that they survive
-restarts (``relay serve``), and a client for it; its signed webhooks and its Prometheus metrics.
+restarts (``relay serve``), and a client for it (``RelayClient``, ``RelayClientSync``); its
+signed webhooks and its Prometheus metrics.
 
 The names are imported on first use (see ``agent_relay.runtime``): the API's models need only
 pydantic, while the webhooks bring aiohttp and the metrics prometheus_client.
@@ -14,6 +15,7 @@ import lazy_loader
 if TYPE_CHECKING:
     from ._api import ErrorBody as ErrorBody
     from ._api import ErrorDetail as ErrorDetail
+    from ._api import Health as Health
     from ._api import InputUpload as InputUpload
     from ._api import RunAccepted as RunAccepted
     from ._api import RunEvent as RunEvent
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from ._api import RunRequest as RunRequest
     from ._api import RunStatus as RunStatus
     from ._api import RunView as RunView
+    from ._client import RelayClient as RelayClient
+    from ._client_errors import RelayClientError as RelayClientError
+    from ._client_errors import RelayConnectionError as RelayConnectionError
+    from ._client_events import Reconnect as Reconnect
+    from ._client_sync import RelayClientSync as RelayClientSync
     from ._metrics import METRICS_CONTENT_TYPE as METRICS_CONTENT_TYPE
     from ._metrics import DaemonMetrics as DaemonMetrics
     from ._store import RunStore as RunStore
@@ -47,6 +54,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_api": [
             "ErrorBody",
             "ErrorDetail",
+            "Health",
             "InputUpload",
             "RunAccepted",
             "RunEvent",
@@ -56,6 +64,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "RunStatus",
             "RunView",
         ],
+        "_client": ["RelayClient"],
+        "_client_errors": ["RelayClientError", "RelayConnectionError"],
+        "_client_events": ["Reconnect"],
+        "_client_sync": ["RelayClientSync"],
         "_metrics": ["DaemonMetrics", "METRICS_CONTENT_TYPE"],
         "_store": ["RunStore"],
         "_store_errors": ["BadCursor", "IdempotencyConflict", "StoreError"],

@@ -1,0 +1,221 @@
+"""``relay submit``, ``watch``, ``status``, ``cancel`` and ``runs``: a daemon's runs from the
+command line, through ``RelayClient``.
+
+A watched run is drawn by the same views as ``relay run`` and ends with the same report and
+exit code (0 completed, 1 failed or partial). Ctrl-C stops the watching, not the run: it goes
+on on the server, and the line printed says how to stop it. Errors (an unreachable server, a
+refused token, an unknown run) are a ``RelayClientError``, which ``relay`` prints as one line
+with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import anyio
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from agent_relay.bus import one_line, printable
+
+from ..daemon._api import FINAL_RUN_STATUSES, RunStatus, RunView
+from ..daemon._client import RelayClient
+from ..engine._result import TaskResult
+from ._config import RelaySettings
+from ._remote import RemoteRun
+from ._report import glyph, print_report
+from ._run import make_view, status_exit_code
+from ._signals import exit_code, watch_stop_signals
+
+Follow = Literal["none", "wait", "watch"]
+
+
+def client_of(settings: RelaySettings) -> RelayClient:
+    """The client of the daemon the settings name (``server``, ``token``)."""
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    return RelayClient(settings.server, token=token)
+
+
+def _stderr(line: str) -> None:
+    sys.stderr.write(f"{printable(line)}\n")
+    sys.stderr.flush()
+
+
+def _json(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+async def submit_command(
+    task: str,
+    inputs: Sequence[Path],
+    settings: RelaySettings,
+    console: Console,
+    *,
+    follow: Follow,
+    json_output: bool,
+) -> int:
+    async with client_of(settings) as client:
+        accepted = await client.submit(task, inputs=inputs)
+        if follow == "none":
+            if json_output:
+                _json(accepted.model_dump_json(indent=2))
+            else:
+                # The id alone on stdout, for `id=$(relay submit ...)`.
+                _json(accepted.id)
+            return 0
+        if not json_output:
+            _stderr(f"relay: run {accepted.id} submitted to {client.base_url}")
+        if follow == "wait":
+            view = await client.wait(accepted.id)
+            return _final(view, console, settings, json_output=json_output)
+        return await _watch(client, accepted.id, task, console, settings, json_output=json_output)
+
+
+async def watch_command(
+    run_id: str, settings: RelaySettings, console: Console, *, json_output: bool
+) -> int:
+    async with client_of(settings) as client:
+        run = await client.get(run_id)
+        return await _watch(client, run.id, run.task, console, settings, json_output=json_output)
+
+
+async def _watch(
+    client: RelayClient,
+    run_id: str,
+    task: str,
+    console: Console,
+    settings: RelaySettings,
+    *,
+    json_output: bool,
+) -> int:
+    remote = RemoteRun(client, run_id)
+    view = make_view(console, task, json_output=json_output)
+    stopped: list[int] = []
+    result: TaskResult | None = None
+    async with anyio.create_task_group() as tg:
+
+        def stop(signum: int) -> None:
+            stopped.append(signum)
+            tg.cancel_scope.cancel()
+
+        await tg.start(watch_stop_signals, stop)
+        if view is not None:
+            await view.follow(remote)
+        result = await remote.result()
+        tg.cancel_scope.cancel()
+    if stopped or result is None:
+        _stderr(
+            f"relay: stopped watching; run {run_id} goes on on the server "
+            f"(`relay cancel {run_id}` stops it)"
+        )
+        return exit_code(stopped[0] if stopped else 2)
+    return _report(result, console, settings, json_output=json_output)
+
+
+def _final(view: RunView, console: Console, settings: RelaySettings, *, json_output: bool) -> int:
+    if view.result is None:  # final without a result: the server's view is all there is
+        if json_output:
+            _json(view.model_dump_json(indent=2))
+        else:
+            _status_lines(view, console)
+        return 0 if view.status == "completed" else 1
+    return _report(view.result, console, settings, json_output=json_output)
+
+
+def _report(
+    result: TaskResult, console: Console, settings: RelaySettings, *, json_output: bool
+) -> int:
+    if json_output:
+        _json(result.model_dump_json(indent=2))
+    else:
+        # The working directory is the server's; on this machine when the server is local.
+        print_report(console, result, settings.workspace.resolve())
+    if result.status != "completed":
+        what = "partly failed" if result.status == "partial" else result.status
+        _stderr(f"relay: error: the run {what}: {one_line(result.error or '', 500)}")
+    return status_exit_code(result)
+
+
+async def status_command(
+    run_id: str, settings: RelaySettings, console: Console, *, json_output: bool
+) -> int:
+    """Exit code: 0 while the run is in flight; once it is final, as ``relay run``'s."""
+    async with client_of(settings) as client:
+        view = await client.get(run_id)
+    if json_output:
+        _json(view.model_dump_json(indent=2))
+    elif view.result is not None:
+        console.print(Text(f"run {view.id}", style="bold"), soft_wrap=True)
+        print_report(console, view.result, settings.workspace.resolve())
+    else:
+        _status_lines(view, console)
+    if view.status not in FINAL_RUN_STATUSES:
+        return 0
+    if view.result is not None:
+        return status_exit_code(view.result)
+    return 0 if view.status == "completed" else 1
+
+
+def _status_lines(view: RunView, console: Console) -> None:
+    done = sum(1 for s in view.steps if s.status == "completed")
+    planned = len(view.plan) or len(view.steps)
+    line = Text.assemble(glyph(view.status), " ", Text(view.status, style="bold"))
+    line.append(f" · run {view.id} · {done} of {planned} step{'s' * (planned != 1)} completed")
+    line.append(f" · since {_when(view.created_at)}", style="dim")
+    console.print(line, soft_wrap=True, highlight=False)
+    console.print(Text(f"Task  {one_line(view.task, 200)}"), soft_wrap=True, highlight=False)
+    if view.error:
+        console.print(Text(f"Error {one_line(view.error, 300)}", style="red"), soft_wrap=True)
+
+
+async def cancel_command(run_id: str, settings: RelaySettings, console: Console) -> int:
+    async with client_of(settings) as client:
+        view = await client.cancel(run_id)
+    console.print(
+        Text(f"run {view.id}: cancelling (was {view.status})"), soft_wrap=True, highlight=False
+    )
+    return 0
+
+
+async def runs_command(
+    settings: RelaySettings,
+    console: Console,
+    *,
+    status: RunStatus | None,
+    limit: int,
+    json_output: bool,
+) -> int:
+    runs: list[RunView] = []
+    async with client_of(settings) as client:
+        async for run in client.iter_runs(status=status, page_size=min(limit, 200)):
+            runs.append(run)
+            if len(runs) >= limit:
+                break
+    if json_output:
+        _json("[" + ",\n".join(r.model_dump_json() for r in runs) + "]")
+        return 0
+    if not runs:
+        console.print(Text("no runs" + (f" {status}" if status else "")), highlight=False)
+        return 0
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    table.add_column("", width=1, no_wrap=True)
+    table.add_column("run", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("created", no_wrap=True, style="dim")
+    table.add_column("task", no_wrap=True, overflow="ellipsis", ratio=1)
+    for run in runs:
+        table.add_row(
+            glyph(run.status), run.id, run.status, _when(run.created_at), one_line(run.task, 80)
+        )
+    console.print(table)
+    return 0
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
