@@ -66,7 +66,7 @@ def script_events(
         ]
     raw.append(("task.done", f"task.{run_id}.done", done_data(run_id, task, status)))
     return [
-        RunEvent(seq=i, type=t, topic=topic, time=NOW, data=data)
+        RunEvent(run_id=run_id, seq=i, type=t, topic=topic, time=NOW, data=data)
         for i, (t, topic, data) in enumerate(raw, start=1)
     ]
 
