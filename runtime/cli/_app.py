@@ -30,6 +30,8 @@ from ._stdout import ReaderMayLeave
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..models._chat_model import ChatModel
+
 # The commands' own modules (and through them the openai SDK, aiohttp, rich's live view) are
 # imported in _command, once a command is chosen: `relay --help` and `relay --version` never
 # pay for them. tests/cli/test_startup.py checks it.
@@ -184,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "start, their completed steps kept.",
         formatter_class=_Formatter,
     )
+    serve.add_argument(
+        "--demo", action="store_true", help="run every task on the demo's scripted model"
+    )
     _settings_flags(serve, "serve")
 
     _client_parsers(commands)
@@ -308,6 +313,20 @@ def _client_command(
     )
 
 
+def _model_for(
+    args: argparse.Namespace, settings: RelaySettings
+) -> tuple[ChatModel, RelaySettings]:
+    """The model a command that takes ``--demo`` runs its tasks on, and its settings."""
+    from ._model import build_model
+
+    if args.demo:
+        from ._demo import QUICK, demo_model
+
+        # Every task on the scripted model, its pictures drawn locally whatever keys are set.
+        return demo_model(QUICK), settings.model_copy(update={"image_backend": "offline"})
+    return build_model(settings), settings
+
+
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given as flags, by key (argparse stores each under its key)."""
     return {k: v for k, v in vars(args).items() if k in user_settings()}
@@ -338,21 +357,13 @@ def _command(
     if args.command == "serve":
         from ._serve import serve_command
 
-        serve_model = build_model(settings)
+        serve_model, settings = _model_for(args, settings)
         return lambda: serve_command(serve_model, settings)
     # batch
-    from ..models._chat_model import ChatModel
     from ._batch import batch_command
     from ._batch_output import default_output_path
-    from ._demo import QUICK, demo_model
 
-    batch_model: ChatModel
-    if args.demo:
-        # Every task on the scripted model, its pictures drawn locally whatever keys are set.
-        settings = settings.model_copy(update={"image_backend": "offline"})
-        batch_model = demo_model(QUICK)
-    else:
-        batch_model = build_model(settings)
+    batch_model, settings = _model_for(args, settings)
     out = args.out or default_output_path(args.input)
     return lambda: batch_command(args.input, out, batch_model, settings, console)
 

@@ -205,9 +205,10 @@ async def runs_command(
         return 0
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("", width=1, no_wrap=True)
-    table.add_column("run", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("created", no_wrap=True, style="dim")
+    # The id, status and time whole, always: the task's words give way on a narrow terminal.
+    table.add_column("run", no_wrap=True, min_width=max(len(r.id) for r in runs))
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("created", no_wrap=True, style="dim", min_width=19)
     table.add_column("task", no_wrap=True, overflow="ellipsis", ratio=1)
     for run in runs:
         table.add_row(
