@@ -393,7 +393,9 @@ class TaskRun:
 
     def _reuse(self, step: Step) -> bool:
         """Complete the step with the checkpoint's result if it is the step that completed
-        before the task stopped: the same id, agent, prompt and dependencies."""
+        before the task stopped (the same id, agent, prompt and dependencies) and each of its
+        dependencies is reused too: one that runs again may give other output, which the
+        kept result was not made from."""
         assert self._reusable is not None
         done = self._reusable.get(step.id)
         if done is None or (done.agent, done.prompt, done.depends_on) != (
@@ -401,6 +403,8 @@ class TaskRun:
             step.prompt,
             step.depends_on,
         ):
+            return False
+        if not all(dep in self._reused for dep in step.depends_on):
             return False
         # Kept as it was, and not announced again: whoever stored the task has its completed
         # event already, and a second one would tell its watchers the step ran twice.

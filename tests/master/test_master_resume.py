@@ -164,6 +164,30 @@ async def test_without_a_plan_planning_restarts_and_only_unchanged_steps_are_reu
     assert kinds.index("task.resumed") < kinds.index("step.queued")
 
 
+async def test_a_completed_step_whose_dependency_runs_again_runs_again_too(
+    tmp_path: Path,
+) -> None:
+    journal = Journal()
+    sleep = CountingAgent(journal)
+    # a's prompt changed, so a runs again; b completed on a's old output, so it must too.
+    plan = plan_text(("a", "sleep", "A changed", []), ("b", "sleep", "B", ["a"]))
+    model = ScriptedModel([plan])
+    checkpoint = TaskCheckpoint(
+        completed=[
+            done_before("a", "sleep", "A", [], "out-a"),
+            done_before("b", "sleep", "B", ["a"], "out-b"),
+        ]
+    )
+    settings = RuntimeSettings(summarize="never")
+    async with Runtime(model, [sleep], tmp_path, settings=settings) as rt:
+        result, events = await run_collecting(rt, "chain", checkpoint=checkpoint)
+
+    assert sleep.runs == Counter({"a": 1, "b": 1})
+    assert result.step("b").output == "B<A changed>"
+    resumed = [e.data for e in events if e.type == "task.resumed"]
+    assert resumed == [{"completed_steps": [], "planned_again": True}]
+
+
 async def test_a_planning_that_fails_still_says_the_task_was_resumed(tmp_path: Path) -> None:
     journal = Journal()
     sleep = CountingAgent(journal)
