@@ -413,8 +413,15 @@ def _done_event(result: TaskResult) -> NewEvent:
 
 
 def _checkpoint_of(record: RunRecord) -> TaskCheckpoint:
+    """What the run had done when the daemon stopped. Steps a revised plan replaced (they
+    failed or were skipped) are left out of the plan: the revision already took their place."""
     completed = [s for s in record.steps.values() if s.status == "completed"]
-    plan = [Step.model_validate(s) for s in record.plan] if record.plan_complete else []
+    replaced = {sid for sid, s in record.steps.items() if s.superseded}
+    plan = (
+        [Step.model_validate(s) for s in record.plan if s.get("id") not in replaced]
+        if record.plan_complete
+        else []
+    )
     return TaskCheckpoint(plan=plan, replanned=record.replanned, completed=completed)
 
 

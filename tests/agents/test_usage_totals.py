@@ -52,7 +52,7 @@ class CountingServer:
         n = len(self.reported) + 1
         usage = FakeUsage(prompt_tokens=1000 * n, completion_tokens=n)
         self.reported.append((kind, Usage(prompt_tokens=1000 * n, completion_tokens=n,
-                                          total_tokens=1001 * n)))  # fmt: skip
+                                          total_tokens=1001 * n, calls=1)))  # fmt: skip
         return dataclasses.replace(reply, usage=usage)
 
     def total(self, *kinds: str) -> Usage:
