@@ -74,6 +74,7 @@ class RunService:
                 secret=config.webhook_secret.get_secret_value().encode(),
                 allow=self._webhook_allow,
                 max_attempts=config.webhook_max_attempts,
+                first_delay_s=config.webhook_first_delay_s,
             )
             if config.webhook_secret is not None
             else None
