@@ -183,6 +183,9 @@ class RunService:
                 self._queued = anyio.Event()
                 await self._queued.wait()
             await self._slots.acquire()
+            if not self._queue:  # the queued run was cancelled while waiting for a slot
+                self._slots.release()
+                continue
             run_id = self._queue.popleft()
             record = await self.store.get_run(run_id)
             if record is None or record.status in FINAL_RUN_STATUSES:
