@@ -151,6 +151,18 @@ def _number(request: web.Request, name: str, default: float, low: float, high: f
     return value
 
 
+def _whole_number(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ApiError(400, "bad_request", f"{name} must be a whole number, got {raw[:40]!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ApiError(400, "bad_request", f"{name} must be between {low} and {high}")
+    return value
+
+
 async def _body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
@@ -196,7 +208,7 @@ async def _list(request: web.Request) -> web.Response:
         *FINAL_RUN_STATUSES,
     ):
         raise ApiError(400, "bad_request", f"unknown status {status[:40]!r}")
-    limit = int(_number(request, "limit", 50, 1, _MAX_PAGE))
+    limit = _whole_number(request, "limit", 50, 1, _MAX_PAGE)
     try:
         records, cursor = await service.store.list_runs(
             status=status,  # type: ignore[arg-type]
