@@ -63,9 +63,8 @@ class Daemon:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(
-                runner, config.host, config.port, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
-            )
+            # The runner carries shutdown_timeout; aiohttp deprecates it on the site.
+            site = web.TCPSite(runner, config.host, config.port)
             try:
                 await site.start()
             except OSError as exc:
