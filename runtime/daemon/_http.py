@@ -276,8 +276,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
 
 
 def _resume_point(request: web.Request) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after") or "0"
-    if not raw.isdigit() or len(raw) > 18:
+    # An empty Last-Event-ID is what a browser's EventSource sends before any event: no
+    # resume point. ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after", "0")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(400, "bad_request", "Last-Event-ID / starting_after must be an event id")
     return int(raw)
 
