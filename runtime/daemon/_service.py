@@ -371,13 +371,18 @@ class RunService:
     def artifact(self, run_id: str, path: str) -> Path:
         """The file ``path`` of the run's directory. Raises ApiError 404 for anything else
         (outside the directory, through a symlink, not a regular file)."""
-        root = (self.runtime.workspace / run_id).resolve()
-        candidate = (root / path).resolve()
-        missing = ApiError(404, "not_found", f"no artifact {path!r} in run {run_id}")
-        if not candidate.is_relative_to(root) or candidate == root:
-            raise missing
-        if not candidate.is_file() or (root / path).is_symlink():
-            raise missing
+        missing = ApiError(404, "not_found", f"no artifact {path[:200]!r} in run {run_id}")
+        try:
+            root = (self.runtime.workspace / run_id).resolve()
+            candidate = (root / path).resolve()
+            if not candidate.is_relative_to(root) or candidate == root:
+                raise missing
+            if not candidate.is_file() or (root / path).is_symlink():
+                raise missing
+        # A NUL byte (ValueError), a name too long (OSError), a symlink loop (RuntimeError
+        # from Path.resolve on Python 3.11, OSError on later versions).
+        except (ValueError, OSError, RuntimeError):
+            raise missing from None
         return candidate
 
     async def _retention(self) -> None:
