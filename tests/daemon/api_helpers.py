@@ -47,6 +47,11 @@ class GatedModel(ChatModel):
         if open_:
             self.gate.set()
 
+    def close_gate(self) -> None:
+        """Calls from now on wait again (until ``gate.set()``)."""
+        self.gate = anyio.Event()
+        self.called = anyio.Event()
+
     async def complete(
         self,
         messages: Sequence[ChatMessage],
