@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from yarl import URL
 from api_helpers import Api, error_of, running_api
+from yarl import URL
 
 pytestmark = pytest.mark.anyio
 

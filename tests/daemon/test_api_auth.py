@@ -46,7 +46,9 @@ PROTECTED = [
         TOKEN,
     ],
 )
-async def test_every_endpoint_needs_a_valid_token(tmp_path: Path, authorization: str | None) -> None:
+async def test_every_endpoint_needs_a_valid_token(
+    tmp_path: Path, authorization: str | None
+) -> None:
     async with running_api(tmp_path, token=TOKEN) as api:
         run_id = await api.create()
         await api.finished(run_id)
@@ -74,8 +76,9 @@ async def test_probes_and_the_description_are_open(tmp_path: Path) -> None:
 
 async def test_a_lowercase_scheme_is_accepted(tmp_path: Path) -> None:
     async with running_api(tmp_path, token=TOKEN) as api:
-        async with api.http.get("/v1/runs", headers={"Authorization": f"bearer {TOKEN}"}) as r:
-            assert r.status == 200
+        reply = await api.http.get("/v1/runs", headers={"Authorization": f"bearer {TOKEN}"})
+        reply.release()
+        assert reply.status == 200
 
 
 async def test_the_token_is_never_logged_or_stored(tmp_path: Path) -> None:
@@ -90,9 +93,7 @@ async def test_the_token_is_never_logged_or_stored(tmp_path: Path) -> None:
                     "/v1/runs", headers={"Authorization": authorization}
                 ) as reply:
                     assert reply.status == 401
-            async with api.http.get(
-                f"/v1/runs/{run_id}/events", headers=api.headers
-            ) as reply:
+            async with api.http.get(f"/v1/runs/{run_id}/events", headers=api.headers) as reply:
                 assert TOKEN not in await reply.text()
             async with api.http.get(f"/v1/runs/{run_id}", headers=api.headers) as reply:
                 assert TOKEN not in await reply.text()

@@ -297,11 +297,11 @@ async def test_wait_returns_at_the_timeout_with_the_run_as_it_stands(tmp_path: P
         assert (await api.finished(run_id))["status"] == "completed"
 
 
-@pytest.mark.parametrize("timeout", ["-1", "301", "soon", "nan", "inf", "", "1e999"])
-async def test_bad_wait_timeouts_are_400(tmp_path: Path, timeout: str) -> None:
+@pytest.mark.parametrize("seconds", ["-1", "301", "soon", "nan", "inf", "", "1e999"])
+async def test_bad_wait_timeouts_are_400(tmp_path: Path, seconds: str) -> None:
     async with running_api(tmp_path) as api:
         run_id = await api.create()
-        async with api.http.get(f"/v1/runs/{run_id}/wait", params={"timeout": timeout}) as reply:
+        async with api.http.get(f"/v1/runs/{run_id}/wait", params={"timeout": seconds}) as reply:
             got = await error_of(reply)
         assert got[:2] == (400, "bad_request"), got
         assert "timeout" in got[2]
