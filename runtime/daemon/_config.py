@@ -47,6 +47,9 @@ class DaemonConfig(BaseModel):
         default=(), description="host or host:port webhooks may reach though private/local"
     )
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_first_delay_s: float = Field(
+        default=5.0, gt=0, le=600, description="wait before the first retry; doubles per attempt"
+    )
 
     def store_path(self, workspace: Path) -> Path:
         return self.store if self.store is not None else workspace / "relay-runs.sqlite3"

@@ -47,11 +47,14 @@ class Daemon:
     async def __aenter__(self) -> Daemon:
         config = self.config
         config.check_exposure()
+        # Raised once the stack has unwound: inside it, the task groups would wrap it in an
+        # ExceptionGroup, and a person would see a traceback instead of one line.
+        refused: DaemonConfigError | None = None
         async with AsyncExitStack() as stack:
             store = await RunStore.open(config.store_path(self.runtime.workspace))
             stack.push_async_callback(store.close)
+            service = RunService(self.runtime, store, config)  # checks the webhook hosts
             await stack.enter_async_context(self.runtime)
-            service = RunService(self.runtime, store, config)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             await tg.start(service.run)
@@ -63,18 +66,22 @@ class Daemon:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
+            # The runner carries shutdown_timeout; aiohttp deprecates it on the site.
             site = web.TCPSite(runner, config.host, config.port)
             try:
                 await site.start()
             except OSError as exc:
-                raise DaemonConfigError(
+                refused = DaemonConfigError(
                     f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-                ) from None
-            port = runner.addresses[0][1]
-            host = f"[{config.host}]" if ":" in config.host else config.host
-            self.url = f"http://{host}:{port}"
-            self.service = service
-            self._stack = stack.pop_all()
+                )
+            else:
+                port = runner.addresses[0][1]
+                host = f"[{config.host}]" if ":" in config.host else config.host
+                self.url = f"http://{host}:{port}"
+                self.service = service
+                self._stack = stack.pop_all()
+        if refused is not None:
+            raise refused
         return self
 
     async def __aexit__(

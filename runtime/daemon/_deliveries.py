@@ -30,11 +30,14 @@ class WebhookDeliveries:
         secret: bytes,
         allow: AllowList,
         max_attempts: int,
+        first_delay_s: float = 5.0,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._max_attempts = max_attempts
-        config = WebhookConfig(retry=WebhookRetry(max_attempts=max_attempts))
+        # DaemonConfig bounds first_delay_s by the retry's default ceiling (600 s).
+        retry = WebhookRetry(max_attempts=max_attempts, first_delay_s=first_delay_s)
+        config = WebhookConfig(retry=retry)
         self._sender = WebhookSender(secret, allow=allow, config=config)
         self._tg: TaskGroup | None = None
         self._busy: set[str] = set()

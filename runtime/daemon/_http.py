@@ -151,6 +151,18 @@ def _number(request: web.Request, name: str, default: float, low: float, high: f
     return value
 
 
+def _whole_number(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ApiError(400, "bad_request", f"{name} must be a whole number, got {raw[:40]!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ApiError(400, "bad_request", f"{name} must be between {low} and {high}")
+    return value
+
+
 async def _body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
@@ -196,7 +208,7 @@ async def _list(request: web.Request) -> web.Response:
         *FINAL_RUN_STATUSES,
     ):
         raise ApiError(400, "bad_request", f"unknown status {status[:40]!r}")
-    limit = int(_number(request, "limit", 50, 1, _MAX_PAGE))
+    limit = _whole_number(request, "limit", 50, 1, _MAX_PAGE)
     try:
         records, cursor = await service.store.list_runs(
             status=status,  # type: ignore[arg-type]
@@ -264,8 +276,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
 
 
 def _resume_point(request: web.Request) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after") or "0"
-    if not raw.isdigit() or len(raw) > 18:
+    # An empty Last-Event-ID is what a browser's EventSource sends before any event: no
+    # resume point. ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after", "0")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(400, "bad_request", "Last-Event-ID / starting_after must be an event id")
     return int(raw)
 

@@ -74,6 +74,7 @@ class RunService:
                 secret=config.webhook_secret.get_secret_value().encode(),
                 allow=self._webhook_allow,
                 max_attempts=config.webhook_max_attempts,
+                first_delay_s=config.webhook_first_delay_s,
             )
             if config.webhook_secret is not None
             else None
@@ -182,6 +183,9 @@ class RunService:
                 self._queued = anyio.Event()
                 await self._queued.wait()
             await self._slots.acquire()
+            if not self._queue:  # the queued run was cancelled while waiting for a slot
+                self._slots.release()
+                continue
             run_id = self._queue.popleft()
             record = await self.store.get_run(run_id)
             if record is None or record.status in FINAL_RUN_STATUSES:
@@ -368,13 +372,18 @@ class RunService:
     def artifact(self, run_id: str, path: str) -> Path:
         """The file ``path`` of the run's directory. Raises ApiError 404 for anything else
         (outside the directory, through a symlink, not a regular file)."""
-        root = (self.runtime.workspace / run_id).resolve()
-        candidate = (root / path).resolve()
-        missing = ApiError(404, "not_found", f"no artifact {path!r} in run {run_id}")
-        if not candidate.is_relative_to(root) or candidate == root:
-            raise missing
-        if not candidate.is_file() or (root / path).is_symlink():
-            raise missing
+        missing = ApiError(404, "not_found", f"no artifact {path[:200]!r} in run {run_id}")
+        try:
+            root = (self.runtime.workspace / run_id).resolve()
+            candidate = (root / path).resolve()
+            if not candidate.is_relative_to(root) or candidate == root:
+                raise missing
+            if not candidate.is_file() or (root / path).is_symlink():
+                raise missing
+        # A NUL byte (ValueError), a name too long (OSError), a symlink loop (RuntimeError
+        # from Path.resolve on Python 3.11, OSError on later versions).
+        except (ValueError, OSError, RuntimeError):
+            raise missing from None
         return candidate
 
     async def _retention(self) -> None:
