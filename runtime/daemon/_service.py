@@ -132,7 +132,7 @@ class RunService:
             try:
                 record, created = await self.store.create_run(
                     run_id,
-                    request,
+                    _without_contents(request),
                     idempotency_key=idempotency_key,
                     request_hash=digest,
                     now=utc_now(),
@@ -202,9 +202,12 @@ class RunService:
         request = record.request
         checkpoint = _checkpoint_of(record) if record.last_seq > 1 else None
         await self._store_and_tell([_own_event(record.id, "planning")])
+        task_dir = self.runtime.workspace / record.id
+        sizes = await anyio.to_thread.run_sync(
+            lambda: [(task_dir / f.name).stat().st_size for f in request.inputs]
+        )
         inputs = [
-            InputFile(path=f.name, size=len(base64.b64decode(f.content_base64)))
-            for f in request.inputs
+            InputFile(path=f.name, size=size) for f, size in zip(request.inputs, sizes, strict=True)
         ]
         handle = await self.runtime._submit(
             request.task,
@@ -432,6 +435,15 @@ def _checkpoint_of(record: RunRecord) -> TaskCheckpoint:
         else []
     )
     return TaskCheckpoint(plan=plan, replanned=record.replanned, completed=completed)
+
+
+def _without_contents(request: RunRequest) -> RunRequest:
+    """The request as stored: its input files are on disk (in the run's directory), so the
+    store keeps their names, not their bytes, and reading a run stays cheap."""
+    if not request.inputs:
+        return request
+    names = [upload.model_copy(update={"content_base64": ""}) for upload in request.inputs]
+    return request.model_copy(update={"inputs": names})
 
 
 def _request_hash(request: RunRequest) -> str:

@@ -39,6 +39,10 @@ async def test_a_run_is_accepted_stored_and_runs_to_completion(tmp_path: Path) -
         run_dir = api.workspace / accepted["id"]
         assert (run_dir / "notes.txt").read_bytes() == b"hi"
         assert (run_dir / "index.html").is_file()
+        # The file is on disk; the store keeps its name, not its bytes again.
+        stored = await api.service.store.get_run(accepted["id"])
+        assert stored is not None
+        assert [(i.name, i.content_base64) for i in stored.request.inputs] == [("notes.txt", "")]
 
 
 async def test_the_same_idempotency_key_and_body_give_the_same_run(tmp_path: Path) -> None:
