@@ -289,6 +289,7 @@ async def _stream(service: RunService, run_id: str, after: int, out: web.StreamR
     once, in order, with no gap where the replay meets the live events (both come from
     the store by sequence number)."""
     ping = service.config.ping_interval_s
+    ending = False
     try:
         while True:
             changed = service.changed(run_id)
@@ -302,8 +303,15 @@ async def _stream(service: RunService, run_id: str, after: int, out: web.StreamR
             if events:
                 continue
             record = await service.store.get_run(run_id)
-            if record is None or record.status in FINAL_RUN_STATUSES:
-                return  # deleted, or ended before ``after``
+            if record is None:
+                return  # deleted
+            if record.status in FINAL_RUN_STATUSES:
+                # The run may have ended (its last events committed with its status) between
+                # the read of the events above and this one: those are sent before the end.
+                if record.last_seq <= after or ending:
+                    return
+                ending = True
+                continue
             with anyio.move_on_after(ping) as idle:
                 await changed.wait()
             if idle.cancelled_caught:
