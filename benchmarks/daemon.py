@@ -93,8 +93,7 @@ graph = builder.compile()
 
 def daemon_child() -> None:
     """Serve until stdin closes; print the URL as the first line of stdout."""
-    from agent_relay.runtime.daemon._config import DaemonConfig
-    from agent_relay.runtime.daemon._daemon import Daemon
+    from agent_relay.runtime.daemon import Daemon, DaemonConfig
 
     async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="relay-bench-daemon-") as tmp:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from ._client_errors import RelayConnectionError as RelayConnectionError
     from ._client_events import Reconnect as Reconnect
     from ._client_sync import RelayClientSync as RelayClientSync
+    from ._config import DaemonConfig as DaemonConfig
+    from ._config import DaemonConfigError as DaemonConfigError
+    from ._daemon import Daemon as Daemon
     from ._metrics import METRICS_CONTENT_TYPE as METRICS_CONTENT_TYPE
     from ._metrics import DaemonMetrics as DaemonMetrics
     from ._store import RunStore as RunStore
@@ -68,6 +71,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_client_errors": ["RelayClientError", "RelayConnectionError"],
         "_client_events": ["Reconnect"],
         "_client_sync": ["RelayClientSync"],
+        "_config": ["DaemonConfig", "DaemonConfigError"],
+        "_daemon": ["Daemon"],
         "_metrics": ["DaemonMetrics", "METRICS_CONTENT_TYPE"],
         "_store": ["RunStore"],
         "_store_errors": ["BadCursor", "IdempotencyConflict", "StoreError"],

@@ -121,3 +121,27 @@ def test_bad_arguments_are_usage_errors(relay_main: RelayMain, fake: FakeDaemon)
     missing = relay_main("submit", "--input", "gone.txt", "t", env=_env(fake))
     assert "input 'gone.txt' is missing" in assert_one_line_error(missing)
     assert fake.runs == {}
+
+
+def test_submit_watch_runs_a_task_on_a_real_daemon(
+    relay_main: RelayMain, portal: BlockingPortal, tmp_path: Path
+) -> None:
+    from agent_relay.runtime import Runtime
+    from agent_relay.runtime.cli._demo import QUICK, demo_model
+    from agent_relay.runtime.daemon import Daemon, DaemonConfig
+
+    runtime = Runtime(
+        demo_model(QUICK),
+        workspace=tmp_path / "ws",
+        agent_options={"image": {"backend": "offline"}},
+    )
+    config = DaemonConfig(port=0, store=tmp_path / "runs.sqlite3")
+    with portal.wrap_async_context_manager(Daemon(runtime, config)) as daemon:
+        env = {"RELAY_SERVER": daemon.url}
+        proc = relay_main("submit", "--watch", "Draw a heron and make a page", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "completed" in proc.stdout and "index.html" in proc.stdout
+        run_id = proc.stderr.split("relay: run ")[1].split()[0]
+        listed = relay_main("runs", "--json", env=env)
+        assert [run["id"] for run in json.loads(listed.stdout)] == [run_id]
+    assert (tmp_path / "ws" / run_id / "index.html").is_file()

@@ -16,8 +16,7 @@ import anyio
 
 from agent_relay.runtime import Runtime
 from agent_relay.runtime.cli._demo import QUICK, demo_model
-from agent_relay.runtime.daemon._config import DaemonConfig
-from agent_relay.runtime.daemon._daemon import Daemon
+from agent_relay.runtime.daemon import Daemon, DaemonConfig
 from agent_relay.runtime.daemon._service import RunService
 from agent_relay.runtime.models import ChatModel
 from agent_relay.runtime.models._chat_types import (

@@ -12,8 +12,7 @@ from loguru import logger
 
 from agent_relay.runtime import Runtime
 from agent_relay.runtime.cli._demo import QUICK, demo_model
-from agent_relay.runtime.daemon._config import DaemonConfig, DaemonConfigError
-from agent_relay.runtime.daemon._daemon import Daemon
+from agent_relay.runtime.daemon import Daemon, DaemonConfig, DaemonConfigError
 
 pytestmark = pytest.mark.anyio
 

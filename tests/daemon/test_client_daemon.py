@@ -15,14 +15,14 @@ import anyio
 import pytest
 
 from agent_relay.runtime import Agent, AgentContext, Runtime, StepAssignment, StepOutput
-from agent_relay.runtime.daemon import Reconnect, RelayClient, RelayClientError
-from agent_relay.runtime.testing import ScriptedModel
-
-_daemon = pytest.importorskip(
-    "agent_relay.runtime.daemon._daemon", reason="the daemon's store is not merged yet"
+from agent_relay.runtime.daemon import (
+    Daemon,
+    DaemonConfig,
+    Reconnect,
+    RelayClient,
+    RelayClientError,
 )
-Daemon = _daemon.Daemon
-from agent_relay.runtime.daemon._config import DaemonConfig  # noqa: E402
+from agent_relay.runtime.testing import ScriptedModel
 
 PLAN = json.dumps(
     {
