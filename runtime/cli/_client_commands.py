@@ -25,6 +25,7 @@ from agent_relay.bus import one_line, printable
 
 from ..daemon._api import FINAL_RUN_STATUSES, RunStatus, RunView
 from ..daemon._client import RelayClient
+from ..daemon._client_errors import RelayClientError
 from ..engine._result import TaskResult
 from ._config import RelaySettings
 from ._remote import RemoteRun
@@ -176,7 +177,19 @@ def _status_lines(view: RunView, console: Console) -> None:
 
 async def cancel_command(run_id: str, settings: RelaySettings, console: Console) -> int:
     async with client_of(settings) as client:
-        view = await client.cancel(run_id)
+        try:
+            view = await client.cancel(run_id)
+        except RelayClientError as exc:
+            if exc.status != 409:
+                raise
+            # It ended first: what it ended as decides the exit code, as for watch.
+            ended = await client.get(run_id)
+            console.print(
+                Text(f"run {ended.id} had already ended: {ended.status}"),
+                soft_wrap=True,
+                highlight=False,
+            )
+            return 0 if ended.status in ("cancelled", "completed") else 1
     console.print(
         Text(f"run {view.id}: cancelling (was {view.status})"), soft_wrap=True, highlight=False
     )

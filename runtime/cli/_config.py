@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .._errors import RelayError
 from .._setting import ALL_COMMANDS, ENV_PREFIX, MODEL_COMMANDS, Setting, setting_of
 from .._settings import RuntimeSettings
+from .._validation import problem
 from ._daemon_settings import DaemonSettings
 
 CONFIG_FILE = "relay.toml"
@@ -353,5 +354,5 @@ def describe_validation_error(exc: ValidationError) -> str:
         parts = [str(part) for part in error["loc"]]
         if parts:
             parts[0] = keys.get(parts[0], parts[0])
-        problems.append(f"{'.'.join(parts) or 'settings'}: {error['msg']}")
+        problems.append(f"{'.'.join(parts) or 'settings'}: {problem(error)}")
     return "bad setting " + "; ".join(problems)

@@ -100,7 +100,9 @@ class _ToLoguru(logging.Handler):
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
-        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+        # Named after the library's logger ("aiohttp.server"), not after the logging module.
+        named = logger.patch(lambda entry: entry.update({"name": record.name}))
+        named.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
 _STDLIB_LEVELS = {
@@ -139,3 +141,8 @@ def configure_logging(level: str = "WARNING", *, json_lines: bool = False) -> No
     logging.basicConfig(handlers=[_ToLoguru()], level=number, force=True)
     # At DEBUG the HTTP stack's byte-level chatter drowns everything else.
     logging.getLogger("httpcore").setLevel(max(logging.INFO, number))
+    # The daemon's clients' protocol errors (a connection dropped mid-body, an oversized
+    # header): the client got its 400; a traceback in the log tells the operator nothing.
+    logging.getLogger("aiohttp.server").setLevel(
+        number if number <= logging.DEBUG else logging.CRITICAL
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..engine._result import StepResult, TaskResult
 from ..models._chat_types import Usage
@@ -36,7 +36,8 @@ class InputUpload(_Strict):
     name: str = Field(
         min_length=1,
         max_length=255,
-        pattern=r"^[A-Za-z0-9._ -]+$",
+        # Spaces inside a name only: " " or "a.txt " would be a different file than it reads.
+        pattern=r"^[A-Za-z0-9._-](?:[A-Za-z0-9._ -]*[A-Za-z0-9._-])?$",
         description="a plain file name, no folders",
     )
     content_base64: str = Field(description="the file's bytes, base64-encoded")
@@ -44,6 +45,9 @@ class InputUpload(_Strict):
 
 class RunOverrides(_Strict):
     """Settings of one run, each at most what the server allows (larger values are a 422)."""
+
+    # No coercion: `true` is not a step count, nor "3" a number.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     max_steps: int | None = Field(default=None, ge=1, description="steps in the plan")
     step_timeout_s: float | None = Field(default=None, gt=0, description="seconds per step")
@@ -68,6 +72,23 @@ class RunRequest(_Strict):
         max_length=2048,
         description="an http(s) URL that gets a signed POST of the run when it ends",
     )
+
+    @field_validator("task")
+    @classmethod
+    def _not_blank(cls, task: str) -> str:
+        if not task.strip():
+            raise ValueError("the task is blank: say what to do")
+        return task
+
+    @field_validator("inputs")
+    @classmethod
+    def _distinct(cls, inputs: list[InputUpload]) -> list[InputUpload]:
+        seen: set[str] = set()
+        for upload in inputs:
+            if upload.name in seen:
+                raise ValueError(f"two inputs are named {upload.name!r}")
+            seen.add(upload.name)
+        return inputs
 
 
 class RunAccepted(BaseModel):

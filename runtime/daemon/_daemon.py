@@ -12,7 +12,12 @@ runtime: runs still in flight stay unfinished in the store and are resumed by th
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 
 import anyio
@@ -51,8 +56,10 @@ class Daemon:
         # ExceptionGroup, and a person would see a traceback instead of one line.
         refused: DaemonConfigError | None = None
         async with AsyncExitStack() as stack:
-            store = await RunStore.open(config.store_path(self.runtime.workspace))
+            path = config.store_path(self.runtime.workspace)
+            store = await RunStore.open(path)
             stack.push_async_callback(store.close)
+            stack.enter_context(_sole_user(path))
             service = RunService(self.runtime, store, config)  # checks the webhook hosts
             await stack.enter_async_context(self.runtime)
             tg = await stack.enter_async_context(anyio.create_task_group())
@@ -93,3 +100,27 @@ class Daemon:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.__aexit__(exc_type, exc, tb)
+
+
+@contextlib.contextmanager
+def _sole_user(store: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the store for the daemon's life: a second daemon on the same
+    store would resume the first one's runs and run them twice. ``flock`` (SQLite's own
+    locks are ``fcntl`` ones, which it does not touch) is dropped by the kernel however the
+    process ends, so a crash never leaves a stale lock.
+
+    Raises:
+        DaemonConfigError: another process holds the store.
+    """
+    fd = os.open(store, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DaemonConfigError(
+                f"the store {store} is in use by another relay serve; stop it first, or give "
+                "this one its own --store"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent_relay.bus import one_line
 
+from .._validation import problem
 from ._api import FINAL_RUN_STATUSES, ErrorBody, ErrorDetail, Health, RunList, RunRequest
 from ._errors import ApiError
 from ._openapi import openapi_document
@@ -75,15 +76,23 @@ def _error_reply(
     return web.json_response(body.model_dump(), status=status, headers=headers)
 
 
+def _too_large(request: web.Request) -> ApiError:
+    limit = request.app[SERVICE].config.max_body_bytes
+    return ApiError(413, "too_large", f"the request body is over {limit} bytes")
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _error_reply(exc.status, exc.code, exc.message, exc.headers)
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return _error_reply(exc.status, exc.code, exc.message, exc.headers)
+        return _error(exc)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SERVICE].config.max_body_bytes
-        return _error_reply(413, "too_large", f"the request body is over {limit} bytes")
+        return _error(_too_large(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -155,7 +164,7 @@ def _whole_number(request: web.Request, name: str, default: int, low: int, high:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    if not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 18):
         raise ApiError(400, "bad_request", f"{name} must be a whole number, got {raw[:40]!r}")
     value = int(raw)
     if not low <= value <= high:
@@ -166,6 +175,9 @@ def _whole_number(request: web.Request, name: str, default: int, low: int, high:
 async def _body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    limit = request.app[SERVICE].config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(request)  # before reading: a huge body announced is answered at once
     raw = await request.read()
     try:
         return json.loads(raw)
@@ -178,7 +190,7 @@ def _validation_message(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error["loc"]) or "body"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return one_line(f"{where}: {error['msg']}{more}", 300)
+    return one_line(f"{where}: {problem(error)}{more}", 300)
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -187,6 +199,8 @@ def _validation_message(exc: ValidationError) -> str:
 async def _create(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     data = await _body(request)
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", 'the body must be a JSON object: {"task": ...}')
     try:
         run = RunRequest.model_validate(data)
     except ValidationError as exc:

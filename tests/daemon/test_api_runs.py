@@ -8,6 +8,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from api_helpers import TASK, error_of, running_api
 
@@ -78,6 +79,9 @@ LONG = "x" * 300
         ({"task": ""}, 422, "invalid_request", "task"),
         ({"task": 5}, 422, "invalid_request", "task"),
         ({"task": "x" * 20_001}, 422, "invalid_request", "task"),
+        ({"task": " \n\t "}, 422, "invalid_request", "the task is blank"),
+        ({"task": "t", "settings": {"max_steps": True}}, 422, "invalid_request", "max_steps"),
+        ({"task": "t", "settings": {"max_steps": "3"}}, 422, "invalid_request", "max_steps"),
         ({"task": "t", "colour": "red"}, 422, "invalid_request", "colour"),
         ({"task": "t", "settings": {"max_steps": 0}}, 422, "invalid_request", "max_steps"),
         ({"task": "t", "settings": {"max_steps": 10_000}}, 422, "invalid_request", "max_steps"),
@@ -115,10 +119,16 @@ LONG = "x" * 300
             },
             422,
             "invalid_request",
-            "a.txt",
+            "two inputs are named 'a.txt'",
         ),
-        ([1, 2], 422, "invalid_request", ""),
-        ("just a string", 422, "invalid_request", ""),
+        (
+            {"task": "t", "inputs": [{"name": " ", "content_base64": ""}]},
+            422,
+            "invalid_request",
+            "name",
+        ),
+        ([1, 2], 422, "invalid_request", "the body must be a JSON object"),
+        ("just a string", 422, "invalid_request", "the body must be a JSON object"),
     ],
 )
 async def test_a_bad_run_is_refused_and_nothing_is_stored(
@@ -180,6 +190,21 @@ async def test_an_oversized_body_is_413_and_stores_nothing(tmp_path: Path) -> No
         assert got[:2] == (413, "too_large")
         assert "4096" in got[2]
         assert await api.state() == before
+
+
+async def test_a_huge_body_announced_is_refused_before_it_is_sent(tmp_path: Path) -> None:
+    async with running_api(tmp_path, max_body_bytes=4096) as api:
+        host, port = api.daemon.url.removeprefix("http://").rsplit(":", 1)
+        with anyio.fail_after(20):  # without the early answer, this waits for 99 MB forever
+            async with await anyio.connect_tcp(host, int(port)) as stream:
+                await stream.send(
+                    b"POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 99999999\r\n\r\n{"
+                )
+                head = await stream.receive()
+        assert head.startswith(b"HTTP/1.1 413")
+        assert b"too_large" in head or b"Content-Length" in head
+        assert (await api.state())[0] == 0
 
 
 async def test_a_full_queue_is_429_with_retry_after(tmp_path: Path) -> None:
