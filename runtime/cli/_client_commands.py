@@ -28,6 +28,7 @@ from ..daemon._client import RelayClient
 from ..daemon._client_errors import RelayClientError
 from ..engine._result import TaskResult
 from ._config import RelaySettings
+from ._console import print_whole
 from ._remote import RemoteRun
 from ._report import glyph, print_report
 from ._run import make_view, status_exit_code
@@ -227,7 +228,7 @@ async def runs_command(
         table.add_row(
             glyph(run.status), run.id, run.status, _when(run.created_at), one_line(run.task, 80)
         )
-    console.print(table)
+    print_whole(console, table)
     return 0
 
 

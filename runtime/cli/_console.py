@@ -29,3 +29,20 @@ class SafeConsole(Console):
                 yield Segment(printable(segment.text), segment.style)
             else:
                 yield segment
+
+
+_UNBOUNDED = 1_000_000
+
+
+def print_whole(console: Console, renderable: RenderableType) -> None:
+    """Print ``renderable`` to fit the terminal, or, to a pipe or a log, which have no edge,
+    with every line whole instead of cut at an assumed 80 columns (``print``'s own width
+    cannot pass the console's, hence the console's for the call)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    width, console.width = console.width, _UNBOUNDED
+    try:
+        console.print(renderable, soft_wrap=True)
+    finally:
+        console.width = width

@@ -18,6 +18,7 @@ from agent_relay.bus import one_line
 
 from ..engine._result import StepResult, TaskResult
 from ..engine._steps import Artifact
+from ._console import print_whole
 
 STATUS_GLYPHS = {
     "completed": ("✓", "green"),
@@ -60,7 +61,7 @@ def duration(seconds: float | None) -> str:
 
 def _indented(text: str) -> RenderableType:
     # Padding, not spaces: a line that wraps at the terminal's edge keeps the indent.
-    return Padding(Text(text), (0, 0, 0, 2))
+    return Padding(Text(text), (0, 0, 0, 2), expand=False)
 
 
 def _heading(text: str) -> Text:
@@ -119,7 +120,9 @@ def _artifact_line(artifact: Artifact, task_workspace: Path) -> RenderableType:
         line.append(artifact.url, style=Style(underline=True, link=artifact.url))
     if not artifact.description:
         return line
-    note = Padding(Text(one_line(artifact.description, _NOTE_CHARS), style="dim"), (0, 0, 0, 9))
+    note = Padding(
+        Text(one_line(artifact.description, _NOTE_CHARS), style="dim"), (0, 0, 0, 9), expand=False
+    )
     return Group(line, note)
 
 
@@ -146,4 +149,4 @@ def report(result: TaskResult, workspace: Path) -> RenderableType:
 
 def print_report(console: Console, result: TaskResult, workspace: Path) -> None:
     console.print()
-    console.print(report(result, workspace), soft_wrap=not console.is_terminal)
+    print_whole(console, report(result, workspace))
