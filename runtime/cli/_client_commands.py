@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -30,7 +30,7 @@ from ..engine._result import TaskResult
 from ._config import RelaySettings
 from ._console import print_whole
 from ._remote import RemoteRun
-from ._report import glyph, print_report
+from ._report import glyph, print_report, step_line
 from ._run import make_view, status_exit_code
 from ._signals import exit_code, watch_stop_signals
 
@@ -174,6 +174,9 @@ def _status_lines(view: RunView, console: Console) -> None:
     console.print(Text(f"Task  {one_line(view.task, 200)}"), soft_wrap=True, highlight=False)
     if view.error:
         console.print(Text(f"Error {one_line(view.error, 300)}", style="red"), soft_wrap=True)
+    if view.steps:
+        lines = [Text(), Text("Steps", style="bold"), *(step_line(s) for s in view.steps)]
+        print_whole(console, Group(*lines))
 
 
 async def cancel_command(run_id: str, settings: RelaySettings, console: Console) -> int:

@@ -43,6 +43,9 @@ class PlainView:
         if event.type == "task.progress":
             self._line(f"planning: {one_line(self.state.note, 200)}")
             return
+        if event.type == "task.resumed":
+            self._line(self.state.note)
+            return
         parsed = parse_step_topic(event.topic)
         if parsed is None:
             return

@@ -87,7 +87,7 @@ def _workdir_line(task_workspace: Path) -> Text:
     return line
 
 
-def _step_line(step: StepResult) -> Text:
+def step_line(step: StepResult) -> Text:
     line = Text.assemble(
         "  ",
         glyph(step.status),
@@ -101,6 +101,8 @@ def _step_line(step: StepResult) -> Text:
     )
     if step.status == "completed":
         line.append(one_line(step.output, _NOTE_CHARS) or "(no output)")
+    elif step.status in ("pending", "queued", "running"):  # a run still in flight
+        line.append(f"{step.status}: {one_line(step.prompt, _NOTE_CHARS)}", style="dim")
     else:
         line.append(f"{step.status}: {one_line(step.error or '', 200)}", style="red")
     if step.superseded:
@@ -140,7 +142,7 @@ def report(result: TaskResult, workspace: Path) -> RenderableType:
         parts += [Text(), Text.assemble(_heading("Error "), Text(result.error, style="red"))]
     if result.steps:
         parts += [Text(), _heading("Steps")]
-        parts += [_step_line(s) for s in result.steps]
+        parts += [step_line(s) for s in result.steps]
     if result.artifacts:
         parts += [Text(), _heading("Artifacts")]
         parts += [_artifact_line(a, task_workspace) for a in result.artifacts]

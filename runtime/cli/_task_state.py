@@ -69,6 +69,9 @@ class TaskState:
         if event.type == "task.progress":
             self.note = str(event.data.get("message") or "")
             return []
+        if event.type == "task.resumed":
+            self.note = resumed_note(event.data)
+            return []
         if event.type == "task.done":
             self.planning = False
             self.finished = now
@@ -133,3 +136,11 @@ def _stamp(value: object) -> float | None:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
+
+
+def resumed_note(data: dict[str, Any]) -> str:
+    """``task.resumed`` in words: the task went on after its runtime restarted."""
+    kept = [str(sid) for sid in data.get("completed_steps") or []]
+    said = f"{', '.join(kept)} kept" if kept else "no step had completed"
+    again = "; planning again" if data.get("planned_again") else ""
+    return f"resumed after a restart ({said}{again})"

@@ -110,3 +110,29 @@ async def test_the_real_server_says_401_and_404(tmp_path: Path) -> None:
             with pytest.raises(RelayClientError) as missing:
                 await client.get("no-such-run")
         assert (missing.value.status, missing.value.code) == (404, "not_found")
+
+
+async def test_relay_status_of_a_run_in_flight_shows_its_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_relay.runtime.cli import main
+
+    gate = anyio.Event()
+    with anyio.fail_after(60):
+        async with _daemon_at(tmp_path, gate) as daemon, RelayClient(daemon.url) as client:
+            accepted = await client.submit("two parts")
+            async for event in client.events(accepted.id):
+                if event.type == "step.started":
+                    break
+            monkeypatch.setenv("RELAY_SERVER", daemon.url)
+            capsys.readouterr()
+            code = await anyio.to_thread.run_sync(main, ["status", accepted.id])
+            shown = capsys.readouterr().out
+            gate.set()
+            await client.wait(accepted.id)
+    assert code == 0  # in flight: not a failure
+    assert f"running · run {accepted.id} · 0 of 2 steps completed" in shown
+    lines = [line.strip() for line in shown.splitlines()]
+    assert "Steps" in lines
+    assert any(line.endswith("running: first") for line in lines), shown
+    assert any(line.endswith("pending: second") for line in lines), shown
