@@ -98,6 +98,15 @@ class RunAccepted(BaseModel):
     status: RunStatus
 
 
+class WebhookDelivery(BaseModel):
+    """One attempt at POSTing a run's webhook."""
+
+    attempt: int = Field(ge=1)
+    at: datetime
+    status: int | None = Field(description="the receiver's HTTP status; None if no answer")
+    error: str | None = Field(description="why it failed; None when delivered")
+
+
 class RunView(BaseModel):
     """A run as ``GET /v1/runs/{id}`` shows it. Until the run ends, ``steps`` are the plan's
     steps as they stand; after, ``result`` is the task's whole result."""
@@ -118,6 +127,9 @@ class RunView(BaseModel):
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     last_event: int = Field(description="the sequence number of the run's latest event")
+    webhook_deliveries: list[WebhookDelivery] = Field(
+        default_factory=list, description="attempts at its webhook, in order (GET of one run)"
+    )
     result: TaskResult | None = None
 
 

@@ -20,7 +20,15 @@ from pydantic import BaseModel, ValidationError
 from agent_relay.bus import one_line
 
 from .._validation import problem
-from ._api import FINAL_RUN_STATUSES, ErrorBody, ErrorDetail, Health, RunList, RunRequest
+from ._api import (
+    FINAL_RUN_STATUSES,
+    ErrorBody,
+    ErrorDetail,
+    Health,
+    RunList,
+    RunRequest,
+    WebhookDelivery,
+)
 from ._errors import ApiError
 from ._openapi import openapi_document
 from ._service import RunService
@@ -235,8 +243,16 @@ async def _list(request: web.Request) -> web.Response:
 
 
 async def _get(request: web.Request) -> web.Response:
-    record = await request.app[SERVICE].get(_run_id(request))
-    return _json(record.view())
+    service = request.app[SERVICE]
+    record = await service.get(_run_id(request))
+    view = record.view()
+    if record.request.webhook is not None:
+        attempts = [
+            WebhookDelivery(attempt=d.attempt, at=d.at, status=d.status, error=d.error)
+            for d in await service.store.deliveries(record.id)
+        ]
+        view = view.model_copy(update={"webhook_deliveries": attempts})
+    return _json(view)
 
 
 async def _wait(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
 import shutil
 from collections import deque
@@ -31,7 +32,7 @@ from .._runtime import Runtime, new_task_id
 from ..engine._checkpoint import TaskCheckpoint
 from ..engine._result import TaskResult
 from ..models._chat_types import Usage
-from ..outbound import AllowList, OutboundRefused, vet_url
+from ..outbound import AllowList, OutboundRefused, VettingResolver, vet_url
 from ..plans._plan import Step
 from ._api import FINAL_RUN_STATUSES, RunAccepted, RunEvent, RunRequest, RunView
 from ._config import DaemonConfig, DaemonConfigError
@@ -115,10 +116,7 @@ class RunService:
                 raise ApiError(
                     422, "invalid_request", "webhooks are off: the server has no webhook secret"
                 )
-            try:
-                vet_url(request.webhook, self._webhook_allow, verb="used as webhooks")
-            except OutboundRefused as exc:
-                raise ApiError(422, "invalid_request", f"webhook: {exc}") from None
+            await self._check_webhook(request.webhook)
         digest = _request_hash(request)
         async with self._accepting:  # the queue's bound, one request at a time
             if len(self._queue) >= self.config.max_queued_runs:
@@ -150,6 +148,23 @@ class RunService:
                 self._queue.append(run_id)
                 self._queued.set()
         return RunAccepted(id=record.id, status=record.status)
+
+    async def _check_webhook(self, url: str) -> None:
+        """Refuse at once what delivery would refuse: the URL's form and address, and a
+        host name that resolves to a forbidden address now (it is judged again when the
+        delivery connects; a name that does not resolve now may later, so it passes)."""
+        try:
+            target = vet_url(url, self._webhook_allow, verb="used as webhooks")
+            if target.host is not None and not _is_ip(target.host):
+                resolver = VettingResolver(self._webhook_allow)
+                try:
+                    await resolver.resolve(target.host, target.port or 0)
+                except OSError:
+                    pass
+                finally:
+                    await resolver.close()
+        except OutboundRefused as exc:
+            raise ApiError(422, "invalid_request", f"webhook: {exc}") from None
 
     def _check_overrides(self, request: RunRequest) -> None:
         limits = self.runtime.settings
@@ -435,6 +450,14 @@ def _checkpoint_of(record: RunRecord) -> TaskCheckpoint:
         else []
     )
     return TaskCheckpoint(plan=plan, replanned=record.replanned, completed=completed)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _without_contents(request: RunRequest) -> RunRequest:

@@ -46,6 +46,11 @@ async def test_an_ended_run_is_posted_signed_to_its_webhook(
         body = json.loads(got.body)
         assert body["id"] == run_id and body["status"] == "completed"
         assert SECRET not in got.body.decode()
+        # The attempt shows on the run.
+        view = await api.view(run_id)
+        assert [(d["attempt"], d["status"], d["error"]) for d in view["webhook_deliveries"]] == [
+            (1, 204, None)
+        ]
     store_bytes = api.store_file.read_bytes()
     assert SECRET.encode() not in store_bytes
 
@@ -118,23 +123,19 @@ async def test_webhooks_are_refused_when_the_server_has_no_secret(
         assert await api.state() == before
 
 
-async def test_a_host_name_that_resolves_to_loopback_is_refused_at_delivery(
+async def test_a_host_name_that_resolves_to_loopback_is_refused_when_posted(
     tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
-    # Names are checked when connecting (what they resolve to then), not when the run is
-    # posted: the run is accepted, and its one attempt is recorded as refused, not retried.
+    # The address it resolves to now is judged at once (and again when delivering, against
+    # a name that changes its answer: see test_webhooks.py).
     async with running_api(
-        tmp_path,
-        webhook_secret=SECRET,
-        webhook_allow_hosts=(receiver.host,),
-        webhook_first_delay_s=0.01,
+        tmp_path, webhook_secret=SECRET, webhook_allow_hosts=(receiver.host,)
     ) as api:
+        before = await api.state()
         url = f"http://localhost:{receiver.port}/ok"
-        run_id = await api.create({"task": TASK, "webhook": url})
-        await api.finished(run_id)
-        with anyio.fail_after(10):
-            while not await api.service.store.deliveries(run_id):
-                await anyio.sleep(0.01)
-        [delivery] = await api.service.store.deliveries(run_id)
-        assert delivery.status is None and delivery.error
+        async with api.http.post("/v1/runs", json={"task": TASK, "webhook": url}) as reply:
+            got = await error_of(reply)
+        assert got[:2] == (422, "invalid_request")
+        assert "localhost resolves to 127.0.0.1" in got[2]
+        assert await api.state() == before
         assert receiver.received == []
