@@ -113,7 +113,7 @@ async def _watch(
         tg.cancel_scope.cancel()
     if stopped or result is None:
         _stderr(
-            f"relay: stopped watching; run {run_id} goes on on the server "
+            f"relay: stopped watching; run {run_id} carries on at the server "
             f"(`relay cancel {run_id}` stops it)"
         )
         return exit_code(stopped[0] if stopped else 2)

@@ -124,6 +124,8 @@ def seconds(age: str) -> float:
         ValueError: not such an age, or not above zero.
     """
     match = _DURATION.match(age.lower())
-    if match is None or float(match.group(1)) <= 0:
+    if match is None:
         raise ValueError(f"{age[:40]!r} is not an age like 90s, 30m, 12h, 7d or 2w")
+    if float(match.group(1)) <= 0:
+        raise ValueError(f"{age[:40]!r}: finished runs must be kept for some time")
     return float(match.group(1)) * _UNIT_S[match.group(2)]

@@ -18,7 +18,10 @@ async def serve_command(model: ChatModel, settings: RelaySettings) -> int:
     try:
         config = settings.daemon_config()
     except OSError as exc:
-        raise ConfigError(f"cannot read the token file: {exc.strerror or exc}") from None
+        where = settings.token_file
+        raise ConfigError(f"cannot read the token file {where}: {exc.strerror or exc}") from None
+    if settings.token_file is not None and not config.tokens:
+        raise ConfigError(f"the token file {settings.token_file} holds no tokens (one per line)")
     config.check_exposure()  # before anything is built: a refused setup leaves nothing
     # Tasks from the network run code only where the server says so.
     settings = settings.model_copy(update={"allow_code_execution": settings.daemon_code_execution})
@@ -32,7 +35,7 @@ async def serve_command(model: ChatModel, settings: RelaySettings) -> int:
         resumed = daemon.service.queue_depth
         sys.stderr.write(
             f"relay serve: listening on {daemon.url} (store {store}"
-            + (f"; {resumed} unfinished run(s) resumed" if resumed else "")
+            + (f"; {resumed} unfinished run{'s' * (resumed != 1)} resumed" if resumed else "")
             + ("" if config.tokens else "; no tokens: loopback only")
             + ")\n"
         )

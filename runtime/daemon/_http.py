@@ -81,7 +81,9 @@ def _error_reply(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     body = ErrorBody(error=ErrorDetail(code=code, message=message))
-    return web.json_response(body.model_dump(), status=status, headers=headers)
+    reply = _json(body, status=status)
+    reply.headers.update(headers or {})
+    return reply
 
 
 def _too_large(request: web.Request) -> ApiError:
@@ -217,7 +219,9 @@ async def _create(request: web.Request) -> web.Response:
     if key is not None and not (0 < len(key) <= _MAX_KEY_CHARS and key.isprintable()):
         raise ApiError(400, "bad_request", "Idempotency-Key must be 1-255 printable characters")
     accepted = await service.accept(run, key)
-    return _json(accepted, status=202)
+    reply = _json(accepted, status=202)
+    reply.headers["Location"] = f"/v1/runs/{accepted.id}"
+    return reply
 
 
 async def _list(request: web.Request) -> web.Response:

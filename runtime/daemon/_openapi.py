@@ -60,7 +60,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "relay daemon", "version": "1"},
         "components": {
-            "schemas": schemas.get("$defs", {}),
+            "schemas": _plain_quotes(schemas.get("$defs", {})),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": security,
@@ -193,3 +193,14 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _plain_quotes(value: Any) -> Any:
+    """The descriptions as Markdown reads them: the docstrings' ``x`` becomes `x`."""
+    if isinstance(value, str):
+        return value.replace("``", "`")
+    if isinstance(value, dict):
+        return {key: _plain_quotes(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_quotes(item) for item in value]
+    return value

@@ -201,7 +201,7 @@ async def test_kill_9_with_200_runs_and_open_streams(tmp_path: Path) -> None:
 
             async with ServeProcess(_serve_args(fake, tmp_path, port), env) as second:
                 assert second.url == base[0]
-                assert "unfinished run(s) resumed" in second.stderr
+                assert "unfinished runs resumed" in second.stderr
                 restarted.set()
 
                 # A client that retries its POST after the crash gets the same run.
