@@ -27,6 +27,7 @@ from agent_relay.runtime import (
     AllowList,
     OutboundRefused,
     RelayError,
+    failure_reason,
     guarded_session,
     show_url,
     vet_url,
@@ -296,12 +297,6 @@ def _size(count: int) -> str:
 
 def _describe_client_error(error: aiohttp.ClientError, url: URL) -> str:
     where = show_url(url)
-    if isinstance(error, aiohttp.ClientConnectorDNSError):
-        return f"could not download {where}: cannot resolve host {url.host!r}"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return f"could not download {where}: cannot connect ({error.strerror or 'refused'})"
     if isinstance(error, aiohttp.ClientPayloadError):
         return f"download of {where} was cut off before the end"
-    if isinstance(error, aiohttp.InvalidURL):
-        return f"not a valid URL: {where}"
-    return f"could not download {where}: {type(error).__name__}"
+    return f"could not download {where}: {failure_reason(error)}"

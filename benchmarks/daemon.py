@@ -356,7 +356,11 @@ def main() -> None:
         rounds["relay"].append(anyio.run(relay_round))
         if command is not None:
             rounds["langgraph"].append(anyio.run(langgraph_round, command))
-        console.print(f"  round {n + 1}/{ROUNDS} done", style="dim")
+        # Each round's figures as they come: a long run that fails late still tells something.
+        shown = {
+            peer: {k: round(v, 1) for k, v in runs[-1].items()} for peer, runs in rounds.items()
+        }
+        console.print(f"  round {n + 1}/{ROUNDS}: {json.dumps(shown)}", style="dim")
     elapsed = time.perf_counter() - started
     figures = {
         peer: {key: statistics.median(r[key] for r in runs) for key in LABELS}
@@ -377,7 +381,8 @@ def main() -> None:
             median = statistics.median(values)
             cells.append(f"{median:{spec}} ({min(values):{spec}}-{max(values):{spec}})")
         if "langgraph" in figures:
-            cells.append(f"{figures['relay'][key] / figures['langgraph'][key]:.2f}x")
+            peer = figures["langgraph"][key]
+            cells.append(f"{figures['relay'][key] / peer:.2f}x" if peer else "n/a")
         table.add_row(label, *cells)
     console.print(table)
     console.print(

@@ -193,6 +193,9 @@ if TYPE_CHECKING:
         OutboundRefused as OutboundRefused,
     )
     from .outbound import (
+        failure_reason as failure_reason,
+    )
+    from .outbound import (
         guarded_session as guarded_session,
     )
     from .outbound import (
@@ -312,6 +315,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "outbound": [
             "AllowList",
             "OutboundRefused",
+            "failure_reason",
             "guarded_session",
             "show_url",
             "vet_url",

@@ -36,7 +36,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent_relay.bus import one_line, printable
 
-from ..outbound import AllowList, OutboundRefused, guarded_session, show_url, vet_url
+from ..outbound import (
+    AllowList,
+    OutboundRefused,
+    failure_reason,
+    guarded_session,
+    show_url,
+    vet_url,
+)
 
 SIGNATURE_HEADER = "Relay-Signature"
 
@@ -253,7 +260,7 @@ class WebhookSender:
                 return _report(where, DeliveryOutcome(kind="refused", error=str(error)))
             except aiohttp.ClientError as error:
                 outcome = DeliveryOutcome(
-                    kind="failed", error=_describe_client_error(error, where), retryable=True
+                    kind="failed", error=f"webhook {where}: {failure_reason(error)}", retryable=True
                 )
                 return _report(where, outcome)
         timeout = f"webhook {where} gave no reply within {self.config.timeout_s:g} s"
@@ -295,17 +302,3 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
             break
         data += chunk
     return data
-
-
-def _describe_client_error(error: aiohttp.ClientError, where: str) -> str:
-    if isinstance(error, aiohttp.ClientConnectorDNSError):
-        return f"webhook {where}: cannot resolve its host"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return f"webhook {where}: cannot connect ({error.strerror or 'refused'})"
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return f"webhook {where}: the server closed the connection without a reply"
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return f"webhook {where}: the reply was cut off"
-    if isinstance(error, aiohttp.InvalidURL):
-        return f"webhook {where}: not a valid URL"
-    return f"webhook {where}: {type(error).__name__}"

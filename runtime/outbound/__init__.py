@@ -12,7 +12,14 @@ from ._addresses import (
     normalise_host,
     parse_ip_host,
 )
-from ._guard import OutboundRefused, VettingResolver, guarded_session, show_url, vet_url
+from ._guard import (
+    OutboundRefused,
+    VettingResolver,
+    failure_reason,
+    guarded_session,
+    show_url,
+    vet_url,
+)
 
 __all__ = [
     "FORBIDDEN_IPV4",
@@ -22,6 +29,7 @@ __all__ = [
     "IPAddress",
     "OutboundRefused",
     "VettingResolver",
+    "failure_reason",
     "forbidden_reason",
     "guarded_session",
     "normalise_host",

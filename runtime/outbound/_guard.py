@@ -183,3 +183,19 @@ def guarded_session(
         timeout=timeout or aiohttp.ClientTimeout(total=None),
         trace_configs=[trace],
     )
+
+
+def failure_reason(error: aiohttp.ClientError) -> str:
+    """Why a request to someone else's URL failed, in a few words (no URL: the caller says
+    which), e.g. ``cannot connect (Connection refused)``."""
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return "cannot resolve its host"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return f"cannot connect ({error.strerror or 'refused'})"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without a reply"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return "the reply was cut off"
+    if isinstance(error, aiohttp.InvalidURL):
+        return "not a valid URL"
+    return type(error).__name__
