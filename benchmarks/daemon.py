@@ -22,8 +22,11 @@ The peer, in the same rounds (taking turns): LangGraph's Agent Server in its in-
 needed), serving a graph of the same shape (s1 and s2 from the start, s3 after both, nodes
 that do no work). A run is ``POST /threads/{id}/runs`` (the thread made with it), its
 stream ``GET /threads/{id}/runs/{run}/stream``, its wait ``GET .../join``; its "store" is
-the ``.langgraph_api`` folder it flushes its memory to. Without ``langgraph`` on PATH (or
-beside this Python) the peer is skipped and the JSON says so.
+the ``.langgraph_api`` folder it flushes its memory to. The graph file needs nothing but
+langgraph, so the server runs from a virtual environment of its own (its pins clash with
+relay's test tools): ``python3 -m venv .venv-langgraph && .venv-langgraph/bin/pip install
+'langgraph-cli[inmem]'``, then ``LANGGRAPH_CLI=.venv-langgraph/bin/langgraph``. Without a
+``langgraph`` command the peer is skipped and the JSON says so.
 
 On an idle server LangGraph's in-memory queue starts a run about 1 s after it is posted (its
 worker wakes on a poll; under load it is fast), so its 200 latency runs take ~3 minutes a
@@ -283,8 +286,20 @@ async def relay_round() -> dict[str, float]:
 
 
 def langgraph_command() -> str | None:
+    """The peer's ``langgraph`` command: ``$LANGGRAPH_CLI``, else beside this Python, else on
+    PATH. Its own virtual environment is best (``SETUP`` below): its pins clash with relay's
+    test tools."""
+    given = os.environ.get("LANGGRAPH_CLI")
+    if given:
+        return given
     beside = Path(sys.executable).with_name("langgraph")
     return str(beside) if beside.exists() else shutil.which("langgraph")
+
+
+SETUP = (
+    "python3 -m venv .venv-langgraph && .venv-langgraph/bin/pip install 'langgraph-cli[inmem]'"
+    " && export LANGGRAPH_CLI=.venv-langgraph/bin/langgraph"
+)
 
 
 async def langgraph_round(command: str) -> dict[str, float]:
@@ -401,7 +416,7 @@ def main() -> None:
             figures["relay"]["completed_per_s"] / figures["langgraph"]["completed_per_s"], 2
         )
     else:
-        out["langgraph"] = "skipped: no `langgraph` command (pip install 'langgraph-cli[inmem]')"
+        out["langgraph"] = f"skipped: no `langgraph` command ({SETUP})"
     print(json.dumps(out))
 
 
