@@ -332,8 +332,10 @@ class RunService:
         if count >= self.config.max_subscribers_per_run:
             raise ApiError(429, "too_many_subscribers", "too many event streams on this run")
         self._subscribers[run_id] = count + 1
+        self.metrics.subscriber_added()
 
     def unsubscribe(self, run_id: str) -> None:
+        self.metrics.subscriber_removed()
         count = self._subscribers.get(run_id, 1) - 1
         if count > 0:
             self._subscribers[run_id] = count

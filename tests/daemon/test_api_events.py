@@ -132,6 +132,8 @@ async def test_too_many_subscribers_is_429_and_the_others_keep_streaming(
             assert got[:2] == (429, "too_many_subscribers")
             # Another run's streams are counted apart.
             assert api.service.subscriber_count == 2
+            async with api.http.get("/metrics") as reply:
+                assert "relay_event_subscribers 2.0" in await reply.text()
             api.model.gate.set()
         assert [s[-1].event for s in streams] == ["task.done", "task.done"]
         assert api.service.subscriber_count == 0
