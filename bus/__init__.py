@@ -1,9 +1,11 @@
 """The message bus: events, topics, transports and actors. Knows nothing of agents or models.
 
 Events are published on dot-separated topics and delivered to subscribers whose pattern
-matches (``*`` one token, ``>`` the rest), in memory today and over NATS later, with the same
-API: :func:`connect` picks the transport from a URL.
+matches (``*`` one token, ``>`` the rest), in memory or over NATS (``NatsBus``, with the
+``nats`` extra), with the same API: :func:`connect` picks the transport from a URL.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger as _logger
 
@@ -29,6 +31,9 @@ from ._text import one_line, printable
 from ._time import utc_now
 from ._topics import topic_matches, validate_pattern, validate_topic
 
+if TYPE_CHECKING:
+    from ._nats import NatsBus
+
 __all__ = [
     "ERRORS_TOPIC",
     "Actor",
@@ -41,6 +46,7 @@ __all__ = [
     "EventDataError",
     "InMemoryBus",
     "InvalidTopicError",
+    "NatsBus",
     "NoRespondersError",
     "OverflowPolicy",
     "RelayError",
@@ -58,6 +64,16 @@ __all__ = [
     "validate_pattern",
     "validate_topic",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # NatsBus needs the optional nats client, so it is imported only when asked for.
+    if name == "NatsBus":
+        from ._nats import NatsBus
+
+        return NatsBus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # A library stays quiet unless the application that hosts it asks for its logs, as loguru
 # recommends: ``logger.enable("agent_relay.bus")``. The ``relay`` command line enables them.

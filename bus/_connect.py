@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 from ._bus import Bus
 from ._errors import BusConfigError
 from ._memory import InMemoryBus, check_overflow, check_size
+from ._nats_url import NATS_SCHEMES, parse_nats_url
 
-_SUPPORTED = "memory:// (options: buffer, overflow, route_cache)"
-_NATS_SCHEMES = ("nats", "tls", "nats+tls", "ws", "wss")
+_SUPPORTED = "memory:// (options: buffer, overflow, route_cache) and nats:// (see connect())"
 
 
 def connect(url: str) -> Bus:
@@ -17,21 +17,25 @@ def connect(url: str) -> Bus:
 
     - ``memory://`` a new :class:`InMemoryBus`; options in the query string, e.g.
       ``memory://?buffer=256&overflow=drop_oldest``;
-    - ``nats://...`` is reserved for the NATS transport, not available in this version.
+    - ``nats://[user:password@]host[:port]`` (or ``tls://``, ``ws://``, ``wss://``) a
+      :class:`NatsBus`, not yet connected: it connects when entered (``async with bus``).
+      Options: ``name`` (the client name the server shows), ``buffer`` and ``overflow``
+      (subscription defaults, as for memory://), ``publish_timeout`` (seconds a publish may
+      wait for the server through an outage, default 10), ``connect_timeout`` (seconds,
+      default 5), ``reconnect_wait`` (seconds between reconnect attempts, default 0.5),
+      ``max_reconnects`` (-1, the default, for ever). Needs ``pip install 'agent-relay[nats]'``.
 
     Raises:
-        BusConfigError: the URL is not a str, names another scheme (or NATS), or has a host,
-            a path, a malformed query, an unknown or repeated option or a bad option value.
+        BusConfigError: the URL is not a str, names another scheme, has a host (memory://) or
+            lacks one (nats://), has a path, a malformed query, an unknown or repeated option
+            or a bad option value; or names NATS without the ``nats`` extra installed.
     """
     if not isinstance(url, str):
         raise BusConfigError(f"bus URL must be a str, not {type(url).__name__}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in _NATS_SCHEMES:
-        raise BusConfigError(
-            f"cannot open {scheme}:// bus: the NATS transport is not available in this version;"
-            f" use {_SUPPORTED}"
-        )
+    if scheme in NATS_SCHEMES:
+        return _nats_bus(url)
     if scheme != "memory":
         raise BusConfigError(f"unsupported bus URL {url!r}: supported schemes are {_SUPPORTED}")
     if parts.netloc or parts.path.strip("/"):
@@ -67,3 +71,15 @@ def _int_option(url: str, options: dict[str, str], key: str, default: int) -> in
         raise BusConfigError(
             f"invalid bus URL {url!r}: {key} must be an integer, got {options[key]!r}"
         ) from None
+
+
+def _nats_bus(url: str) -> Bus:
+    options = parse_nats_url(url)
+    try:
+        from ._nats import NatsBus
+    except ImportError:
+        raise BusConfigError(
+            f"cannot open {options.shown}: the NATS transport needs the nats extra:"
+            " pip install 'agent-relay[nats]'"
+        ) from None
+    return NatsBus(options)

@@ -32,7 +32,7 @@ def check_overflow(overflow: object) -> OverflowPolicy:
     )
 
 
-def _check_queue(queue: object) -> str | None:
+def check_queue(queue: object) -> str | None:
     if queue is None:
         return None
     if not isinstance(queue, str) or not queue or any(c.isspace() for c in queue):
@@ -119,7 +119,7 @@ class InMemoryBus(Bus):
         if self._closed:
             raise BusClosedError(f"the bus is closed: cannot subscribe to {pattern!r}")
         validate_pattern(pattern)
-        queue = _check_queue(queue)
+        queue = check_queue(queue)
         size = self._default_buffer if buffer is None else check_size(buffer)
         policy = self._default_overflow if overflow is None else check_overflow(overflow)
         group = None

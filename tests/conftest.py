@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import settings
 from loguru import logger
+from nats_server import NatsServer, lacking_nats_server, nats_server_binary
 
 import agent_relay.agents
 import agent_relay.bus
@@ -37,3 +39,18 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) 
     # async tests get their backend parameter too.
     if collector.funcnamefilter(name) and inspect.iscoroutinefunction(obj):  # type: ignore[attr-defined]
         pytest.mark.anyio(obj)
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server (with JetStream) shared by the session's tests."""
+    binary = nats_server_binary()
+    if binary is None:
+        lacking_nats_server()
+    assert binary is not None
+    server = NatsServer(binary, tmp_path_factory.mktemp("nats"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

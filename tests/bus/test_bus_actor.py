@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import anyio
 import pytest
 from bus_test_helpers import captured_logs
+from conftest import OpenBus
 
 from agent_relay.bus import (
     ERRORS_TOPIC,
@@ -57,8 +60,8 @@ class Gated(Actor):
         await self._gated()
 
 
-async def test_handlers_get_their_events_and_stop_ends_run() -> None:
-    async with InMemoryBus() as bus:
+async def test_handlers_get_their_events_and_stop_ends_run(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actor = Recorder(bus, name="greeter")
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -73,8 +76,8 @@ async def test_handlers_get_their_events_and_stop_ends_run() -> None:
         assert bus.stats().subscriptions == 0
 
 
-async def test_stop_lets_buffered_events_be_handled_first() -> None:
-    async with InMemoryBus() as bus:
+async def test_stop_lets_buffered_events_be_handled_first(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actor = Gated(bus, concurrency=1)
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -88,23 +91,26 @@ async def test_stop_lets_buffered_events_be_handled_first() -> None:
         assert actor.done == 5
 
 
-async def test_run_returns_when_the_bus_closes_after_in_flight_handlers() -> None:
-    bus = InMemoryBus()
-    actor = Gated(bus, concurrency=2)
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await tg.start(actor.run)
-            for _ in range(4):
-                await bus.emit("work.a", "t")
-            await anyio.wait_all_tasks_blocked()
-            await bus.aclose()
-            assert actor.in_flight == 2  # in flight: run() has not returned
-            actor.gate.set()
-    assert actor.done == 4
+async def test_run_returns_when_the_bus_closes_after_in_flight_handlers(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus:
+        actor = Gated(bus, concurrency=2)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                for _ in range(4):
+                    await bus.emit("work.a", "t")
+                while actor.in_flight < 2:
+                    await anyio.wait_all_tasks_blocked()
+                await bus.aclose()
+                assert actor.in_flight == 2  # in flight: run() has not returned
+                actor.gate.set()
+        assert actor.done == 4
 
 
-async def test_the_concurrency_limit_holds_across_handlers() -> None:
-    async with InMemoryBus() as bus:
+async def test_the_concurrency_limit_holds_across_handlers(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actor = Gated(bus, concurrency=3)
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -123,8 +129,9 @@ async def test_the_concurrency_limit_holds_across_handlers() -> None:
         assert actor.most_running == 3
 
 
-async def test_a_slow_handler_makes_publishers_wait() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_a_slow_handler_makes_publishers_wait(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actor = Gated(bus, concurrency=1)
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -159,8 +166,8 @@ class Fragile(Actor):
         self.other.append(int(event.data["n"]))  # type: ignore[arg-type]
 
 
-async def test_a_failing_handler_is_reported_and_nothing_else_stops() -> None:
-    async with InMemoryBus() as bus:
+async def test_a_failing_handler_is_reported_and_nothing_else_stops(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         errors = bus.subscribe(ERRORS_TOPIC)
         watcher = bus.subscribe("jobs.*")
         actor = Fragile(bus)
@@ -198,8 +205,8 @@ class FailsOnErrors(Actor):
         raise RuntimeError("the error handler fails too")
 
 
-async def test_a_failing_error_handler_does_not_loop() -> None:
-    async with InMemoryBus() as bus:
+async def test_a_failing_error_handler_does_not_loop(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         reports = bus.subscribe(ERRORS_TOPIC)
         actor = FailsOnErrors(bus)
         with anyio.fail_after(5), captured_logs("ERROR") as logs:
@@ -218,21 +225,25 @@ class PublishesResults(Actor):
         await self.bus.emit("out", "t")
 
 
-async def test_handlers_failing_because_the_bus_closed_only_warn() -> None:
-    bus = InMemoryBus()
-    actor = PublishesResults(bus, name="publisher")
-    await bus.emit("in", "t")  # nobody yet
-    with anyio.fail_after(5), captured_logs("WARNING") as logs:
-        async with anyio.create_task_group() as tg:
-            await tg.start(actor.run)
-            await bus.emit("in", "t")
-            await bus.aclose()  # the handler runs after this and cannot publish
+async def test_handlers_failing_because_the_bus_closed_only_warn(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
+        actor = PublishesResults(bus, name="publisher")
+        await bus.emit("in", "t")  # nobody yet
+        with anyio.fail_after(5), captured_logs("WARNING") as logs:
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                await bus.emit("in", "t")
+                await bus.aclose()  # the handler runs after this and cannot publish
     assert len(logs) == 1
-    assert "stopped: the bus is closed: cannot publish on 'out'" in logs[0]
+    # A NATS publish may already be on its way when the bus closes: "was closed while".
+    assert re.search(
+        r"stopped: the bus (is closed: cannot publish|was closed while publishing) on 'out'",
+        logs[0],
+    )
 
 
-async def test_actors_in_a_queue_group_share_the_work() -> None:
-    async with InMemoryBus() as bus:
+async def test_actors_in_a_queue_group_share_the_work(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actors = [Recorder(bus, name=f"greeter{i}") for i in range(3)]
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -258,8 +269,9 @@ class PoolMember(Actor):
         await anyio.sleep_forever()
 
 
-async def test_cancelling_run_hands_unread_events_to_the_group() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only("the NATS server picks queue-group members at random")
+async def test_cancelling_run_hands_unread_events_to_the_group(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         leaving = PoolMember(bus)
         peer = bus.subscribe("pool.work", queue="pool")
         with anyio.fail_after(5):
@@ -291,8 +303,8 @@ class Child(Base):
         ...
 
 
-async def test_handlers_are_inherited_and_can_be_stacked() -> None:
-    async with InMemoryBus() as bus:
+async def test_handlers_are_inherited_and_can_be_stacked(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actor = Child(bus)
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -301,7 +313,7 @@ async def test_handlers_are_inherited_and_can_be_stacked() -> None:
                 actor.stop()
 
 
-async def test_bad_handlers_and_actors_are_refused_clearly() -> None:
+async def test_bad_handlers_and_actors_are_refused_clearly(open_bus: OpenBus) -> None:
     with pytest.raises(InvalidTopicError, match="empty token"):
         handler("a..b")
     with pytest.raises(TypeError, match="needs an async def method"):
@@ -313,15 +325,15 @@ async def test_bad_handlers_and_actors_are_refused_clearly() -> None:
     class Empty(Actor):
         pass
 
-    bus = InMemoryBus()
+    bus = open_bus()
     with pytest.raises(BusConfigError, match="Empty has no handlers"):
         await Empty(bus).run()
     with pytest.raises(BusConfigError, match="concurrency must be an int >= 1, got 0"):
         Recorder(bus, concurrency=0)
 
 
-async def test_an_actor_runs_once_at_a_time() -> None:
-    async with InMemoryBus() as bus:
+async def test_an_actor_runs_once_at_a_time(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         actor = Recorder(bus)
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -334,7 +346,7 @@ async def test_an_actor_runs_once_at_a_time() -> None:
                 actor.stop()
 
 
-async def test_bound_handlers_have_their_own_pool_and_are_not_starved() -> None:
+async def test_bound_handlers_have_their_own_pool_and_are_not_starved(open_bus: OpenBus) -> None:
     """A slow handler holding every shared slot must not block a handler bound with a pool
     of its own (the runtime binds cancellation handlers this way)."""
 
@@ -355,7 +367,7 @@ async def test_bound_handlers_have_their_own_pool_and_are_not_starved() -> None:
         async def on_control(self, event: Event) -> None:
             self.controls.append(event.topic)
 
-    async with InMemoryBus() as bus, anyio.create_task_group() as tg:
+    async with open_bus() as bus, anyio.create_task_group() as tg:
         worker = Worker(bus)
         await tg.start(worker.run)
         for _ in range(3):

@@ -7,14 +7,18 @@ import re
 import anyio
 import pytest
 from bus_test_helpers import captured_logs
+from conftest import OpenBus
 
-from agent_relay.bus import Event, InMemoryBus, OverflowPolicy
+from agent_relay.bus import Event, OverflowPolicy
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_full_block_buffer_makes_publish_wait_until_there_is_room() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_a_full_block_buffer_makes_publish_wait_until_there_is_room(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus:
         subscription = bus.subscribe("a", buffer=2)
         sent = [await bus.emit("a", "t", {"n": n}) for n in range(2)]
         third = Event(topic="a", type="t", data={"n": 2})
@@ -31,15 +35,16 @@ async def test_a_full_block_buffer_makes_publish_wait_until_there_is_room() -> N
                 assert not published.is_set()
                 assert bus.stats().blocked_publishers == 1
                 assert subscription.stats().buffered == 2
-                assert await subscription.receive() is sent[0]
+                assert await subscription.receive() == sent[0]
                 await published.wait()
             assert bus.stats().blocked_publishers == 0
             assert [await subscription.receive() for _ in range(2)] == [sent[1], third]
         assert bus.stats().dropped == 0
 
 
-async def test_a_full_queue_group_waits_for_room_in_any_member() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_a_full_queue_group_waits_for_room_in_any_member(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         first = bus.subscribe("jobs", queue="workers", buffer=1)
         second = bus.subscribe("jobs", queue="workers", buffer=1)
         await bus.emit("jobs", "job")
@@ -51,12 +56,13 @@ async def test_a_full_queue_group_waits_for_room_in_any_member() -> None:
                 await anyio.wait_all_tasks_blocked()
                 assert bus.stats().blocked_publishers == 1
                 await second.receive()
-        assert await second.receive() is last
+        assert await second.receive() == last
         assert first.stats().buffered == 1
 
 
-async def test_a_cancelled_blocked_publish_leaves_no_trace() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_a_cancelled_blocked_publish_leaves_no_trace(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         subscription = bus.subscribe("a", buffer=1)
         await bus.emit("a", "t")
         with anyio.fail_after(5):
@@ -66,7 +72,7 @@ async def test_a_cancelled_blocked_publish_leaves_no_trace() -> None:
             assert bus.stats().blocked_publishers == 0
             await subscription.receive()
             later = await bus.emit("a", "t")
-            assert await subscription.receive() is later
+            assert await subscription.receive() == later
 
 
 @pytest.mark.parametrize(
@@ -74,9 +80,9 @@ async def test_a_cancelled_blocked_publish_leaves_no_trace() -> None:
     [("drop_oldest", [7, 8, 9]), ("drop_newest", [0, 1, 2])],
 )
 async def test_drop_policies_drop_count_and_never_block(
-    policy: OverflowPolicy, kept: list[int]
+    open_bus: OpenBus, policy: OverflowPolicy, kept: list[int]
 ) -> None:
-    async with InMemoryBus() as bus:
+    async with open_bus() as bus:
         subscription = bus.subscribe("a", buffer=3, overflow=policy)
         with anyio.fail_after(5):
             for n in range(10):
@@ -87,8 +93,8 @@ async def test_drop_policies_drop_count_and_never_block(
         assert bus.stats().dropped == 7
 
 
-async def test_drops_are_logged_but_rate_limited() -> None:
-    async with InMemoryBus() as bus:
+async def test_drops_are_logged_but_rate_limited(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         with captured_logs() as logs:
             subscription = bus.subscribe("a", buffer=1, overflow="drop_newest")
             for n in range(1001):
@@ -101,16 +107,21 @@ async def test_drops_are_logged_but_rate_limited() -> None:
         assert all("overflow drop_newest" in line for line in logs)
 
 
-async def test_the_bus_defaults_apply_to_subscriptions_that_do_not_choose() -> None:
-    async with InMemoryBus(buffer=2, overflow="drop_oldest") as bus:
+async def test_the_bus_defaults_apply_to_subscriptions_that_do_not_choose(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus(buffer=2, overflow="drop_oldest") as bus:
         default = bus.subscribe("a")
         chosen = bus.subscribe("a", buffer=5, overflow="drop_newest")
         assert (default.stats().buffer_size, default.stats().overflow) == (2, "drop_oldest")
         assert (chosen.stats().buffer_size, chosen.stats().overflow) == (5, "drop_newest")
 
 
-async def test_stats_count_everything() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only(
+    "the NATS server picks queue-group members at random, so the split is not 2/2"
+)
+async def test_stats_count_everything(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         fan_out = [bus.subscribe("a.*") for _ in range(2)]
         group = [bus.subscribe("a.*", queue="q") for _ in range(2)]
         small = bus.subscribe("a.b", buffer=1, overflow="drop_newest")
@@ -138,8 +149,11 @@ async def test_stats_count_everything() -> None:
         assert bus.stats().subscriptions == 4
 
 
-async def test_a_full_queue_group_applies_the_overflow_policy_of_whose_turn_it_is() -> None:
-    async with InMemoryBus() as bus:
+@pytest.mark.memory_only("the NATS server picks queue-group members at random")
+async def test_a_full_queue_group_applies_the_overflow_policy_of_whose_turn_it_is(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus:
         members = [bus.subscribe("jobs", queue="q", buffer=1, overflow="drop_newest") for _ in "ab"]
         for n in range(5):
             await bus.emit("jobs", "job", {"n": n})

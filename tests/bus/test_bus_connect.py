@@ -30,8 +30,14 @@ async def test_memory_options_come_from_the_query_string() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("nats://127.0.0.1:4222", "the NATS transport is not available in this version"),
-        ("tls://127.0.0.1:4222", "the NATS transport is not available in this version"),
+        ("nats://", "nats:// needs host[:port]"),
+        ("nats://127.0.0.1:4222/path", "nats:// takes no path"),
+        ("nats://127.0.0.1:4222?colour=red", "unknown option 'colour'"),
+        ("nats://127.0.0.1:4222?publish_timeout=0", "publish_timeout must be a number of seconds"),
+        ("nats://127.0.0.1:4222?buffer=x", "buffer must be an integer, got 'x'"),
+        ("nats://127.0.0.1:4222?max_reconnects=-2", "max_reconnects must be -1 (forever)"),
+        ("nats://127.0.0.1:4222?name=", "name must not be empty"),
+        ("nats://u:secret@127.0.0.1:4222?x=1", "'nats://127.0.0.1:4222': unknown option 'x'"),
         ("redis://localhost", "unsupported bus URL 'redis://localhost': supported schemes are"),
         ("localhost:4222", "supported schemes are memory://"),
         ("", "unsupported bus URL ''"),

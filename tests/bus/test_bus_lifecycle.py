@@ -5,14 +5,15 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 import pytest
+from conftest import OpenBus
 
-from agent_relay.bus import BusClosedError, Event, InMemoryBus, Subscription
+from agent_relay.bus import BusClosedError, Event, Subscription
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_closed_bus_refuses_everything_clearly() -> None:
-    bus = InMemoryBus()
+async def test_a_closed_bus_refuses_everything_clearly(open_bus: OpenBus) -> None:
+    bus = open_bus()
     await bus.aclose()
     await bus.aclose()  # idempotent
     with pytest.raises(BusClosedError, match="the bus is closed: cannot publish on 'a'"):
@@ -27,9 +28,10 @@ async def test_a_closed_bus_refuses_everything_clearly() -> None:
     assert bus.stats().published == 0
 
 
-async def test_closing_wakes_blocked_publishers_with_an_error() -> None:
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_closing_wakes_blocked_publishers_with_an_error(open_bus: OpenBus) -> None:
     outcomes: list[str] = []
-    async with InMemoryBus() as bus:
+    async with open_bus() as bus:
         full = bus.subscribe("a", buffer=1)
         await bus.emit("a", "t", {"n": 0})
 
@@ -50,8 +52,10 @@ async def test_closing_wakes_blocked_publishers_with_an_error() -> None:
     assert [e.data["n"] async for e in full] == [0]  # what was buffered is still read
 
 
-async def test_closing_ends_waiting_subscribers_after_their_buffered_events() -> None:
-    async with InMemoryBus() as bus:
+async def test_closing_ends_waiting_subscribers_after_their_buffered_events(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus:
         idle = bus.subscribe("idle")
         busy = bus.subscribe("busy")
         sent = [await bus.emit("busy", "t", {"n": n}) for n in range(3)]
@@ -73,9 +77,9 @@ async def test_closing_ends_waiting_subscribers_after_their_buffered_events() ->
             await idle.receive()
 
 
-async def test_closing_fails_pending_requests() -> None:
+async def test_closing_fails_pending_requests(open_bus: OpenBus) -> None:
     errors: list[BaseException] = []
-    async with InMemoryBus() as bus:
+    async with open_bus() as bus:
         bus.subscribe("svc.silent")
 
         async def ask() -> None:
@@ -95,8 +99,8 @@ async def test_closing_fails_pending_requests() -> None:
     ] * 2
 
 
-async def test_the_context_manager_closes_the_bus() -> None:
-    async with InMemoryBus() as bus:
+async def test_the_context_manager_closes_the_bus(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
         subscription = bus.subscribe("a")
     assert bus.stats().closed
     assert subscription.stats().closed
