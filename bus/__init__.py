@@ -30,6 +30,13 @@ from ._subscription import Subscription
 from ._text import one_line, printable
 from ._time import utc_now
 from ._topics import topic_matches, validate_pattern, validate_topic
+from ._work import (
+    MemoryWorkQueue,
+    WorkConsumer,
+    WorkItem,
+    WorkQueue,
+    open_work_queue,
+)
 
 if TYPE_CHECKING:
     from ._nats import NatsBus
@@ -46,6 +53,7 @@ __all__ = [
     "EventDataError",
     "InMemoryBus",
     "InvalidTopicError",
+    "MemoryWorkQueue",
     "NatsBus",
     "NoRespondersError",
     "OverflowPolicy",
@@ -53,11 +61,15 @@ __all__ = [
     "RequestTimeoutError",
     "Subscription",
     "SubscriptionStats",
+    "WorkConsumer",
+    "WorkItem",
+    "WorkQueue",
     "connect",
     "handler",
     "new_event_id",
     "new_short_id",
     "one_line",
+    "open_work_queue",
     "printable",
     "topic_matches",
     "utc_now",

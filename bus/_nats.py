@@ -188,6 +188,17 @@ class NatsBus(Bus):
     async def _on_closed(self) -> None:
         self._connected.set()  # wake publishers waiting for a reconnect: none will come
 
+    @property
+    def client(self) -> Client:
+        """The connected nats-py client, for layers built on this connection (the JetStream
+        work queue).
+
+        Raises:
+            BusError: the bus is not connected yet.
+            BusClosedError: the bus is closed.
+        """
+        return self._open_client("no client")
+
     def _open_client(self, doing: str) -> Client:
         if self._state == "closed" or (self._client is None and self._state != "new"):
             raise BusClosedError(f"the bus is closed: {doing}")

@@ -18,12 +18,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
 
-from agent_relay.bus import Actor, Bus, Event, InMemoryBus, handler, new_short_id
+from agent_relay.bus import (
+    Actor,
+    Bus,
+    Event,
+    InMemoryBus,
+    WorkQueue,
+    connect,
+    handler,
+    new_short_id,
+    open_work_queue,
+)
 
 from ._handle import TaskHandle
 from ._inputs import InputFile, copy_inputs
@@ -36,7 +46,7 @@ from .engine._checkpoint import TaskCheckpoint
 from .engine._master import Master, TaskSubmission
 from .engine._registry import BrokenAgent
 from .engine._result import TaskResult
-from .engine._topics import task_id_of, task_topic
+from .engine._topics import WORK_SUBJECTS, task_id_of, task_topic
 from .models._chat_model import ChatModel
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -50,6 +60,22 @@ def new_task_id() -> str:
     a directory name, unique across processes (a forked child included) and sortable by
     creation time: :func:`agent_relay.bus.new_short_id` with the prefix ``t``."""
     return new_short_id("t")
+
+
+def runtime_work_queue(bus: Bus, *, ack_wait_s: float = 30.0, max_deliver: int = 3) -> WorkQueue:
+    """The work queue step assignments travel on over ``bus``: the JetStream stream
+    ``RELAY_STEPS`` over ``agent.*.steps`` on a NATS bus, else the bus's queue groups.
+
+    Raises:
+        BusConfigError: ``ack_wait_s`` is not > 0 or ``max_deliver`` not >= 1.
+    """
+    return open_work_queue(
+        bus,
+        stream="RELAY_STEPS",
+        subjects=WORK_SUBJECTS,
+        ack_wait_s=ack_wait_s,
+        max_deliver=max_deliver,
+    )
 
 
 class _TaskWatcher(Actor):
@@ -85,6 +111,14 @@ class Runtime:
     key}}``; agents never read the process environment for it. ``settings`` are the engine's
     limits and policies (``RuntimeSettings``).
 
+    ``bus`` is a bus (the caller's to open and close) or a URL the runtime opens with
+    ``agent_relay.bus.connect`` (``"nats://127.0.0.1:4222"``); by default a new in-memory
+    bus. Over NATS, step assignments travel on a JetStream work queue (see
+    :func:`runtime_work_queue`): ``ack_wait_s`` seconds after a worker stops answering for a
+    step it is delivered to another, at most ``max_deliver`` times. ``workers="local"`` runs
+    the agents in this process too; ``"remote"`` runs none here, so every step goes to
+    ``relay worker`` processes (the planner still plans with ``agents``).
+
     Raises:
         TypeError: ``model`` or a value of ``agent_models`` is not a ``ChatModel``, or an
             entry of ``agents`` is not an agent (instance, class or name).
@@ -103,11 +137,16 @@ class Runtime:
         agents: Iterable[AgentSpec] | None = None,
         workspace: str | Path = "relay-workspace",
         *,
-        bus: Bus | None = None,
+        bus: Bus | str | None = None,
         settings: RuntimeSettings | None = None,
         agent_options: dict[str, dict[str, Any]] | None = None,
         agent_models: Mapping[str, ChatModel] | None = None,
+        workers: Literal["local", "remote"] = "local",
+        ack_wait_s: float = 30.0,
+        max_deliver: int = 3,
     ) -> None:
+        if workers not in ("local", "remote"):
+            raise RuntimeUsageError(f"workers must be 'local' or 'remote', not {workers!r}")
         if not isinstance(model, ChatModel):
             raise TypeError(f"model must be a ChatModel, got {type(model).__name__}")
         self.model = model
@@ -118,7 +157,11 @@ class Runtime:
         self.broken_agents: tuple[BrokenAgent, ...]
         self.agents, self.broken_agents = build_agents(agents, agent_options or {})
         self.agent_models = check_agent_models(agent_models or {}, self.agents)
-        self._given_bus = bus
+        # A URL is checked now (a bad one is a usage error here, not on entering).
+        self._given_bus: Bus | None = bus if not isinstance(bus, str) else None
+        self._bus_to_open: Bus | None = connect(bus) if isinstance(bus, str) else None
+        self.workers = workers
+        self._ack_wait_s, self._max_deliver = ack_wait_s, max_deliver
         self._bus: Bus | None = None
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
@@ -144,25 +187,29 @@ class Runtime:
             await anyio.to_thread.run_sync(
                 lambda: self.workspace.mkdir(parents=True, exist_ok=True)
             )
-            bus: Bus = (
-                self._given_bus
-                if self._given_bus is not None
-                else await stack.enter_async_context(InMemoryBus())
+            if self._given_bus is not None:
+                bus: Bus = self._given_bus
+            else:
+                bus = await stack.enter_async_context(self._bus_to_open or InMemoryBus())
+                self._bus_to_open = None  # a bus is entered once; a second entry opens anew
+            work = runtime_work_queue(
+                bus, ack_wait_s=self._ack_wait_s, max_deliver=self._max_deliver
             )
             tg = await stack.enter_async_context(anyio.create_task_group())
             # Cancelling on exit must happen before the bus closes, hence this order.
             stack.callback(tg.cancel_scope.cancel)
             self._watcher = _TaskWatcher(bus)
             await tg.start(self._watcher.run)
-            for agent in self.agents:
+            for agent in self.agents if self.workers == "local" else ():
                 model = self.agent_models.get(agent.name, self.model)
-                await tg.start(AgentActor(bus, agent, model).run)
+                await tg.start(AgentActor(bus, agent, model, work=work).run)
             master = Master(
                 bus,
                 model=self.model,
                 agents={a.name: a.description for a in self.agents},
                 settings=self.settings,
                 workspace=self.workspace,
+                work=work,
             )
             await tg.start(master.run)
         except BaseException:

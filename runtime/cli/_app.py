@@ -191,6 +191,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _settings_flags(serve, "serve")
 
+    worker = commands.add_parser(
+        "worker",
+        help="run agents only, taking steps from a NATS work queue",
+        description="Run agent actors that take steps from the JetStream work queue of a"
+        " NATS bus, for a master started with --workers remote. SIGTERM stops it cleanly:"
+        " steps in flight finish within --grace seconds or are handed back.",
+        formatter_class=_Formatter,
+    )
+    worker.add_argument("--bus", required=True, metavar="URL", help="nats://host:port")
+    worker.add_argument("--concurrency", type=_positive, metavar="N", help="steps per agent")
+    worker.add_argument(
+        "--ack-wait",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds without news before a step goes to another worker (default 30)",
+    )
+    worker.add_argument(
+        "--max-deliver",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="deliveries of a step before it fails (default 3)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds a stopping worker lets its steps finish before handing them back",
+    )
+    worker.add_argument(
+        "--demo", action="store_true", help="run every step on the demo's scripted model"
+    )
+    _settings_flags(worker, "serve")
+
     _client_parsers(commands)
 
     agents = commands.add_parser(
@@ -359,6 +395,20 @@ def _command(
 
         serve_model, settings = _model_for(args, settings)
         return lambda: serve_command(serve_model, settings)
+    if args.command == "worker":
+        from ._worker import worker_command
+
+        worker_model, settings = _model_for(args, settings)
+        return lambda: worker_command(
+            worker_model,
+            settings,
+            bus_url=args.bus,
+            agents=None,  # the agents setting (--agents code,image)
+            concurrency=args.concurrency,
+            ack_wait_s=args.ack_wait,
+            max_deliver=args.max_deliver,
+            grace_s=args.grace,
+        )
     # batch
     from ._batch import batch_command
     from ._batch_output import default_output_path

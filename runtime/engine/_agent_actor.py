@@ -8,6 +8,15 @@ matching steps in flight, which then end ``cancelled`` (with the request's reaso
 ``failed``. An agent that raises fails its step, nothing more; one that returns an output
 whose outcome is not ``completed`` fails it too, keeping what it made. Every ending carries
 the tokens the agent's model calls used (see ``MeteredModel``).
+
+Given a durable work queue (JetStream), the actor takes its steps from the queue instead: it
+fetches no more than it has free slots for, tells the queue the step is in progress at a third
+of the ack wait while it runs (so it is not delivered elsewhere while this worker lives), and
+acknowledges it only after its ending is published. A worker that dies leaves its step
+unacknowledged, and the queue delivers it to another after the ack wait; the delivery past
+``max_deliver`` is not run but fails the step with that reason. :meth:`AgentActor.drain`
+stops taking steps, gives those in flight a grace period and hands the rest back (``nak``),
+without an ending, so another worker takes them at once.
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskStatus
 from loguru import logger
 from pydantic import ValidationError
 
-from agent_relay.bus import Actor, Bus, Event
+from agent_relay.bus import Actor, Bus, Event, WorkConsumer, WorkItem, WorkQueue
 
 from .._errors import RelayError
 from ..models._call_progress import ModelCallProgress, watch_model_calls
@@ -32,28 +42,162 @@ from ._metered_model import MeteredModel
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 
+# Seconds one fetch from the work queue waits for a step before it looks at the actor again.
+_FETCH_WAIT_S = 1.0
+
 
 class AgentActor(Actor):
-    def __init__(self, bus: Bus, agent: Agent, model: ChatModel, *, concurrency: int | None = None):
+    """Runs ``agent`` on the steps for it; see the module docstring. ``work``: a durable
+    work queue to take steps from (else they come on the bus, as a queue group)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        agent: Agent,
+        model: ChatModel,
+        *,
+        concurrency: int | None = None,
+        work: WorkQueue | None = None,
+    ):
         self.agent = agent
         self.model = model
         self._in_flight: dict[tuple[str, str], anyio.CancelScope] = {}
         # Steps cancelled on request, with the reason the request gave.
         self._cancelled: dict[tuple[str, str], str] = {}
+        # Steps handed back to the work queue while draining: they end without an event.
+        self._handed_back: set[tuple[str, str]] = set()
+        self._work_queue = work if work is not None and work.durable else None
+        self._draining = False
+        self._idle = anyio.Event()
+        self._taken = 0
         super().__init__(
             bus, concurrency=concurrency or agent.concurrency, name=f"agent:{agent.name}"
         )
-        self.bind(agent_steps_topic(agent.name), self.on_step, queue=agent.name)
+        if self._work_queue is None:
+            self.bind(agent_steps_topic(agent.name), self.on_step, queue=agent.name)
         self.bind("task.*.cancel", self.on_task_cancel, concurrency=1)
         self.bind("task.*.step.*.cancel", self.on_step_cancel, concurrency=1)
 
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """As :meth:`Actor.run`; with a work queue, also takes steps from it until the bus
+        closes, :meth:`stop` or :meth:`drain`."""
+        work = self._work_queue
+        if work is None:
+            await super().run(task_status=task_status)
+            return
+        name = self.agent.name
+        async with anyio.create_task_group() as tg:
+            await tg.start(super().run)
+            consumer = work.consumer(agent_steps_topic(name), name, max_pending=self.concurrency)
+            async with consumer:
+                task_status.started()
+                await self._take_steps(consumer, tg)
+            await self._idle_wait()
+            super().stop()
+
+    async def _take_steps(self, consumer: WorkConsumer, tg: anyio.abc.TaskGroup) -> None:
+        slots = anyio.Semaphore(self.concurrency)
+        while not self._draining:
+            await slots.acquire()
+            free = slots.value + 1
+            try:
+                items = await consumer.fetch(free, wait_s=_FETCH_WAIT_S)
+            except anyio.EndOfStream:
+                slots.release()
+                return
+            if not items:
+                slots.release()
+                continue
+            for _ in items[1:]:
+                await slots.acquire()  # free for sure: fetched no more than there were
+            for item in items:
+                self._taken += 1
+                tg.start_soon(self._take, item, slots)
+
+    async def _idle_wait(self) -> None:
+        while self._taken:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+    async def _take(self, item: WorkItem, slots: anyio.Semaphore) -> None:
+        try:
+            if item.exhausted:
+                await self._report_exhausted(item)
+                return
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_alive, item)
+                handed_back = await self._step(item.event)
+                tg.cancel_scope.cancel()
+            if handed_back:
+                await item.nak()
+            else:
+                # Only now that its ending is published: a worker that dies before this
+                # leaves the step to be delivered again.
+                await item.ack()
+        finally:
+            slots.release()
+            self._taken -= 1
+            self._idle.set()
+
+    async def _keep_alive(self, item: WorkItem) -> None:
+        period = self._work_queue.ack_wait_s / 3 if self._work_queue is not None else math.inf
+        while True:
+            await anyio.sleep(period)
+            await item.in_progress()
+
+    async def _report_exhausted(self, item: WorkItem) -> None:
+        task_id, step_id = item.event.data.get("task_id"), item.event.data.get("step_id")
+        tries = item.deliveries - 1
+        logger.error(
+            "agent {}: step {} of task {} was delivered {} times and never finished; failing it",
+            self.agent.name,
+            step_id,
+            task_id,
+            tries,
+        )
+        if isinstance(task_id, str) and isinstance(step_id, str):
+            await self.bus.emit(
+                step_topic(task_id, step_id, "failed"),
+                "step.failed",
+                {
+                    "error": f"the step was delivered {tries} times (max_deliver) and no"
+                    " worker finished it: each stopped or lost its connection mid-step"
+                },
+                task_id=task_id,
+                causation_id=item.event.id,
+            )
+        await item.term()
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking steps; let those in flight finish within ``grace_s`` seconds, then
+        hand the rest back to the work queue (no ending is published for them) and return.
+        Without a work queue, the same as :meth:`stop` after the grace period."""
+        self._draining = True
+        with anyio.move_on_after(grace_s):
+            await self._idle_wait()
+        for key, scope in list(self._in_flight.items()):
+            self._handed_back.add(key)
+            scope.cancel()
+        if self._work_queue is None:
+            self.stop()
+
+    def stop(self) -> None:
+        """As :meth:`Actor.stop`; with a work queue, also stop fetching (the steps in flight
+        finish first)."""
+        self._draining = True
+        super().stop()
+
     async def on_step(self, event: Event) -> None:
+        await self._step(event)
+
+    async def _step(self, event: Event) -> bool:
+        """Run one step; True when it was handed back instead of ended."""
         try:
             step = StepAssignment.model_validate(event.data)
         except ValidationError as exc:
             logger.error("agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc)
             await self._report_unreadable(event, exc)
-            return
+            return False
         cause = event.id
         key = (step.task_id, step.step_id)
         # One scope per step: it carries the step's deadline and is what the cancel handlers
@@ -77,6 +221,8 @@ class AgentActor(Actor):
             ended: tuple[str, dict[str, Any]] | None = None
             with scope:
                 ended = await self._run(step, cause, meter)
+            if ended is None and key in self._handed_back:
+                return True  # another worker runs it; this one says nothing
             if ended is None:  # the scope was cancelled: on request, or by the deadline
                 if key in self._cancelled:
                     what, error = "cancelled", self._cancelled[key]
@@ -95,11 +241,13 @@ class AgentActor(Actor):
                     task_id=step.task_id,
                     causation_id=cause,
                 )
-                return
+                return False
             await self._emit(step, what, data, cause)
+            return False
         finally:
             self._in_flight.pop(key, None)
             self._cancelled.pop(key, None)
+            self._handed_back.discard(key)
 
     async def _run(
         self, step: StepAssignment, cause: str, meter: MeteredModel

@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 from pydantic import BaseModel, Field, ValidationError
 
-from agent_relay.bus import Actor, Bus, Event, handler, utc_now
+from agent_relay.bus import Actor, Bus, Event, WorkQueue, handler, utc_now
 
 from .._inputs import InputFile
 from .._settings import RuntimeSettings, task_settings
@@ -55,8 +55,10 @@ class Master(Actor):
         agents: Mapping[str, str],
         settings: RuntimeSettings,
         workspace: Path,
+        work: WorkQueue | None = None,
     ) -> None:
         super().__init__(bus, concurrency=16, name="master")
+        self._work_queue = work
         self._model = model
         self._settings = settings
         self._workspace = workspace
@@ -110,6 +112,7 @@ class Master(Actor):
             settings=settings,
             workspace=self._workspace / task_id,
             checkpoint=submission.checkpoint,
+            work=self._work_queue,
         )
         self._runs[task_id] = run
         assert self._tg is not None

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from loguru import logger
 from pydantic import ValidationError
 
-from agent_relay.bus import Bus, Event, utc_now
+from agent_relay.bus import Bus, Event, WorkQueue, utc_now
 
 from .._errors import ModelError, RelayError
 from .._inputs import InputFile, top_level_names
@@ -70,8 +71,12 @@ class TaskRun:
         workspace: Path,
         inputs: list[InputFile] | None = None,
         checkpoint: TaskCheckpoint | None = None,
+        work: WorkQueue | None = None,
     ) -> None:
         self.task_id = task_id
+        # Where step assignments go when they must not be lost (a durable work queue); else
+        # they are published on the bus, the in-memory hot path.
+        self._work_queue = work if work is not None and work.durable else None
         self.task = task
         self.caller_id = caller_id
         self._bus = bus
@@ -134,7 +139,22 @@ class TaskRun:
     def on_step_event(self, step_id: str, what: str, event: Event) -> None:
         """An agent reported on one of this task's steps."""
         node = self._graph.get(step_id)
-        if node is None or node.result.status in TERMINAL_STEP_STATUSES:
+        if node is None:
+            return
+        if node.result.status in TERMINAL_STEP_STATUSES:
+            # A step finishes once: the first ending wins. A later one comes from an earlier
+            # delivery of the step (a worker presumed dead that was not), or from a step the
+            # master ended itself (its own ``cancelled`` comes back here too).
+            if what in ("completed", "failed"):
+                logger.info(
+                    "task {} step {}: ignored a late {} report (from event {}); the step"
+                    " ended {} already",
+                    self.task_id,
+                    step_id,
+                    what,
+                    event.id,
+                    node.result.status,
+                )
             return
         result = node.result
         if what == "started":
@@ -468,9 +488,16 @@ class TaskRun:
         assignment["inputs"] = self._graph.inputs_json(node)
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
-        await self._bus.emit_unvalidated(
-            agent_steps_topic(step.agent), "step.assigned", assignment, task_id=self.task_id
-        )
+        topic = agent_steps_topic(step.agent)
+        if self._work_queue is None:
+            await self._bus.emit_unvalidated(
+                topic, "step.assigned", assignment, task_id=self.task_id
+            )
+            return
+        event = Event.unvalidated(topic, "step.assigned", assignment, task_id=self.task_id)
+        # The id names this dispatch: a put retried through an outage is stored once, and a
+        # step dispatched again (a resumed task) is not taken for a retry.
+        await self._work_queue.put(event, msg_id=f"{self.task_id}.{step.id}.{event.id}")
 
     async def _give_up_on_silent_agents(self) -> None:
         deadlines = self._deadlines

@@ -2,7 +2,8 @@
 
 task.<id>.submitted | resumed | plan | progress | cancel | done
 task.<id>.step.<sid>.queued | started | progress | completed | failed | skipped | cancelled
-agent.<name>.steps            (agents of one kind share it as a queue group)
+agent.<name>.steps            (agents of one kind share it: a queue group in memory, a
+                               durable consumer of the work-queue stream over NATS)
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def task_topic(task_id: str, what: str) -> str:
 
 def step_topic(task_id: str, step_id: str, what: str) -> str:
     return f"task.{task_id}.step.{step_id}.{what}"
+
+
+#: The subjects of the work-queue stream that carries step assignments over NATS.
+WORK_SUBJECTS = ("agent.*.steps",)
 
 
 def agent_steps_topic(agent: str) -> str:
