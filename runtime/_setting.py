@@ -16,13 +16,25 @@ ENV_PREFIX = "RELAY_"
 
 #: The commands that run tasks; most flags apply to all of them.
 TASK_COMMANDS = frozenset({"run", "demo", "batch", "serve"})
-MODEL_COMMANDS = frozenset({"run", "batch", "serve"})
+#: ``relay worker`` runs agents only: no planner, no daemon, no workspace of its own (a step
+#: names its task's directory), so it takes only the model's, the agents' and the bus's flags.
+WORKER_COMMANDS = frozenset({"worker"})
+#: The commands that call a model: the planner's and the agents' flags.
+MODEL_COMMANDS = frozenset({"run", "batch", "serve"}) | WORKER_COMMANDS
 #: The commands that talk to a daemon (``relay serve``) over HTTP.
 CLIENT_COMMANDS = frozenset({"submit", "watch", "status", "cancel", "runs"})
-ALL_COMMANDS = TASK_COMMANDS | CLIENT_COMMANDS | {"agents"}
+ALL_COMMANDS = TASK_COMMANDS | CLIENT_COMMANDS | WORKER_COMMANDS | {"agents"}
 
 #: Flag groups in ``--help``, in this order; the README table follows it too.
-GROUPS = ("model", "workspace and limits", "batch", "daemon", "client", "configuration and logging")
+GROUPS = (
+    "model",
+    "workspace and limits",
+    "batch",
+    "daemon",
+    "bus and workers",
+    "client",
+    "configuration and logging",
+)
 
 
 @dataclass(frozen=True)

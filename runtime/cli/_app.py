@@ -195,37 +195,31 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="run agents only, taking steps from a NATS work queue",
         description="Run agent actors that take steps from the JetStream work queue of a"
-        " NATS bus, for a master started with --workers remote. SIGTERM stops it cleanly:"
-        " steps in flight finish within --grace seconds or are handed back.",
+        " NATS bus (--bus nats://host:port), for a master (relay serve or relay run) on the"
+        " same bus. SIGTERM stops it cleanly: steps in flight finish within --grace seconds or"
+        " are handed back.",
         formatter_class=_Formatter,
     )
-    worker.add_argument("--bus", required=True, metavar="URL", help="nats://host:port")
-    worker.add_argument("--concurrency", type=_positive, metavar="N", help="steps per agent")
+    # Not the batch's --concurrency setting: steps per agent in this worker.
     worker.add_argument(
-        "--ack-wait",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds without news before a step goes to another worker (default 30)",
-    )
-    worker.add_argument(
-        "--max-deliver",
+        "--concurrency",
         type=_positive,
-        default=3,
+        dest="worker_concurrency",
         metavar="N",
-        help="deliveries of a step before it fails (default 3)",
+        help="steps each agent takes at once (default: the agent's own)",
     )
     worker.add_argument(
         "--grace",
         type=float,
         default=30.0,
         metavar="S",
-        help="seconds a stopping worker lets its steps finish before handing them back",
+        help="seconds a stopping worker lets its steps finish before handing them back "
+        "(default 30)",
     )
     worker.add_argument(
         "--demo", action="store_true", help="run every step on the demo's scripted model"
     )
-    _settings_flags(worker, "serve")
+    _settings_flags(worker, "worker")
 
     _client_parsers(commands)
 
@@ -400,14 +394,7 @@ def _command(
 
         worker_model, settings = _model_for(args, settings)
         return lambda: worker_command(
-            worker_model,
-            settings,
-            bus_url=args.bus,
-            agents=None,  # the agents setting (--agents code,image)
-            concurrency=args.concurrency,
-            ack_wait_s=args.ack_wait,
-            max_deliver=args.max_deliver,
-            grace_s=args.grace,
+            worker_model, settings, concurrency=args.worker_concurrency, grace_s=args.grace
         )
     # batch
     from ._batch import batch_command

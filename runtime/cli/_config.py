@@ -26,9 +26,17 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .._errors import RelayError
-from .._setting import ALL_COMMANDS, ENV_PREFIX, MODEL_COMMANDS, Setting, setting_of
+from .._setting import (
+    ALL_COMMANDS,
+    ENV_PREFIX,
+    MODEL_COMMANDS,
+    WORKER_COMMANDS,
+    Setting,
+    setting_of,
+)
 from .._settings import RuntimeSettings
 from .._validation import problem
+from ._bus_settings import BusSettings
 from ._daemon_settings import DaemonSettings
 
 CONFIG_FILE = "relay.toml"
@@ -41,6 +49,8 @@ ImageBackendName = Literal["offline", "openai", "replicate"]
 _MODEL = "model"
 _LOGGING = "configuration and logging"
 _BATCH = frozenset({"batch"})
+# The commands that plan (relay worker never does).
+_PLANNING = MODEL_COMMANDS - WORKER_COMMANDS
 
 # The values of relay.toml for the settings being built; a context variable because pydantic
 # asks for the sources in a class method.
@@ -51,7 +61,7 @@ class ConfigError(RelayError):
     """The configuration cannot be used: a bad value, a bad relay.toml, no model."""
 
 
-class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings):
+class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
     """Every setting of the command line; see the README's Configuration table.
 
     Build it with ``load_settings`` (flags and files by their keys); ``RelaySettings(...)``
@@ -108,7 +118,7 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings):
         bool,
         Setting(
             _MODEL,
-            commands=MODEL_COMMANDS,
+            commands=_PLANNING,
             help="put the plan's JSON schema in the prompt instead of asking the endpoint "
             "for structured output (for servers that mishandle it)",
         ),

@@ -106,7 +106,9 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
     agent's backend following the model endpoint (see ``_endpoints``). An agent that cannot be
     set up (an image backend without its key, an unknown agent name, a model for an agent
     that does not run) is a configuration error, and so is a workspace that cannot be used
-    (see ``prepare_workspace``), checked last."""
+    (see ``prepare_workspace``), checked last. The runtime runs on the bus the settings name
+    (``bus``, ``workers``, ``ack_wait``, ``max_deliver``); a nats:// bus connects when the
+    runtime is entered, which raises ``BusError`` if the server cannot be reached."""
     agent_models = build_agent_models(settings)
     image = image_setup(settings, agent_models.get("image", model))
     try:
@@ -117,6 +119,10 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
             settings=settings.runtime_settings(),
             agent_options={"image": image.options},
             agent_models=agent_models,
+            bus=settings.bus,
+            workers=settings.workers,
+            ack_wait_s=settings.ack_wait,
+            max_deliver=settings.max_deliver,
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None

@@ -11,53 +11,71 @@ and exits 0: nothing it took is lost.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 import anyio
 
 from agent_relay.bus import connect
 
+from .._errors import ModelConfigError
 from .._runtime import RuntimeUsageError, runtime_work_queue
-from .._runtime_agents import build_agents
+from .._runtime_agents import build_agents, check_agent_models
 from ..engine._agent_actor import AgentActor
 from ..models._chat_model import ChatModel
+from ._bus_settings import is_memory_bus
 from ._config import ConfigError, RelaySettings
 from ._endpoints import image_setup
+from ._model import build_agent_models, opened
 from ._signals import watch_stop_signals
 
 READY = "relay worker: ready"
 
 
 async def worker_command(
-    model: ChatModel,
-    settings: RelaySettings,
-    *,
-    bus_url: str,
-    agents: Sequence[str] | None,
-    concurrency: int | None,
-    ack_wait_s: float,
-    max_deliver: int,
-    grace_s: float,
+    model: ChatModel, settings: RelaySettings, *, concurrency: int | None, grace_s: float
 ) -> int:
-    """Run the worker until a stop signal; 0 once it has drained.
+    """Run the worker on ``settings.bus`` until a stop signal; 0 once it has drained. It runs
+    the agents ``settings.agents`` names (every registered one if unset), each on its model
+    (``agent_models``, else ``model``), ``concurrency`` steps per agent at once (None: the
+    agent's own).
 
     Raises:
-        ConfigError: the bus URL, an agent name or an agent's options are wrong.
+        ConfigError: the bus is not a nats:// URL; an agent name, an agent's model or an
+            agent's options are wrong.
         BusError: the NATS server cannot be reached.
     """
-    names = list(agents) if agents else settings.agents
+    if is_memory_bus(settings.bus):
+        raise ConfigError(
+            "relay worker takes its steps from a NATS server: give --bus nats://host:port "
+            "(the master's --bus)"
+        )
+    agent_models = build_agent_models(settings)
+    image_model = agent_models.get("image", model)
     try:
-        built, _ = build_agents(names, {"image": image_setup(settings, model).options})
+        built, _ = build_agents(
+            settings.agents, {"image": image_setup(settings, image_model).options}
+        )
+        agent_models = check_agent_models(agent_models, built)
     except RuntimeUsageError as exc:
         raise ConfigError(str(exc)) from None
+    except ModelConfigError as exc:
+        raise ConfigError(f"cannot set up the agents: {exc}") from None
     if not built:
         raise ConfigError("no agents to run: name them with --agents")
-    bus = connect(bus_url)
+    bus = connect(settings.bus)
     stop = anyio.Event()
-    async with model, bus:
-        work = runtime_work_queue(bus, ack_wait_s=ack_wait_s, max_deliver=max_deliver)
+    async with model, opened(agent_models), bus:
+        work = runtime_work_queue(
+            bus, ack_wait_s=settings.ack_wait, max_deliver=settings.max_deliver
+        )
         actors = [
-            AgentActor(bus, agent, model, concurrency=concurrency, work=work) for agent in built
+            AgentActor(
+                bus,
+                agent,
+                agent_models.get(agent.name, model),
+                concurrency=concurrency,
+                work=work,
+            )
+            for agent in built
         ]
         async with anyio.create_task_group() as tg:
             await tg.start(watch_stop_signals, lambda _: stop.set())

@@ -34,6 +34,9 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 class Worker:
+    """``relay worker --demo`` on ``url``, run in ``workspace``'s parent (a worker has no
+    workspace of its own: each step names its task's directory)."""
+
     def __init__(self, url: str, workspace: Path, *flags: str) -> None:
         self.ready = threading.Event()
         self.lines: list[str] = []
@@ -46,8 +49,6 @@ class Worker:
                 "--demo",
                 "--bus",
                 url,
-                "--workspace",
-                str(workspace),
                 "--ack-wait",
                 "2",
                 *flags,
@@ -55,6 +56,7 @@ class Worker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=workspace.parent,
             env={k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "RELAY"))},
         )
         threading.Thread(target=self._read, daemon=True).start()
