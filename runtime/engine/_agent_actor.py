@@ -115,8 +115,11 @@ class AgentActor(Actor):
                 tg.start_soon(self._take, item, slots)
 
     async def _idle_wait(self) -> None:
+        # Several wait at once (drain() and run()): they share one event, replaced only once
+        # it has been set, so that no waiter is left on an event nobody will set.
         while self._taken:
-            self._idle = anyio.Event()
+            if self._idle.is_set():
+                self._idle = anyio.Event()
             await self._idle.wait()
 
     async def _take(self, item: WorkItem, slots: anyio.Semaphore) -> None:
@@ -137,7 +140,8 @@ class AgentActor(Actor):
         finally:
             slots.release()
             self._taken -= 1
-            self._idle.set()
+            if not self._taken:
+                self._idle.set()
 
     async def _keep_alive(self, item: WorkItem) -> None:
         period = self._work_queue.ack_wait_s / 3 if self._work_queue is not None else math.inf
