@@ -72,7 +72,10 @@ class Worker:
 
     async def exit_code(self) -> int:
         """Wait (30 s at most) for the process to end; its exit code."""
-        return await anyio.to_thread.run_sync(lambda: self.process.wait(30))
+        try:
+            return await anyio.to_thread.run_sync(lambda: self.process.wait(30))
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the worker did not exit:\n" + "".join(self.lines)) from None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -83,10 +86,11 @@ class Worker:
 @dataclass
 class Hold:
     """Holds the next ``count`` step model calls, on whichever worker's server they reach,
-    until their worker goes away (or the test ends); answers the others at once.
-    ``held`` lists the servers of the calls held, in order; ``arrived`` is set at each."""
+    ``delay_s`` seconds (by default until their worker goes away, or the test ends); answers
+    the others at once. ``held`` lists the servers of the calls held, in order."""
 
     count: int = 0
+    delay_s: float = _HELD_S
     held: list[FakeOpenAIServer] = field(default_factory=list)
     arrived: anyio.Event = field(default_factory=anyio.Event)
 
@@ -96,7 +100,7 @@ class Hold:
         self.held.append(server)
         self.arrived.set()
         self.arrived = anyio.Event()
-        return SlowFault(delay=_HELD_S, reply=ANSWER)
+        return SlowFault(delay=self.delay_s, reply=ANSWER)
 
     async def wait(self, count: int) -> None:
         """Until ``count`` calls are held."""
