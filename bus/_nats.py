@@ -88,6 +88,7 @@ class NatsBus(Bus):
         self._retired_delivered = 0
         self._waiting_deliveries = 0
         self._last_error = "no answer"
+        self._reconnected = anyio.Event()
 
     # -- connecting and closing -------------------------------------------------------------
 
@@ -183,7 +184,17 @@ class NatsBus(Bus):
 
     async def _on_reconnected(self) -> None:
         self._connected.set()
+        # nats-py has sent the subscriptions again before it calls this: from now on they
+        # see every event; whoever waits in wait_reconnected() looks for what they missed.
+        reconnected, self._reconnected = self._reconnected, anyio.Event()
+        reconnected.set()
         logger.info("reconnected to the NATS server at {}", self._options.shown)
+
+    async def wait_reconnected(self) -> None:
+        """Return at the next reconnect to the server, once the bus's subscriptions are in
+        place again: events published while it was away never reached them (core NATS
+        keeps nothing), so a subscriber that must not miss any looks for them then."""
+        await self._reconnected.wait()
 
     async def _on_closed(self) -> None:
         self._connected.set()  # wake publishers waiting for a reconnect: none will come

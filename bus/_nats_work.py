@@ -8,7 +8,10 @@ topic: a work-queue stream refuses overlapping consumers) hands them out, at mos
 delivery is marked ``exhausted``, so whoever takes it reports the failure instead of the
 event vanishing silently (JetStream otherwise only says so in an advisory nobody reads).
 
-Puts and acks are confirmed by the server and retried through an outage (a server restart)
+What the queue records (the outcomes of its work) goes on a second stream,
+``<stream>_RECORDS``, which keeps the last event per subject for ``record_max_age_s``.
+
+Puts, records and acks are confirmed by the server and retried through an outage (a server restart)
 within ``publish_timeout_s``; a put carries its ``Nats-Msg-Id``, so a retried put whose
 first try was stored after all is dropped by the server's duplicate window.
 """
@@ -157,9 +160,12 @@ class JetStreamWorkQueue(WorkQueue):
         *,
         stream: str,
         subjects: tuple[str, ...],
+        records: tuple[str, ...] = (),
         ack_wait_s: float = 30.0,
         max_deliver: int = 3,
         publish_timeout_s: float = 30.0,
+        record_max_age_s: float = 86_400.0,
+        reconnected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if not stream or not all(c.isalnum() or c in "-_" for c in stream):
             raise BusConfigError(f"invalid stream name {stream!r}: use letters, digits, - and _")
@@ -167,6 +173,10 @@ class JetStreamWorkQueue(WorkQueue):
         self._js = client.jetstream(timeout=_CALL_S)
         self.stream = stream
         self.subjects = subjects
+        self.records = records
+        self.record_stream = f"{stream}_RECORDS"
+        self.record_max_age_s = record_max_age_s
+        self._reconnected = reconnected
         self.ack_wait_s = ack_wait_s
         self.max_deliver = max_deliver
         self.publish_timeout_s = publish_timeout_s
@@ -186,6 +196,19 @@ class JetStreamWorkQueue(WorkQueue):
                 storage=api.StorageType.FILE,
             )
             await self._retrying(f"create the stream {self.stream}", self._add_stream, config)
+            if self.records:
+                kept = api.StreamConfig(
+                    name=self.record_stream,
+                    subjects=list(self.records),
+                    retention=api.RetentionPolicy.LIMITS,
+                    storage=api.StorageType.FILE,
+                    # Only the last outcome per topic is ever read; the age bounds the rest.
+                    max_msgs_per_subject=1,
+                    max_age=self.record_max_age_s,
+                )
+                await self._retrying(
+                    f"create the stream {self.record_stream}", self._add_stream, kept
+                )
             self._stream_ready = True
 
     async def _add_stream(self, config: api.StreamConfig) -> None:
@@ -206,6 +229,48 @@ class JetStreamWorkQueue(WorkQueue):
             )
 
         await self._retrying(f"queue {msg_id!r} on {event.topic!r}", publish)
+
+    async def record(self, event: Event, *, msg_id: str) -> None:
+        if not self.records:
+            raise BusConfigError(f"the work queue {self.stream} keeps no records")
+        await self._ensure_stream()
+        payload = event.to_json()
+        headers = {"Nats-Msg-Id": msg_id}
+
+        async def publish() -> None:
+            # A JetStream publish is a core publish too: subscribers get it as they would any
+            # event, and the server answers once the record stream has it.
+            await self._js.publish(
+                event.topic, payload, timeout=_CALL_S, stream=self.record_stream, headers=headers
+            )
+
+        await self._retrying(f"record {msg_id!r} on {event.topic!r}", publish)
+
+    async def recorded(self, topic: str) -> Event | None:
+        if not self.records:
+            return None
+        await self._ensure_stream()
+        found: list[Event] = []
+
+        async def look() -> None:
+            try:
+                message = await self._js.get_last_msg(self.record_stream, topic)
+            except nats.js.errors.NotFoundError:
+                return
+            if message.data is not None:
+                try:
+                    found.append(Event.from_json(message.data))
+                except EventDataError as exc:
+                    logger.error("unreadable record on {!r}: {}", topic, exc)
+
+        await self._retrying(f"read the record of {topic!r}", look)
+        return found[0] if found else None
+
+    async def wait_gap(self) -> None:
+        if self._reconnected is None:
+            await anyio.sleep_forever()
+        else:
+            await self._reconnected()
 
     def consumer(self, topic: str, name: str, *, max_pending: int) -> WorkConsumer:
         if not name or not all(c.isalnum() or c in "-_" for c in name):

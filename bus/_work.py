@@ -14,6 +14,12 @@ Two implementations:
   consumer died) is delivered again, at most ``max_deliver`` times; a put carries a message
   id, so a put retried after a lost answer is stored once.
 
+A queue also keeps the outcomes of its work (:meth:`WorkQueue.record`): core NATS drops an
+event published while a subscriber is reconnecting, and a consumer acknowledges its item once
+the outcome is out, so an outcome lost then would be lost for good. Over JetStream it is kept
+on a stream (the last one per topic), and a subscriber told of the gap
+(:meth:`WorkQueue.wait_gap`) reads what it missed (:meth:`WorkQueue.recorded`).
+
 :func:`open_work_queue` picks the implementation the bus calls for.
 """
 
@@ -115,6 +121,34 @@ class WorkQueue(ABC):
         """
 
     @abstractmethod
+    async def record(self, event: Event, *, msg_id: str) -> None:
+        """Publish ``event``, an outcome of queued work, to the bus's subscribers and keep
+        it, so that a subscriber who was away when it came can still read it with
+        :meth:`recorded`. Returns once it is kept. In memory it is only published.
+
+        Raises:
+            BusError: it could not be kept (within the queue's own bounded retries).
+            BusConfigError: ``event.topic`` is not one the queue keeps.
+            BusClosedError: the bus is closed.
+        """
+
+    @abstractmethod
+    async def recorded(self, topic: str) -> Event | None:
+        """The last event kept by :meth:`record` on ``topic`` (a concrete topic), or
+        ``None``: none was kept (in memory, never any).
+
+        Raises:
+            BusError: the queue could not be asked (within its own bounded retries).
+            BusClosedError: the bus is closed.
+        """
+
+    @abstractmethod
+    async def wait_gap(self) -> None:
+        """Return when the bus's subscribers may have missed events: its connection to the
+        server was lost and is back (their subscriptions are in place again). Whoever must
+        not miss an outcome then reads it with :meth:`recorded`. In memory: never."""
+
+    @abstractmethod
     def consumer(self, topic: str, name: str, *, max_pending: int) -> WorkConsumer:
         """A consumer of the events put on ``topic`` (a concrete topic), sharing them with
         every other consumer of the same ``name``. ``max_pending`` bounds the items handed
@@ -180,6 +214,16 @@ class MemoryWorkQueue(WorkQueue):
     async def put(self, event: Event, *, msg_id: str) -> None:
         await self._bus.publish(event)
 
+    # One process sees every event its bus carries: nothing to keep, no gap to fill.
+    async def record(self, event: Event, *, msg_id: str) -> None:
+        await self._bus.publish(event)
+
+    async def recorded(self, topic: str) -> Event | None:
+        return None
+
+    async def wait_gap(self) -> None:
+        await anyio.sleep_forever()
+
     def consumer(self, topic: str, name: str, *, max_pending: int) -> WorkConsumer:
         return _MemoryConsumer(self._bus.subscribe(topic, queue=name, buffer=max_pending))
 
@@ -189,11 +233,13 @@ def open_work_queue(
     *,
     stream: str = "RELAY_WORK",
     subjects: tuple[str, ...] = (),
+    records: tuple[str, ...] = (),
     ack_wait_s: float = 30.0,
     max_deliver: int = 3,
 ) -> WorkQueue:
     """The work queue ``bus`` calls for: JetStream over a NATS bus (on the work-queue stream
-    ``stream`` over ``subjects``, made or updated when first used), else in memory.
+    ``stream`` over ``subjects``, made or updated when first used; what it records is kept
+    on the stream ``<stream>_RECORDS`` over ``records``), else in memory.
 
     Raises:
         BusConfigError: ``ack_wait_s`` is not > 0, ``max_deliver`` not >= 1, or a NATS bus
@@ -213,5 +259,11 @@ def open_work_queue(
     from ._nats_work import JetStreamWorkQueue
 
     return JetStreamWorkQueue(
-        bus.client, stream=stream, subjects=subjects, ack_wait_s=ack_wait_s, max_deliver=max_deliver
+        bus.client,
+        stream=stream,
+        subjects=subjects,
+        records=records,
+        ack_wait_s=ack_wait_s,
+        max_deliver=max_deliver,
+        reconnected=bus.wait_reconnected,
     )

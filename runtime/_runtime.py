@@ -46,7 +46,7 @@ from .engine._checkpoint import TaskCheckpoint
 from .engine._master import Master, TaskSubmission
 from .engine._registry import BrokenAgent
 from .engine._result import TaskResult
-from .engine._topics import WORK_SUBJECTS, task_id_of, task_topic
+from .engine._topics import ENDING_SUBJECTS, WORK_SUBJECTS, task_id_of, task_topic
 from .models._chat_model import ChatModel
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -64,7 +64,8 @@ def new_task_id() -> str:
 
 def runtime_work_queue(bus: Bus, *, ack_wait_s: float = 30.0, max_deliver: int = 3) -> WorkQueue:
     """The work queue step assignments travel on over ``bus``: the JetStream stream
-    ``RELAY_STEPS`` over ``agent.*.steps`` on a NATS bus, else the bus's queue groups.
+    ``RELAY_STEPS`` over ``agent.*.steps`` on a NATS bus (the steps' endings recorded on
+    ``RELAY_STEPS_RECORDS``), else the bus's queue groups.
 
     Raises:
         BusConfigError: ``ack_wait_s`` is not > 0 or ``max_deliver`` not >= 1.
@@ -73,6 +74,7 @@ def runtime_work_queue(bus: Bus, *, ack_wait_s: float = 30.0, max_deliver: int =
         bus,
         stream="RELAY_STEPS",
         subjects=WORK_SUBJECTS,
+        records=ENDING_SUBJECTS,
         ack_wait_s=ack_wait_s,
         max_deliver=max_deliver,
     )

@@ -12,7 +12,8 @@ the tokens the agent's model calls used (see ``MeteredModel``).
 Given a durable work queue (JetStream), the actor takes its steps from the queue instead: it
 fetches no more than it has free slots for, tells the queue the step is in progress at a third
 of the ack wait while it runs (so it is not delivered elsewhere while this worker lives), and
-acknowledges it only after its ending is published. A worker that dies leaves its step
+acknowledges it only after its ending is published and recorded (``WorkQueue.record``: a
+master reconnecting at that moment reads it there). A worker that dies leaves its step
 unacknowledged, and the queue delivers it to another after the ack wait; the delivery past
 ``max_deliver`` is not run but fails the step with that reason. :meth:`AgentActor.drain`
 stops taking steps, gives those in flight a grace period and hands the rest back (``nak``),
@@ -115,8 +116,11 @@ class AgentActor(Actor):
                 tg.start_soon(self._take, item, slots)
 
     async def _idle_wait(self) -> None:
+        # Several wait at once (drain() and run()): they share one event, replaced only once
+        # it has been set, so that no waiter is left on an event nobody will set.
         while self._taken:
-            self._idle = anyio.Event()
+            if self._idle.is_set():
+                self._idle = anyio.Event()
             await self._idle.wait()
 
     async def _take(self, item: WorkItem, slots: anyio.Semaphore) -> None:
@@ -137,7 +141,8 @@ class AgentActor(Actor):
         finally:
             slots.release()
             self._taken -= 1
-            self._idle.set()
+            if not self._taken:
+                self._idle.set()
 
     async def _keep_alive(self, item: WorkItem) -> None:
         period = self._work_queue.ack_wait_s / 3 if self._work_queue is not None else math.inf
@@ -156,15 +161,17 @@ class AgentActor(Actor):
             tries,
         )
         if isinstance(task_id, str) and isinstance(step_id, str):
-            await self.bus.emit(
-                step_topic(task_id, step_id, "failed"),
-                "step.failed",
-                {
-                    "error": f"the step was delivered {tries} times (max_deliver) and no"
-                    " worker finished it: each stopped or lost its connection mid-step"
-                },
-                task_id=task_id,
-                causation_id=item.event.id,
+            await self._end(
+                Event(
+                    topic=step_topic(task_id, step_id, "failed"),
+                    type="step.failed",
+                    data={
+                        "error": f"the step was delivered {tries} times (max_deliver) and no"
+                        " worker finished it: each stopped or lost its connection mid-step"
+                    },
+                    task_id=task_id,
+                    causation_id=item.event.id,
+                )
             )
         await item.term()
 
@@ -234,12 +241,14 @@ class AgentActor(Actor):
                 # The agent's StepOutput was validated when built and dumped in JSON mode, so its
                 # data is JSON already: no second validation. Not shielded, like ``started``:
                 # out here only stopping the actor can cancel it.
-                await self.bus.emit_unvalidated(
-                    step_topic(step.task_id, step.step_id, what),
-                    "step.completed",
-                    data,
-                    task_id=step.task_id,
-                    causation_id=cause,
+                await self._end(
+                    Event.unvalidated(
+                        step_topic(step.task_id, step.step_id, what),
+                        "step.completed",
+                        data,
+                        task_id=step.task_id,
+                        causation_id=cause,
+                    )
                 )
                 return False
             await self._emit(step, what, data, cause)
@@ -332,6 +341,17 @@ class AgentActor(Actor):
     ) -> None:
         """Publish a step event, caused by the assignment event ``cause``."""
         with anyio.CancelScope(shield=True):
+            if what in ("failed", "cancelled"):
+                await self._end(
+                    Event(
+                        topic=step_topic(step.task_id, step.step_id, what),
+                        type=f"step.{what}",
+                        data=data,
+                        task_id=step.task_id,
+                        causation_id=cause,
+                    )
+                )
+                return
             await self.bus.emit(
                 step_topic(step.task_id, step.step_id, what),
                 f"step.{what}",
@@ -340,17 +360,26 @@ class AgentActor(Actor):
                 causation_id=cause,
             )
 
+    async def _end(self, ending: Event) -> None:
+        """Publish a step's ending. With a durable work queue it is recorded too, before the
+        step is acknowledged: a master that was reconnecting when it came reads it there."""
+        if self._work_queue is None:
+            await self.bus.publish(ending)
+        else:
+            await self._work_queue.record(ending, msg_id=ending.id)
+
     async def _report_unreadable(self, event: Event, exc: ValidationError) -> None:
         task_id, step_id = event.data.get("task_id"), event.data.get("step_id")
         if isinstance(task_id, str) and isinstance(step_id, str):
             try:
-                topic = step_topic(task_id, step_id, "failed")
-                await self.bus.emit(
-                    topic,
-                    "step.failed",
-                    {"error": f"unreadable step: {exc.error_count()} problems"},
-                    task_id=task_id,
-                    causation_id=event.id,
+                await self._end(
+                    Event(
+                        topic=step_topic(task_id, step_id, "failed"),
+                        type="step.failed",
+                        data={"error": f"unreadable step: {exc.error_count()} problems"},
+                        task_id=task_id,
+                        causation_id=event.id,
+                    )
                 )
             except Exception:
                 logger.warning("could not report the unreadable step {}", event.id)

@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 from pydantic import BaseModel, Field, ValidationError
 
-from agent_relay.bus import Actor, Bus, Event, WorkQueue, handler, utc_now
+from agent_relay.bus import Actor, Bus, BusError, Event, WorkQueue, handler, utc_now
 
 from .._inputs import InputFile
 from .._settings import RuntimeSettings, task_settings
@@ -25,7 +25,7 @@ from ..plans._planner import Planner
 from ._checkpoint import TaskCheckpoint
 from ._result import TaskResult
 from ._task_run import TaskRun
-from ._topics import parse_step_topic, task_id_of, task_topic
+from ._topics import parse_step_topic, step_topic, task_id_of, task_topic
 
 
 class TaskSubmission(BaseModel):
@@ -70,6 +70,7 @@ class Master(Actor):
         }
         self._task_limiter = anyio.CapacityLimiter(settings.max_concurrent_tasks)
         self._runs: dict[str, TaskRun] = {}
+        self._gaps = anyio.CancelScope()
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -78,7 +79,44 @@ class Master(Actor):
         async with anyio.create_task_group() as tg:
             self._tg = tg
             await tg.start(super().run)
+            work = self._work_queue
+            if work is not None and work.durable:
+                tg.start_soon(self._fill_gaps, work)
             task_status.started()
+
+    def stop(self) -> None:
+        """As :meth:`Actor.stop`; the task runs in flight go on."""
+        self._gaps.cancel()
+        super().stop()
+
+    async def _fill_gaps(self, work: WorkQueue) -> None:
+        """Over a network bus a step's ending published while this master was reconnecting
+        never reached it, and its worker acknowledged the step all the same; the work queue
+        recorded the ending. After each such gap, read the endings of the steps still out."""
+        with self._gaps:
+            while True:
+                await work.wait_gap()
+                for run in list(self._runs.values()):
+                    for step_id, assignment_id in run.steps_out().items():
+                        await self._missed_ending(work, run, step_id, assignment_id)
+
+    async def _missed_ending(
+        self, work: WorkQueue, run: TaskRun, step_id: str, assignment_id: str
+    ) -> None:
+        endings: list[Event] = []
+        for what in ("completed", "failed", "cancelled"):
+            try:
+                event = await work.recorded(step_topic(run.task_id, step_id, what))
+            except BusError as exc:  # the lookup gave up (or the bus closed): try at the next gap
+                logger.warning("task {} step {}: {}", run.task_id, step_id, exc)
+                return
+            # Only an ending of this dispatch: a resumed task may reuse the step's id.
+            if event is not None and event.causation_id == assignment_id:
+                endings.append(event)
+        if endings:
+            first = min(endings, key=lambda e: e.time)
+            logger.info("task {} step {}: read its missed {}", run.task_id, step_id, first.type)
+            run.on_step_event(step_id, first.type.removeprefix("step."), first)
 
     @property
     def active_tasks(self) -> int:

@@ -77,6 +77,8 @@ class TaskRun:
         # Where step assignments go when they must not be lost (a durable work queue); else
         # they are published on the bus, the in-memory hot path.
         self._work_queue = work if work is not None and work.durable else None
+        # The assignment event of each step put on the work queue, by step id.
+        self._assignments: dict[str, str] = {}
         self.task = task
         self.caller_id = caller_id
         self._bus = bus
@@ -135,6 +137,16 @@ class TaskRun:
         if self._cancel_reason is None:
             self._cancel_reason = reason
         self._scope.cancel()
+
+    def steps_out(self) -> dict[str, str]:
+        """The steps put on the work queue and not ended yet, with the id of the assignment
+        event each was put as."""
+        return {
+            step_id: assignment_id
+            for step_id, assignment_id in self._assignments.items()
+            if (node := self._graph.get(step_id)) is not None
+            and node.result.status not in TERMINAL_STEP_STATUSES
+        }
 
     def on_step_event(self, step_id: str, what: str, event: Event) -> None:
         """An agent reported on one of this task's steps."""
@@ -495,6 +507,7 @@ class TaskRun:
             )
             return
         event = Event.unvalidated(topic, "step.assigned", assignment, task_id=self.task_id)
+        self._assignments[step.id] = event.id
         # The id names this dispatch: a put retried through an outage is stored once, and a
         # step dispatched again (a resumed task) is not taken for a retry.
         await self._work_queue.put(event, msg_id=f"{self.task_id}.{step.id}.{event.id}")

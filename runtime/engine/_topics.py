@@ -30,6 +30,8 @@ def step_topic(task_id: str, step_id: str, what: str) -> str:
 
 #: The subjects of the work-queue stream that carries step assignments over NATS.
 WORK_SUBJECTS = ("agent.*.steps",)
+#: The step endings the work queue records, for a master that missed one (see ``Master``).
+ENDING_SUBJECTS = tuple(f"task.*.step.*.{what}" for what in ("completed", "failed", "cancelled"))
 
 
 def agent_steps_topic(agent: str) -> str:

@@ -156,3 +156,37 @@ async def test_bad_jetstream_names_are_refused(client: Client) -> None:
         JetStreamWorkQueue(client, stream="a.b", subjects=("x.>",))
     with pytest.raises(BusConfigError, match="invalid consumer name"):
         _queue(client).consumer("x.y", "a b", max_pending=1)
+
+
+async def test_a_recorded_outcome_reaches_subscribers_and_is_kept(nats_server: NatsServer) -> None:
+    name = uuid.uuid4().hex[:12]
+    async with connect(nats_server.url) as bus:
+        queue = open_work_queue(
+            bus, stream=f"T{name}", subjects=(f"work.{name}.>",), records=(f"done.{name}.*",)
+        )
+        topic = f"done.{name}.a"
+        assert await queue.recorded(topic) is None
+        async with bus.subscribe(f"done.{name}.*") as subscription:
+            first = Event(topic=topic, type="t", data={"n": 1})
+            await queue.record(first, msg_id="r1")
+            await queue.record(first, msg_id="r1")  # a retry: kept once
+            second = Event(topic=topic, type="t", data={"n": 2})
+            await queue.record(second, msg_id="r2")
+            with anyio.fail_after(10):
+                seen = [await subscription.receive() for _ in range(2)]
+        assert [e.data["n"] for e in seen] == [1, 2]
+        kept = await queue.recorded(topic)
+        assert kept is not None and (kept.id, kept.data) == (second.id, {"n": 2})
+        info = await bus.client.jetstream().stream_info(f"T{name}_RECORDS")
+        assert info.state.messages == 1  # only the last per topic
+        with pytest.raises(BusConfigError, match="keeps no records"):
+            await _queue(bus.client).record(first, msg_id="r3")
+
+
+async def test_the_memory_queue_records_by_publishing_only() -> None:
+    async with InMemoryBus() as bus:
+        queue = open_work_queue(bus)
+        async with bus.subscribe("done.>") as subscription:
+            await queue.record(Event(topic="done.a", type="t"), msg_id="r1")
+            assert (await subscription.receive()).topic == "done.a"
+        assert await queue.recorded("done.a") is None
