@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent_relay.bus import printable
 
@@ -15,6 +16,7 @@ from .._errors import ModelConfigError
 from .._runtime import Runtime, RuntimeUsageError
 from ..models._chat_model import ChatModel
 from ..models._model_string import model_from_string, parse_model_string
+from ._bus_settings import is_memory_bus
 from ._config import DEFAULT_MODEL, ConfigError, RelaySettings
 from ._endpoints import describe_model, image_setup
 from ._logging import redact
@@ -149,6 +151,15 @@ def setup_lines(runtime: Runtime, settings: RelaySettings) -> list[str]:
     if any(agent.name == "image" for agent in runtime.agents):
         image_model = runtime.agent_models.get("image", runtime.model)
         lines.append(image_setup(settings, image_model).describe())
+    if not is_memory_bus(settings.bus):
+        parts = urlsplit(settings.bus)  # checked already; no credentials or options shown
+        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        agents = (
+            "agents only in relay worker processes"
+            if settings.workers == "remote"
+            else "agents here and in any relay worker"
+        )
+        lines.append(f"bus: {where} ({agents})")
     return lines
 
 
