@@ -46,7 +46,13 @@ from .engine._checkpoint import TaskCheckpoint
 from .engine._master import Master, TaskSubmission
 from .engine._registry import BrokenAgent
 from .engine._result import TaskResult
-from .engine._topics import ENDING_SUBJECTS, WORK_SUBJECTS, task_id_of, task_topic
+from .engine._topics import (
+    ENDING_SUBJECTS,
+    WORK_SUBJECTS,
+    submission_topic,
+    task_id_of,
+    task_topic,
+)
 from .models._chat_model import ChatModel
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -146,9 +152,18 @@ class Runtime:
         workers: Literal["local", "remote"] = "local",
         ack_wait_s: float = 30.0,
         max_deliver: int = 3,
+        master_group: str | None = None,
     ) -> None:
         if workers not in ("local", "remote"):
             raise RuntimeUsageError(f"workers must be 'local' or 'remote', not {workers!r}")
+        if master_group is not None and not _TASK_ID.match(master_group):
+            raise RuntimeUsageError(
+                f"master_group {master_group!r} must be 1-64 letters, digits, '-' or '_'"
+            )
+        #: The masters this runtime's tasks go to, and whose tasks its master takes: None is
+        #: the group every runtime shares by default; on a shared bus (NATS), runtimes of
+        #: another configuration need a group of their own.
+        self.master_group = master_group
         if not isinstance(model, ChatModel):
             raise TypeError(f"model must be a ChatModel, got {type(model).__name__}")
         self.model = model
@@ -212,6 +227,7 @@ class Runtime:
                 settings=self.settings,
                 workspace=self.workspace,
                 work=work,
+                group=self.master_group,
             )
             await tg.start(master.run)
         except BaseException:
@@ -335,7 +351,7 @@ class Runtime:
         )
         try:
             await bus.emit(
-                task_topic(task_id, "submitted"),
+                submission_topic(task_id, self.master_group),
                 "task.submitted",
                 submission.model_dump(mode="json"),
                 task_id=task_id,

@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import Console
 from rich.text import Text
 
-from agent_relay.bus import one_line
+from agent_relay.bus import new_short_id, one_line
 
 from .._handle import TaskHandle
 from .._inputs import InputError
@@ -172,7 +172,8 @@ async def _run_all(
     written: ExistingResults,
     console: Console,
 ) -> _BatchRun:
-    runtime = build_runtime(model, settings)
+    # A group of its own: on a shared bus, another process's masters never plan its tasks.
+    runtime = build_runtime(model, settings, master_group=new_short_id("batch"))
     send, receive = anyio.create_memory_object_stream[TaskResult](
         max_buffer_size=settings.concurrency * 2
     )

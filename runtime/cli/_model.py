@@ -101,7 +101,9 @@ def build_agent_models(settings: RelaySettings) -> dict[str, ChatModel]:
     return models
 
 
-def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
+def build_runtime(
+    model: ChatModel, settings: RelaySettings, *, master_group: str | None = None
+) -> Runtime:
     """The runtime with the agents the settings choose (every registered one that loads when
     ``agents`` is unset: each that fails to load gets one warning line on stderr), each agent's
     model (``agent_models``: open them with ``opened(runtime.agent_models)``) and the image
@@ -125,6 +127,7 @@ def build_runtime(model: ChatModel, settings: RelaySettings) -> Runtime:
             workers=settings.workers,
             ack_wait_s=settings.ack_wait,
             max_deliver=settings.max_deliver,
+            master_group=master_group,
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None

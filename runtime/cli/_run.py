@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from agent_relay.bus import one_line, printable
+from agent_relay.bus import new_short_id, one_line, printable
 
 from .._runtime import Runtime
 from ..engine._result import TaskResult
@@ -71,7 +71,8 @@ async def execute(
     called with the runtime before it starts. Ctrl-C cancels the task, which then ends as
     ``cancelled`` with its steps; if it takes too long, relay stops waiting. A bad input
     raises ``InputError`` before any model is called."""
-    runtime = build_runtime(model, settings)
+    # A group of its own: on a shared bus, another process's masters never plan its tasks.
+    runtime = build_runtime(model, settings, master_group=new_short_id("run"))
     if announce is not None:
         announce(runtime)
     outcome = Outcome(result=None)

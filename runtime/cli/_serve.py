@@ -25,7 +25,8 @@ async def serve_command(model: ChatModel, settings: RelaySettings) -> int:
     config.check_exposure()  # before anything is built: a refused setup leaves nothing
     # Tasks from the network run code only where the server says so.
     settings = settings.model_copy(update={"allow_code_execution": settings.daemon_code_execution})
-    runtime = build_runtime(model, settings)
+    # Daemons on one bus share their runs' work; other masters never take them.
+    runtime = build_runtime(model, settings, master_group="daemon")
     stop = anyio.Event()
     async with model, opened(runtime.agent_models), Daemon(runtime, config) as daemon:
         assert daemon.service is not None

@@ -25,7 +25,7 @@ from ..plans._planner import Planner
 from ._checkpoint import TaskCheckpoint
 from ._result import TaskResult
 from ._task_run import TaskRun
-from ._topics import parse_step_topic, step_topic, task_id_of, task_topic
+from ._topics import parse_step_topic, step_topic, submissions_pattern, task_id_of, task_topic
 
 
 class TaskSubmission(BaseModel):
@@ -56,8 +56,11 @@ class Master(Actor):
         settings: RuntimeSettings,
         workspace: Path,
         work: WorkQueue | None = None,
+        group: str | None = None,
     ) -> None:
         super().__init__(bus, concurrency=16, name="master")
+        # Masters of one group share its submitted tasks; other groups never see them.
+        self.bind(submissions_pattern(group), self.on_submitted, queue="master")
         self._work_queue = work
         self._model = model
         self._settings = settings
@@ -122,7 +125,6 @@ class Master(Actor):
     def active_tasks(self) -> int:
         return len(self._runs)
 
-    @handler("task.*.submitted", queue="master")
     async def on_submitted(self, event: Event) -> None:
         task_id = task_id_of(event.topic)
         try:

@@ -49,3 +49,16 @@ def parse_step_topic(topic: str) -> tuple[str, str, str] | None:
     if len(parts) != 5 or parts[0] != "task" or parts[2] != "step":
         return None
     return parts[1], parts[3], parts[4]
+
+
+def submission_topic(task_id: str, group: str | None) -> str:
+    """Where a task is handed to masters: ``task.<id>.submitted`` for the shared group of
+    masters, ``task.<id>.submitted.<group>`` for a group of its own (masters of another
+    configuration on the same bus never take it)."""
+    base = task_topic(task_id, "submitted")
+    return base if group is None else f"{base}.{group}"
+
+
+def submissions_pattern(group: str | None) -> str:
+    """What the masters of ``group`` take (as a queue group, sharing the work)."""
+    return "task.*.submitted" if group is None else f"task.*.submitted.{group}"
