@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import json
 import shutil
 from collections import deque
@@ -32,7 +31,7 @@ from .._runtime import Runtime, new_task_id
 from ..engine._checkpoint import TaskCheckpoint
 from ..engine._result import TaskResult
 from ..models._chat_types import Usage
-from ..outbound import AllowList, OutboundRefused, VettingResolver, vet_url
+from ..outbound import AllowList, OutboundRefused, VettingResolver, parse_ip_host, vet_url
 from ..plans._plan import Step
 from ._api import FINAL_RUN_STATUSES, RunAccepted, RunEvent, RunRequest, RunView
 from ._config import DaemonConfig, DaemonConfigError
@@ -155,7 +154,8 @@ class RunService:
         delivery connects; a name that does not resolve now may later, so it passes)."""
         try:
             target = vet_url(url, self._webhook_allow, verb="used as webhooks")
-            if target.host is not None and not _is_ip(target.host):
+            # vet_url judged an address as written; only a host name is left to resolve.
+            if target.host is not None and parse_ip_host(target.host) is None:
                 resolver = VettingResolver(self._webhook_allow)
                 try:
                     await resolver.resolve(target.host, target.port or 0)
@@ -452,14 +452,6 @@ def _checkpoint_of(record: RunRecord) -> TaskCheckpoint:
         else []
     )
     return TaskCheckpoint(plan=plan, replanned=record.replanned, completed=completed)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _without_contents(request: RunRequest) -> RunRequest:
