@@ -110,6 +110,12 @@ def _version() -> str:
         return "relay (version unknown: the agent-relay distribution is not installed)"
 
 
+def _demo_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--demo", action="store_true", help=f"run every {what} on the demo's scripted model"
+    )
+
+
 def _settings_flags(parser: argparse.ArgumentParser, command: str) -> None:
     groups = add_setting_flags(parser, command)
     # --config names where settings come from; it is not a setting itself.
@@ -173,9 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("input", type=Path, help="the tasks, one per line")
     batch.add_argument("--out", type=Path, metavar="PATH", help="default <input>.results.jsonl")
-    batch.add_argument(
-        "--demo", action="store_true", help="run every task on the demo's scripted model"
-    )
+    _demo_flag(batch, "task")
     _settings_flags(batch, "batch")
 
     serve = commands.add_parser(
@@ -186,9 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "start, their completed steps kept.",
         formatter_class=_Formatter,
     )
-    serve.add_argument(
-        "--demo", action="store_true", help="run every task on the demo's scripted model"
-    )
+    _demo_flag(serve, "task")
     _settings_flags(serve, "serve")
 
     worker = commands.add_parser(
@@ -216,9 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a stopping worker lets its steps finish before handing them back "
         "(default 30)",
     )
-    worker.add_argument(
-        "--demo", action="store_true", help="run every step on the demo's scripted model"
-    )
+    _demo_flag(worker, "step")
     _settings_flags(worker, "worker")
 
     _client_parsers(commands)
