@@ -15,6 +15,7 @@ the reason, keeping its text, artifacts and usage, so nothing it made or spent i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -23,6 +24,7 @@ from agent_relay.bus import one_line
 from agent_relay.runtime import (
     Agent,
     AgentContext,
+    ApprovalDecision,
     Artifact,
     RelayError,
     StepAssignment,
@@ -34,6 +36,8 @@ from agent_relay.runtime.assistants import (
     FunctionTool,
     RunAgentRequest,
     RunStatus,
+    ToolCall,
+    ToolCallReview,
     ToolOutput,
     run_to_completion,
 )
@@ -98,6 +102,49 @@ class ArtifactLog:
     @property
     def items(self) -> list[Artifact]:
         return list(self._items)
+
+
+def approval_gate(ctx: AgentContext) -> ToolCallReview:
+    """Each tool call asks ``ctx.approve_tool_call`` before it runs (see its docstring): an
+    approved call runs, with the person's edited arguments if any; a rejected or expired one
+    is answered with why, and the model goes on; an expiry set to ``fail`` fails the step."""
+
+    async def review(chosen: FunctionTool[..., Any], call: ToolCall) -> ToolCall | ToolOutput:
+        try:
+            arguments = json.loads(call.function.arguments or "{}")
+        except ValueError as exc:
+            # Not run, so not asked about: the model reads why and may try again.
+            return ToolOutput.from_tool_call(call, f"error: the arguments are not JSON: {exc}")
+        if not isinstance(arguments, dict):
+            return ToolOutput.from_tool_call(call, "error: the arguments must be a JSON object")
+        decision = await ctx.approve_tool_call(
+            chosen.name,
+            arguments,
+            parameters=chosen.parameters,
+            risky=chosen.is_risky(arguments),
+        )
+        if decision is None:
+            return call
+        if decision.outcome == "approved":
+            if decision.arguments is None:
+                return call
+            edited = call.function.model_copy(update={"arguments": json.dumps(decision.arguments)})
+            return call.model_copy(update={"function": edited})
+        if decision.outcome == "expired" and decision.on_expiry == "fail":
+            raise AgentStepError(f"the call to {chosen.name} was not approved: {decision.reason}")
+        return ToolOutput.from_tool_call(call, not_approved(decision))
+
+    return review
+
+
+def not_approved(decision: ApprovalDecision) -> str:
+    """What the model reads for a call that did not run for want of approval."""
+    why = f": {decision.reason}" if decision.reason else ""
+    if decision.outcome == "rejected":
+        return f"error: a person rejected this call, so it did not run{why}"
+    if decision.outcome == "expired":
+        return f"error: nobody approved this call in time, so it did not run{why}"
+    return f"error: this call was not approved, so it did not run{why}"
 
 
 def step_prompt(step: StepAssignment) -> str:
@@ -169,7 +216,9 @@ class AssistantAgent(Agent):
                 )
             )
             request = RunAgentRequest.from_agent(agent, messages=[step_prompt(step)])
-            result = await run_to_completion(manager, request, tools, on_tool_outputs=record)
+            result = await run_to_completion(
+                manager, request, tools, on_tool_outputs=record, review=approval_gate(ctx)
+            )
         shortfall: Shortfall | None = None
         if result.run_status is RunStatus.incomplete:
             # The answer was cut off: what it says may be missing its end.

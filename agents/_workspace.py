@@ -247,6 +247,17 @@ class Workspace:
             raise
         return parent, temp_name, fd
 
+    def holds(self, rel: object) -> bool:
+        """Whether writing ``rel`` would replace something already there (an approval rule
+        of ``risky`` asks about those writes only). A path the workspace refuses is not: it
+        will not be written at all. One ``lstat``, in the caller's thread."""
+        if not isinstance(rel, str):
+            return False
+        try:
+            return os.path.lexists(self.resolve(rel))
+        except WorkspaceError:
+            return False
+
     # -- directories ---------------------------------------------------------------------
 
     async def exists(self, rel: str) -> bool:

@@ -82,10 +82,28 @@ if TYPE_CHECKING:
         AgentRegistryError as AgentRegistryError,
     )
     from .engine import (
+        ApprovalDecision as ApprovalDecision,
+    )
+    from .engine import (
+        ApprovalError as ApprovalError,
+    )
+    from .engine import (
+        ApprovalHandler as ApprovalHandler,
+    )
+    from .engine import (
+        ApprovalRecord as ApprovalRecord,
+    )
+    from .engine import (
+        ApprovalRequest as ApprovalRequest,
+    )
+    from .engine import (
         Artifact as Artifact,
     )
     from .engine import (
         BrokenAgent as BrokenAgent,
+    )
+    from .engine import (
+        Decision as Decision,
     )
     from .engine import (
         Master as Master,
@@ -119,6 +137,15 @@ if TYPE_CHECKING:
     )
     from .engine import (
         TaskStatus as TaskStatus,
+    )
+    from .engine import (
+        ToolApproval as ToolApproval,
+    )
+    from .engine import (
+        ToolApprovalPolicy as ToolApprovalPolicy,
+    )
+    from .engine import (
+        ToolRule as ToolRule,
     )
     from .engine import (
         discover_agents as discover_agents,
@@ -274,6 +301,15 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "AgentInfo",
             "AgentRegistryError",
             "Artifact",
+            "ApprovalDecision",
+            "ApprovalError",
+            "ApprovalHandler",
+            "ApprovalRecord",
+            "ApprovalRequest",
+            "Decision",
+            "ToolApproval",
+            "ToolApprovalPolicy",
+            "ToolRule",
             "BrokenAgent",
             "ENTRY_POINT_GROUP",
             "Master",

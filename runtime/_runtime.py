@@ -26,6 +26,7 @@ from anyio.abc import TaskGroup
 from agent_relay.bus import (
     Actor,
     Bus,
+    BusError,
     Event,
     InMemoryBus,
     WorkQueue,
@@ -42,6 +43,15 @@ from ._runtime_agents import RuntimeUsageError as RuntimeUsageError
 from ._settings import RuntimeSettings, task_settings
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
+from .engine._approval_desk import ApprovalHandler
+from .engine._approvals import (
+    ApprovalDecision,
+    ApprovalError,
+    Decision,
+    ToolApprovalPolicy,
+    approval_topic,
+    check_tool_rule,
+)
 from .engine._checkpoint import TaskCheckpoint
 from .engine._master import Master, TaskSubmission
 from .engine._registry import BrokenAgent
@@ -59,6 +69,44 @@ _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 #: Files or folders given to a task: paths, absolute or relative to the current directory.
 Inputs = Sequence[str | os.PathLike[str]]
+
+
+#: Seconds a decision waits for the master running its task to answer.
+_DECIDE_TIMEOUT_S = 30.0
+
+
+async def _send_decision(
+    bus: Bus, task_id: str, approval_id: str, decision: Decision
+) -> ApprovalDecision:
+    """Ask the master running the task to record ``decision`` (a bus request: the master
+    may be in another process)."""
+    try:
+        reply = await bus.request(
+            approval_topic(task_id, approval_id, "decide"),
+            decision.model_dump(mode="json", exclude_none=True),
+            timeout=_DECIDE_TIMEOUT_S,
+            type="approval.decide",
+            task_id=task_id,
+        )
+    except BusError as exc:
+        raise ApprovalError(
+            f"no master answered for task {task_id} (it ended, or its master is not reachable):"
+            f" {exc}"
+        ) from None
+    error = reply.data.get("error")
+    if error is not None:
+        raise ApprovalError(str(error))
+    return ApprovalDecision.model_validate(reply.data.get("decision"))
+
+
+def _checked_policy(policy: ToolApprovalPolicy) -> ToolApprovalPolicy:
+    try:
+        return {
+            str(agent): {str(tool): check_tool_rule(rule) for tool, rule in rules.items()}
+            for agent, rules in policy.items()
+        }
+    except (TypeError, AttributeError) as exc:
+        raise RuntimeUsageError(f"tool_approvals: {exc}") from None
 
 
 def new_task_id() -> str:
@@ -127,11 +175,19 @@ class Runtime:
     the agents in this process too; ``"remote"`` runs none here, so every step goes to
     ``relay worker`` processes (the planner still plans with ``agents``).
 
+    Approvals (see ``RuntimeSettings.approve_plan`` and ``approve_tools``): ``tool_approvals``
+    gives this runtime's agents their own rules, by agent name then tool name (``"*"`` for
+    any), each ``"always"``, ``"never"``, ``"risky"`` or a function ``(step, tool_name,
+    arguments) -> bool``; a tool it names no rule for follows the task's ``approve_tools``.
+    ``approval_handler``, an ``async`` function ``(ApprovalRequest) -> Decision | None``,
+    decides requests in this process as they come (None leaves one to the task's handle,
+    the daemon's API or its expiry).
+
     Raises:
         TypeError: ``model`` or a value of ``agent_models`` is not a ``ChatModel``, or an
             entry of ``agents`` is not an agent (instance, class or name).
         RuntimeUsageError: two agents share a name; ``agent_models`` names an agent that does
-            not run; (entering) no agents at all.
+            not run; a ``tool_approvals`` rule is not one; (entering) no agents at all.
         AgentRegistryError: a name in ``agents`` is not registered (the message lists the
             known ones) or its entry point fails to load; two registered agents share a name.
         OSError: (entering) the workspace directory cannot be created.
@@ -153,6 +209,8 @@ class Runtime:
         ack_wait_s: float = 30.0,
         max_deliver: int = 3,
         master_group: str | None = None,
+        tool_approvals: ToolApprovalPolicy | None = None,
+        approval_handler: ApprovalHandler | None = None,
     ) -> None:
         if workers not in ("local", "remote"):
             raise RuntimeUsageError(f"workers must be 'local' or 'remote', not {workers!r}")
@@ -167,6 +225,8 @@ class Runtime:
         if not isinstance(model, ChatModel):
             raise TypeError(f"model must be a ChatModel, got {type(model).__name__}")
         self.model = model
+        self.tool_approvals = _checked_policy(tool_approvals or {})
+        self.approval_handler = approval_handler
         self.settings = settings or RuntimeSettings()
         self.workspace = Path(workspace).resolve()
         self.agents: list[Agent]
@@ -219,7 +279,8 @@ class Runtime:
             await tg.start(self._watcher.run)
             for agent in self.agents if self.workers == "local" else ():
                 model = self.agent_models.get(agent.name, self.model)
-                await tg.start(AgentActor(bus, agent, model, work=work).run)
+                actor = AgentActor(bus, agent, model, work=work, tool_approvals=self.tool_approvals)
+                await tg.start(actor.run)
             master = Master(
                 bus,
                 model=self.model,
@@ -228,6 +289,7 @@ class Runtime:
                 workspace=self.workspace,
                 work=work,
                 group=self.master_group,
+                approval_handler=self.approval_handler,
             )
             await tg.start(master.run)
         except BaseException:
@@ -339,7 +401,11 @@ class Runtime:
         task_dir = self.workspace / task_id
         copied = await self._copy_inputs(list(inputs), task_dir, own_settings) if inputs else []
         copied = [*placed_inputs, *copied]
-        handle = TaskHandle(task_id, id, cancel, keep_events=keep_events)
+
+        async def decide(approval_id: str, decision: Decision) -> ApprovalDecision:
+            return await _send_decision(bus, task_id, approval_id, decision)
+
+        handle = TaskHandle(task_id, id, cancel, keep_events=keep_events, decide=decide)
         self._watcher.handles[task_id] = handle
         submission = TaskSubmission(
             task=task,

@@ -3,7 +3,10 @@ the line relay shows, for settings and for the daemon's requests alike."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+
+from agent_relay.bus import one_line
 
 # What pydantic puts before the message of an error raised in a validator of ours.
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -16,3 +19,12 @@ def problem(error: ErrorDetails) -> str:
     for prefix in _PREFIXES:
         message = message.removeprefix(prefix)
     return message
+
+
+def first_problem(exc: ValidationError, whole: str = "body") -> str:
+    """The first problem in ``exc`` in one line, where it is first (``whole`` when it is the
+    value as a whole), and how many more there are."""
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or whole
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return one_line(f"{where}: {problem(error)}{more}", 300)

@@ -80,7 +80,7 @@ class CodeAgent(AssistantAgent):
     ) -> Sequence[FunctionTool[..., Any]]:
         workspace = Workspace(ctx.workspace, read_only=step.read_only)
 
-        @tool
+        @tool(risky=lambda args: workspace.holds(args.get("path")))
         async def save_code(path: str, code: str, language: str | None = None) -> str:
             """Save a file of code in the workspace.
 
@@ -118,7 +118,7 @@ class CodeAgent(AssistantAgent):
         # The task's inputs, readable at their own names in the run's work dir.
         read_only = {name: ctx.workspace / name for name in step.read_only}
 
-        @tool(timeout=self.limits.wall_timeout + 30)
+        @tool(timeout=self.limits.wall_timeout + 30, risky=True)
         async def execute_code(
             language: Literal["python", "shell"], code: str
         ) -> dict[str, Any] | str:

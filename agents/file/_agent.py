@@ -76,7 +76,8 @@ class FileAgent(AssistantAgent):
             """
             return await workspace.read_text(path)
 
-        @tool
+        # Writing over a file and downloading are what the rule ``risky`` asks about here.
+        @tool(risky=lambda args: workspace.holds(args.get("path")))
         async def write_file(path: str, content: str) -> str:
             """Write a text file in the workspace, replacing it if it exists (the task's
             input files are read-only: write results to new files).
@@ -121,7 +122,7 @@ class FileAgent(AssistantAgent):
             )
             return result.model_dump()
 
-        @tool(timeout=self.download_timeout + 5)
+        @tool(timeout=self.download_timeout + 5, risky=True)
         async def download_file(url: str, path: str | None = None) -> dict[str, Any]:
             """Download a public http(s) URL into the workspace.
 
@@ -131,7 +132,7 @@ class FileAgent(AssistantAgent):
             """
             return await fetch(url, path, image=False)
 
-        @tool(timeout=self.download_timeout + 5)
+        @tool(timeout=self.download_timeout + 5, risky=True)
         async def download_image(url: str, path: str | None = None) -> dict[str, Any]:
             """Download an image (PNG, JPEG, GIF or WebP) from a public http(s) URL.
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import anyio
 
+from .._errors import RelayError
 from ._errors import RunStateError, RunTimeoutError
 from ._manager import AgentManager
-from ._tools import FunctionTool, execute_tool_calls, tools_by_name
+from ._tools import FunctionTool, ToolCallReview, execute_tool_calls, tools_by_name
 from ._types import ResultBase, RunAgentRequest, RunStatus, ToolOutput
 
 
@@ -21,16 +22,19 @@ async def run_to_completion(
     *,
     timeout: float | None = None,  # noqa: ASYNC109 - mirrors retrieve_result
     on_tool_outputs: Callable[[Sequence[ToolOutput]], None] | None = None,
+    review: ToolCallReview | None = None,
 ) -> ResultBase:
     """Start a run and see it to its end: whenever it requires action, run the requested
     tools concurrently and submit their outputs. Returns the terminal result (completed,
     failed, cancelled or expired; check ``run_status``). ``on_tool_outputs``, if given, sees
     each batch of outputs before it is submitted (an agent judges its step by them: a tool
-    that failed answers ``"error: ..."``).
+    that failed answers ``"error: ..."``). ``review``, if given, sees each call before it runs
+    (see ``execute_tool_calls``).
 
     Raises:
         RunTimeoutError: ``timeout`` seconds passed first; the run is cancelled.
         ValueError: two tools share a name.
+        RelayError: ``review`` raised it; the run is cancelled.
         AssistantError: as :meth:`AgentManager.run_agent` and
             :meth:`AgentManager.submit_tool_outputs` raise.
     """
@@ -43,7 +47,14 @@ async def run_to_completion(
             if result.run_status is not RunStatus.requires_action:
                 return result
             assert result.required_action is not None
-            outputs = await execute_tool_calls(tools, result.required_action.tool_calls)
+            try:
+                outputs = await execute_tool_calls(
+                    tools, result.required_action.tool_calls, review=review
+                )
+            except RelayError:
+                with contextlib.suppress(RunStateError):
+                    await manager.cancel_run(run.run_id)
+                raise
             if on_tool_outputs is not None:
                 on_tool_outputs(outputs)
             reply = RunAgentRequest(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
@@ -34,6 +34,13 @@ DEFAULT_TOOL_TIMEOUT = 60.0
 #: Characters of tool output kept; the rest is cut with a note saying so.
 DEFAULT_MAX_OUTPUT_CHARS = 16_000
 
+#: Whether a call is risky (it runs code, downloads, overwrites...), from its arguments as
+#: the model wrote them: what an approval rule of ``risky`` asks.
+RiskCheck = Callable[[dict[str, Any]], bool]
+#: Looks at a call before it runs: returns the call to run (maybe with other arguments) or
+#: the output to answer it with instead (a rejection); may raise ``RelayError`` to stop.
+ToolCallReview = Callable[["FunctionTool[..., Any]", ToolCall], Awaitable[ToolCall | ToolOutput]]
+
 
 class FunctionTool(Generic[P, R]):
     """A Python function a model may call. Calling the tool object calls the function."""
@@ -46,8 +53,10 @@ class FunctionTool(Generic[P, R]):
         description: str | None = None,
         timeout: float | None = DEFAULT_TOOL_TIMEOUT,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+        risky: bool | RiskCheck = False,
     ) -> None:
         self.function = function
+        self._risky = risky
         self.name: str = name or str(getattr(function, "__name__", ""))
         if not re.fullmatch(FUNCTION_NAME_PATTERN, self.name):
             raise ValueError(
@@ -72,6 +81,15 @@ class FunctionTool(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"FunctionTool(name={self.name!r})"
+
+    def is_risky(self, arguments: dict[str, Any]) -> bool:
+        """Whether this call is risky (see ``risky``); a check that raises counts as yes."""
+        if not callable(self._risky):
+            return self._risky
+        try:
+            return bool(self._risky(arguments))
+        except Exception:
+            return True
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -146,6 +164,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = DEFAULT_TOOL_TIMEOUT,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    risky: bool | RiskCheck = False,
 ) -> Callable[[Callable[P, R]], FunctionTool[P, R]]: ...
 
 
@@ -157,12 +176,15 @@ def tool(
     description: str | None = None,
     timeout: float | None = DEFAULT_TOOL_TIMEOUT,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    risky: bool | RiskCheck = False,
 ) -> FunctionTool[P, R] | Callable[[Callable[P, R]], FunctionTool[P, R]]:
     """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., timeout=...)``.
 
     The description is the docstring; parameter descriptions come from its ``Args:`` section
     or from ``Annotated[..., Field(description=...)]``. ``timeout`` is in seconds (``None``
-    for none); output longer than ``max_output_chars`` is cut with a note.
+    for none); output longer than ``max_output_chars`` is cut with a note. ``risky`` says
+    whether a call needs a person's approval under the rule ``risky``: always (``True``), or
+    as a function of the call's arguments decides.
     """
 
     def make(f: Callable[P, R]) -> FunctionTool[P, R]:
@@ -172,18 +194,28 @@ def tool(
             description=description,
             timeout=timeout,
             max_output_chars=max_output_chars,
+            risky=risky,
         )
 
     return make(function) if function is not None else make
 
 
 async def execute_tool_calls(
-    tools: Sequence[FunctionTool[..., Any]], calls: Sequence[ToolCall]
+    tools: Sequence[FunctionTool[..., Any]],
+    calls: Sequence[ToolCall],
+    *,
+    review: ToolCallReview | None = None,
 ) -> list[ToolOutput]:
     """Run the requested calls concurrently; an unknown tool name gets an error output.
-    Outputs come back in the order of ``calls``."""
+    Outputs come back in the order of ``calls``. ``review`` sees each call to a known tool
+    first (the approval gate): it may change its arguments or answer it instead.
+
+    Raises:
+        RelayError: ``review`` raised it (the first, once every call is answered).
+    """
     by_name = tools_by_name(tools)
     outputs: list[ToolOutput | None] = [None] * len(calls)
+    stopped: list[RelayError] = []
 
     async def answer(index: int, call: ToolCall) -> None:
         chosen = by_name.get(call.function.name)
@@ -191,12 +223,24 @@ async def execute_tool_calls(
             known = ", ".join(sorted(by_name)) or "none"
             text = f"error: unknown tool {call.function.name!r}; available tools: {known}"
             outputs[index] = ToolOutput.from_tool_call(call, text)
-        else:
-            outputs[index] = await chosen.execute(call)
+            return
+        if review is not None:
+            try:
+                reviewed = await review(chosen, call)
+            except RelayError as error:
+                stopped.append(error)
+                return
+            if isinstance(reviewed, ToolOutput):
+                outputs[index] = reviewed
+                return
+            call = reviewed
+        outputs[index] = await chosen.execute(call)
 
     async with anyio.create_task_group() as group:
         for index, call in enumerate(calls):
             group.start_soon(answer, index, call)
+    if stopped:
+        raise stopped[0]
     return [output for output in outputs if output is not None]
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent_relay.bus import one_line
 
-from .._validation import problem
+from .._validation import first_problem
 from ._api import (
     FINAL_RUN_STATUSES,
     ErrorBody,
@@ -196,13 +196,6 @@ async def _body(request: web.Request) -> Any:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {why}") from None
 
 
-def _validation_message(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"]) or "body"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return one_line(f"{where}: {problem(error)}{more}", 300)
-
-
 # -- handlers -----------------------------------------------------------------------------
 
 
@@ -214,7 +207,7 @@ async def _create(request: web.Request) -> web.Response:
     try:
         run = RunRequest.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid_request", _validation_message(exc)) from None
+        raise ApiError(422, "invalid_request", first_problem(exc)) from None
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= _MAX_KEY_CHARS and key.isprintable()):
         raise ApiError(400, "bad_request", "Idempotency-Key must be 1-255 printable characters")

@@ -3,6 +3,17 @@ that runs an agent on the bus, what travels between them, and the task's result.
 
 from ._agent import Agent, AgentContext
 from ._agent_actor import AgentActor
+from ._approval_desk import ApprovalHandler
+from ._approvals import (
+    ApprovalDecision,
+    ApprovalError,
+    ApprovalRecord,
+    ApprovalRequest,
+    Decision,
+    ToolApproval,
+    ToolApprovalPolicy,
+    ToolRule,
+)
 from ._checkpoint import TaskCheckpoint
 from ._master import Master
 from ._registry import (
@@ -25,8 +36,14 @@ __all__ = [
     "AgentContext",
     "AgentInfo",
     "AgentRegistryError",
+    "ApprovalDecision",
+    "ApprovalError",
+    "ApprovalHandler",
+    "ApprovalRecord",
+    "ApprovalRequest",
     "Artifact",
     "BrokenAgent",
+    "Decision",
     "Master",
     "StepAssignment",
     "StepFailure",
@@ -38,6 +55,9 @@ __all__ = [
     "TaskCheckpoint",
     "TaskResult",
     "TaskStatus",
+    "ToolApproval",
+    "ToolApprovalPolicy",
+    "ToolRule",
     "discover_agents",
     "find_agents",
 ]

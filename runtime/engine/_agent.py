@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..models._chat_model import ChatModel
+from ._approvals import ApprovalDecision
 from ._steps import StepAssignment, StepOutput
 
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
+#: (tool name, arguments, the tool's JSON schema, whether the tool calls this call risky)
+#: -> the decision, or None when no approval is needed.
+ApproveCallback = Callable[
+    [str, dict[str, Any], dict[str, Any] | None, bool], Awaitable[ApprovalDecision | None]
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class AgentContext:
     workspace: Path
     model: ChatModel
     _progress: ProgressCallback = field(repr=False)
+    _approve: ApproveCallback | None = field(default=None, repr=False)
 
     async def progress(self, message: str, **data: Any) -> None:
         """Publish a ``step.<id>.progress`` event that watchers (the live view) show.
@@ -37,6 +44,27 @@ class AgentContext:
             EventDataError: ``data`` is not JSON values.
         """
         await self._progress(message, data)
+
+    async def approve_tool_call(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        parameters: dict[str, Any] | None = None,
+        risky: bool = False,
+    ) -> ApprovalDecision | None:
+        """Ask, before a tool call runs, whether it may: None when the approval policy
+        needs no person for it (run it); else the decision, after waiting for it
+        (``approved``, maybe with edited ``arguments`` to run it with instead; ``rejected``
+        with the reason to answer the model with; ``expired``, whose ``on_expiry`` says
+        whether to answer it as rejected or fail the step). ``parameters`` is the tool's
+        JSON schema, that edited arguments are checked against; ``risky`` is the tool's own
+        judgement of this call (see ``FunctionTool``). Time spent waiting does not count
+        toward the step's timeout.
+        """
+        if self._approve is None:
+            return None
+        return await self._approve(tool, arguments, parameters, risky)
 
 
 class Agent(abc.ABC):

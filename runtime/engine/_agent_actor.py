@@ -23,6 +23,7 @@ without an ending, so another worker takes them at once.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,23 @@ from anyio.abc import TaskStatus
 from loguru import logger
 from pydantic import ValidationError
 
-from agent_relay.bus import Actor, Bus, Event, WorkConsumer, WorkItem, WorkQueue
+from agent_relay.bus import Actor, Bus, Event, WorkConsumer, WorkItem, WorkQueue, utc_now
 
 from .._errors import RelayError
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
 from ._agent import Agent, AgentContext
+from ._approvals import (
+    ApprovalDecision,
+    ApprovalRequest,
+    ToolApprovalPolicy,
+    approval_topic,
+    needs_approval,
+    parse_approval_topic,
+    rule_for,
+    tool_approval_id,
+)
 from ._metered_model import MeteredModel
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
@@ -59,8 +70,17 @@ class AgentActor(Actor):
         *,
         concurrency: int | None = None,
         work: WorkQueue | None = None,
+        tool_approvals: ToolApprovalPolicy | None = None,
     ):
         self.agent = agent
+        # This process's own rules for tool calls, before the step's (the task's setting).
+        self._tool_approvals = tool_approvals
+        # Tool calls waiting for a decision, by (task id, approval id).
+        self._awaiting: dict[tuple[str, str], _Awaited] = {}
+        # Approvals asked so far in each step in flight: a call's place is part of its id.
+        self._asked: dict[tuple[str, str], int] = {}
+        # Steps whose clock is stopped: how many calls wait, and the seconds it had left.
+        self._paused: dict[tuple[str, str], tuple[int, float]] = {}
         self.model = model
         self._in_flight: dict[tuple[str, str], anyio.CancelScope] = {}
         # Steps cancelled on request, with the reason the request gave.
@@ -78,6 +98,7 @@ class AgentActor(Actor):
             self.bind(agent_steps_topic(agent.name), self.on_step, queue=agent.name)
         self.bind("task.*.cancel", self.on_task_cancel, concurrency=1)
         self.bind("task.*.step.*.cancel", self.on_step_cancel, concurrency=1)
+        self.bind("task.*.approval.*.decided", self.on_approval_decided, concurrency=1)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """As :meth:`Actor.run`; with a work queue, also takes steps from it until the bus
@@ -255,6 +276,8 @@ class AgentActor(Actor):
             return False
         finally:
             self._in_flight.pop(key, None)
+            self._asked.pop(key, None)
+            self._paused.pop(key, None)
             self._cancelled.pop(key, None)
             self._handed_back.discard(key)
 
@@ -268,6 +291,7 @@ class AgentActor(Actor):
             workspace=Path(step.workspace),
             model=meter,
             _progress=partial(self._progress, step, cause),
+            _approve=partial(self._approve, step),
         )
 
         async def model_call_progress(progress: ModelCallProgress) -> None:
@@ -317,6 +341,89 @@ class AgentActor(Actor):
         self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]
     ) -> None:
         await self._emit(step, "progress", {"message": message, **data}, cause)
+
+    async def _approve(
+        self,
+        step: StepAssignment,
+        tool: str,
+        arguments: dict[str, Any],
+        parameters: dict[str, Any] | None,
+        risky: bool,
+    ) -> ApprovalDecision | None:
+        """See ``AgentContext.approve_tool_call``: ask the master, and wait for its
+        ``decided`` event with the step's clock stopped."""
+        own = (
+            rule_for(self._tool_approvals, self.agent.name, tool) if self._tool_approvals else None
+        )
+        rule = own if own is not None else step.approve_tools
+        if not needs_approval(rule, step, tool, arguments, risky):
+            return None
+        key = (step.task_id, step.step_id)
+        ordinal = self._asked[key] = self._asked.get(key, 0) + 1
+        approval_id = tool_approval_id(step.step_id, ordinal, tool, arguments)
+        now = utc_now()
+        timeout = step.approval_timeout_s
+        rule_name = rule if isinstance(rule, str) else "the runtime's policy"
+        request = ApprovalRequest(
+            id=approval_id,
+            task_id=step.task_id,
+            kind="tool",
+            step_id=step.step_id,
+            agent=self.agent.name,
+            tool=tool,
+            arguments=arguments,
+            parameters=parameters,
+            reason=f"{self.agent.name} agent calls {tool}"
+            + (" (a risky call)" if risky else "")
+            + f"; approval rule: {rule_name}",
+            created_at=now,
+            expires_at=now + timedelta(seconds=timeout) if timeout else None,
+            on_expiry=step.on_approval_expiry,
+        )
+        awaited = self._awaiting[(step.task_id, approval_id)] = _Awaited()
+        self._pause_clock(key, +1)
+        try:
+            await self.bus.emit(
+                approval_topic(step.task_id, approval_id, "requested"),
+                "approval.requested",
+                request.model_dump(mode="json"),
+                task_id=step.task_id,
+            )
+            await awaited.event.wait()
+        finally:
+            self._awaiting.pop((step.task_id, approval_id), None)
+            self._pause_clock(key, -1)
+        assert awaited.decision is not None
+        return awaited.decision
+
+    def _pause_clock(self, key: tuple[str, str], change: int) -> None:
+        """Stop the step's deadline while any of its tool calls waits for a person (calls
+        run concurrently, so several may), and give it back the time it had left after."""
+        scope = self._in_flight.get(key)
+        if scope is None:
+            return
+        waiting, left = self._paused.get(key, (0, 0.0))
+        now = anyio.current_time()
+        if waiting == 0 and change > 0:
+            left, scope.deadline = scope.deadline - now, math.inf
+        waiting += change
+        if waiting == 0:
+            scope.deadline = now + left
+            self._paused.pop(key, None)
+        else:
+            self._paused[key] = (waiting, left)
+
+    async def on_approval_decided(self, event: Event) -> None:
+        parsed = parse_approval_topic(event.topic)
+        awaited = self._awaiting.get((parsed[0], parsed[1])) if parsed is not None else None
+        if awaited is None or awaited.event.is_set():
+            return
+        try:
+            awaited.decision = ApprovalDecision.model_validate(event.data)
+        except ValidationError as exc:
+            logger.error("agent {}: unreadable decision {}: {}", self.agent.name, event.id, exc)
+            return
+        awaited.event.set()
 
     async def on_task_cancel(self, event: Event) -> None:
         task_id = task_id_of(event.topic)
@@ -383,6 +490,16 @@ class AgentActor(Actor):
                 )
             except Exception:
                 logger.warning("could not report the unreadable step {}", event.id)
+
+
+class _Awaited:
+    """A tool call's wait for its decision."""
+
+    __slots__ = ("decision", "event")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.decision: ApprovalDecision | None = None
 
 
 def _reason(event: Event) -> str:

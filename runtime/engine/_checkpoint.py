@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, model_validator
 
 from ..plans._plan import Step, graph_problems
+from ._approvals import ApprovalRecord
 from ._result import StepResult
 
 
@@ -35,6 +36,12 @@ class TaskCheckpoint(BaseModel):
         default_factory=list,
         description="the results of the steps that completed (output, artifacts, usage, "
         "times): these steps are not run again",
+    )
+    approvals: list[ApprovalRecord] = Field(
+        default_factory=list,
+        description="the task's approval requests and their decisions: a request asked "
+        "again (same id) gets its decision at once, or is still pending with its first "
+        "creation and expiry times",
     )
 
     @model_validator(mode="after")

@@ -20,8 +20,11 @@ from agent_relay.bus import Actor, Bus, BusError, Event, WorkQueue, handler, utc
 
 from .._inputs import InputFile
 from .._settings import RuntimeSettings, task_settings
+from .._validation import first_problem
 from ..models._chat_model import ChatModel
 from ..plans._planner import Planner
+from ._approval_desk import ApprovalHandler
+from ._approvals import ApprovalError, ApprovalRequest, Decision, parse_approval_topic
 from ._checkpoint import TaskCheckpoint
 from ._result import TaskResult
 from ._task_run import TaskRun
@@ -57,8 +60,10 @@ class Master(Actor):
         workspace: Path,
         work: WorkQueue | None = None,
         group: str | None = None,
+        approval_handler: ApprovalHandler | None = None,
     ) -> None:
         super().__init__(bus, concurrency=16, name="master")
+        self._approval_handler = approval_handler
         # Masters of one group share its submitted tasks; other groups never see them.
         self.bind(submissions_pattern(group), self.on_submitted, queue="master")
         self._work_queue = work
@@ -153,6 +158,7 @@ class Master(Actor):
             workspace=self._workspace / task_id,
             checkpoint=submission.checkpoint,
             work=self._work_queue,
+            approval_handler=self._approval_handler,
         )
         self._runs[task_id] = run
         assert self._tg is not None
@@ -218,6 +224,40 @@ class Master(Actor):
         run = self._runs.get(task_id)
         if run is not None and what in ("started", "completed", "failed", "cancelled"):
             run.on_step_event(step_id, what, event)
+            if what != "started":
+                await run.step_ended(step_id)
+
+    @handler("task.*.approval.*.requested")
+    async def on_approval_requested(self, event: Event) -> None:
+        run = self._runs.get(task_id_of(event.topic))
+        if run is None:
+            return
+        try:
+            request = ApprovalRequest.model_validate(event.data)
+        except ValidationError as exc:
+            logger.error("task {}: unreadable approval request {}: {}", run.task_id, event.id, exc)
+            return
+        await run.on_approval_requested(request)
+
+    @handler("task.*.approval.*.decide")
+    async def on_decide(self, event: Event) -> None:
+        """A decision, as a bus request: the master running the task answers
+        ``{"decision": ApprovalDecision}`` or ``{"error": why}``; other masters stay silent."""
+        parsed = parse_approval_topic(event.topic)
+        run = self._runs.get(parsed[0]) if parsed is not None else None
+        if run is None or parsed is None or event.reply_to is None:
+            return
+        try:
+            decision = Decision.model_validate(event.data)
+            decided = await run.decide(parsed[1], decision)
+        except ValidationError as exc:
+            await self.bus.reply(
+                event, {"error": f"invalid decision: {first_problem(exc, 'decision')}"}
+            )
+        except ApprovalError as exc:
+            await self.bus.reply(event, {"error": str(exc)})
+        else:
+            await self.bus.reply(event, {"decision": decided.model_dump(mode="json")})
 
     @handler("task.*.cancel")
     async def on_cancel(self, event: Event) -> None:

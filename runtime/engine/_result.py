@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..models._chat_types import Usage
+from ._approvals import ApprovalRecord
 from ._steps import Artifact
 
 #: ``rejected``: the plan named the step but it could not run (unknown agent, dangling
@@ -70,6 +71,11 @@ class TaskResult(BaseModel):
     started_at: datetime
     finished_at: datetime
     replanned: bool = False
+    approvals: list[ApprovalRecord] = Field(
+        default_factory=list,
+        description="what a person was asked to approve (the plan, tool calls) and how each "
+        "was decided; a request nobody decided before the task ended is ``withdrawn``",
+    )
     workdir: str = Field(
         description="the task's working directory (absolute): its artifacts' paths are "
         "relative to it",

@@ -69,6 +69,15 @@ class StepAssignment(BaseModel):
         description="paths in the workspace (files or folders) the step must not change: "
         "the task's inputs",
     )
+    approve_tools: Literal["never", "risky", "always"] = Field(
+        default="never",
+        description="the task's rule for tool calls that wait for a person's approval (a "
+        "runtime's own per-agent policy comes first)",
+    )
+    approval_timeout_s: float | None = Field(
+        default=None, description="seconds an approval may wait before it expires"
+    )
+    on_approval_expiry: Literal["reject", "fail"] = "reject"
 
 
 class StepOutput(BaseModel):

@@ -20,12 +20,16 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from loguru import logger
 from pydantic import ValidationError
 
@@ -37,10 +41,20 @@ from .._settings import RuntimeSettings
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
+from ..plans._parse import parse_plan
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner, PlanningError
 from ..plans._prompt import task_with_inputs
 from ..plans._step_reader import RejectedStep
+from ._approval_desk import ApprovalDesk, ApprovalHandler
+from ._approvals import (
+    ApprovalDecision,
+    ApprovalError,
+    ApprovalRequest,
+    Decision,
+    check_edited_arguments,
+    plan_approval_id,
+)
 from ._checkpoint import TaskCheckpoint
 from ._metered_model import MeteredModel
 from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
@@ -72,6 +86,7 @@ class TaskRun:
         inputs: list[InputFile] | None = None,
         checkpoint: TaskCheckpoint | None = None,
         work: WorkQueue | None = None,
+        approval_handler: ApprovalHandler | None = None,
     ) -> None:
         self.task_id = task_id
         # Where step assignments go when they must not be lost (a durable work queue); else
@@ -125,11 +140,31 @@ class TaskRun:
         self._checkpoint_plan: list[Step] = []
         self._reused: list[str] = []
         self._holding = False
+        self._completed_before: list[StepResult] = []
         if checkpoint is not None:
+            self._completed_before = checkpoint.completed
             self._reusable = {r.id: r for r in checkpoint.completed}
             self._checkpoint_plan = checkpoint.plan
             self._replanned = checkpoint.replanned
             self._holding = True
+        # Approvals: each plan waits for one when ``approve_plan`` is on (the dispatcher
+        # holds its steps back meanwhile); the agents ask about tool calls through here.
+        self._plan_round = 0
+        self._round_start = 0  # where this round's steps begin in ``_step_dumps``
+        self._holding = self._holding or settings.approve_plan
+        self.approvals = ApprovalDesk(
+            task_id,
+            bus,
+            handler=approval_handler,
+            check=self._check_decision,
+            on_pending=self._approvals_pending,
+            known=checkpoint.approvals if checkpoint is not None else (),
+        )
+        # The task's time left when its clock stopped for a person, while it is stopped.
+        self._time_left: float | None = None
+        # Steps whose master-side deadline moved (an approval paused them): by step id, the
+        # latest one; an earlier entry in ``_deadlines`` is stale then.
+        self._rearmed: dict[str, float] = {}
 
     # -- from the master's handlers --------------------------------------------------------
 
@@ -247,7 +282,7 @@ class TaskRun:
                     answer_usage = await final_answer(
                         self.task, results, self._settings.summarize, self._summary_model
                     )
-        except (PlanningError, PlanError) as exc:
+        except (PlanningError, PlanError, ApprovalError) as exc:
             status, error, error_kind = "failed", str(exc), _error_kind(exc)
         except ModelError as exc:
             status, error = "failed", f"planning failed: {exc}"
@@ -263,6 +298,7 @@ class TaskRun:
         answer, usage = ("", Usage()) if status is not None else answer_usage
         with anyio.CancelScope(shield=True):
             await self._finish_open_steps(error or "the task ended")
+            await self.approvals.withdraw(f"the task ended: {error or 'no decision needed'}")
         steps = [node.result for node in self._graph] + self._rejected_results
         if status is None:
             status, error = self._plan_verdict(*overall_status(steps))
@@ -281,12 +317,14 @@ class TaskRun:
             started_at=started_at,
             finished_at=utc_now(),
             replanned=self._replanned,
+            approvals=list(self.approvals.records.values()),
         )
 
     async def _run_plan(self, *, initial: bool) -> None:
         failure: RelayError | None = None  # PlanningError, PlanError or ModelError
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            self.approvals.start(partial(_spawn, tg))
             self._planning = True
             tg.start_soon(self._dispatcher)
             try:
@@ -320,6 +358,7 @@ class TaskRun:
             await self._plan_calls(initial=initial)
 
     async def _plan_calls(self, *, initial: bool) -> None:
+        self._round_start = len(self._step_dumps)
         if initial and self._checkpoint_plan:
             await self._take_checkpoint_plan()
             return
@@ -358,6 +397,7 @@ class TaskRun:
         # The planner checks the whole graph; this only guards against a step left waiting.
         await self._cancel_steps(self._graph.dangling())
         await self._emit_plan(complete=True)
+        await self._approve_plan()
         self._release()
 
     async def _take_checkpoint_plan(self) -> None:
@@ -376,6 +416,7 @@ class TaskRun:
         }
         if unknown:
             await self._reject(unknown)
+        await self._approve_plan()
         self._release()
 
     def _release(self) -> None:
@@ -445,13 +486,125 @@ class TaskRun:
         self._graph.add_done(step, done.model_copy(update={"superseded": False}))
         return True
 
+    # -- approvals -------------------------------------------------------------------------
+
+    async def on_approval_requested(self, request: ApprovalRequest) -> None:
+        """An agent asks whether a tool call may run."""
+        if request.kind == "tool" and request.task_id == self.task_id:
+            await self.approvals.ask(request)
+
+    async def decide(self, approval_id: str, decision: Decision) -> ApprovalDecision:
+        """Raises ``ApprovalError`` (see ``ApprovalDesk.decide``)."""
+        return await self.approvals.decide(approval_id, decision)
+
+    async def step_ended(self, step_id: str) -> None:
+        """After an agent's report: a step that ended needs none of its approvals any more."""
+        node = self._graph.get(step_id)
+        if node is not None and node.finished and step_id in self.approvals.pending_steps():
+            await self.approvals.withdraw(
+                f"step {step_id} ended {node.result.status}", step_id=step_id
+            )
+
+    def _approvals_pending(self, pending: int) -> None:
+        """Time spent waiting for a person does not count toward the task's timeout."""
+        now, deadline = anyio.current_time(), self._deadline
+        if pending and self._time_left is None and deadline is not None:
+            self._time_left, deadline.deadline = deadline.deadline - now, math.inf
+        elif not pending and self._time_left is not None and deadline is not None:
+            deadline.deadline, self._time_left = now + self._time_left, None
+        # The steps paused now or before: a decided one gets its full time from now on.
+        for step_id in self.approvals.pending_steps() | set(self._rearmed):
+            node = self._graph.get(step_id)
+            if node is not None and not node.finished and self._settings.step_timeout_s:
+                self._arm(node, self._settings.step_timeout_s)
+
+    def _arm(self, node: StepNode, timeout: float) -> None:
+        """Give up on the step's agent if it says nothing for ``timeout`` seconds more."""
+        deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
+        if node.step.id in self._rearmed or self.approvals.records:
+            self._rearmed[node.step.id] = deadline
+        heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
+
+    def _check_decision(self, request: ApprovalRequest, decision: Decision) -> None:
+        if request.kind == "tool":
+            if decision.plan is not None:
+                raise ApprovalError(f"approval {request.id} is a tool call's: it takes no plan")
+            if decision.arguments is not None:
+                check_edited_arguments(request, decision.arguments)
+            return
+        if decision.arguments is not None:
+            raise ApprovalError(f"approval {request.id} is a plan's: edit its plan, not arguments")
+        if decision.plan is None:
+            return
+        if self._plan_round > 1:
+            raise ApprovalError("a revised plan can be approved or rejected, not edited")
+        limits = self._planner.limits
+        try:
+            parse_plan(
+                json.dumps({"plan": decision.plan}),
+                list(self._agents),
+                max_steps=limits.max_steps,
+                max_prompt_chars=limits.max_prompt_chars,
+            )
+        except PlanError as exc:
+            raise ApprovalError(f"the edited plan cannot run: {exc}") from None
+
+    async def _approve_plan(self) -> None:
+        """With ``approve_plan`` on, wait for the decision on the plan just completed: run it
+        (or the edited one), or end the task (rejected: cancelled with the reason; expired:
+        as ``on_approval_expiry`` says)."""
+        if not self._settings.approve_plan:
+            return
+        self._plan_round += 1
+        steps = self._step_dumps[self._round_start :]
+        if not steps:
+            return  # nothing would run: nothing to approve
+        timeout = self._settings.approval_timeout_s
+        now = utc_now()
+        request = ApprovalRequest(
+            id=plan_approval_id(self._plan_round),
+            task_id=self.task_id,
+            kind="plan",
+            plan=list(steps),
+            reason="approve_plan is on: no step starts before the plan is approved"
+            if self._plan_round == 1
+            else "approve_plan is on: the revised plan waits for approval",
+            created_at=now,
+            expires_at=now + timedelta(seconds=timeout) if timeout else None,
+            on_expiry=self._settings.on_approval_expiry,
+        )
+        await self.approvals.ask(request)
+        decision = await self.approvals.wait(request.id)
+        if decision.outcome == "approved":
+            if decision.plan is not None and decision.plan != steps:
+                await self._replace_plan(decision.plan)
+            return
+        if decision.outcome == "expired" and decision.on_expiry == "fail":
+            raise ApprovalError(f"the plan was not approved: {decision.reason}")
+        why = {"rejected": "the plan was rejected", "expired": "the plan's approval expired"}
+        reason = why.get(decision.outcome, "the plan was not approved")
+        self.cancel(f"{reason}: {decision.reason}" if decision.reason else reason)
+        await anyio.lowlevel.checkpoint()  # the task's scope is cancelled: this raises
+
+    async def _replace_plan(self, steps: list[dict[str, Any]]) -> None:
+        """A person's edit of the first plan, checked already: it replaces the plan whole.
+        No step was handed out (the dispatcher held them back)."""
+        self._graph = StepGraph(self._agents, self._settings.max_parallel_steps, self._nudge)
+        self._step_dumps, self._rejected_results, self._plan_problems = [], [], []
+        if self._reusable is not None:
+            self._reusable = {r.id: r for r in self._completed_before}
+            self._reused = []
+        for raw in steps:
+            await self._accept(Step.model_validate(raw))
+        await self._emit_plan(complete=True)
+
     # -- the dispatcher --------------------------------------------------------------------
 
     async def _dispatcher(self) -> None:
         """Publish what is due (the plan, verdicts, ready steps) until every step has
         finished and no more can come; give up on agents that stay silent."""
-        graph = self._graph
         while True:
+            graph = self._graph  # an edited plan replaces it before any step is handed out
             if self._wake.is_set():
                 self._wake = anyio.Event()  # what happens from here on wakes it again
             if self._plan_event_due:
@@ -482,8 +635,7 @@ class TaskRun:
         step = node.step
         timeout = self._settings.step_timeout_s
         if timeout:
-            deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
-            heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
+            self._arm(node, timeout)
         assignment = StepAssignment(
             task_id=self.task_id,
             step_id=step.id,
@@ -495,6 +647,9 @@ class TaskRun:
             allow_code_execution=self._settings.allow_code_execution,
             unconfined_code_execution=self._settings.unconfined_code_execution,
             read_only=self._read_only,
+            approve_tools=self._settings.approve_tools,
+            approval_timeout_s=self._settings.approval_timeout_s,
+            on_approval_expiry=self._settings.on_approval_expiry,
         ).model_dump(mode="json")
         # The inputs are the dumps of ``StepInput`` models too, made once per dependency.
         assignment["inputs"] = self._graph.inputs_json(node)
@@ -516,10 +671,14 @@ class TaskRun:
         deadlines = self._deadlines
         current = anyio.current_time()
         while deadlines and deadlines[0][0] <= current:
-            _, _, node = heapq.heappop(deadlines)
-            if node.finished:
-                continue
+            due, _, node = heapq.heappop(deadlines)
+            if node.finished or due < self._rearmed.get(node.step.id, due):
+                continue  # ended, or its deadline moved since
             step = node.step
+            if step.id in self.approvals.pending_steps():
+                # Waiting for a person, not silent: the agent's own clock is paused too.
+                self._arm(node, self._settings.step_timeout_s)
+                continue
             await self._bus.emit_unvalidated(
                 step_topic(self.task_id, step.id, "cancel"), "step.cancel", {}, task_id=self.task_id
             )
@@ -615,6 +774,10 @@ class TaskRun:
             {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
+
+
+def _spawn(tg: anyio.abc.TaskGroup, function: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    tg.start_soon(function)
 
 
 def _error_kind(exc: RelayError) -> str:
