@@ -72,12 +72,14 @@ class ApprovalDesk:
             if r.decision is None and r.request.step_id is not None
         }
 
-    def start(self, spawn: Spawn) -> None:
+    async def start(self, spawn: Spawn) -> None:
         """Run expiry timers and handler calls in the task group behind ``spawn`` from now on
-        (the task's plan group); requests kept from before a restart start theirs now."""
+        (the task's plan group). Requests kept from before a restart are announced again,
+        for whoever watches the task now, and start their timers."""
         self._spawn = spawn
         unstarted, self._unstarted = self._unstarted, []
         for request in unstarted:
+            await self._announce(request)
             self._watch(request)
         if unstarted:
             self._on_pending(self.pending)
@@ -98,12 +100,7 @@ class ApprovalDesk:
             request = known.request
         if request.id in self._unstarted_ids():
             self._unstarted = [r for r in self._unstarted if r.id != request.id]
-        await self._bus.emit(
-            approval_topic(self._task_id, request.id, "requested"),
-            "approval.requested",
-            request.model_dump(mode="json"),
-            task_id=self._task_id,
-        )
+        await self._announce(request)
         self._watch(request)
         self._on_pending(self.pending)
 
@@ -224,6 +221,14 @@ class ApprovalDesk:
         with anyio.CancelScope(shield=True):
             await self._publish_decision(decision)
         return decision
+
+    async def _announce(self, request: ApprovalRequest) -> None:
+        await self._bus.emit(
+            approval_topic(self._task_id, request.id, "requested"),
+            "approval.requested",
+            request.model_dump(mode="json"),
+            task_id=self._task_id,
+        )
 
     async def _publish_decision(self, decision: ApprovalDecision) -> None:
         await self._bus.emit(

@@ -140,6 +140,7 @@ class TaskRun:
         self._checkpoint_plan: list[Step] = []
         self._reused: list[str] = []
         self._holding = False
+        self._resuming = checkpoint is not None
         self._completed_before: list[StepResult] = []
         if checkpoint is not None:
             self._completed_before = checkpoint.completed
@@ -151,7 +152,6 @@ class TaskRun:
         # holds its steps back meanwhile); the agents ask about tool calls through here.
         self._plan_round = 0
         self._round_start = 0  # where this round's steps begin in ``_step_dumps``
-        self._holding = self._holding or settings.approve_plan
         self.approvals = ApprovalDesk(
             task_id,
             bus,
@@ -324,7 +324,7 @@ class TaskRun:
         failure: RelayError | None = None  # PlanningError, PlanError or ModelError
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            self.approvals.start(partial(_spawn, tg))
+            await self.approvals.start(partial(_spawn, tg))
             self._planning = True
             tg.start_soon(self._dispatcher)
             try:
@@ -359,6 +359,8 @@ class TaskRun:
 
     async def _plan_calls(self, *, initial: bool) -> None:
         self._round_start = len(self._step_dumps)
+        # Each plan, first or revised, waits for its approval before any of its steps goes.
+        self._holding = self._holding or self._settings.approve_plan
         if initial and self._checkpoint_plan:
             await self._take_checkpoint_plan()
             return
@@ -366,10 +368,10 @@ class TaskRun:
             try:
                 outcome = await self._planner.plan(self._planning_task, self._accept, self._reject)
             except (PlanningError, ModelError):
-                if self._holding:
+                if self._resuming:
                     await self._emit_resumed(planned_again=True)
                 raise
-            if self._holding:
+            if self._resuming:
                 await self._emit_resumed(planned_again=True)
         else:
             self._replanned = True
@@ -618,6 +620,10 @@ class TaskRun:
                     self._tg.start_soon(self._dispatch_when_free, node)
             await self._give_up_on_silent_agents()
             if not self._planning and not graph.open and not graph.verdicts:
+                if self.approvals.pending:
+                    # Asked by steps that are gone (a plan that changed on resuming): no
+                    # step waits for them, and their timers must not hold the task open.
+                    await self.approvals.withdraw("no step of the plan waits for it")
                 return
             if not self._wake.is_set():
                 next_deadline = self._deadlines[0][0] if self._deadlines else math.inf
