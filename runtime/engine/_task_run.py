@@ -20,10 +20,8 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
-import json
 import math
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,22 +39,15 @@ from .._settings import RuntimeSettings
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
-from ..plans._parse import parse_plan
 from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner, PlanningError
 from ..plans._prompt import task_with_inputs
 from ..plans._step_reader import RejectedStep
 from ._approval_desk import ApprovalDesk, ApprovalHandler
-from ._approvals import (
-    ApprovalDecision,
-    ApprovalError,
-    ApprovalRequest,
-    Decision,
-    check_edited_arguments,
-    plan_approval_id,
-)
+from ._approvals import ApprovalDecision, ApprovalError, ApprovalRequest, Decision
 from ._checkpoint import TaskCheckpoint
 from ._metered_model import MeteredModel
+from ._plan_approval import check_decision, plan_request
 from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
 from ._step_graph import StepGraph, StepNode
 from ._steps import StepAssignment, StepFailure, StepOutput
@@ -298,7 +289,7 @@ class TaskRun:
         answer, usage = ("", Usage()) if status is not None else answer_usage
         with anyio.CancelScope(shield=True):
             await self._finish_open_steps(error or "the task ended")
-            await self.approvals.withdraw(f"the task ended: {error or 'no decision needed'}")
+            await self.approvals.withdraw("the task ended" + (f": {error}" if error else ""))
         steps = [node.result for node in self._graph] + self._rejected_results
         if status is None:
             status, error = self._plan_verdict(*overall_status(steps))
@@ -528,28 +519,13 @@ class TaskRun:
         heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
 
     def _check_decision(self, request: ApprovalRequest, decision: Decision) -> None:
-        if request.kind == "tool":
-            if decision.plan is not None:
-                raise ApprovalError(f"approval {request.id} is a tool call's: it takes no plan")
-            if decision.arguments is not None:
-                check_edited_arguments(request, decision.arguments)
-            return
-        if decision.arguments is not None:
-            raise ApprovalError(f"approval {request.id} is a plan's: edit its plan, not arguments")
-        if decision.plan is None:
-            return
-        if self._plan_round > 1:
-            raise ApprovalError("a revised plan can be approved or rejected, not edited")
-        limits = self._planner.limits
-        try:
-            parse_plan(
-                json.dumps({"plan": decision.plan}),
-                list(self._agents),
-                max_steps=limits.max_steps,
-                max_prompt_chars=limits.max_prompt_chars,
-            )
-        except PlanError as exc:
-            raise ApprovalError(f"the edited plan cannot run: {exc}") from None
+        check_decision(
+            request,
+            decision,
+            plan_editable=self._plan_round == 1,
+            agents=list(self._agents),
+            limits=self._planner.limits,
+        )
 
     async def _approve_plan(self) -> None:
         """With ``approve_plan`` on, wait for the decision on the plan just completed: run it
@@ -561,20 +537,7 @@ class TaskRun:
         steps = self._step_dumps[self._round_start :]
         if not steps:
             return  # nothing would run: nothing to approve
-        timeout = self._settings.approval_timeout_s
-        now = utc_now()
-        request = ApprovalRequest(
-            id=plan_approval_id(self._plan_round),
-            task_id=self.task_id,
-            kind="plan",
-            plan=list(steps),
-            reason="approve_plan is on: no step starts before the plan is approved"
-            if self._plan_round == 1
-            else "approve_plan is on: the revised plan waits for approval",
-            created_at=now,
-            expires_at=now + timedelta(seconds=timeout) if timeout else None,
-            on_expiry=self._settings.on_approval_expiry,
-        )
+        request = plan_request(self.task_id, self._plan_round, steps, self._settings)
         await self.approvals.ask(request)
         decision = await self.approvals.wait(request.id)
         if decision.outcome == "approved":
