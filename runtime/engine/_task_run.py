@@ -321,15 +321,16 @@ class TaskRun:
         )
 
     async def _run_plan(self, *, initial: bool) -> None:
-        failure: RelayError | None = None  # PlanningError, PlanError or ModelError
+        # PlanningError, PlanError, ModelError, or ApprovalError (a plan's expiry set to fail)
+        failure: RelayError | None = None
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            self.approvals.start(partial(_spawn, tg))
+            await self.approvals.start(partial(_spawn, tg))
             self._planning = True
             tg.start_soon(self._dispatcher)
             try:
                 await self._plan_into(initial=initial)
-            except (PlanningError, PlanError, ModelError) as exc:
+            except (PlanningError, PlanError, ModelError, ApprovalError) as exc:
                 # Raised from here it would come out wrapped in an exception group; the steps
                 # already started are cancelled with the task group instead.
                 failure = exc
