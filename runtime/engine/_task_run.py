@@ -502,8 +502,10 @@ class TaskRun:
         """After an agent's report: a step that ended needs none of its approvals any more."""
         node = self._graph.get(step_id)
         if node is not None and node.finished and step_id in self.approvals.pending_steps():
+            ended = node.result
+            why = f": {ended.error}" if ended.error else ""
             await self.approvals.withdraw(
-                f"step {step_id} ended {node.result.status}", step_id=step_id
+                f"step {step_id} ended {ended.status}{why}", step_id=step_id
             )
 
     def _approvals_pending(self, pending: int) -> None:

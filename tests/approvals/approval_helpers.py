@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from agent_scripts import AgentScript, Turn, default_agents, plan_text
+from agent_scripts import AgentScript, Turn, default_agents, plan_text, tool_call
 
 from agent_relay.bus import Event
 from agent_relay.runtime import (
@@ -31,6 +31,7 @@ from agent_relay.runtime import (
 DEADLINE_S = 60.0
 
 WRITE = "write the notes"
+CODE = "save the script"
 
 
 def settings(**options: Any) -> RuntimeSettings:
@@ -41,6 +42,18 @@ def settings(**options: Any) -> RuntimeSettings:
 def one_step(turns: Sequence[Turn], *, agent: str = "file", prompt: str = WRITE) -> AgentScript:
     """A plan of one step of ``agent`` whose model plays ``turns``."""
     return AgentScript(plan_text(("s1", agent, prompt, [])), {prompt: list(turns)})
+
+
+def file_and_code() -> AgentScript:
+    """Two independent steps, ``files`` (writes notes.md) and ``code`` (saves run.py), one
+    tool call each."""
+    return AgentScript(
+        plan_text(("files", "file", WRITE, []), ("code", "code", CODE, [])),
+        {
+            WRITE: [tool_call("write_file", {"path": "notes.md", "content": "hi"})],
+            CODE: [tool_call("save_code", {"path": "run.py", "code": "pass"})],
+        },
+    )
 
 
 def runtime(
@@ -120,11 +133,13 @@ def tool_records(records: Sequence[ApprovalRecord]) -> list[ApprovalRecord]:
 
 
 __all__ = [
+    "CODE",
     "DEADLINE_S",
     "WRITE",
     "EventLog",
     "approver",
     "decide_all",
+    "file_and_code",
     "of_step",
     "one_step",
     "runtime",

@@ -13,7 +13,7 @@ from approval_helpers import DEADLINE_S, WRITE, one_step, runtime, settings
 from agent_relay.runtime.engine._task_run import _SILENT_AGENT_GRACE_S
 
 STEP_TIMEOUT_S = 1.0
-TASK_TIMEOUT_S = 3.0
+TASK_TIMEOUT_S = 5.0
 
 
 async def test_a_step_waiting_for_approval_does_not_time_out(tmp_path: Path) -> None:

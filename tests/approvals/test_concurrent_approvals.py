@@ -8,26 +8,22 @@ from pathlib import Path
 
 import anyio
 import pytest
-from agent_scripts import AgentScript, plan_text, tool_call
-from approval_helpers import DEADLINE_S, WRITE, EventLog, of_step, runtime, settings
+from approval_helpers import (
+    CODE,
+    DEADLINE_S,
+    WRITE,
+    EventLog,
+    file_and_code,
+    of_step,
+    runtime,
+    settings,
+)
 from gate_helpers import wait_until
-
-CODE = "save the script"
-
-
-def two_independent_steps() -> AgentScript:
-    return AgentScript(
-        plan_text(("files", "file", WRITE, []), ("code", "code", CODE, [])),
-        {
-            WRITE: [tool_call("write_file", {"path": "notes.md", "content": "hi"})],
-            CODE: [tool_call("save_code", {"path": "run.py", "code": "pass"})],
-        },
-    )
 
 
 @pytest.mark.parametrize("first", ["files", "code"])
 async def test_two_pending_requests_decided_in_either_order(first: str, tmp_path: Path) -> None:
-    script = two_independent_steps()
+    script = file_and_code()
     with anyio.fail_after(DEADLINE_S):
         async with runtime(tmp_path, script, settings=settings(approve_tools="always")) as rt:
             handle = await rt.submit("do the work")
@@ -55,7 +51,7 @@ async def test_two_pending_requests_decided_in_either_order(first: str, tmp_path
 
 
 async def test_a_step_needing_no_approval_completes_while_another_waits(tmp_path: Path) -> None:
-    script = two_independent_steps()
+    script = file_and_code()
     with anyio.fail_after(DEADLINE_S):
         async with (
             runtime(tmp_path, script, tool_approvals={"file": {"*": "always"}}) as rt,

@@ -10,11 +10,10 @@ from typing import Any
 import anyio
 import pytest
 from agent_scripts import AgentScript, plan_text, tool_call
-from approval_helpers import DEADLINE_S, WRITE, EventLog, runtime, settings
+from approval_helpers import CODE, DEADLINE_S, WRITE, EventLog, runtime, settings
 
 from agent_relay.runtime import ApprovalError
 
-CODE = "save the script"
 OTHER = "write another file"
 PLAN = settings(approve_plan=True)
 STEP_EVENTS = ("step.queued", "step.started", "step.completed", "step.failed")

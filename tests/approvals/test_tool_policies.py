@@ -29,7 +29,7 @@ from agent_relay.runtime import (
     TaskResult,
 )
 
-CODE = "run the numbers"
+RUN = "run the numbers"
 
 
 async def run_approving(
@@ -61,7 +61,7 @@ async def test_never_and_always(rule: str, asks: bool, tmp_path: Path) -> None:
 
 async def test_risky_asks_for_downloads_code_and_overwrites_only(tmp_path: Path) -> None:
     script = AgentScript(
-        plan_text(("files", "file", WRITE, []), ("code", "code", CODE, ["files"])),
+        plan_text(("files", "file", WRITE, []), ("code", "code", RUN, ["files"])),
         {
             WRITE: [
                 tool_call("write_file", {"path": "notes.md", "content": "first"}),
@@ -69,7 +69,7 @@ async def test_risky_asks_for_downloads_code_and_overwrites_only(tmp_path: Path)
                 tool_call("write_file", {"path": "notes.md", "content": "second"}),
                 tool_call("download_file", {"url": "http://127.0.0.1:9/data.csv"}),
             ],
-            CODE: [tool_call("execute_code", {"language": "python", "code": "print(6 * 7)"})],
+            RUN: [tool_call("execute_code", {"language": "python", "code": "print(6 * 7)"})],
         },
     )
 
@@ -101,7 +101,7 @@ async def test_risky_asks_for_downloads_code_and_overwrites_only(tmp_path: Path)
         "wrote notes.md (6 bytes)",
         "error: a person rejected this call, so it did not run: no download_file today",
     ]
-    assert script.records[CODE].outputs == [
+    assert script.records[RUN].outputs == [
         "error: a person rejected this call, so it did not run: no execute_code today"
     ]
     assert (tmp_path / result.task_id / "notes.md").read_text() == "second"
@@ -118,14 +118,14 @@ async def test_the_most_specific_rule_of_the_runtime_wins(tmp_path: Path) -> Non
         "*": {"list_files": "always", "save_code": "never"},
     }
     script = AgentScript(
-        plan_text(("files", "file", WRITE, []), ("code", "code", CODE, [])),
+        plan_text(("files", "file", WRITE, []), ("code", "code", RUN, [])),
         {
             WRITE: [
                 tool_call("write_file", {"path": "a.md", "content": "a"}),
                 tool_call("list_files", {}),
                 tool_call("read_file", {"path": "a.md"}),
             ],
-            CODE: [tool_call("save_code", {"path": "b.py", "code": "pass"})],
+            RUN: [tool_call("save_code", {"path": "b.py", "code": "pass"})],
         },
     )
     result, asked = await run_approving(
@@ -136,7 +136,7 @@ async def test_the_most_specific_rule_of_the_runtime_wins(tmp_path: Path) -> Non
     assert [(r.agent, r.tool) for r in asked] == [("file", "write_file")]
     assert "approval rule: always" in asked[0].reason
     assert script.records[WRITE].outputs[0] == "wrote a.md (1 bytes)"
-    assert script.records[CODE].outputs == ["saved b.py (4 bytes)"]
+    assert script.records[RUN].outputs == ["saved b.py (4 bytes)"]
 
 
 async def test_a_tool_the_runtime_names_no_rule_for_follows_the_task(tmp_path: Path) -> None:
