@@ -60,6 +60,9 @@ class ApprovalDesk:
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._spawn: Spawn | None = None
         self._unstarted = [r.request for r in self.records.values() if r.decision is None]
+        # The requests published on ``...requested`` by this desk: each is published once,
+        # a kept one with its first creation and expiry times.
+        self._announced: set[str] = set()
 
     @property
     def pending(self) -> int:
@@ -74,15 +77,17 @@ class ApprovalDesk:
 
     async def start(self, spawn: Spawn) -> None:
         """Run expiry timers and handler calls in the task group behind ``spawn`` from now on
-        (the task's plan group). Requests kept from before a restart are announced again,
-        for whoever watches the task now, and start their timers."""
+        (the task's plan group); requests kept from before a restart start theirs now, and
+        are announced again, as first asked, before any step can ask them again."""
         self._spawn = spawn
         unstarted, self._unstarted = self._unstarted, []
         for request in unstarted:
-            await self._announce(request)
             self._watch(request)
         if unstarted:
             self._on_pending(self.pending)
+        for request in unstarted:
+            if request.id not in self._announced:
+                await self._announce(request)
 
     async def ask(self, request: ApprovalRequest) -> None:
         """A new request (or one asked again): record and announce it; a request decided
@@ -91,17 +96,19 @@ class ApprovalDesk:
         if known is not None and known.decision is not None:
             await self._publish_decision(known.decision)
             return
-        if known is not None and request.id in self._scopes:
+        if known is not None and request.id in self._announced:
             return  # asked twice while pending (the master's own request comes back too)
         if known is None:
             self.records[request.id] = ApprovalRecord(request=request)
         else:
             # Kept from before a restart: the request keeps its creation and expiry.
             request = known.request
+        watched = request.id in self._scopes
         if request.id in self._unstarted_ids():
             self._unstarted = [r for r in self._unstarted if r.id != request.id]
         await self._announce(request)
-        self._watch(request)
+        if not watched:
+            self._watch(request)
         self._on_pending(self.pending)
 
     async def wait(self, approval_id: str) -> ApprovalDecision:
@@ -223,6 +230,7 @@ class ApprovalDesk:
         return decision
 
     async def _announce(self, request: ApprovalRequest) -> None:
+        self._announced.add(request.id)
         await self._bus.emit(
             approval_topic(self._task_id, request.id, "requested"),
             "approval.requested",

@@ -312,7 +312,8 @@ class TaskRun:
         )
 
     async def _run_plan(self, *, initial: bool) -> None:
-        failure: RelayError | None = None  # PlanningError, PlanError or ModelError
+        # PlanningError, PlanError, ModelError, or ApprovalError (a plan's expiry set to fail)
+        failure: RelayError | None = None
         async with anyio.create_task_group() as tg:
             self._tg = tg
             await self.approvals.start(partial(_spawn, tg))
@@ -320,7 +321,7 @@ class TaskRun:
             tg.start_soon(self._dispatcher)
             try:
                 await self._plan_into(initial=initial)
-            except (PlanningError, PlanError, ModelError) as exc:
+            except (PlanningError, PlanError, ModelError, ApprovalError) as exc:
                 # Raised from here it would come out wrapped in an exception group; the steps
                 # already started are cancelled with the task group instead.
                 failure = exc
@@ -494,8 +495,10 @@ class TaskRun:
         """After an agent's report: a step that ended needs none of its approvals any more."""
         node = self._graph.get(step_id)
         if node is not None and node.finished and step_id in self.approvals.pending_steps():
+            ended = node.result
+            why = f": {ended.error}" if ended.error else ""
             await self.approvals.withdraw(
-                f"step {step_id} ended {node.result.status}", step_id=step_id
+                f"step {step_id} ended {ended.status}{why}", step_id=step_id
             )
 
     def _approvals_pending(self, pending: int) -> None:
