@@ -29,6 +29,7 @@ ALL_COMMANDS = TASK_COMMANDS | CLIENT_COMMANDS | WORKER_COMMANDS | {"agents"}
 GROUPS = (
     "model",
     "workspace and limits",
+    "approvals",
     "batch",
     "daemon",
     "bus and workers",

@@ -61,24 +61,28 @@ class RuntimeSettings(BaseModel):
         " (the code then sees the host's files as relay's user)",
     )
 
-    approve_plan: Annotated[bool, Setting()] = Field(
+    approve_plan: Annotated[bool, Setting("approvals")] = Field(
         default=False,
         description="wait for a person to approve (or edit, or reject) each plan before any "
         "of its steps starts",
     )
-    approve_tools: Annotated[Literal["never", "risky", "always"], Setting(metavar="RULE")] = Field(
+    approve_tools: Annotated[
+        Literal["never", "risky", "always"], Setting("approvals", metavar="RULE")
+    ] = Field(
         default="never",
         description="tool calls that wait for a person's approval: never, risky (code "
         "execution, downloads, writing over a file) or always",
     )
-    approval_timeout_s: Annotated[float | None, Setting(key="approval_timeout", metavar="S")] = (
-        Field(
-            default=None,
-            gt=0,
-            description="seconds an approval may wait before it expires (no limit if unset)",
-        )
+    approval_timeout_s: Annotated[
+        float | None, Setting("approvals", key="approval_timeout", metavar="S")
+    ] = Field(
+        default=None,
+        gt=0,
+        description="seconds an approval may wait before it expires (no limit if unset)",
     )
-    on_approval_expiry: Annotated[Literal["reject", "fail"], Setting(metavar="OUTCOME")] = Field(
+    on_approval_expiry: Annotated[
+        Literal["reject", "fail"], Setting("approvals", metavar="OUTCOME")
+    ] = Field(
         default="reject",
         description="what an expired approval does: reject the call (the model reads why; an "
         "expired plan cancels the task) or fail the step (the task, for a plan)",

@@ -40,6 +40,9 @@ DISTRIBUTION = "agent-relay"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+#: The commands that decide their tasks' approvals themselves, and so take --yes.
+_APPROVING = frozenset({"run", "demo", "batch"})
+
 _EPILOG = """\
 examples:
   relay demo                               the classic example, offline, no key
@@ -122,6 +125,15 @@ def _settings_flags(parser: argparse.ArgumentParser, command: str) -> None:
     groups["configuration and logging"].add_argument(
         "--config", type=Path, metavar="PATH", help="settings file (relay.toml)"
     )
+    if command in _APPROVING:
+        # Per run, not a setting: a yes in relay.toml or the environment would approve,
+        # unseen, whatever any later run asks.
+        groups["approvals"].add_argument(
+            "--yes",
+            action="store_true",
+            help="approve every request without asking, one line each, recorded as by --yes "
+            "(needed where there is no terminal to ask at, and always for relay batch)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,16 +385,24 @@ def _command(
 ) -> Callable[[], Awaitable[int]]:
     if args.command in CLIENT_COMMANDS:
         return _client_command(args, settings, console)
+    if args.command in _APPROVING and not args.yes:
+        _check_someone_decides(args.command, settings)
     from ._run import demo_command, run_command
 
     if args.command == "demo":
-        return lambda: demo_command(settings, console, json_output=args.json)
+        return lambda: demo_command(settings, console, json_output=args.json, yes=args.yes)
     from ._model import build_model
 
     if args.command == "run":
         model = build_model(settings)
         return lambda: run_command(
-            args.task, model, settings, console, json_output=args.json, inputs=args.inputs
+            args.task,
+            model,
+            settings,
+            console,
+            json_output=args.json,
+            inputs=args.inputs,
+            yes=args.yes,
         )
     if args.command == "serve":
         from ._serve import serve_command
@@ -402,7 +422,17 @@ def _command(
 
     batch_model, settings = _model_for(args, settings)
     out = args.out or default_output_path(args.input)
-    return lambda: batch_command(args.input, out, batch_model, settings, console)
+    return lambda: batch_command(args.input, out, batch_model, settings, console, yes=args.yes)
+
+
+def _check_someone_decides(command: str, settings: RelaySettings) -> None:
+    """Refuse, before anything runs, a command whose approvals nobody could decide."""
+    from ._approval_prompt import nobody_to_ask
+    from ._terminal_input import stdin_is_terminal
+
+    problem = nobody_to_ask(command, settings, at_terminal=stdin_is_terminal())
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

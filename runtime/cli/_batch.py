@@ -26,8 +26,10 @@ from agent_relay.bus import new_short_id, one_line
 from .._handle import TaskHandle
 from .._inputs import InputError
 from .._runtime import Runtime
+from ..engine._approvals import ApprovalRequest
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
+from ._approval_prompt import approvals_on, approve_all
 from ._batch_input import BatchEntry, read_batch
 from ._batch_lock import claim_output
 from ._batch_output import (
@@ -101,11 +103,14 @@ async def batch_command(
     model: ChatModel,
     settings: RelaySettings,
     console: Console,
+    *,
+    yes: bool = False,
 ) -> int:
+    """Run the batch; ``yes``: approve every approval request (a batch never asks)."""
     if same_file(input_path, output_path):
         raise BatchOutputError("the output file must not be the input file; choose another --out")
     with claim_output(output_path):
-        return await _batch(input_path, output_path, model, settings, console)
+        return await _batch(input_path, output_path, model, settings, console, yes=yes)
 
 
 async def _batch(
@@ -114,6 +119,8 @@ async def _batch(
     model: ChatModel,
     settings: RelaySettings,
     console: Console,
+    *,
+    yes: bool,
 ) -> int:
     given = await read_batch(input_path)
     report_bad_lines(given.bad, input_path)
@@ -129,7 +136,9 @@ async def _batch(
     run: _BatchRun | None = None
     if pending:
         async with model:
-            run = await _run_all(pending, output_path, model, settings, counts, existing, console)
+            run = await _run_all(
+                pending, output_path, model, settings, counts, existing, console, yes=yes
+            )
     left = not_completed(existing, (e.id for e in given.entries))
     summary(
         console,
@@ -171,9 +180,23 @@ async def _run_all(
     counts: BatchCounts,
     written: ExistingResults,
     console: Console,
+    *,
+    yes: bool,
 ) -> _BatchRun:
+    run: _BatchRun | None = None
+
+    def show_approval(request: ApprovalRequest, line: Text) -> None:
+        # By the batch's id of the task, which the person knows (the runtime's is its own).
+        running = run.running.items() if run is not None else ()
+        who = next((i for i, h in running if h.task_id == request.task_id), request.task_id)
+        console.print(Text.assemble(f"{who}: ", line), soft_wrap=True)
+
+    # --yes, or approvals are off (the command line refuses a batch that would ask).
+    handler = approve_all(show_approval) if yes and approvals_on(settings) else None
     # A group of its own: on a shared bus, another process's masters never plan its tasks.
-    runtime = build_runtime(model, settings, master_group=new_short_id("batch"))
+    runtime = build_runtime(
+        model, settings, master_group=new_short_id("batch"), approval_handler=handler
+    )
     send, receive = anyio.create_memory_object_stream[TaskResult](
         max_buffer_size=settings.concurrency * 2
     )
@@ -207,6 +230,7 @@ async def _run_all(
                             await limit.acquire()
                             runners.start_soon(_one, run, entry, limit, send.clone())
         control.cancel_scope.cancel()
+    assert run is not None  # set above; None only for show_approval before it was
     return run
 
 

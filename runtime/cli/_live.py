@@ -35,6 +35,9 @@ class LiveView:
         self.state = TaskState(task)
         self._spinners: dict[str, Spinner] = {}
         self._planning_spinner = Spinner("dots", style="magenta")
+        self._live: Live | None = None  # while the view is on screen
+        self._resumed = anyio.Event()  # set unless paused
+        self._resumed.set()
 
     async def follow(self, handle: Followed) -> None:
         """Show the task until it is done."""
@@ -49,18 +52,50 @@ class LiveView:
                 redirect_stdout=False,
             ) as live,
         ):
-            async with anyio.create_task_group() as tg:
+            self._live = live
+            try:
+                async with anyio.create_task_group() as tg:
 
-                async def redraw() -> None:
-                    while True:
-                        live.update(self.render(), refresh=True)
-                        await anyio.sleep(1 / FRAMES_PER_SECOND)
+                    async def redraw() -> None:
+                        while True:
+                            if self._resumed.is_set():
+                                live.update(self.render(), refresh=True)
+                            await anyio.sleep(1 / FRAMES_PER_SECOND)
 
-                tg.start_soon(redraw)
-                async for event in handle.events():
-                    self.state.apply(event)
-                tg.cancel_scope.cancel()
+                    tg.start_soon(redraw)
+                    async for event in handle.events():
+                        self.state.apply(event)
+                    tg.cancel_scope.cancel()
+            finally:
+                self._live = None  # a pause ending from now on leaves the view to this
+            await self._resumed.wait()  # a question still on screen is put away first
+            live.start()  # if a pause stopped it
             live.update(self.render(), refresh=True)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Take the view off the screen for the block (a question asked at the terminal),
+        then draw it again below what the block printed. Does nothing once the view ended."""
+        live = self._live
+        if live is None or not self._resumed.is_set():
+            yield
+            return
+        self._resumed = anyio.Event()
+        overflow = live.vertical_overflow
+        # Stopping redraws the view once more, then a transient Live erases what it drew;
+        # an empty view leaves nothing to erase but its one blank line.
+        live.update(Text(""))
+        live.transient = True
+        live.stop()
+        try:
+            yield
+        finally:
+            live.transient = False
+            live.vertical_overflow = overflow  # stop() set it to show everything
+            if self._live is live:  # still following: back on screen
+                live.start()
+                live.update(self.render(), refresh=True)
+            self._resumed.set()
 
     # -- rendering ---------------------------------------------------------------------------
 

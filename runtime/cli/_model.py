@@ -14,6 +14,7 @@ from agent_relay.bus import printable
 
 from .._errors import ModelConfigError
 from .._runtime import Runtime, RuntimeUsageError
+from ..engine._approval_desk import ApprovalHandler
 from ..models._chat_model import ChatModel
 from ..models._model_string import model_from_string, parse_model_string
 from ._bus_settings import is_memory_bus
@@ -102,7 +103,11 @@ def build_agent_models(settings: RelaySettings) -> dict[str, ChatModel]:
 
 
 def build_runtime(
-    model: ChatModel, settings: RelaySettings, *, master_group: str | None = None
+    model: ChatModel,
+    settings: RelaySettings,
+    *,
+    master_group: str | None = None,
+    approval_handler: ApprovalHandler | None = None,
 ) -> Runtime:
     """The runtime with the agents the settings choose (every registered one that loads when
     ``agents`` is unset: each that fails to load gets one warning line on stderr), each agent's
@@ -112,7 +117,8 @@ def build_runtime(
     that does not run) is a configuration error, and so is a workspace that cannot be used
     (see ``prepare_workspace``), checked last. The runtime runs on the bus the settings name
     (``bus``, ``workers``, ``ack_wait``, ``max_deliver``); a nats:// bus connects when the
-    runtime is entered, which raises ``BusError`` if the server cannot be reached."""
+    runtime is entered, which raises ``BusError`` if the server cannot be reached.
+    ``approval_handler`` decides approval requests in-process (``--yes``)."""
     agent_models = build_agent_models(settings)
     image = image_setup(settings, agent_models.get("image", model))
     try:
@@ -128,6 +134,7 @@ def build_runtime(
             ack_wait_s=settings.ack_wait,
             max_deliver=settings.max_deliver,
             master_group=master_group,
+            approval_handler=approval_handler,
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None

@@ -3,6 +3,7 @@ logs and pipes read well."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from rich.console import Console
@@ -22,6 +23,10 @@ class PlainView:
     def __init__(self, console: Console, task: str) -> None:
         self.console = console
         self.state = TaskState(task)
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to put away while a question is asked: the lines stay as they are."""
+        return contextlib.nullcontext()
 
     async def follow(self, handle: Followed) -> None:
         self._line(f"relay: task {handle.task_id}: {one_line(self.state.task, 200)}")

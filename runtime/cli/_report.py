@@ -1,5 +1,6 @@
-"""The end of a run as a person reads it: the status, the answer, each step's outcome and the
-artifacts with their paths. Styled on a terminal, the same lines as plain text otherwise.
+"""The end of a run as a person reads it: the status, the answer, each step's outcome, the
+approvals asked for and the artifacts with their paths. Styled on a terminal, the same lines
+as plain text otherwise.
 
 Everything a model wrote is put into ``Text`` objects, never into markup, so a model cannot
 inject console markup or escape codes.
@@ -18,6 +19,7 @@ from agent_relay.bus import one_line
 
 from ..engine._result import StepResult, TaskResult
 from ..engine._steps import Artifact
+from ._approval_views import report_lines
 from ._console import print_whole
 
 STATUS_GLYPHS = {
@@ -143,6 +145,8 @@ def report(result: TaskResult, workspace: Path) -> RenderableType:
     if result.steps:
         parts += [Text(), _heading("Steps")]
         parts += [step_line(s) for s in result.steps]
+    if result.approvals:
+        parts += [Text(), _heading("Approvals"), *report_lines(result.approvals)]
     if result.artifacts:
         parts += [Text(), _heading("Artifacts")]
         parts += [_artifact_line(a, task_workspace) for a in result.artifacts]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,9 +18,12 @@ from rich.text import Text
 from agent_relay.bus import new_short_id, one_line, printable
 
 from .._runtime import Runtime
+from ..engine._approval_desk import ApprovalHandler
 from ..engine._result import TaskResult
 from ..models._chat_model import ChatModel
+from ._approval_prompt import TerminalApprovals, approvals_on, approve_all
 from ._config import RelaySettings
+from ._console import SafeConsole
 from ._demo import DEMO_TASK, QUICK, SHOWCASE, demo_model
 from ._followed import Followed
 from ._live import LiveView
@@ -27,6 +31,7 @@ from ._model import build_runtime, opened, setup_lines
 from ._plain import PlainView
 from ._report import print_report
 from ._signals import exit_code, watch_stop_signals
+from ._terminal_input import TerminalLines
 
 # How long an interrupted task gets to wind down (its steps cancelled) before relay leaves.
 _CANCEL_GRACE_S = 5.0
@@ -34,6 +39,33 @@ _CANCEL_GRACE_S = 5.0
 
 class View(Protocol):
     async def follow(self, handle: Followed) -> None: ...
+
+    def paused(self) -> AbstractContextManager[None]: ...
+
+
+@dataclass(frozen=True)
+class Deciders:
+    """Who decides a run's approvals: ``handler`` (``--yes``) in the runtime, or ``asker`` at
+    the terminal; neither when approvals are off."""
+
+    handler: ApprovalHandler | None = None
+    asker: TerminalApprovals | None = None
+
+
+def deciders(
+    settings: RelaySettings, console: Console, *, yes: bool, json_output: bool
+) -> Deciders:
+    """``--yes`` approves every request, with a line each; otherwise they are asked at the
+    terminal. Both write to stdout's console, or to stderr where stdout is for the JSON
+    result (or, to ask, is no terminal)."""
+    if not approvals_on(settings):
+        return Deciders()
+    errors = SafeConsole(stderr=True, highlight=False)
+    if yes:
+        shown = errors if json_output else console
+        return Deciders(handler=approve_all(lambda _, line: shown.print(line, soft_wrap=True)))
+    asked = console if console.is_terminal and not json_output else errors
+    return Deciders(asker=TerminalApprovals(asked, TerminalLines()))
 
 
 @dataclass
@@ -66,13 +98,19 @@ async def execute(
     inputs: Sequence[Path] = (),
     *,
     announce: Callable[[Runtime], None] | None = None,
+    decided_by: Deciders | None = None,
 ) -> Outcome:
     """Run ``task`` (given ``inputs``) on a fresh runtime, shown by ``view``; ``announce`` is
-    called with the runtime before it starts. Ctrl-C cancels the task, which then ends as
+    called with the runtime before it starts; ``decided_by`` decides its approvals (the view
+    pauses while a question is asked). Ctrl-C cancels the task, which then ends as
     ``cancelled`` with its steps; if it takes too long, relay stops waiting. A bad input
     raises ``InputError`` before any model is called."""
+    decided_by = decided_by or Deciders()
+    asker = decided_by.asker
     # A group of its own: on a shared bus, another process's masters never plan its tasks.
-    runtime = build_runtime(model, settings, master_group=new_short_id("run"))
+    runtime = build_runtime(
+        model, settings, master_group=new_short_id("run"), approval_handler=decided_by.handler
+    )
     if announce is not None:
         announce(runtime)
     outcome = Outcome(result=None)
@@ -91,8 +129,15 @@ async def execute(
 
         await tg.start(watch_stop_signals, stop)
         with work:
+            followed: Followed = handle
+            if asker is not None:
+                followed = asker.watching(handle)  # told of each event the view reads
+                tg.start_soon(asker.answer, handle, view.paused if view else nullcontext)
             if view is not None:
-                await view.follow(handle)
+                await view.follow(followed)
+            elif asker is not None:
+                async for _ in followed.events():  # only for the asker to be told
+                    pass
             outcome.result = await handle.result()
         tg.cancel_scope.cancel()
     return outcome
@@ -134,6 +179,7 @@ async def run_command(
     *,
     json_output: bool,
     inputs: Sequence[Path] = (),
+    yes: bool = False,
 ) -> int:
     view = make_view(console, task, json_output=json_output)
 
@@ -144,18 +190,27 @@ async def run_command(
             console.print(Text(line, style="dim"), soft_wrap=True, highlight=False)
 
     outcome = await execute(
-        task, model, settings, view, inputs, announce=None if json_output else announce
+        task,
+        model,
+        settings,
+        view,
+        inputs,
+        announce=None if json_output else announce,
+        decided_by=deciders(settings, console, yes=yes, json_output=json_output),
     )
     return finish(outcome, console, settings, json_output=json_output)
 
 
-async def demo_command(settings: RelaySettings, console: Console, *, json_output: bool) -> int:
+async def demo_command(
+    settings: RelaySettings, console: Console, *, json_output: bool, yes: bool = False
+) -> int:
     # The demo never calls out: its pictures are drawn locally, whatever keys are around.
     settings = settings.model_copy(update={"image_backend": "offline"})
     watched = console.is_terminal and not json_output
     model = demo_model(SHOWCASE if watched else QUICK)
     view = make_view(console, DEMO_TASK, json_output=json_output)
-    outcome = await execute(DEMO_TASK, model, settings, view)
+    decided_by = deciders(settings, console, yes=yes, json_output=json_output)
+    outcome = await execute(DEMO_TASK, model, settings, view, decided_by=decided_by)
     code = finish(outcome, console, settings, json_output=json_output)
     if outcome.result is not None and not json_output:
         _point_at_page(console, outcome.result, settings.workspace.resolve())
