@@ -11,6 +11,7 @@ from rich.text import Text
 from agent_relay.bus import Event, one_line
 
 from ..engine._topics import parse_step_topic
+from ._approval_text import decision_line, parse_decision, parse_request, request_line
 from ._followed import Followed
 from ._report import duration
 from ._task_state import StepRow, TaskState
@@ -45,6 +46,16 @@ class PlainView:
             return
         if event.type == "task.resumed":
             self._line(self.state.note)
+            return
+        if event.type == "approval.requested":
+            request = parse_request(event.data)
+            if request is not None:
+                self._line(f"waiting for {request_line(request)}")
+            return
+        if event.type == "approval.decided":
+            decision = parse_decision(event.data)
+            if decision is not None:
+                self._line(decision_line(decision))
             return
         parsed = parse_step_topic(event.topic)
         if parsed is None:
