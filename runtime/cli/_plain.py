@@ -23,6 +23,8 @@ class PlainView:
     def __init__(self, console: Console, task: str) -> None:
         self.console = console
         self.state = TaskState(task)
+        # A tool call's request comes twice (the agent's, then the master's): told once.
+        self._told: set[str] = set()
 
     async def follow(self, handle: Followed) -> None:
         self._line(f"relay: task {handle.task_id}: {one_line(self.state.task, 200)}")
@@ -49,7 +51,8 @@ class PlainView:
             return
         if event.type == "approval.requested":
             request = parse_request(event.data)
-            if request is not None:
+            if request is not None and request.id not in self._told:
+                self._told.add(request.id)
                 self._line(f"waiting for {request_line(request)}")
             return
         if event.type == "approval.decided":

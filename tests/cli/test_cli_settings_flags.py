@@ -68,6 +68,10 @@ def test_every_engine_setting_a_person_can_give_is_a_runtime_field() -> None:
         "task_timeout_s",
         "allow_code_execution",
         "unconfined_code_execution",
+        "approve_plan",
+        "approve_tools",
+        "approval_timeout_s",
+        "on_approval_expiry",
     }
     for s in user_settings().values():
         if s.name in engine:  # inherited from the engine's one definition, not restated
