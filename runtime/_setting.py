@@ -22,7 +22,7 @@ WORKER_COMMANDS = frozenset({"worker"})
 #: The commands that call a model: the planner's and the agents' flags.
 MODEL_COMMANDS = frozenset({"run", "batch", "serve"}) | WORKER_COMMANDS
 #: The commands that talk to a daemon (``relay serve``) over HTTP.
-CLIENT_COMMANDS = frozenset({"submit", "watch", "status", "cancel", "runs"})
+CLIENT_COMMANDS = frozenset({"submit", "watch", "status", "cancel", "runs", "approve", "reject"})
 ALL_COMMANDS = TASK_COMMANDS | CLIENT_COMMANDS | WORKER_COMMANDS | {"agents"}
 
 #: Flag groups in ``--help``, in this order; the README table follows it too.

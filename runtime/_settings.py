@@ -107,6 +107,8 @@ SHARED_SETTINGS = frozenset({"max_agent_parallel", "max_concurrent_tasks"})
 #: Policies that guard the machine: a task may turn them stricter, never looser than the
 #: runtime's (a task may come from a client the runtime's owner does not trust that far).
 _GUARDS = ("allow_code_execution", "unconfined_code_execution")
+#: Approval rules by strictness: a task may ask for more approval than the runtime, never less.
+_TOOL_APPROVAL_ORDER = ("never", "risky", "always")
 
 
 def task_settings(base: RuntimeSettings, overrides: Mapping[str, Any]) -> RuntimeSettings:
@@ -116,7 +118,9 @@ def task_settings(base: RuntimeSettings, overrides: Mapping[str, Any]) -> Runtim
     Raises:
         ValueError: one line: ``overrides`` is not a mapping, names a field that
             ``RuntimeSettings`` lacks or one that all tasks share (``SHARED_SETTINGS``), has
-            an invalid value, or allows code execution that ``base`` forbids.
+            an invalid value, allows code execution that ``base`` forbids, or asks for
+            less approval than ``base`` (``approve_tools`` below it in never < risky <
+            always, ``approve_plan`` off where ``base`` has it on).
     """
     if not isinstance(overrides, Mapping):
         raise ValueError(
@@ -146,4 +150,12 @@ def task_settings(base: RuntimeSettings, overrides: Mapping[str, Any]) -> Runtim
     for name in _GUARDS:
         if getattr(checked, name) and not getattr(base, name):
             raise ValueError(f"a task cannot set {name}: the runtime does not allow it")
+    rank = _TOOL_APPROVAL_ORDER.index
+    if rank(checked.approve_tools) < rank(base.approve_tools):
+        raise ValueError(
+            f"a task cannot set approve_tools={checked.approve_tools}: the runtime asks for "
+            f"{base.approve_tools} (a task may ask for more approval, never less)"
+        )
+    if base.approve_plan and not checked.approve_plan:
+        raise ValueError("a task cannot turn approve_plan off: the runtime asks for it")
     return base.model_copy(update={name: getattr(checked, name) for name in overrides})

@@ -252,6 +252,8 @@ examples:
   relay status RUN_ID --json | jq .status
   relay runs --status running
   relay cancel RUN_ID
+  relay approve RUN_ID APPROVAL_ID              the ids `relay status RUN_ID` shows
+  relay reject RUN_ID APPROVAL_ID --reason "not that file"
 """
 
 _RUN_STATUSES = ("queued", "planning", "running", "completed", "partial", "failed", "cancelled")
@@ -316,6 +318,35 @@ def _client_parsers(commands: Any) -> None:
     json_flag(runs, "the runs (a list)")
     _settings_flags(runs, "runs")
 
+    approve = command("approve", "approve what a daemon's run waits for (a tool call, a plan)")
+    approve.add_argument("id", help="the run's id")
+    approve.add_argument("approval_id", help="the approval's id (relay status shows it)")
+    edits = approve.add_mutually_exclusive_group()
+    edits.add_argument(
+        "--arguments",
+        metavar="JSON",
+        help="run the tool call with these arguments instead (a JSON object)",
+    )
+    edits.add_argument(
+        "--plan",
+        type=Path,
+        metavar="FILE",
+        help="run this plan instead: a JSON file of steps {id, agent, prompt, depends_on}",
+    )
+    json_flag(approve, "the decision")
+    _settings_flags(approve, "approve")
+
+    reject = command("reject", "reject what a daemon's run waits for (a tool call, a plan)")
+    reject.add_argument("id", help="the run's id")
+    reject.add_argument("approval_id", help="the approval's id (relay status shows it)")
+    reject.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="why: the model reads it (a tool call); a rejected plan's run ends with it",
+    )
+    json_flag(reject, "the decision")
+    _settings_flags(reject, "reject")
+
 
 def _positive(text: str) -> int:
     try:
@@ -332,7 +363,9 @@ def _client_command(
 ) -> Callable[[], Awaitable[int]]:
     from ._client_commands import (
         Follow,
+        approve_command,
         cancel_command,
+        reject_command,
         runs_command,
         status_command,
         submit_command,
@@ -350,6 +383,20 @@ def _client_command(
         return lambda: status_command(args.id, settings, console, json_output=args.json)
     if args.command == "cancel":
         return lambda: cancel_command(args.id, settings, console)
+    if args.command == "approve":
+        return lambda: approve_command(
+            args.id,
+            args.approval_id,
+            settings,
+            console,
+            arguments=args.arguments,
+            plan=args.plan,
+            json_output=args.json,
+        )
+    if args.command == "reject":
+        return lambda: reject_command(
+            args.id, args.approval_id, settings, console, reason=args.reason, json_output=args.json
+        )
     return lambda: runs_command(
         settings, console, status=args.status, limit=args.limit, json_output=args.json
     )

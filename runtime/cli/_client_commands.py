@@ -1,5 +1,5 @@
-"""``relay submit``, ``watch``, ``status``, ``cancel`` and ``runs``: a daemon's runs from the
-command line, through ``RelayClient``.
+"""``relay submit``, ``watch``, ``status``, ``cancel``, ``runs``, ``approve`` and ``reject``: a
+daemon's runs from the command line, through ``RelayClient``.
 
 A watched run is drawn by the same views as ``relay run`` and ends with the same report and
 exit code (0 completed, 1 failed or partial). Ctrl-C stops the watching, not the run: it goes
@@ -10,11 +10,12 @@ with exit code 2.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 from rich.console import Console, Group
@@ -26,8 +27,10 @@ from agent_relay.bus import one_line, printable
 from ..daemon._api import FINAL_RUN_STATUSES, RunStatus, RunView
 from ..daemon._client import RelayClient
 from ..daemon._client_errors import RelayClientError
+from ..engine._approvals import ApprovalDecision
 from ..engine._result import TaskResult
-from ._config import RelaySettings
+from ._approval_text import decision_line, request_line
+from ._config import ConfigError, RelaySettings
 from ._console import print_whole
 from ._remote import RemoteRun
 from ._report import glyph, print_report, step_line
@@ -157,6 +160,8 @@ async def status_command(
         print_report(console, view.result, settings.workspace.resolve())
     else:
         _status_lines(view, console)
+    if not json_output:
+        _pending_lines(view, console)
     if view.status not in FINAL_RUN_STATUSES:
         return 0
     if view.result is not None:
@@ -177,6 +182,92 @@ def _status_lines(view: RunView, console: Console) -> None:
     if view.steps:
         lines = [Text(), Text("Steps", style="bold"), *(step_line(s) for s in view.steps)]
         print_whole(console, Group(*lines))
+
+
+def _pending_lines(view: RunView, console: Console) -> None:
+    pending = view.pending_approvals
+    if not pending:
+        return
+    lines = [Text(), Text("Waiting for approval", style="bold yellow")]
+    lines += [Text(f"  {request_line(a)}") for a in pending]
+    first = pending[0].id
+    lines.append(
+        Text(
+            f"  relay approve {view.id} {first}   or   relay reject {view.id} {first} --reason ...",
+            style="dim",
+        )
+    )
+    print_whole(console, Group(*lines))
+
+
+async def approve_command(
+    run_id: str,
+    approval_id: str,
+    settings: RelaySettings,
+    console: Console,
+    *,
+    arguments: str | None,
+    plan: Path | None,
+    json_output: bool,
+) -> int:
+    """Raises ConfigError for ``--arguments`` that are not a JSON object or a ``--plan``
+    file that cannot be read as a JSON list of steps."""
+    edited_arguments = _json_object(arguments) if arguments is not None else None
+    edited_plan = _plan_file(plan) if plan is not None else None
+    async with client_of(settings) as client:
+        decided = await client.approve(
+            run_id, approval_id, arguments=edited_arguments, plan=edited_plan
+        )
+    return _decided(decided, console, json_output=json_output)
+
+
+async def reject_command(
+    run_id: str,
+    approval_id: str,
+    settings: RelaySettings,
+    console: Console,
+    *,
+    reason: str | None,
+    json_output: bool,
+) -> int:
+    async with client_of(settings) as client:
+        decided = await client.reject(run_id, approval_id, reason)
+    return _decided(decided, console, json_output=json_output)
+
+
+def _decided(decided: ApprovalDecision, console: Console, *, json_output: bool) -> int:
+    if json_output:
+        _json(decided.model_dump_json(indent=2))
+    else:
+        console.print(Text(decision_line(decided)), soft_wrap=True, highlight=False)
+    return 0
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--arguments is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError('--arguments must be a JSON object, like {"path": "a.txt"}')
+    return value
+
+
+def _plan_file(path: Path) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the plan {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"the plan {path} is not valid JSON: {exc}") from None
+    if isinstance(value, dict) and "plan" in value:
+        value = value["plan"]
+    if not isinstance(value, list) or not all(isinstance(step, dict) for step in value):
+        raise ConfigError(
+            f"the plan {path} must be a JSON list of steps "
+            '({"id", "agent", "prompt", "depends_on"}), or {"plan": [...]}'
+        )
+    return value
 
 
 async def cancel_command(run_id: str, settings: RelaySettings, console: Console) -> int:

@@ -66,7 +66,8 @@ class DaemonSettings(BaseModel):
     daemon_code_execution: Annotated[bool, Setting(_DAEMON, commands=_SERVE)] = Field(
         default=False,
         description="let runs submitted over HTTP execute code in the sandbox (off: the code "
-        "agent writes code but never runs it)",
+        "agent writes code but never runs it); their risky tool calls then wait for approval "
+        "unless approve_tools is set",
     )
     server: Annotated[str, Setting(_CLIENT, commands=CLIENT_COMMANDS, metavar="URL")] = Field(
         default="http://127.0.0.1:8080", description="the daemon the client commands talk to"

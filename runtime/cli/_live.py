@@ -21,6 +21,7 @@ from rich.text import Text
 
 from agent_relay.bus import one_line
 
+from ._approval_text import request_line
 from ._followed import Followed
 from ._report import duration, glyph
 from ._task_state import StepRow, TaskState
@@ -111,6 +112,10 @@ class LiveView:
             note = Text(f"  {one_line(self.state.note, 200)}", style="yellow")
             note.no_wrap, note.overflow = True, "ellipsis"
             parts.append(note)
+        for request in self.state.pending_approvals.values():
+            waiting = Text(f"  waiting for {request_line(request)}", style="bold yellow")
+            waiting.no_wrap, waiting.overflow = True, "ellipsis"
+            parts.append(waiting)
         if self.state.steps and self.state.finished is None:
             # Live crops what does not fit from the bottom: the rows are chosen to fit.
             room = self.console.height - len(parts) - 2  # a blank line, the table's header

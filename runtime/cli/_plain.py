@@ -12,6 +12,7 @@ from rich.text import Text
 from agent_relay.bus import Event, one_line
 
 from ..engine._topics import parse_step_topic
+from ._approval_text import decision_line, parse_decision, parse_request, request_line
 from ._followed import Followed
 from ._report import duration
 from ._task_state import StepRow, TaskState
@@ -23,6 +24,8 @@ class PlainView:
     def __init__(self, console: Console, task: str) -> None:
         self.console = console
         self.state = TaskState(task)
+        # A tool call's request comes twice (the agent's, then the master's): told once.
+        self._told: set[str] = set()
 
     def paused(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to put away while a question is asked: the lines stay as they are."""
@@ -50,6 +53,17 @@ class PlainView:
             return
         if event.type == "task.resumed":
             self._line(self.state.note)
+            return
+        if event.type == "approval.requested":
+            request = parse_request(event.data)
+            if request is not None and request.id not in self._told:
+                self._told.add(request.id)
+                self._line(f"waiting for {request_line(request)}")
+            return
+        if event.type == "approval.decided":
+            decision = parse_decision(event.data)
+            if decision is not None:
+                self._line(decision_line(decision))
             return
         parsed = parse_step_topic(event.topic)
         if parsed is None:

@@ -15,8 +15,10 @@ from typing import Any
 
 from agent_relay.bus import Event
 
+from ..engine._approvals import ApprovalRequest
 from ..engine._result import TERMINAL_STEP_STATUSES
 from ..engine._topics import parse_step_topic
+from ._approval_text import parse_request
 
 #: The step events that change a step's status (progress only changes its note).
 STEP_VERDICTS = ("queued", "started", "completed", "failed", "skipped", "cancelled", "rejected")
@@ -53,6 +55,8 @@ class TaskState:
     finished: float | None = None
     outcome: str = ""  # the task's status once it is done
     note: str = ""  # the latest task-level progress (a planning call being retried)
+    #: Requests waiting for a person, by approval id, oldest first.
+    pending_approvals: dict[str, ApprovalRequest] = field(default_factory=dict)
 
     def elapsed(self, now: float) -> float:
         return (self.finished or now) - self.started
@@ -72,7 +76,16 @@ class TaskState:
         if event.type == "task.resumed":
             self.note = resumed_note(event.data)
             return []
+        if event.type == "approval.requested":
+            request = parse_request(event.data)
+            if request is not None:
+                self.pending_approvals.setdefault(request.id, request)
+            return []
+        if event.type == "approval.decided":
+            self.pending_approvals.pop(str(event.data.get("approval_id")), None)
+            return []
         if event.type == "task.done":
+            self.pending_approvals.clear()
             self.planning = False
             self.finished = now
             self.outcome = str(event.data.get("status") or "finished")

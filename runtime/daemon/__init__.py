@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import lazy_loader
 
 if TYPE_CHECKING:
+    from ._api import ApprovalAnnouncement as ApprovalAnnouncement
+    from ._api import ApprovalView as ApprovalView
     from ._api import ErrorBody as ErrorBody
     from ._api import ErrorDetail as ErrorDetail
     from ._api import Health as Health
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from ._store_types import Delivery as Delivery
     from ._store_types import NewEvent as NewEvent
     from ._store_types import RunRecord as RunRecord
+    from ._webhooks import EVENT_HEADER as EVENT_HEADER
     from ._webhooks import SIGNATURE_HEADER as SIGNATURE_HEADER
     from ._webhooks import DeliveryKind as DeliveryKind
     from ._webhooks import DeliveryOutcome as DeliveryOutcome
@@ -55,6 +58,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "_api": [
+            "ApprovalAnnouncement",
+            "ApprovalView",
             "ErrorBody",
             "ErrorDetail",
             "Health",
@@ -80,6 +85,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_webhooks": [
             "DeliveryKind",
             "DeliveryOutcome",
+            "EVENT_HEADER",
             "SIGNATURE_HEADER",
             "WebhookConfig",
             "WebhookRetry",

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..engine._approvals import ApprovalDecision, ApprovalRequest, ApprovalState
 from ..engine._result import StepResult, TaskResult
 from ..models._chat_types import Usage
 
@@ -54,6 +55,21 @@ class RunOverrides(_Strict):
     task_timeout_s: float | None = Field(default=None, gt=0, description="seconds for the run")
     replan: bool | None = Field(default=None, description="revise the plan once after a failure")
     summarize: Literal["auto", "always", "never"] | None = None
+    # Approvals: a run may ask for more of them than the server does, never for fewer.
+    approve_plan: bool | None = Field(
+        default=None, description="wait for a person to approve the plan before any step starts"
+    )
+    approve_tools: Literal["never", "risky", "always"] | None = Field(
+        default=None,
+        description="tool calls that wait for approval; not below the server's own rule "
+        "(never < risky < always)",
+    )
+    approval_timeout_s: float | None = Field(
+        default=None, gt=0, description="seconds an approval may wait before it expires"
+    )
+    on_approval_expiry: Literal["reject", "fail"] | None = Field(
+        default=None, description="an expired approval rejects the call or fails the step"
+    )
 
 
 class RunRequest(_Strict):
@@ -107,6 +123,26 @@ class WebhookDelivery(BaseModel):
     error: str | None = Field(description="why it failed; None when delivered")
 
 
+class ApprovalView(ApprovalRequest):
+    """One approval of a run: the request's fields, its ``state``, and the ``decision`` once
+    there is one. Decide a pending one with ``POST /v1/runs/{id}/approvals/{approval_id}``."""
+
+    state: ApprovalState
+    decision: ApprovalDecision | None = None
+
+
+class ApprovalAnnouncement(BaseModel):
+    """The body of the webhook POST that announces an approval request (header
+    ``Relay-Event: approval.requested``); ``decide_path`` is where the decision goes."""
+
+    type: Literal["approval.requested"] = "approval.requested"
+    run_id: str
+    task: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    approval: ApprovalView
+    decide_path: str = Field(description="POST a Decision here: /v1/runs/{id}/approvals/{aid}")
+
+
 class RunView(BaseModel):
     """A run as ``GET /v1/runs/{id}`` shows it. Until the run ends, ``steps`` are the plan's
     steps as they stand; after, ``result`` is the task's whole result."""
@@ -130,7 +166,15 @@ class RunView(BaseModel):
     webhook_deliveries: list[WebhookDelivery] = Field(
         default_factory=list, description="attempts at its webhook, in order (GET of one run)"
     )
+    approvals: list[ApprovalView] = Field(
+        default_factory=list,
+        description="what the run asked a person to decide, in the order asked, pending or not",
+    )
     result: TaskResult | None = None
+
+    @property
+    def pending_approvals(self) -> list[ApprovalView]:
+        return [a for a in self.approvals if a.state == "pending"]
 
 
 class RunList(BaseModel):

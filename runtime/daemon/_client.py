@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from agent_relay.bus import one_line
 
 from .._inputs import InputError
+from ..engine._approvals import ApprovalDecision, Decision
 from ._api import (
     FINAL_RUN_STATUSES,
     Health,
@@ -53,6 +54,10 @@ WAIT_SLICE_S = 30.0
 #: hold a file in memory and has no such bound.
 MAX_ARTIFACT_BYTES = 64 * 2**20
 _COPY_CHUNK = 256 * 1024
+
+
+#: A plan as steps ``{id, agent, prompt, depends_on}`` (``list`` is a method's name below).
+PlanSteps = list[dict[str, Any]]
 
 
 class RelayClient:
@@ -273,6 +278,59 @@ class RelayClient:
                     await partial.unlink()
         return size
 
+    # -- approvals ------------------------------------------------------------------------
+
+    async def decide(self, run_id: str, approval_id: str, decision: Decision) -> ApprovalDecision:
+        """Decide a pending approval of a run in flight (see ``RunView.approvals``).
+
+        Raises:
+            RelayClientError: 404 unknown run or approval; 409 ``decided`` already or
+                ``not_running`` (queued, being started, ended); 422 ``invalid_decision``
+                (edited arguments that break the tool's schema, a plan that cannot run).
+        """
+        if not approval_id:
+            raise RelayClientError("an approval id is required", code="invalid_request")
+        async with self._transport.request(
+            "POST",
+            f"{_run(run_id)}/approvals/{segment(approval_id)}",
+            json_body=decision.model_dump(mode="json", exclude_none=True),
+        ) as response:
+            return await self._transport.model(response, ApprovalDecision)
+
+    async def approve(
+        self,
+        run_id: str,
+        approval_id: str,
+        *,
+        arguments: dict[str, Any] | None = None,
+        plan: PlanSteps | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> ApprovalDecision:
+        """Approve: a tool call (with edited ``arguments`` to run it with those instead) or a
+        plan (an edited ``plan`` of ``{id, agent, prompt, depends_on}`` steps instead).
+
+        Raises:
+            RelayClientError: as ``decide``; ``invalid_request`` for arguments and a plan
+                together (checked here).
+        """
+        return await self.decide(
+            run_id,
+            approval_id,
+            _decision("approve", arguments=arguments, plan=plan, reason=reason, by=by),
+        )
+
+    async def reject(
+        self, run_id: str, approval_id: str, reason: str | None = None, *, by: str | None = None
+    ) -> ApprovalDecision:
+        """Reject: a tool call does not run (the model reads ``reason``); a rejected plan
+        ends the run ``cancelled``.
+
+        Raises:
+            RelayClientError: as ``decide``.
+        """
+        return await self.decide(run_id, approval_id, _decision("reject", reason=reason, by=by))
+
     def events(self, run_id: str, *, after: int = 0) -> AsyncIterator[RunEvent]:
         """The run's events after sequence number ``after``, each once and in order, live
         until ``task.done`` (the last one yielded). A dropped connection is resumed with
@@ -309,6 +367,13 @@ def _invalid(exc: ValidationError, prefix: str = "") -> RelayClientError:
     )
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return RelayClientError(f"{where}: {one_line(error['msg'], 200)}{more}", code="invalid_request")
+
+
+def _decision(kind: str, **fields: Any) -> Decision:
+    try:
+        return Decision.model_validate({"decision": kind, **fields})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
 
 
 def _run(run_id: str) -> str:

@@ -25,8 +25,9 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ..engine._approvals import ApprovalDecision, Decision
 from ._api import Health, RunAccepted, RunEvent, RunList, RunOverrides, RunStatus, RunView
-from ._client import MAX_ARTIFACT_BYTES, RelayClient
+from ._client import MAX_ARTIFACT_BYTES, PlanSteps, RelayClient
 from ._client_events import Reconnect
 
 
@@ -145,6 +146,34 @@ class RelayClientSync:
 
     def download(self, run_id: str, path: str, destination: str | os.PathLike[str]) -> int:
         return self._call_portal().call(self._client.download, run_id, path, destination)
+
+    def decide(self, run_id: str, approval_id: str, decision: Decision) -> ApprovalDecision:
+        return self._call_portal().call(self._client.decide, run_id, approval_id, decision)
+
+    def approve(
+        self,
+        run_id: str,
+        approval_id: str,
+        *,
+        arguments: dict[str, Any] | None = None,
+        plan: PlanSteps | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> ApprovalDecision:
+        async def call() -> ApprovalDecision:
+            return await self._client.approve(
+                run_id, approval_id, arguments=arguments, plan=plan, reason=reason, by=by
+            )
+
+        return self._call_portal().call(call)
+
+    def reject(
+        self, run_id: str, approval_id: str, reason: str | None = None, *, by: str | None = None
+    ) -> ApprovalDecision:
+        async def call() -> ApprovalDecision:
+            return await self._client.reject(run_id, approval_id, reason, by=by)
+
+        return self._call_portal().call(call)
 
     def events(self, run_id: str, *, after: int = 0) -> Iterator[RunEvent]:
         """As ``RelayClient.events``; leaving the loop early closes the stream."""

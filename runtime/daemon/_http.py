@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from agent_relay.bus import one_line
 
 from .._validation import first_problem
+from ..engine._approvals import Decision
 from ._api import (
     FINAL_RUN_STATUSES,
     ErrorBody,
@@ -38,6 +39,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_KEY_CHARS = 255
 _MAX_PAGE = 200
 #: Reachable without a token: probes and the API's description.
@@ -65,6 +67,7 @@ def build_app(
     app.router.add_delete("/v1/runs/{id}", _delete)
     app.router.add_get("/v1/runs/{id}/wait", _wait)
     app.router.add_post("/v1/runs/{id}/cancel", _cancel)
+    app.router.add_post("/v1/runs/{id}/approvals/{approval_id}", _decide)
     app.router.add_get("/v1/runs/{id}/events", _events)
     app.router.add_get("/v1/runs/{id}/artifacts/{path:.+}", _artifact)
     app.router.add_get("/healthz", _healthz)
@@ -261,6 +264,22 @@ async def _wait(request: web.Request) -> web.Response:
 
 async def _cancel(request: web.Request) -> web.Response:
     return _json(await request.app[SERVICE].cancel(_run_id(request)))
+
+
+async def _decide(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    run_id = _run_id(request)
+    approval_id = request.match_info["approval_id"]
+    if not _APPROVAL_ID.match(approval_id):
+        raise ApiError(404, "not_found", f"run {run_id} has no such approval")
+    data = await _body(request)
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", 'the body must be a JSON object: {"decision": ...}')
+    try:
+        decision = Decision.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", first_problem(exc)) from None
+    return _json(await service.decide(run_id, approval_id, decision))
 
 
 async def _delete(request: web.Request) -> web.Response:

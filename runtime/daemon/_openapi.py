@@ -9,7 +9,17 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ._api import ErrorBody, Health, RunAccepted, RunEvent, RunList, RunRequest, RunView
+from ..engine._approvals import ApprovalDecision, Decision
+from ._api import (
+    ApprovalAnnouncement,
+    ErrorBody,
+    Health,
+    RunAccepted,
+    RunEvent,
+    RunList,
+    RunRequest,
+    RunView,
+)
 
 _REF = "#/components/schemas/{model}"
 
@@ -48,11 +58,15 @@ def openapi_document() -> dict[str, Any]:
         RunView,
         RunList,
         RunEvent,
+        Decision,
+        ApprovalDecision,
+        ApprovalAnnouncement,
         ErrorBody,
         Health,
     ]
+    requests = (RunRequest, Decision)
     _, schemas = models_json_schema(
-        [(m, "validation" if m is RunRequest else "serialization") for m in models],
+        [(m, "validation" if m in requests else "serialization") for m in models],
         ref_template=_REF,
     )
     security: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -126,6 +140,40 @@ def openapi_document() -> dict[str, Any]:
                     "Cancel a run",
                     {"200": _reply("the run", "RunView"), "409": _reply("ended", "ErrorBody")},
                     parameters=[_RUN_ID],
+                )
+            },
+            "/v1/runs/{id}/approvals/{approval_id}": {
+                "post": _op(
+                    "Decide a pending approval of a run in flight (approve, maybe with edited "
+                    "arguments or plan, or reject)",
+                    {
+                        "200": _reply("the decision as recorded", "ApprovalDecision"),
+                        "409": _reply(
+                            "decided already (code decided), or the run is not running "
+                            "(code not_running: queued, being started, ended)",
+                            "ErrorBody",
+                        ),
+                        "413": _reply("body too large", "ErrorBody"),
+                        "415": _reply("not JSON", "ErrorBody"),
+                        "422": _reply(
+                            "an invalid body (invalid_request) or an edit that does not fit "
+                            "the request (invalid_decision)",
+                            "ErrorBody",
+                        ),
+                    },
+                    parameters=[
+                        _RUN_ID,
+                        {
+                            "name": "approval_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    requestBody={
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("Decision")}},
+                    },
                 )
             },
             "/v1/runs/{id}/events": {

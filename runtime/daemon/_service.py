@@ -5,7 +5,9 @@ runtime's bus is written to the store (in batches, one transaction each) before 
 watching the run sees it, and watchers read from the store by sequence number, so a stream
 that reconnects gets exactly what it missed. On start, every run the store holds as
 unfinished is started again from what it had done (``TaskCheckpoint``): completed steps
-keep their results and never run again.
+keep their results and never run again, and approvals keep their requests and decisions:
+a request still pending is pending again with its first id and times, one decided is not
+asked again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from agent_relay.bus import Subscription, utc_now
 from .._handle import TaskHandle
 from .._inputs import InputFile
 from .._runtime import Runtime, new_task_id
+from .._settings import task_settings
+from ..engine._approvals import ApprovalDecision, ApprovalError, ApprovalRecord, Decision
 from ..engine._checkpoint import TaskCheckpoint
 from ..engine._result import TaskResult
 from ..models._chat_types import Usage
@@ -44,7 +48,13 @@ from ._store_types import NewEvent, RunRecord
 
 _BATCH = 512
 _STEP_ENDS = frozenset({"step.completed", "step.failed", "step.cancelled", "step.skipped"})
+#: Bus requests under ``task.>`` that are not events of the run: a decision sent to the
+#: master (its outcome is recorded as ``approval.decided``).
+_NOT_RECORDED = frozenset({"approval.decide"})
 _RETENTION_SWEEP_MAX_S = 3600.0
+#: How long a decision waits for its ``approval.decided`` to be stored, so that the run read
+#: right after the reply shows it.
+_DECIDED_STORED_S = 5.0
 
 
 class RunService:
@@ -169,6 +179,11 @@ class RunService:
     def _check_overrides(self, request: RunRequest) -> None:
         limits = self.runtime.settings
         given = request.settings.model_dump(exclude_none=True)
+        try:
+            # As the runtime will when the run starts: refused now, not as a failed run.
+            task_settings(limits, given)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from None
         ceilings = {
             "max_steps": limits.max_steps,
             "step_timeout_s": limits.step_timeout_s,
@@ -272,8 +287,9 @@ class RunService:
                     batch.append(subscription.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
+            events = [NewEvent.from_event(e) for e in batch if e.type not in _NOT_RECORDED]
             with anyio.CancelScope(shield=True):
-                await self._store_and_tell([NewEvent.from_event(e) for e in batch])
+                await self._store_and_tell(events)
 
     async def _store_and_tell(self, events: list[NewEvent]) -> list[RunEvent]:
         stored = await self.store.append_events(events)
@@ -284,6 +300,10 @@ class RunService:
                 self.metrics.step_finished()
             elif event.type == "task.done":
                 self._finished(event)
+            elif event.type == "approval.requested" and self._deliveries is not None:
+                approval_id = event.data.get("id")
+                if isinstance(approval_id, str):
+                    self._deliveries.announce(event.run_id, approval_id)
         return stored
 
     def _finished(self, done: RunEvent) -> None:
@@ -349,6 +369,40 @@ class RunService:
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
+
+    # -- approvals ------------------------------------------------------------------------
+
+    async def decide(self, run_id: str, approval_id: str, decision: Decision) -> ApprovalDecision:
+        """Decide a pending approval of a run in flight, through its ``TaskHandle``; returns
+        once the decision is stored (or after a few seconds at most).
+
+        Raises:
+            ApiError: 404 unknown run or approval; 409 ``decided`` already, or
+                ``not_running`` (queued, being started, or ended); 422 ``invalid_decision``,
+                a decision that does not fit the request (the runtime's ``ApprovalError``).
+        """
+        record = await self.get(run_id)
+        _approval_of(record, approval_id)
+        handle = self._handles.get(run_id)
+        if handle is None or record.status in FINAL_RUN_STATUSES or record.status == "queued":
+            raise _not_running(record)
+        try:
+            decided = await handle.decide(approval_id, decision)
+        except ApprovalError as exc:
+            # Decided by someone else meanwhile, or the run ended: a conflict, not a bad body.
+            record = await self.get(run_id)
+            _approval_of(record, approval_id)
+            if record.status in FINAL_RUN_STATUSES or handle.done:
+                raise _not_running(record) from None
+            raise ApiError(422, "invalid_decision", str(exc)) from None
+        with anyio.move_on_after(_DECIDED_STORED_S):
+            while True:
+                changed = self.changed(run_id)
+                stored = (await self.get(run_id)).approval(approval_id)
+                if stored is None or stored.decision is not None:
+                    break
+                await changed.wait()
+        return decided
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -451,7 +505,42 @@ def _checkpoint_of(record: RunRecord) -> TaskCheckpoint:
         if record.plan_complete
         else []
     )
-    return TaskCheckpoint(plan=plan, replanned=record.replanned, completed=completed)
+    # Withdrawn ones are left out: nobody needed them when the run stopped; asked again,
+    # they are new questions.
+    approvals = [a for a in record.approvals if a.state != "withdrawn"]
+    return TaskCheckpoint(
+        plan=plan, replanned=record.replanned, completed=completed, approvals=approvals
+    )
+
+
+def _approval_of(record: RunRecord, approval_id: str) -> ApprovalRecord:
+    """The run's pending approval. Raises ApiError 404 unknown, 409 decided already."""
+    approval = record.approval(approval_id)
+    if approval is None:
+        raise ApiError(404, "not_found", f"run {record.id} has no approval {approval_id[:80]!r}")
+    decision = approval.decision
+    if decision is not None:
+        by = f" by {decision.by}" if decision.by else ""
+        when = decision.decided_at.isoformat(timespec="seconds")
+        raise ApiError(
+            409, "decided", f"approval {approval_id} was {decision.outcome} already{by} at {when}"
+        )
+    return approval
+
+
+def _not_running(record: RunRecord) -> ApiError:
+    if record.status == "queued":
+        why = "is queued: nothing waits for a decision until it starts"
+    elif record.status in FINAL_RUN_STATUSES:
+        why = f"has ended ({record.status}): nothing waits for a decision"
+    else:
+        return ApiError(
+            409,
+            "not_running",
+            f"run {record.id} is being started; try again in a moment",
+            {"Retry-After": "1"},
+        )
+    return ApiError(409, "not_running", f"run {record.id} {why}")
 
 
 def _without_contents(request: RunRequest) -> RunRequest:

@@ -25,13 +25,14 @@ import aiosqlite
 import anyio
 
 from ._api import FINAL_RUN_STATUSES, RunEvent, RunRequest, RunStatus
-from ._store_derive import needs_steps
+from ._store_derive import needs_approvals, needs_steps
 from ._store_errors import IdempotencyConflict, StoreError
 from ._store_rows import (
     column,
     decode_cursor,
     encode_cursor,
     encode_data,
+    load_approvals,
     load_records,
     load_states,
     load_steps,
@@ -270,6 +271,11 @@ class RunStore:
             await load_steps(
                 conn, states, {e.run_id for e in events if e.run_id in states and needs_steps(e)}
             )
+            await load_approvals(
+                conn,
+                states,
+                {e.run_id for e in events if e.run_id in states and needs_approvals(e)},
+            )
             rows: list[tuple[str, int, str, str, str, str]] = []
             for event, data_json in zip(events, encoded, strict=True):
                 state = states.get(event.run_id)
@@ -379,6 +385,51 @@ class RunStore:
                 "AND (SELECT count(*) FROM deliveries d WHERE d.run_id = runs.id) < ? "
                 "ORDER BY finished_at, id",
                 (max_attempts,),
+            )
+
+    # -- approval announcements -------------------------------------------------------------
+
+    async def announcements_due(self, max_attempts: int) -> list[tuple[str, str]]:
+        """(run id, approval id) of the pending approvals whose webhook announcement is still
+        due: the run has a webhook and has not ended, no attempt succeeded and fewer than
+        ``max_attempts`` were made. In the order asked."""
+        _check_limit(max_attempts)
+        async with (
+            self._read("list approvals to announce") as conn,
+            conn.execute(
+                "SELECT a.run_id, a.approval_id FROM approvals a JOIN runs r ON r.id = a.run_id "
+                "WHERE a.decision IS NULL AND a.announced = 0 AND a.announce_attempts < ? "
+                "AND r.has_webhook = 1 AND r.finished_at IS NULL "
+                "ORDER BY r.created_at, a.position",
+                (max_attempts,),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return [(rid, aid) for rid, aid in rows]
+
+    async def announce_attempts(self, run_id: str, approval_id: str) -> tuple[int, bool]:
+        """How many attempts announced the approval, and whether one succeeded ((0, False)
+        for an unknown approval)."""
+        async with (
+            self._read("read an announcement") as conn,
+            conn.execute(
+                "SELECT announce_attempts, announced FROM approvals "
+                "WHERE run_id = ? AND approval_id = ?",
+                (run_id, approval_id),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return (int(row[0]), bool(row[1])) if row else (0, False)
+
+    async def record_announcement(
+        self, run_id: str, approval_id: str, attempt: int, delivered: bool
+    ) -> None:
+        """Count attempt ``attempt`` at announcing the approval; ``delivered``: it succeeded."""
+        async with self._write("record the announcement") as conn:
+            await conn.execute(
+                "UPDATE approvals SET announce_attempts = max(announce_attempts, ?), "
+                "announced = announced OR ? WHERE run_id = ? AND approval_id = ?",
+                (attempt, delivered, run_id, approval_id),
             )
 
     # -- machinery ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""A run's state as its events tell it: the status, the plan, each step's result, the end.
+"""A run's state as its events tell it: the status, the plan, each step's result, its
+approvals, the end.
 
 The store loads the few columns of a run that events change (and its steps, when the batch
 has plan or step events), applies the batch's events here in memory, and writes back only
@@ -6,6 +7,11 @@ what changed, all in the batch's transaction. Step results are built the way the
 ``TaskRun.on_step_event`` builds them, so a run read from the store matches what the engine
 holds; ``task.done`` then replaces them with the result's own steps. A run that has ended is
 never changed by a late event: the event is stored, the state stays.
+
+Approvals are kept as the ``TaskHandle`` keeps them: a request once (the same id asked again
+after a restart is the same question), its decision once. A request asked again after it was
+withdrawn (the task stopped with the daemon, then resumed) is open again. ``task.done`` brings
+the result's own records; a request still open then was withdrawn by the run's end.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ..engine._approvals import ApprovalDecision, ApprovalRecord, ApprovalRequest
 from ..engine._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult
 from ..engine._steps import StepFailure, StepOutput
 from ..engine._topics import parse_step_topic
@@ -68,6 +75,10 @@ class RunState:
     finish: Finish | None = None
     changed_steps: set[str] = field(default_factory=set)
     steps_replaced: bool = False
+    #: Approval id -> record, and the seq of the event that first asked; None when not loaded.
+    approvals: dict[str, ApprovalRecord] | None = None
+    positions: dict[str, int] = field(default_factory=dict)
+    changed_approvals: set[str] = field(default_factory=set)
 
     def apply(self, event: NewEvent, data_json: str) -> int:
         """Take ``event`` (whose data serializes to ``data_json``) into the state; its seq."""
@@ -82,6 +93,8 @@ class RunState:
             self._plan(event)
         elif kind == "task.done":
             self._done(event, data_json)
+        elif kind in ("approval.requested", "approval.decided"):
+            self._approval(kind, event)
         elif kind.startswith("step."):
             parsed = parse_step_topic(event.topic)
             what = kind.removeprefix("step.")
@@ -174,6 +187,45 @@ class RunState:
         )
         self.steps = {s.id: s for s in result.steps}
         self.steps_replaced = True
+        approvals = self._approvals()
+        for record in result.approvals:
+            self._keep(record, self.last_seq)
+        for record in approvals.values():
+            if record.decision is None:
+                record.decision = ApprovalDecision(
+                    approval_id=record.request.id,
+                    outcome="withdrawn",
+                    reason="the run ended",
+                    decided_at=result.finished_at,
+                )
+                self.changed_approvals.add(record.request.id)
+
+    def _approval(self, kind: str, event: NewEvent) -> None:
+        try:
+            if kind == "approval.requested":
+                request = ApprovalRequest.model_validate(event.data)
+                known = self._approvals().get(request.id)
+                if known is None or (known.decision and known.decision.outcome == "withdrawn"):
+                    self._keep(ApprovalRecord(request=request), self.last_seq)
+                return
+            decision = ApprovalDecision.model_validate(event.data)
+        except ValidationError as exc:
+            logger.warning("run {}: unreadable {} event kept as is: {}", self.id, kind, exc)
+            return
+        record = self._approvals().get(decision.approval_id)
+        if record is not None and record.decision is None:
+            record.decision = decision
+            self.changed_approvals.add(decision.approval_id)
+
+    def _keep(self, record: ApprovalRecord, seq: int) -> None:
+        approval_id = record.request.id
+        self._approvals()[approval_id] = record
+        self.positions.setdefault(approval_id, seq)
+        self.changed_approvals.add(approval_id)
+
+    def _approvals(self) -> dict[str, ApprovalRecord]:
+        assert self.approvals is not None, "approvals not loaded"
+        return self.approvals
 
     def _steps(self) -> dict[str, StepResult]:
         # The store loads them for every run whose batch has plan or step events.
@@ -184,6 +236,11 @@ class RunState:
 def needs_steps(event: NewEvent) -> bool:
     """Whether applying ``event`` reads the run's steps."""
     return event.type == "task.plan" or event.type.startswith("step.")
+
+
+def needs_approvals(event: NewEvent) -> bool:
+    """Whether applying ``event`` reads the run's approvals."""
+    return event.type == "task.done" or event.type.startswith("approval.")
 
 
 def _completed(result: StepResult, data: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from ..engine._approvals import ApprovalDecision, ApprovalRecord, ApprovalRequest
 from ..engine._result import StepResult, TaskResult
 from ..models._chat_types import Usage
 from ._api import RunRequest
@@ -42,10 +43,36 @@ async def load_records(
         ) as cur:
             for run_id, step_id, data in await cur.fetchall():
                 steps[run_id][step_id] = StepResult.model_validate_json(data)
-    return [run_record(row, steps[row[0]]) for row in rows]
+    approvals = await _approval_rows(conn, list(steps))
+    return [
+        run_record(row, steps[row[0]], list(approvals.get(row[0], {}).values())) for row in rows
+    ]
 
 
-def run_record(row: Any, steps: dict[str, StepResult]) -> RunRecord:
+async def _approval_rows(
+    conn: aiosqlite.Connection, run_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[int, ApprovalRecord]]]:
+    """Run id -> approval id -> (position, record), in the order asked."""
+    found: dict[str, dict[str, tuple[int, ApprovalRecord]]] = {}
+    for chunk in chunks(run_ids):
+        marks = ", ".join("?" * len(chunk))
+        async with conn.execute(
+            "SELECT run_id, approval_id, position, request, decision FROM approvals "
+            f"WHERE run_id IN ({marks}) ORDER BY run_id, position",
+            chunk,
+        ) as cur:
+            for run_id, approval_id, position, request, decision in await cur.fetchall():
+                record = ApprovalRecord(
+                    request=ApprovalRequest.model_validate_json(request),
+                    decision=ApprovalDecision.model_validate_json(decision) if decision else None,
+                )
+                found.setdefault(run_id, {})[approval_id] = (position, record)
+    return found
+
+
+def run_record(
+    row: Any, steps: dict[str, StepResult], approvals: list[tuple[int, ApprovalRecord]]
+) -> RunRecord:
     (rid, status, request, key, created, updated, finished, plan, complete, replanned) = row[:10]
     result, answer, error, usage, last_seq = row[10:]
     return RunRecord(
@@ -65,6 +92,7 @@ def run_record(row: Any, steps: dict[str, StepResult]) -> RunRecord:
         error=error,
         usage=Usage.model_validate_json(usage) if usage else Usage(),
         last_seq=last_seq,
+        approvals=[record for _, record in approvals],
     )
 
 
@@ -107,12 +135,30 @@ async def load_steps(
                 steps[step_id] = StepResult.model_validate_json(data)
 
 
+async def load_approvals(
+    conn: aiosqlite.Connection, states: dict[str, RunState], run_ids: set[str]
+) -> None:
+    found = await _approval_rows(conn, sorted(run_ids))
+    for rid in run_ids:
+        rows = found.get(rid, {})
+        states[rid].approvals = {aid: record for aid, (_, record) in rows.items()}
+        states[rid].positions = {aid: position for aid, (position, _) in rows.items()}
+
+
 async def write_states(conn: aiosqlite.Connection, states: Iterable[RunState]) -> None:
     runs: list[tuple[Any, ...]] = []
     finished: list[tuple[Any, ...]] = []
     replaced: list[tuple[str]] = []
     steps: list[tuple[str, str, int, str]] = []
+    approvals: list[tuple[str, str, int, str, str | None]] = []
     for s in states:
+        for aid in s.changed_approvals:
+            assert s.approvals is not None
+            record = s.approvals[aid]
+            decided = record.decision.model_dump_json() if record.decision else None
+            approvals.append(
+                (s.id, aid, s.positions[aid], record.request.model_dump_json(), decided)
+            )
         runs.append(
             (s.status, s.updated_at, s.last_seq, s.plan_complete, s.replanned, s.plan_json, s.id)
         )
@@ -138,6 +184,13 @@ async def write_states(conn: aiosqlite.Connection, states: Iterable[RunState]) -
         )
     if replaced:
         await conn.executemany("DELETE FROM steps WHERE run_id = ?", replaced)
+    if approvals:
+        await conn.executemany(
+            "INSERT INTO approvals (run_id, approval_id, position, request, decision) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, approval_id) DO UPDATE "
+            "SET request = excluded.request, decision = excluded.decision",
+            approvals,
+        )
     if steps:
         await conn.executemany(
             "INSERT INTO steps (run_id, step_id, position, data) VALUES (?, ?, ?, ?) "

@@ -20,7 +20,7 @@ from ._store_errors import StoreError
 
 #: "rlRS" (relay run store), in the header's application_id.
 APPLICATION_ID = 0x726C5253
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Runs keep in columns what the store needs to update them without reading them whole: the
 # status, the last sequence number, the plan flags; a step's state is one row of ``steps``
@@ -80,8 +80,27 @@ CREATE TABLE deliveries (
 );
 """
 
-# version it upgrades from -> the SQL that brings it one version up (none yet).
-_MIGRATIONS: dict[int, str] = {}
+# A run's approvals, one row each, as its approval events tell them (kept like ``steps``:
+# read by id when a decision comes, updated by the batch that brings one). ``position`` is the
+# sequence number of the event that first asked; ``announced``/``announce_attempts`` track the
+# webhook that announces a request.
+_APPROVALS = """
+CREATE TABLE approvals (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    approval_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    decision TEXT,
+    announced INTEGER NOT NULL DEFAULT 0,
+    announce_attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, approval_id)
+);
+CREATE INDEX approvals_to_announce ON approvals (run_id)
+    WHERE decision IS NULL AND announced = 0;
+"""
+
+# version it upgrades from -> the SQL that brings it one version up.
+_MIGRATIONS: dict[int, str] = {1: _APPROVALS}
 
 
 async def connect(path: Path) -> aiosqlite.Connection:

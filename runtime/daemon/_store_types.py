@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_relay.bus import Event
 
+from ..engine._approvals import ApprovalRecord
 from ..engine._result import StepResult, TaskResult
 from ..engine._topics import task_id_of
 from ..models._chat_types import Usage
-from ._api import RunRequest, RunStatus, RunView
+from ._api import ApprovalView, RunRequest, RunStatus, RunView
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,10 @@ class RunRecord(BaseModel):
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     last_seq: int = Field(ge=1)
+    approvals: list[ApprovalRecord] = Field(default_factory=list, description="in the order asked")
+
+    def approval(self, approval_id: str) -> ApprovalRecord | None:
+        return next((a for a in self.approvals if a.request.id == approval_id), None)
 
     def view(self) -> RunView:
         """The run as the HTTP API shows it."""
@@ -105,8 +110,14 @@ class RunRecord(BaseModel):
             error=self.error,
             usage=self.usage,
             last_event=self.last_seq,
+            approvals=[approval_view(a) for a in self.approvals],
             result=self.result,
         )
+
+
+def approval_view(record: ApprovalRecord) -> ApprovalView:
+    """An approval as the HTTP API shows it: the request's fields, its state and decision."""
+    return ApprovalView(**dict(record.request), state=record.state, decision=record.decision)
 
 
 def db_time(when: datetime) -> str:

@@ -46,6 +46,9 @@ from ..outbound import (
 )
 
 SIGNATURE_HEADER = "Relay-Signature"
+#: What a POST is about: ``run.finished`` (the body is the run) or ``approval.requested``
+#: (the body is an ``ApprovalAnnouncement``).
+EVENT_HEADER = "Relay-Event"
 
 #: The kinds of outcome, as the ``outcome`` label of ``relay_webhook_deliveries_total``.
 DeliveryKind = Literal["delivered", "http_error", "timeout", "failed", "refused"]
@@ -228,8 +231,11 @@ class WebhookSender:
         """``config.retry.next_delay``: seconds before the attempt after ``attempt``, or None."""
         return self.config.retry.next_delay(attempt)
 
-    async def deliver(self, url: str, body: bytes) -> DeliveryOutcome:
-        """POST ``body`` (JSON bytes) to ``url`` once, signed, and say what came of it.
+    async def deliver(
+        self, url: str, body: bytes, *, event: str = "run.finished"
+    ) -> DeliveryOutcome:
+        """POST ``body`` (JSON bytes) to ``url`` once, signed, with ``event`` in the
+        ``Relay-Event`` header, and say what came of it.
 
         Failures are outcomes, not exceptions: a refused URL, a timeout, a failed connection
         and a non-2xx reply each give an outcome that says so in one line.
@@ -248,6 +254,7 @@ class WebhookSender:
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: signature_header(self._secret, timestamp, body),
+            EVENT_HEADER: event,
         }
         with anyio.move_on_after(self.config.timeout_s):
             try:

@@ -145,3 +145,57 @@ def test_submit_watch_runs_a_task_on_a_real_daemon(
         listed = relay_main("runs", "--json", env=env)
         assert [run["id"] for run in json.loads(listed.stdout)] == [run_id]
     assert (tmp_path / "ws" / run_id / "index.html").is_file()
+
+
+def test_approve_reject_and_status_on_a_real_daemon(
+    relay_main: RelayMain, portal: BlockingPortal, tmp_path: Path
+) -> None:
+    from agent_relay.runtime import Runtime, RuntimeSettings
+    from agent_relay.runtime.cli._demo import QUICK, demo_model
+    from agent_relay.runtime.daemon import Daemon, DaemonConfig, RelayClient
+
+    runtime = Runtime(
+        demo_model(QUICK),
+        workspace=tmp_path / "ws",
+        settings=RuntimeSettings(approve_plan=True),
+        agent_options={"image": {"backend": "offline"}},
+    )
+    config = DaemonConfig(port=0, store=tmp_path / "runs.sqlite3")
+    with portal.wrap_async_context_manager(Daemon(runtime, config)) as daemon:
+        env = {"RELAY_SERVER": daemon.url}
+        run_id = relay_main("submit", "Draw a heron and make a page", env=env).stdout.strip()
+
+        async def asked() -> None:
+            async with RelayClient(daemon.url) as client:
+                async for event in client.events(run_id):
+                    if event.type == "approval.requested":
+                        return
+
+        portal.call(asked)
+        status = relay_main("status", run_id, env=env)
+        assert status.returncode == 0, status.stderr
+        assert "Waiting for approval" in status.stdout
+        assert "approval plan: the plan (3 steps)" in status.stdout
+        assert f"relay approve {run_id} plan" in status.stdout
+
+        bad_json = relay_main("approve", run_id, "plan", "--arguments", "{", env=env)
+        assert "--arguments is not valid JSON" in assert_one_line_error(bad_json)
+        no_file = relay_main("approve", run_id, "plan", "--plan", "gone.json", env=env)
+        assert "cannot read the plan gone.json" in assert_one_line_error(no_file)
+        (tmp_path / "plan.json").write_text('{"plan": "not steps"}')
+        not_steps = relay_main("approve", run_id, "plan", "--plan", "plan.json", env=env)
+        assert "must be a JSON list of steps" in assert_one_line_error(not_steps)
+        unknown = relay_main("approve", run_id, "ap-nope", env=env)
+        assert "has no approval 'ap-nope'" in assert_one_line_error(unknown)
+
+        approved = relay_main("approve", "--json", run_id, "plan", env=env)
+        assert approved.returncode == 0, approved.stderr
+        assert json.loads(approved.stdout)["outcome"] == "approved"
+        again = relay_main("reject", run_id, "plan", "--reason", "too late", env=env)
+        assert "was approved already" in assert_one_line_error(again)
+
+        watched = relay_main("watch", run_id, env=env)
+        assert watched.returncode == 0, watched.stderr
+        lines = watched.stdout.splitlines()
+        assert lines.count("waiting for approval plan: the plan (3 steps)") == 1
+        assert "approval plan: approved" in lines

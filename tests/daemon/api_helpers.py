@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import anyio
 
-from agent_relay.runtime import Runtime
+from agent_relay.runtime import Runtime, RuntimeSettings
 from agent_relay.runtime.cli._demo import QUICK, demo_model
 from agent_relay.runtime.daemon import Daemon, DaemonConfig
 from agent_relay.runtime.daemon._service import RunService
@@ -148,13 +148,20 @@ async def running_api(
     *,
     gate_open: bool = True,
     token: str | None = None,
+    settings: RuntimeSettings | None = None,
     **config: Any,
 ) -> AsyncIterator[Api]:
-    """A daemon on 127.0.0.1 (any free port), its store and workspace under ``tmp_path``."""
+    """A daemon on 127.0.0.1 (any free port), its store and workspace under ``tmp_path``;
+    ``settings``: the runtime's (its defaults when None)."""
     model = GatedModel(open_=gate_open)
     workspace = tmp_path / "ws"
     store_file = tmp_path / "runs.sqlite3"
-    runtime = Runtime(model, workspace=workspace, agent_options={"image": {"backend": "offline"}})
+    runtime = Runtime(
+        model,
+        workspace=workspace,
+        settings=settings,
+        agent_options={"image": {"backend": "offline"}},
+    )
     if token is not None:
         config["tokens"] = (token,)
     daemon_config = DaemonConfig(port=0, store=store_file, **config)

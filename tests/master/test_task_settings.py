@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,3 +51,16 @@ def test_a_task_may_turn_code_execution_off() -> None:
     own = task_settings(base, {"allow_code_execution": False, "step_timeout_s": "30"})
     assert own.allow_code_execution is False and own.step_timeout_s == 30.0
     assert base.allow_code_execution is True  # the runtime's own are unchanged
+
+
+def test_a_task_may_ask_for_more_approval_never_less() -> None:
+    risky = RuntimeSettings(approve_tools="risky", approve_plan=True)
+    assert task_settings(risky, {"approve_tools": "always"}).approve_tools == "always"
+    assert task_settings(risky, {"approve_tools": "risky"}).approve_tools == "risky"
+    with pytest.raises(ValueError, match="approve_tools=never: the runtime asks for risky"):
+        task_settings(risky, {"approve_tools": "never"})
+    with pytest.raises(ValueError, match="cannot turn approve_plan off"):
+        task_settings(risky, {"approve_plan": False})
+    # Where the runtime asks for nothing, a task may ask for anything.
+    own = task_settings(RuntimeSettings(), {"approve_tools": "risky", "approve_plan": True})
+    assert own.approve_tools == "risky" and own.approve_plan
