@@ -42,6 +42,7 @@ from ._messages import (
     TextContent,
     TextObject,
 )
+from ._responses import ResponsesBackend
 from ._runner import run_to_completion
 from ._tools import (
     DEFAULT_MAX_OUTPUT_CHARS,
@@ -98,6 +99,7 @@ __all__ = [
     "Parameters",
     "RefusalContent",
     "RequiredAction",
+    "ResponsesBackend",
     "ResultBase",
     "RiskCheck",
     "RunAgentRequest",
