@@ -15,7 +15,6 @@ from ._backend import Backend
 from ._errors import BackendNotAvailableError
 from ._local import LocalBackend
 from ._messages import Message
-from ._responses import ResponsesBackend
 from ._types import AgentBase, CreateAgentRequest, ResultBase, RunAgentRequest, RunBase, Thread
 
 #: Backends a name may select. Remote ones are added here as they are written.
@@ -79,6 +78,9 @@ class AgentManager:
                 settings=settings,
             )
         elif backend == "responses":
+            # Imported here: it brings the openai SDK, which local runs do not need.
+            from ._responses import ResponsesBackend
+
             self.backend = ResponsesBackend.from_model(model, max_active_runs=max_active_runs)
         else:
             raise BackendNotAvailableError(
