@@ -11,6 +11,8 @@ retrieve its result (waits), answer ``requires_action`` with tool outputs::
         )
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._backend import Backend
 from ._errors import (
     AgentNotFoundError,
@@ -70,6 +72,20 @@ from ._types import (
     ToolResources,
 )
 
+if TYPE_CHECKING:
+    from ._responses import ResponsesBackend
+
+
+def __getattr__(name: str) -> Any:
+    # ResponsesBackend brings the openai SDK: imported on first use, so that importing the
+    # assistant layer (for local runs, or by a cheap command) stays light.
+    if name == "ResponsesBackend":
+        from ._responses import ResponsesBackend
+
+        return ResponsesBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_MAX_OUTPUT_CHARS",
     "DEFAULT_TOOL_TIMEOUT",
@@ -98,6 +114,7 @@ __all__ = [
     "Parameters",
     "RefusalContent",
     "RequiredAction",
+    "ResponsesBackend",
     "ResultBase",
     "RiskCheck",
     "RunAgentRequest",

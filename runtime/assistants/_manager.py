@@ -18,7 +18,7 @@ from ._messages import Message
 from ._types import AgentBase, CreateAgentRequest, ResultBase, RunAgentRequest, RunBase, Thread
 
 #: Backends a name may select. Remote ones are added here as they are written.
-BACKEND_NAMES = ("local",)
+BACKEND_NAMES = ("local", "responses")
 
 
 class AgentManager:
@@ -30,8 +30,10 @@ class AgentManager:
     ``ValidationError``).
 
     Args:
-        model: the chat model the local backend drives.
-        backend: ``"local"`` or a ``Backend`` instance.
+        model: the chat model the local backend drives; for ``"responses"``, an
+            ``OpenAIChatModel`` whose endpoint, key and model name the backend uses.
+        backend: ``"local"``, ``"responses"`` (OpenAI Responses in background mode) or a
+            ``Backend`` instance.
         max_turns: model calls one run may make before it fails.
         run_timeout: seconds a run may take before it expires.
         action_timeout: seconds a run waits in ``requires_action`` before it expires.
@@ -40,7 +42,8 @@ class AgentManager:
         settings: sampling settings for every model call.
 
     Raises:
-        BackendNotAvailableError: (constructor) ``backend`` names no backend.
+        BackendNotAvailableError: (constructor) ``backend`` names no backend, or
+            ``"responses"`` with a model that is not an ``OpenAIChatModel``.
         ValueError: (constructor) a limit or timeout is not positive.
         RuntimeError: (entering) the manager is open already.
 
@@ -74,6 +77,11 @@ class AgentManager:
                 max_concurrent_model_calls=max_concurrent_model_calls,
                 settings=settings,
             )
+        elif backend == "responses":
+            # Imported here: it brings the openai SDK, which local runs do not need.
+            from ._responses import ResponsesBackend
+
+            self.backend = ResponsesBackend.from_model(model, max_active_runs=max_active_runs)
         else:
             raise BackendNotAvailableError(
                 f"no backend named {backend!r}; available: {', '.join(BACKEND_NAMES)}, "

@@ -33,6 +33,7 @@ from .._errors import (
     ModelServerError,
     ModelTimeoutError,
 )
+from ._openai_clients import PLACEHOLDER_API_KEY, endpoint_host
 from ._provider_errors import ProviderError, ProviderReplyError, provider_error
 from ._reply_reader import ReplyCutError, ReplyTooLargeError, UnreadableReplyError
 
@@ -278,6 +279,26 @@ def _retry_after(response: object) -> float | None:
     if seconds is None or not 0 <= seconds <= MAX_RETRY_AFTER_S:
         return None
     return seconds
+
+
+def gave_up(failure: Failure, attempts: int, elapsed_s: float) -> ModelError:
+    """The error to raise once no attempt is left: ``failure``'s, saying how many attempts
+    were made over ``elapsed_s`` seconds when there was more than one."""
+    error = failure.error
+    error.attempts = attempts
+    if attempts > 1:
+        error.args = (f"{error} (gave up after {attempts} attempts in {elapsed_s:.0f} s)",)
+    return error
+
+
+def error_context(client: openai.AsyncOpenAI, *, timeout: float, max_retries: int) -> ErrorContext:
+    """What error messages about calls through ``client`` may say: its host, the timeout
+    and retries, and its key as a secret to redact (unless it is relay's placeholder)."""
+    key = client.api_key
+    secrets = (key,) if key and key != PLACEHOLDER_API_KEY else ()
+    return ErrorContext(
+        host=endpoint_host(client), timeout=timeout, max_retries=max_retries, secrets=secrets
+    )
 
 
 def translate(exc: Exception, ctx: ErrorContext, *, streaming: bool = False) -> ModelError:

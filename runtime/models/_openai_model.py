@@ -36,8 +36,8 @@ from ._chat_types import (
     ResponseFormat,
     ToolDefinition,
 )
-from ._openai_clients import PLACEHOLDER_API_KEY, azure_client, endpoint_host, openai_client
-from ._openai_errors import ErrorContext, Failure, classify
+from ._openai_clients import azure_client, endpoint_host, openai_client
+from ._openai_errors import ErrorContext, Failure, classify, error_context, gave_up
 from ._provider_errors import ProviderReplyError
 from ._reply_body import read_reply
 from ._reply_reader import ReplyCutError, ReplyTooLargeError, UnreadableReplyError
@@ -140,11 +140,7 @@ class OpenAIChatModel(ChatModel):
         self.timeout = timeout
         self.limiter = limiter if limiter is not None else anyio.CapacityLimiter(max_concurrency)
         self.host = endpoint_host(client)
-        key = client.api_key
-        secrets = (key,) if key and key != PLACEHOLDER_API_KEY else ()
-        self._errors = ErrorContext(
-            host=self.host, timeout=timeout, max_retries=max_retries, secrets=secrets
-        )
+        self._errors = error_context(client, timeout=timeout, max_retries=max_retries)
 
     @classmethod
     def azure(
@@ -278,7 +274,7 @@ class OpenAIChatModel(ChatModel):
             if not yielded and self._drop_refused_feature(failure, request):
                 continue
             if yielded or not failure.retryable or attempt >= attempts:
-                raise self._final_error(failure, attempt, anyio.current_time() - started)
+                raise gave_up(failure, attempt, anyio.current_time() - started)
             wait = (
                 failure.retry_after_s if failure.retry_after_s is not None else backoff_s(attempt)
             )
@@ -304,13 +300,6 @@ class OpenAIChatModel(ChatModel):
                 why=failure.error,
             )
             await anyio.sleep(wait)
-
-    def _final_error(self, failure: Failure, attempts: int, elapsed_s: float) -> ModelError:
-        error = failure.error
-        error.attempts = attempts
-        if attempts > 1:
-            error.args = (f"{error} (gave up after {attempts} attempts in {elapsed_s:.0f} s)",)
-        return error
 
     def _drop_refused_feature(self, failure: Failure, request: dict[str, Any]) -> bool:
         """Whether ``failure`` is the endpoint refusing an optional feature ``request`` used;

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from ._fake_quirks import Quirk as Quirk
     from ._fake_requests import FakeRequest as FakeRequest
     from ._fake_requests import FakeRule as FakeRule
+    from ._fake_responses import FailedResponseFault as FailedResponseFault
+    from ._fake_responses import FakeResponse as FakeResponse
     from ._fake_script import (
         AuthFault as AuthFault,
     )
@@ -91,6 +93,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_fake_openai": ["FakeOpenAIServer"],
         "_fake_png": ["make_png"],
         "_fake_quirks": ["Quirk"],
+        "_fake_responses": ["FailedResponseFault", "FakeResponse"],
         "_fake_requests": ["FakeRequest", "FakeRule"],
         "_fake_script": [
             "AuthFault",

@@ -21,6 +21,9 @@ from ._fake_script import (
 )
 from ._fake_wire import error_json
 
+#: The parsed JSON body, kept on the request by the server's middleware for the routes.
+JSON_BODY = web.RequestKey[Any]("json_body")
+
 
 def wrong_key_message(request: web.Request) -> str:
     bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")

@@ -1,8 +1,9 @@
 """``FakeOpenAIServer``: an OpenAI-compatible HTTP server on loopback for tests and benchmarks.
 
-It speaks the real wire protocol (JSON and SSE streaming chat completions, image generation,
-the model list), so the real ``AsyncOpenAI`` client - and anything built on it - runs against
-it unchanged. Replies are scripted; latency, streaming rate and faults are too.
+It speaks the real wire protocol (JSON and SSE streaming chat completions, the Responses API
+with background runs and resumable streams, image generation, the model list), so the real
+``AsyncOpenAI`` client - and anything built on it - runs against it unchanged. Replies are
+scripted; latency, streaming rate and faults are too.
 
 It runs on aiohttp, so it needs an asyncio event loop (anyio's asyncio backend is fine).
 """
@@ -21,6 +22,7 @@ import anyio
 from aiohttp import web
 
 from ._fake_http import (
+    JSON_BODY,
     cut_body,
     data_frame,
     error_response,
@@ -33,6 +35,7 @@ from ._fake_http import (
 from ._fake_images import ImageStore
 from ._fake_quirks import Quirk, WireQuirks, error_as_200, error_chunk, error_event
 from ._fake_requests import FakeRequest, FakeRule, Match, Responder, redact_headers
+from ._fake_responses import FakeResponse, ResponsesRoutes
 from ._fake_script import (
     AuthFault,
     BadRequestFault,
@@ -51,16 +54,17 @@ from ._loopback import serve_on_loopback
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DEFAULT_MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-image-1")
-#: The parsed JSON body, kept on the request by the middleware for the route handlers.
-_JSON_BODY = web.RequestKey[Any]("json_body")
 
 
 class FakeOpenAIServer:
     """An OpenAI-compatible server on ``127.0.0.1``; use it as an async context manager.
 
-    Each chat request is answered by the first of: a fault queued with ``fail_next``; the next
-    item of ``replies``; the first matching rule (``add_rule``); ``responder(request_json)``;
-    ``default_reply``. With none of these it answers HTTP 400 saying nothing was scripted.
+    Each chat request (and each ``POST /v1/responses``) is answered by the first of: a fault
+    queued with ``fail_next``; the next item of ``replies``; the first matching rule
+    (``add_rule``); ``responder(request_json)``; ``default_reply``. With none of these it
+    answers HTTP 400 saying nothing was scripted. ``/v1/responses`` (create, retrieve with a
+    resumable stream, cancel) is described in ``_fake_responses``; ``responses`` holds what
+    it created.
 
     ``latency`` delays every API response; ``chunk_delay`` spaces the chunks of a stream and
     ``chunk_size`` sets how many characters of text (or tool arguments) one chunk carries.
@@ -111,6 +115,7 @@ class FakeOpenAIServer:
         self._rules: list[FakeRule] = []
         self._forced: deque[Fault] = deque()
         self._images_store = ImageStore()
+        self._responses = ResponsesRoutes(self)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._started = False
@@ -152,6 +157,16 @@ class FakeOpenAIServer:
     def chat_requests(self) -> list[FakeRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    @property
+    def responses(self) -> dict[str, FakeResponse]:
+        """Every response created through ``/v1/responses``, by id (see ``FakeResponse``)."""
+        return self._responses.responses
+
+    @property
+    def responses_requests(self) -> list[FakeRequest]:
+        """The requests to ``/v1/responses`` (create, retrieve, cancel), in order."""
+        return [r for r in self.requests if r.path.startswith("/v1/responses")]
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
@@ -171,6 +186,7 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
         app.router.add_post("/v1/images/generations", self._images)
+        self._responses.add_to(app.router)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)
         app.router.add_get("/files/{name}", self._file)
@@ -203,7 +219,7 @@ class FakeOpenAIServer:
             parsed: Any = json.loads(raw) if raw else None
         except ValueError:
             parsed = None
-        request[_JSON_BODY] = parsed
+        request[JSON_BODY] = parsed
         self.requests.append(
             FakeRequest(
                 method=request.method,
@@ -251,7 +267,7 @@ class FakeOpenAIServer:
         return self.default_reply
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = request[_JSON_BODY]
+        body = request[JSON_BODY]
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return error_response(BadRequestFault("the body must be a JSON object with 'messages'"))
         if not body.get("model") and "deployment" not in request.match_info:
@@ -362,7 +378,7 @@ class FakeOpenAIServer:
     async def _images(self, request: web.Request) -> web.StreamResponse:
         if Quirk.NO_IMAGES_API in self._wire:
             return web.Response(status=404, text="404 page not found")
-        body = request[_JSON_BODY] if isinstance(request[_JSON_BODY], dict) else {}
+        body = request[JSON_BODY] if isinstance(request[JSON_BODY], dict) else {}
         fault = self._forced.popleft() if self._forced else None
         if isinstance(fault, SlowFault):
             await anyio.sleep(fault.delay)

@@ -51,11 +51,16 @@ class FakeRequest:
 
 
 def conversation_text(body: dict[str, Any]) -> str:
-    """The text of every message of a chat request, joined by newlines."""
+    """The text of every message of a chat request (or every input item of a Responses
+    request, tool outputs included), joined by newlines."""
     texts: list[str] = []
-    messages = body.get("messages")
+    messages = body.get("messages", body.get("input"))
+    if isinstance(messages, str):
+        messages = [{"content": messages}]
     for message in messages if isinstance(messages, list) else []:
-        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content", message.get("output"))
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
