@@ -17,7 +17,7 @@ from ..models._chat_model import ChatModel
 from ..models._chat_types import ChatMessage, ChatToolCall, ModelSettings
 from ._convert import to_chat_message
 from ._messages import Message, RefusalContent, new_id
-from ._run_state import LocalRun
+from ._run_state import RunState
 from ._types import AgentBase, RunStatus, ToolCall, ToolCallFunction
 
 #: Why an answer that ended this way is not a finished answer, in words for a person.
@@ -42,7 +42,7 @@ class ChatLoop:
 
     async def drive(
         self,
-        state: LocalRun,
+        state: RunState,
         agent: AgentBase,
         history: Sequence[Message],
         post: Callable[[Message], None],
@@ -77,7 +77,7 @@ class ChatLoop:
 
     async def _turns(
         self,
-        state: LocalRun,
+        state: RunState,
         agent: AgentBase,
         history: Sequence[Message],
         post: Callable[[Message], None],

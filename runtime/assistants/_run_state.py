@@ -1,5 +1,5 @@
-"""The local backend's bookkeeping for one run: its status, the messages it wrote, the tool
-calls it waits on, and the events that wake whoever waits for it."""
+"""A backend's bookkeeping for one run: its status, the messages it wrote, the tool calls it
+waits on, and the events that wake whoever waits for it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ._types import RequiredAction, ResultBase, RunBase, RunStatus, ToolCall
 _SETTLED = frozenset({RunStatus.requires_action}) | {s for s in RunStatus if s.is_terminal}
 
 
-class LocalRun:
+class RunState:
     """One run's state. Only the event loop's thread touches it, and every method is free of
     awaits except the two waits, so each transition is atomic."""
 
@@ -95,15 +95,19 @@ class LocalRun:
     ) -> dict[str, str] | None:
         """Enter ``requires_action`` for ``calls``; return the outputs by call id, or ``None``
         when none came ``within`` seconds or the run ended meanwhile."""
+        self.require_action(calls)
+        with anyio.move_on_after(within):
+            await self._outputs_arrived.wait()
+        outputs, self._outputs = self._outputs, None
+        return outputs
+
+    def require_action(self, calls: list[ToolCall]) -> None:
+        """Enter ``requires_action`` for ``calls``, until ``deliver`` or ``finish``."""
         self._pending = {call.id: call for call in calls}
         self._outputs = None
         self._outputs_arrived = anyio.Event()
         self.run.required_action = RequiredAction(submit_tool_outputs=calls)
         self._set(RunStatus.requires_action)
-        with anyio.move_on_after(within):
-            await self._outputs_arrived.wait()
-        outputs, self._outputs = self._outputs, None
-        return outputs
 
     def deliver(self, outputs: Mapping[str, str]) -> None:
         """Hand checked outputs to the waiting run: one per pending call, no more."""
