@@ -12,6 +12,7 @@ retrieve its result (waits), answer ``requires_action`` with tool outputs::
 """
 
 from ._backend import Backend
+from ._bedrock import BedrockAgentsBackend
 from ._errors import (
     AgentNotFoundError,
     AssistantError,
@@ -81,6 +82,7 @@ __all__ = [
     "Attachment",
     "Backend",
     "BackendNotAvailableError",
+    "BedrockAgentsBackend",
     "ContentPart",
     "CreateAgentRequest",
     "FileCitation",

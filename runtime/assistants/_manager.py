@@ -30,8 +30,9 @@ class AgentManager:
     ``ValidationError``).
 
     Args:
-        model: the chat model the local backend drives.
-        backend: ``"local"`` or a ``Backend`` instance.
+        model: the chat model the local backend drives (a remote backend needs none).
+        backend: ``"local"`` or a ``Backend`` instance (e.g. ``BedrockAgentsBackend(...)``,
+            which needs a region and credentials, so it is given as an instance).
         max_turns: model calls one run may make before it fails.
         run_timeout: seconds a run may take before it expires.
         action_timeout: seconds a run waits in ``requires_action`` before it expires.
@@ -41,7 +42,8 @@ class AgentManager:
 
     Raises:
         BackendNotAvailableError: (constructor) ``backend`` names no backend.
-        ValueError: (constructor) a limit or timeout is not positive.
+        ValueError: (constructor) a limit or timeout is not positive; the local backend is
+            given no model.
         RuntimeError: (entering) the manager is open already.
 
     Every method below that takes a request raises pydantic's ``ValidationError`` for a bad
@@ -51,7 +53,7 @@ class AgentManager:
 
     def __init__(
         self,
-        model: ChatModel,
+        model: ChatModel | None = None,
         *,
         backend: str | Backend = "local",
         max_turns: int = 16,
@@ -65,6 +67,11 @@ class AgentManager:
         if isinstance(backend, Backend):
             self.backend = backend
         elif backend == "local":
+            if model is None:
+                raise ValueError(
+                    "the local backend needs a chat model: AgentManager(model), or pass a "
+                    "Backend instance as backend="
+                )
             self.backend = LocalBackend(
                 model,
                 max_turns=max_turns,
