@@ -104,7 +104,7 @@ class BedrockAgentsBackend(Backend):
         action_timeout: float = 600.0,
         max_active_runs: int = 1024,
         max_concurrent_invocations: int = 16,
-        max_tool_output_chars: int = 25_000,
+        max_tool_output_chars: int = 100_000,
         max_retained_runs: int = 10_000,
     ) -> None:
         for label, value in (
