@@ -14,6 +14,7 @@ retrieve its result (waits), answer ``requires_action`` with tool outputs::
 from typing import TYPE_CHECKING, Any
 
 from ._backend import Backend
+from ._bedrock import BedrockAgentsBackend
 from ._errors import (
     AgentNotFoundError,
     AssistantError,
@@ -97,6 +98,7 @@ __all__ = [
     "Attachment",
     "Backend",
     "BackendNotAvailableError",
+    "BedrockAgentsBackend",
     "ContentPart",
     "CreateAgentRequest",
     "FileCitation",

@@ -31,9 +31,11 @@ class AgentManager:
 
     Args:
         model: the chat model the local backend drives; for ``"responses"``, an
-            ``OpenAIChatModel`` whose endpoint, key and model name the backend uses.
+            ``OpenAIChatModel`` whose endpoint, key and model name the backend uses; a
+            backend given as an instance needs none.
         backend: ``"local"``, ``"responses"`` (OpenAI Responses in background mode) or a
-            ``Backend`` instance.
+            ``Backend`` instance (e.g. ``BedrockAgentsBackend(...)``, which needs a region
+            and credentials, so it is given as an instance).
         max_turns: model calls one run may make before it fails.
         run_timeout: seconds a run may take before it expires.
         action_timeout: seconds a run waits in ``requires_action`` before it expires.
@@ -44,7 +46,8 @@ class AgentManager:
     Raises:
         BackendNotAvailableError: (constructor) ``backend`` names no backend, or
             ``"responses"`` with a model that is not an ``OpenAIChatModel``.
-        ValueError: (constructor) a limit or timeout is not positive.
+        ValueError: (constructor) a limit or timeout is not positive; the local backend is
+            given no model.
         RuntimeError: (entering) the manager is open already.
 
     Every method below that takes a request raises pydantic's ``ValidationError`` for a bad
@@ -54,7 +57,7 @@ class AgentManager:
 
     def __init__(
         self,
-        model: ChatModel,
+        model: ChatModel | None = None,
         *,
         backend: str | Backend = "local",
         max_turns: int = 16,
@@ -68,6 +71,11 @@ class AgentManager:
         if isinstance(backend, Backend):
             self.backend = backend
         elif backend == "local":
+            if model is None:
+                raise ValueError(
+                    "the local backend needs a chat model: AgentManager(model), or pass a "
+                    "Backend instance as backend="
+                )
             self.backend = LocalBackend(
                 model,
                 max_turns=max_turns,

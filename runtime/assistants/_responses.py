@@ -144,7 +144,7 @@ class ResponsesBackend(Backend):
         self._chains: dict[str, _Chain] = {}
 
     @classmethod
-    def from_model(cls, model: ChatModel, **options: Any) -> ResponsesBackend:
+    def from_model(cls, model: ChatModel | None, **options: Any) -> ResponsesBackend:
         """A backend that calls the endpoint of ``model`` (an ``OpenAIChatModel``) through
         its client, with its name and retries; ``options`` as for the constructor.
 

@@ -3,7 +3,8 @@
 ``FakeOpenAIServer`` is an OpenAI-compatible HTTP server on loopback that scripts replies,
 streams them as the real API does, adds latency and acts out faults; point any OpenAI client
 (or ``OpenAIChatModel``) at its ``base_url``. The pytest plugin offers it as the
-``fake_openai_server`` fixture.
+``fake_openai_server`` fixture. ``FakeBedrockAgentsServer`` does the same for the Bedrock
+Agents runtime's ``InvokeAgent`` (event streams, return of control, errors), for botocore.
 
 The names are imported on first use (see ``agent_relay.runtime``), so loading the pytest
 plugin, or importing the scripted model, does not import aiohttp.
@@ -16,6 +17,12 @@ from typing import TYPE_CHECKING
 import lazy_loader
 
 if TYPE_CHECKING:
+    from ._fake_bedrock import FakeAgentError as FakeAgentError
+    from ._fake_bedrock import FakeAgentTurn as FakeAgentTurn
+    from ._fake_bedrock import FakeApiInvocation as FakeApiInvocation
+    from ._fake_bedrock import FakeBedrockAgentsServer as FakeBedrockAgentsServer
+    from ._fake_bedrock import FakeFunctionInvocation as FakeFunctionInvocation
+    from ._fake_bedrock import FakeInvocation as FakeInvocation
     from ._fake_openai import FakeOpenAIServer as FakeOpenAIServer
     from ._fake_png import make_png as make_png
     from ._fake_quirks import Quirk as Quirk
@@ -90,6 +97,14 @@ if TYPE_CHECKING:
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_fake_bedrock": [
+            "FakeAgentError",
+            "FakeAgentTurn",
+            "FakeApiInvocation",
+            "FakeBedrockAgentsServer",
+            "FakeFunctionInvocation",
+            "FakeInvocation",
+        ],
         "_fake_openai": ["FakeOpenAIServer"],
         "_fake_png": ["make_png"],
         "_fake_quirks": ["Quirk"],
