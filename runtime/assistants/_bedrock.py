@@ -300,7 +300,9 @@ class BedrockAgentsBackend(Backend):
                 await invoke_agent(self.client, params, turn.on_event, self._invocations)
             except CallFailed as failed:
                 state.add_usage(turn.usage)
-                state.finish(RunStatus.failed, one_line(bedrock_error(failed.cause)))
+                # Worded as the other backends word a failed model call.
+                error = bedrock_error(failed.cause)
+                state.finish(RunStatus.failed, f"model error: {one_line(error)}")
                 return
             state.add_usage(turn.usage)
             # The session has the run's messages now; a failed call leaves them for the next.

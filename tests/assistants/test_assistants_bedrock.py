@@ -239,7 +239,7 @@ async def test_service_errors_fail_the_run_with_one_line_and_lose_no_message(
             result = await manager.retrieve_result(run)
         assert result.run_status is RunStatus.failed
         assert result.last_error is not None
-        assert result.last_error.startswith(expected), result.last_error
+        assert result.last_error.startswith(f"model error: {expected}"), result.last_error
         assert "\n" not in result.last_error
 
         # The session never took the message: the next run on the thread sends it again.
@@ -264,7 +264,7 @@ async def test_a_stream_cut_mid_message_fails_the_run(
             result = await manager.retrieve_result(run)
     assert result.run_status is RunStatus.failed
     assert result.last_error is not None
-    assert result.last_error.startswith("the connection to Bedrock broke mid-stream")
+    assert result.last_error.startswith("model error: the connection to Bedrock broke mid-stream")
     assert "\n" not in result.last_error
     assert result.messages == []  # nothing half-read is posted
 
@@ -537,7 +537,7 @@ async def test_an_endpoint_that_refuses_connections_fails_the_run(client: Any) -
         refused.close()
     assert result.run_status is RunStatus.failed
     assert result.last_error is not None
-    assert result.last_error.startswith("could not connect to Bedrock")
+    assert result.last_error.startswith("model error: could not connect to Bedrock")
 
 
 async def test_a_deleted_agent_takes_no_runs(client: Any) -> None:
