@@ -1,38 +1,46 @@
 """A weather assistant with one tool, driven call by call through relay's assistant layer.
 
-    python examples/weather.py --offline                 # scripted model, no key needed
+    python examples/weather.py --offline                     # scripted model, no key needed
+    python examples/weather.py --backend responses --offline # a fake Responses API, in process
+    python examples/weather.py --backend bedrock --offline   # a fake Bedrock Agents runtime
     python examples/weather.py                           # OPENAI_API_KEY / OPENAI_BASE_URL
     python examples/weather.py --model llama3.1 --base-url http://localhost:11434/v1
+    python examples/weather.py --backend responses       # OpenAI Responses, background mode
+    python examples/weather.py --backend bedrock --region us-east-1 --agent-alias AGENT/ALIAS
 
 It creates an agent with a ``get_temperature`` tool, then asks two questions on one thread:
 ``run_agent`` starts a run, ``retrieve_result`` waits for it, and while the run requires
-action the example calls the tool and answers with ``submit_tool_outputs``.
+action the example calls the tool and answers with ``submit_tool_outputs``. That code is the
+same on every backend; only the manager's ``backend`` argument differs (``open_manager``). On
+Bedrock, the agent is one created in AWS whose ``RETURN_CONTROL`` action group has a
+``get_temperature`` function (``pip install 'agent-relay[bedrock]'``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 from loguru import logger
 from rich.console import Console
 from rich.markup import escape
+from weather_offline import OFFLINE_AGENT_ALIAS, bedrock_turn, responses_reply, scripted_model
 
-from agent_relay.runtime import ChatMessage, ChatModel, ChatToolCall, RelayError, ToolDefinition
+from agent_relay.runtime import ChatModel, RelayError
 from agent_relay.runtime.assistants import (
     AgentBase,
     AgentManager,
+    Backend,
     CreateAgentRequest,
     RunAgentRequest,
     RunStatus,
     execute_tool_calls,
     tool,
 )
-from agent_relay.runtime.testing import ScriptedModel, tool_call
+from agent_relay.runtime.testing import FakeBedrockAgentsServer, FakeOpenAIServer
 
 QUESTIONS = ("What's the temperature in Paris right now?", "And in Oslo?")
 KNOWN = {"paris": 15, "oslo": 4, "lisbon": 21, "tokyo": 18, "nairobi": 24}
@@ -50,19 +58,6 @@ def get_temperature(location: str) -> dict[str, object]:
     key = location.strip().lower()
     celsius = KNOWN.get(key, sum(map(ord, key)) % 35 - 5)
     return {"location": location.strip(), "celsius": celsius}
-
-
-def offline_reply(
-    messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]
-) -> str | ChatToolCall:
-    """What the scripted model answers: ask the tool about the city in the question, then
-    report the tool's reading, so the answer really comes from calling the tool."""
-    last = messages[-1]
-    if last.role == "tool":
-        reading = json.loads(last.text)
-        return f"It is {reading['celsius']} °C in {reading['location']} right now."
-    found = re.search(r"\bin ([A-Z][\w-]*(?: [A-Z][\w-]*)*)", last.text)
-    return tool_call("get_temperature", {"location": found.group(1) if found else "Paris"})
 
 
 async def ask(
@@ -94,15 +89,42 @@ async def ask(
     return run.thread_id
 
 
-async def main(args: argparse.Namespace, out: Console) -> None:
-    model: ChatModel
-    if args.offline:
-        model = ScriptedModel(offline_reply, name="scripted-weather")
-    else:
-        from agent_relay.runtime import OpenAIChatModel  # only needed, and configured, when online
+@asynccontextmanager
+async def open_manager(args: argparse.Namespace) -> AsyncIterator[AgentManager]:
+    """An open manager over the backend ``args`` names; its ``backend`` argument is all that
+    differs between backends. Offline, each backend talks to its own fake, in this process."""
+    async with AsyncExitStack() as stack:
+        model: ChatModel | None = None
+        backend: str | Backend = args.backend
+        if args.backend == "bedrock":
+            # Imported here: botocore (the bedrock extra) is needed for this backend only.
+            from agent_relay.runtime.assistants import BedrockAgentsBackend
 
-        model = OpenAIChatModel(args.model, base_url=args.base_url)
-    async with model, AgentManager(model, run_timeout=300) as manager:
+            if args.offline:
+                fake = FakeBedrockAgentsServer(responder=bedrock_turn)
+                client = (await stack.enter_async_context(fake)).create_client()
+                stack.callback(client.close)
+                backend = BedrockAgentsBackend(client)
+            else:  # the agent lives in AWS; credentials as the AWS configuration has them
+                backend = BedrockAgentsBackend(region_name=args.region)
+        elif args.backend == "local" and args.offline:
+            model = scripted_model()
+        else:
+            from agent_relay.runtime import OpenAIChatModel  # only needed, and set up, here
+
+            base_url, api_key = args.base_url, None
+            if args.offline:  # a fake Responses API stands in for the endpoint
+                fake_openai = FakeOpenAIServer(responder=responses_reply)
+                base_url = (await stack.enter_async_context(fake_openai)).base_url
+                api_key = "offline-no-key"
+            model = OpenAIChatModel(args.model, base_url=base_url, api_key=api_key)
+        if model is not None:
+            await stack.enter_async_context(model)
+        yield await stack.enter_async_context(AgentManager(model, backend=backend))
+
+
+async def main(args: argparse.Namespace, out: Console) -> None:
+    async with open_manager(args) as manager:
         agent = await manager.create_agent(
             CreateAgentRequest(
                 name="weather",
@@ -112,9 +134,11 @@ async def main(args: argparse.Namespace, out: Console) -> None:
                     "a city before you say how warm it is. Answer in one short sentence."
                 ),
                 tools=[get_temperature],
+                # Which agent in AWS answers, on the bedrock backend; the others record it.
+                agent_alias=args.agent_alias or (OFFLINE_AGENT_ALIAS if args.offline else None),
             )
         )
-        out.print(f"[dim]agent {agent.agent_id} on {escape(model.name)}[/]")
+        out.print(f"[dim]agent {agent.agent_id} on the {manager.backend.name} backend[/]")
         thread_id: str | None = None
         for question in args.questions or QUESTIONS:
             thread_id = await ask(manager, agent, question, thread_id, out)
@@ -123,9 +147,22 @@ async def main(args: argparse.Namespace, out: Console) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="A weather assistant on relay.")
     parser.add_argument("questions", nargs="*", help="questions to ask, one turn each")
-    parser.add_argument("--offline", action="store_true", help="use a scripted model, no key")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "responses", "bedrock"),
+        default="local",
+        help="where runs happen: this process over a chat model, OpenAI Responses in "
+        "background mode, or Amazon Bedrock Agents",
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="talk to the backend's fake, in process; no key"
+    )
     parser.add_argument("--model", default="gpt-4.1-mini", help="model name at the endpoint")
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: OpenAI)")
+    parser.add_argument(
+        "--agent-alias", help="bedrock: the agent's alias ARN, or AGENT_ID/ALIAS_ID"
+    )
+    parser.add_argument("--region", help="bedrock: the AWS region (default: AWS configuration)")
     return parser.parse_args(argv)
 
 

@@ -18,6 +18,7 @@ import lazy_loader
 
 if TYPE_CHECKING:
     from ._fake_bedrock import FakeAgentError as FakeAgentError
+    from ._fake_bedrock import FakeAgentResponder as FakeAgentResponder
     from ._fake_bedrock import FakeAgentTurn as FakeAgentTurn
     from ._fake_bedrock import FakeApiInvocation as FakeApiInvocation
     from ._fake_bedrock import FakeBedrockAgentsServer as FakeBedrockAgentsServer
@@ -99,6 +100,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "_fake_bedrock": [
             "FakeAgentError",
+            "FakeAgentResponder",
             "FakeAgentTurn",
             "FakeApiInvocation",
             "FakeBedrockAgentsServer",

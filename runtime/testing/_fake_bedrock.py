@@ -7,8 +7,9 @@ with the service's ``x-amzn-ErrorType`` header. Point a real botocore client at 
 ``endpoint_url`` (``create_client`` makes one, with test credentials given to the client, not
 the environment) and anything built on the client runs unchanged.
 
-Answers are scripted, one ``FakeAgentTurn`` or ``FakeAgentError`` per call, in order; every
-call is kept in ``requests`` for the test to inspect. It runs on aiohttp, so it needs an
+Answers are scripted, one ``FakeAgentTurn`` or ``FakeAgentError`` per call, in order, or
+decided by a ``responder`` function of the call; every call is kept in ``requests`` for the
+test to inspect. It runs on aiohttp, so it needs an
 asyncio event loop (anyio's asyncio backend is fine).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -147,20 +148,29 @@ class FakeInvocation:
 
 
 FakeAgentAnswer = FakeAgentTurn | FakeAgentError
+#: A function of the call received that decides the answer.
+FakeAgentResponder = Callable[[FakeInvocation], FakeAgentAnswer]
 
 
 class FakeBedrockAgentsServer:
     """A Bedrock Agents runtime on ``127.0.0.1``; use it as an async context manager.
 
-    Each ``InvokeAgent`` call takes the next scripted answer; with none left it answers
-    HTTP 500 ``InternalServerException`` saying the script is exhausted.
+    Each ``InvokeAgent`` call takes the next scripted answer; with none left,
+    ``responder(call)`` answers it, and without a responder the server answers HTTP 500
+    ``InternalServerException`` saying the script is exhausted.
     """
 
     def __init__(
-        self, answers: Iterable[FakeAgentAnswer] = (), *, host: str = "127.0.0.1", port: int = 0
+        self,
+        answers: Iterable[FakeAgentAnswer] = (),
+        *,
+        responder: FakeAgentResponder | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         #: Every call received, in order.
         self.requests: list[FakeInvocation] = []
+        self.responder = responder
         self._script: deque[FakeAgentAnswer] = deque(answers)
         self._host = host
         self._port = port
@@ -219,14 +229,16 @@ class FakeBedrockAgentsServer:
     async def _invoke_agent(self, request: web.Request) -> web.StreamResponse:
         ids = request.match_info
         body = await request.json()
-        self.requests.append(
-            FakeInvocation(ids["agentId"], ids["agentAliasId"], ids["sessionId"], body)
-        )
+        call = FakeInvocation(ids["agentId"], ids["agentAliasId"], ids["sessionId"], body)
+        self.requests.append(call)
         arrived, self._arrived = self._arrived, anyio.Event()
         arrived.set()
-        if not self._script:
+        if self._script:
+            answer = self._script.popleft()
+        elif self.responder is not None:
+            answer = self.responder(call)
+        else:
             return _error(FakeAgentError(500, "InternalServerException", "script exhausted"))
-        answer = self._script.popleft()
         if isinstance(answer, FakeAgentError):
             return _error(answer)
         return await _send_stream(request, answer, answer.stream(ids["agentId"], ids["sessionId"]))

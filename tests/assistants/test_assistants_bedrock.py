@@ -36,6 +36,7 @@ from agent_relay.runtime.testing import (
     FakeApiInvocation,
     FakeBedrockAgentsServer,
     FakeFunctionInvocation,
+    FakeInvocation,
 )
 
 ALIAS_ARN = "arn:aws:bedrock:us-east-1:123456789012:agent-alias/AGENT12345/ALIAS12345"
@@ -574,3 +575,30 @@ async def test_a_backend_made_from_aws_configuration_owns_its_client(
         run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["Hi"]))
         with anyio.fail_after(30):
             assert (await manager.retrieve_result(run)).text == "Hi."
+
+
+async def test_a_responder_answers_the_calls_the_script_does_not() -> None:
+    seen: list[FakeInvocation] = []
+
+    def respond(call: FakeInvocation) -> FakeAgentTurn:
+        seen.append(call)
+        return FakeAgentTurn(text=f"You said: {call.body['inputText']}")
+
+    async with FakeBedrockAgentsServer(
+        [FakeAgentTurn(text="Scripted.")], responder=respond
+    ) as fake:
+        aws = fake.create_client()
+        try:
+            async with bedrock(aws) as manager:
+                agent = await manager.create_agent(CreateAgentRequest(agent_alias=ALIAS_ARN))
+                texts = []
+                for question in ("One", "Two"):
+                    run = await manager.run_agent(
+                        RunAgentRequest.from_agent(agent, messages=[question])
+                    )
+                    with anyio.fail_after(30):
+                        texts.append((await manager.retrieve_result(run)).text)
+        finally:
+            aws.close()
+    assert texts == ["Scripted.", "You said: Two"]
+    assert seen == fake.requests[1:]

@@ -1,5 +1,6 @@
 """End to end through the real AsyncOpenAI client: OpenAIChatModel against FakeOpenAIServer,
-and the weather example as a real subprocess, offline and against the fake server."""
+and the weather example as a real subprocess: offline on each backend, and against the fake
+server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 from agent_relay.runtime import OpenAIChatModel
 from agent_relay.runtime.assistants import (
@@ -81,20 +83,31 @@ async def test_an_endpoint_that_keeps_failing_fails_the_run_with_one_line(
 
 
 def example_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
+    prefixes = ("OPENAI_", "AZURE_OPENAI_", "AWS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return {**env, **extra}
 
 
-async def test_the_weather_example_offline_answers_from_the_tool() -> None:
+@pytest.mark.parametrize("backend", ["local", "responses", "bedrock"])
+async def test_the_weather_example_offline_answers_from_the_tool_on_every_backend(
+    backend: str,
+) -> None:
+    command = [sys.executable, str(EXAMPLE), "--backend", backend, "--offline"]
     with anyio.fail_after(60):
-        done = await anyio.run_process(
-            [sys.executable, str(EXAMPLE), "--offline"], env=example_env(), check=False
-        )
+        done = await anyio.run_process(command, env=example_env(), check=False)
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
-    assert 'get_temperature({"location": "Paris"}) -> {"location":"Paris","celsius":15}' in out
-    assert "assistant It is 15 °C in Paris right now." in out
-    assert "assistant It is 4 °C in Oslo right now." in out
+    assert f"on the {backend} backend" in out
+    # The same conversation, whichever backend's fake plays the model.
+    said = [line.split(None, 1) for line in out.splitlines()[1:]]
+    assert said == [
+        ["you", "What's the temperature in Paris right now?"],
+        ["tool", 'get_temperature({"location": "Paris"}) -> {"location":"Paris","celsius":15}'],
+        ["assistant", "It is 15 °C in Paris right now."],
+        ["you", "And in Oslo?"],
+        ["tool", 'get_temperature({"location": "Oslo"}) -> {"location":"Oslo","celsius":4}'],
+        ["assistant", "It is 4 °C in Oslo right now."],
+    ]
 
 
 async def test_the_weather_example_against_an_openai_compatible_endpoint(
@@ -139,4 +152,25 @@ def test_the_weather_example_without_an_endpoint_says_what_to_set() -> None:
     out = done.stdout.decode()
     assert "error" in out
     assert "OPENAI_API_KEY" in out
+    assert "Traceback" not in out + done.stderr.decode()
+
+
+def test_the_weather_example_on_bedrock_without_a_region_says_what_to_set(
+    tmp_path: Path,
+) -> None:
+    # Only this test's (missing) AWS files are read, not the machine's.
+    env = example_env(
+        AWS_CONFIG_FILE=str(tmp_path / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+    )
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--backend", "bedrock"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    out = done.stdout.decode()
+    assert "error     no Bedrock Agents client could be made" in out
+    assert "AWS_REGION" in out
     assert "Traceback" not in out + done.stderr.decode()
