@@ -89,6 +89,17 @@ ACTION_GROUP = "contract"
 BEDROCK_ALIAS = "AGENT12345/ALIAS12345"
 BACKENDS = ("local", "responses", "bedrock")
 
+#: The contract cases a backend does not meet yet, by (backend, test), with why. The harness
+#: fixture marks each one an expected failure (strict: meeting it fails the suite until the
+#: entry is removed), so no gap passes unseen.
+KNOWN_GAPS: dict[tuple[str, str], str] = {
+    ("responses", "test_an_unanswered_run_expires_after_action_timeout"): (
+        "ResponsesBackend has no action_timeout (nor run_timeout): a run in requires_action "
+        "waits for outputs forever, and AgentManager(backend='responses', action_timeout=...) "
+        "drops the setting"
+    ),
+}
+
 
 class BackendHarness(abc.ABC):
     """A backend's fake remote side, scripted with neutral turns."""
@@ -100,8 +111,9 @@ class BackendHarness(abc.ABC):
     agent_fields: ClassVar[Mapping[str, Any]] = {}
 
     @abc.abstractmethod
-    def manager(self) -> AgentManager:
-        """A new manager over this backend, not yet open."""
+    def manager(self, action_timeout: float = 600.0) -> AgentManager:
+        """A new manager over this backend, not yet open; a run waits ``action_timeout``
+        seconds in ``requires_action`` before it expires."""
 
     @abc.abstractmethod
     def script(self, *turns: Turn) -> None:
@@ -136,8 +148,8 @@ class LocalHarness(BackendHarness):
         self._turns: deque[Turn] = deque()
         self.model = ScriptedModel(self._answer, name="scripted-contract")
 
-    def manager(self) -> AgentManager:
-        return AgentManager(self.model)
+    def manager(self, action_timeout: float = 600.0) -> AgentManager:
+        return AgentManager(self.model, action_timeout=action_timeout)
 
     def script(self, *turns: Turn) -> None:
         self._turns.extend(turns)
@@ -178,8 +190,8 @@ class ResponsesHarness(BackendHarness):
         self.server = server
         self.model = model
 
-    def manager(self) -> AgentManager:
-        return AgentManager(self.model, backend="responses")
+    def manager(self, action_timeout: float = 600.0) -> AgentManager:
+        return AgentManager(self.model, backend="responses", action_timeout=action_timeout)
 
     def script(self, *turns: Turn) -> None:
         for turn in turns:
@@ -226,8 +238,9 @@ class BedrockHarness(BackendHarness):
         self.client = client
         self._invocations = itertools.count(1)
 
-    def manager(self) -> AgentManager:
-        return AgentManager(backend=BedrockAgentsBackend(self.client))
+    def manager(self, action_timeout: float = 600.0) -> AgentManager:
+        backend = BedrockAgentsBackend(self.client, action_timeout=action_timeout)
+        return AgentManager(backend=backend)
 
     def script(self, *turns: Turn) -> None:
         for turn in turns:
