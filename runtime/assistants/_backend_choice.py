@@ -60,7 +60,7 @@ def check_backend_choice(choice: object) -> BackendChoice:
         return choice
     raise TypeError(
         f"a backend is chosen by name ({', '.join(BACKEND_NAMES)}) or by a factory "
-        f"(model) -> Backend, not by a {type(choice).__name__}"
+        f"(model) -> Backend, not by a value of type {type(choice).__name__}"
     )
 
 
