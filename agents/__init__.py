@@ -25,6 +25,9 @@ if TYPE_CHECKING:
         AssistantAgent as AssistantAgent,
     )
     from ._base import (
+        AssistantOptions as AssistantOptions,
+    )
+    from ._base import (
         Shortfall as Shortfall,
     )
     from ._base import (
@@ -106,6 +109,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "AgentStepError",
             "ArtifactLog",
             "AssistantAgent",
+            "AssistantOptions",
             "Shortfall",
             "ToolCallRecord",
             "step_prompt",

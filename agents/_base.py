@@ -11,6 +11,12 @@ tool call and its output whether the step did what its agent exists to do: the b
 that a step whose every tool call failed did nothing; each agent adds what it must produce.
 A step that falls short returns an output whose outcome is ``failed`` or ``incomplete`` with
 the reason, keeping its text, artifacts and usage, so nothing it made or spent is lost.
+
+Where the runs happen is the agent's ``assistant_backend`` if it chose one, else the
+runtime's (``Runtime(assistant_backend=...)``), else the local backend: each step opens its
+own ``AgentManager``, which closes the backend with it, so a backend is chosen by name or by
+a factory that builds one per step, never as a shared instance. Every subclass takes the
+option through ``**options: Unpack[AssistantOptions]`` passed on to this class.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypedDict, Unpack, cast
 
 from agent_relay.bus import one_line
 from agent_relay.runtime import (
@@ -26,12 +32,14 @@ from agent_relay.runtime import (
     AgentContext,
     ApprovalDecision,
     Artifact,
+    ChatModel,
     RelayError,
     StepAssignment,
     StepOutput,
 )
 from agent_relay.runtime.assistants import (
     AgentManager,
+    BackendChoice,
     CreateAgentRequest,
     FunctionTool,
     RunAgentRequest,
@@ -39,6 +47,8 @@ from agent_relay.runtime.assistants import (
     ToolCall,
     ToolCallReview,
     ToolOutput,
+    check_backend_choice,
+    check_backend_model,
     run_to_completion,
 )
 
@@ -163,13 +173,58 @@ def step_prompt(step: StepAssignment) -> str:
     return "\n\n".join(parts)
 
 
+class AssistantOptions(TypedDict, total=False):
+    """The options every ``AssistantAgent`` takes, whatever its own.
+
+    ``assistant_backend``: where this agent's runs happen, for each step: ``"local"``,
+    ``"responses"``, or a factory ``(model) -> Backend`` called with the step's model (e.g.
+    ``lambda model: BedrockAgentsBackend(region_name=...)``); None takes the runtime's.
+    """
+
+    assistant_backend: BackendChoice | None
+
+
+def take_assistant_options(options: dict[str, Any]) -> AssistantOptions:
+    """Remove the ``AssistantOptions`` from ``options`` and return them: for a subclass
+    whose own ``**options`` take other keywords too."""
+    keys = AssistantOptions.__optional_keys__
+    return cast(AssistantOptions, {k: options.pop(k) for k in keys if k in options})
+
+
 class AssistantAgent(Agent):
     """See the module docstring. Subclasses set ``name``, ``description``, ``instructions``
-    and override ``tools``."""
+    and override ``tools``; one with its own ``__init__`` takes ``**options:
+    Unpack[AssistantOptions]`` and calls ``super().__init__(**options)``.
+
+    Raises:
+        BackendNotAvailableError: (constructor) ``assistant_backend`` names no backend.
+        TypeError: (constructor) ``assistant_backend`` is a ``Backend`` instance (give a
+            factory that builds one) or neither a name nor a callable.
+    """
 
     instructions: ClassVar[str]
     #: Model turns one step may take before its run fails.
     max_turns: int = 12
+    #: This agent's own choice of backend (see ``AssistantOptions``); None: the runtime's.
+    assistant_backend: BackendChoice | None = None
+
+    def __init__(self, **options: Unpack[AssistantOptions]) -> None:
+        choice = options.get("assistant_backend")
+        self.assistant_backend = None if choice is None else check_backend_choice(choice)
+
+    def backend_for(self, runtime_choice: BackendChoice | None) -> BackendChoice:
+        """The backend this agent's runs use, given the runtime's choice: its own, else the
+        runtime's, else ``"local"``."""
+        return self.assistant_backend or runtime_choice or "local"
+
+    def check_setup(self, model: ChatModel, assistant_backend: BackendChoice | None) -> None:
+        """Refuse a named backend that cannot run on ``model`` (``"responses"`` without an
+        OpenAI-compatible endpoint), before any step.
+
+        Raises:
+            BackendNotAvailableError: it cannot.
+        """
+        check_backend_model(self.backend_for(assistant_backend), model)
 
     def tools(
         self, step: StepAssignment, ctx: AgentContext, artifacts: ArtifactLog
@@ -205,10 +260,18 @@ class AssistantAgent(Agent):
             calls.extend(ToolCallRecord(o.function_name or "", o.output) for o in outputs)
 
         tools = list(self.tools(step, ctx, artifacts))
-        async with AgentManager(ctx.model, max_turns=self.max_turns) as manager:
+        backend = self.backend_for(ctx.assistant_backend)
+        # The local backend calls the model through the engine's meter, which counts every
+        # call as it is made; any other calls its provider itself and reports the run's usage
+        # in its result (which the step's output carries), so it is built on the model itself.
+        model = ctx.model if backend == "local" else ctx.unmetered_model
+        async with AgentManager(model, backend=backend, max_turns=self.max_turns) as manager:
             agent = await manager.create_agent(
                 CreateAgentRequest(
-                    model=ctx.model.name,
+                    # The local backend shows the model's name; another calls its provider
+                    # with the model id of its own (the responses backend: the endpoint
+                    # model's), which a name like "openai:gpt-4.1-mini" is not.
+                    model=ctx.model.name if backend == "local" else None,
                     name=self.name,
                     description=self.description,
                     instructions=self.instructions,

@@ -38,9 +38,16 @@ from agent_relay.bus import (
 
 from ._handle import TaskHandle
 from ._inputs import InputFile, copy_inputs
-from ._runtime_agents import AgentSpec, build_agents, check_agent_models
+from ._runtime_agents import (
+    AgentSpec,
+    build_agents,
+    check_agent_models,
+    check_agent_setup,
+    check_assistant_backend,
+)
 from ._runtime_agents import RuntimeUsageError as RuntimeUsageError
 from ._settings import RuntimeSettings, task_settings
+from .assistants._backend_choice import BackendChoice
 from .engine._agent import Agent
 from .engine._agent_actor import AgentActor
 from .engine._approval_desk import ApprovalHandler
@@ -161,6 +168,14 @@ class Runtime:
     others, and the planner, use ``model``. Like ``model``, they are the caller's to open and
     close.
 
+    ``assistant_backend`` is where the runs of the agents built on the assistant layer happen,
+    for those that choose none themselves (``CodeAgent(assistant_backend=...)``, or
+    ``agent_options={"code": {"assistant_backend": ...}}``): ``"local"`` (the default: the
+    run loop here, over the agent's model), ``"responses"`` (the OpenAI Responses API, at the
+    endpoint of the agent's ``OpenAIChatModel``), or a factory ``(model) -> Backend`` called
+    for each step (``lambda model: BedrockAgentsBackend(...)``; not a ``Backend`` instance,
+    which the steps cannot share). Each agent here is checked against it at construction.
+
     ``agent_options`` maps an agent's name to the keyword arguments its class is built with,
     for the agents the runtime builds (from the entry points, or given as classes): this is
     how an application configures them, e.g. ``{"image": {"backend": "openai", "openai_api_key":
@@ -184,10 +199,13 @@ class Runtime:
     the daemon's API or its expiry).
 
     Raises:
-        TypeError: ``model`` or a value of ``agent_models`` is not a ``ChatModel``, or an
-            entry of ``agents`` is not an agent (instance, class or name).
+        TypeError: ``model`` or a value of ``agent_models`` is not a ``ChatModel``, an
+            entry of ``agents`` is not an agent (instance, class or name), or
+            ``assistant_backend`` is neither a name nor a factory.
         RuntimeUsageError: two agents share a name; ``agent_models`` names an agent that does
-            not run; a ``tool_approvals`` rule is not one; (entering) no agents at all.
+            not run; a ``tool_approvals`` rule is not one; ``assistant_backend`` names no
+            backend, or an agent cannot run on its backend (``"responses"`` with a model that
+            is not an ``OpenAIChatModel``); (entering) no agents at all.
         AgentRegistryError: a name in ``agents`` is not registered (the message lists the
             known ones) or its entry point fails to load; two registered agents share a name.
         OSError: (entering) the workspace directory cannot be created.
@@ -205,6 +223,7 @@ class Runtime:
         settings: RuntimeSettings | None = None,
         agent_options: dict[str, dict[str, Any]] | None = None,
         agent_models: Mapping[str, ChatModel] | None = None,
+        assistant_backend: BackendChoice | None = None,
         workers: Literal["local", "remote"] = "local",
         ack_wait_s: float = 30.0,
         max_deliver: int = 3,
@@ -234,6 +253,9 @@ class Runtime:
         self.broken_agents: tuple[BrokenAgent, ...]
         self.agents, self.broken_agents = build_agents(agents, agent_options or {})
         self.agent_models = check_agent_models(agent_models or {}, self.agents)
+        self.assistant_backend = check_assistant_backend(assistant_backend)
+        if workers == "local":
+            check_agent_setup(self.agents, model, self.agent_models, self.assistant_backend)
         # A URL is checked now (a bad one is a usage error here, not on entering).
         self._given_bus: Bus | None = bus if not isinstance(bus, str) else None
         self._bus_to_open: Bus | None = connect(bus) if isinstance(bus, str) else None
@@ -279,7 +301,14 @@ class Runtime:
             await tg.start(self._watcher.run)
             for agent in self.agents if self.workers == "local" else ():
                 model = self.agent_models.get(agent.name, self.model)
-                actor = AgentActor(bus, agent, model, work=work, tool_approvals=self.tool_approvals)
+                actor = AgentActor(
+                    bus,
+                    agent,
+                    model,
+                    work=work,
+                    tool_approvals=self.tool_approvals,
+                    assistant_backend=self.assistant_backend,
+                )
                 await tg.start(actor.run)
             master = Master(
                 bus,

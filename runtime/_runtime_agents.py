@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agent_relay.bus import one_line
+
 from ._errors import RelayError
+from .assistants._backend_choice import BackendChoice, check_backend_choice
 from .engine._agent import Agent
 from .engine._registry import AgentCatalog, BrokenAgent, find_agents
 from .models._chat_model import ChatModel
@@ -85,3 +88,41 @@ def check_agent_models(
                 f"{', '.join(running) or 'none'}"
             )
     return dict(agent_models)
+
+
+def check_assistant_backend(choice: object) -> BackendChoice | None:
+    """``Runtime(assistant_backend=...)`` checked: None, a backend name or a factory
+    ``(model) -> Backend`` (see ``check_backend_choice``).
+
+    Raises:
+        RuntimeUsageError: a name that names no backend (the message lists them).
+        TypeError: a ``Backend`` instance (one cannot serve the per-step managers) or
+            anything else.
+    """
+    if choice is None:
+        return None
+    try:
+        return check_backend_choice(choice)
+    except RelayError as exc:
+        raise RuntimeUsageError(f"assistant_backend: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"assistant_backend: {exc}") from None
+
+
+def check_agent_setup(
+    agents: Iterable[Agent],
+    model: ChatModel,
+    agent_models: Mapping[str, ChatModel],
+    assistant_backend: BackendChoice | None,
+) -> None:
+    """Each agent's ``check_setup`` with the model it runs on (``agent_models``, else
+    ``model``) and the runtime's assistant backend, before any step.
+
+    Raises:
+        RuntimeUsageError: an agent cannot work so; one line naming it and why.
+    """
+    for agent in agents:
+        try:
+            agent.check_setup(agent_models.get(agent.name, model), assistant_backend)
+        except RelayError as exc:
+            raise RuntimeUsageError(f"the {agent.name} agent: {one_line(str(exc))}") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Unpack
 
 import anyio
 import pydantic_core
@@ -19,6 +19,7 @@ from agent_relay.runtime.assistants import FunctionTool, tool
 from .._base import (
     ArtifactLog,
     AssistantAgent,
+    AssistantOptions,
     Shortfall,
     ToolCallRecord,
     every_call_failed,
@@ -63,7 +64,13 @@ class CodeAgent(AssistantAgent):
     )
     concurrency = 4
 
-    def __init__(self, limits: SandboxLimits | None = None, allow_network: bool = False) -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        allow_network: bool = False,
+        **options: Unpack[AssistantOptions],
+    ) -> None:
+        super().__init__(**options)
         self.limits = limits or SandboxLimits()
         self.allow_network = allow_network
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Collection, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
-from .._base import ArtifactLog, AssistantAgent
+from .._base import ArtifactLog, AssistantAgent, AssistantOptions
 from .._units import MiB
 from .._workspace import Workspace
 from ..code._agent import SANDBOX_DIR
@@ -41,7 +41,9 @@ class FileAgent(AssistantAgent):
         max_write_bytes: int = 50 * MiB,
         max_download_bytes: int = 25 * MiB,
         download_timeout: float = 30.0,
+        **options: Unpack[AssistantOptions],
     ) -> None:
+        super().__init__(**options)
         self.allow_hosts = tuple(allow_hosts)
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes

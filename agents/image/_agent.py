@@ -9,7 +9,14 @@ from agent_relay.bus import one_line
 from agent_relay.runtime import AgentContext, Artifact, StepAssignment
 from agent_relay.runtime.assistants import FunctionTool, tool
 
-from .._base import ArtifactLog, AssistantAgent, Shortfall, ToolCallRecord, last_call_failed
+from .._base import (
+    ArtifactLog,
+    AssistantAgent,
+    Shortfall,
+    ToolCallRecord,
+    last_call_failed,
+    take_assistant_options,
+)
 from .._workspace import Workspace
 from ._backend import ImageBackend
 from ._config import image_backend_from_config
@@ -56,7 +63,10 @@ class ImageAgent(AssistantAgent):
         ``default_image_backend`` from the credentials given. The credentials (as the runtime's
         ``agent_options["image"]`` passes them) reach the chosen backend unless
         ``backend_options`` set its own (``api_key``, ``base_url``, ``token``). Raises
-        ``ModelConfigError`` for an unknown backend, option or missing credentials."""
+        ``ModelConfigError`` for an unknown backend, option or missing credentials. The
+        ``AssistantOptions`` (``assistant_backend``) are taken out of ``backend_options``:
+        ``backend`` here is the image backend, not the assistant one."""
+        super().__init__(**take_assistant_options(backend_options))
         self.backend_name = backend or default_image_backend(
             replicate_api_token=replicate_api_token, openai_api_key=openai_api_key
         )

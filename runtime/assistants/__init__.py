@@ -14,6 +14,13 @@ retrieve its result (waits), answer ``requires_action`` with tool outputs::
 from typing import TYPE_CHECKING, Any
 
 from ._backend import Backend
+from ._backend_choice import (
+    BACKEND_NAMES,
+    BackendChoice,
+    BackendFactory,
+    check_backend_choice,
+    check_backend_model,
+)
 from ._bedrock import BedrockAgentsBackend
 from ._errors import (
     AgentNotFoundError,
@@ -88,6 +95,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BACKEND_NAMES",
     "DEFAULT_MAX_OUTPUT_CHARS",
     "DEFAULT_TOOL_TIMEOUT",
     "AgentBase",
@@ -97,6 +105,8 @@ __all__ = [
     "AssistantError",
     "Attachment",
     "Backend",
+    "BackendChoice",
+    "BackendFactory",
     "BackendNotAvailableError",
     "BedrockAgentsBackend",
     "ContentPart",
@@ -137,6 +147,8 @@ __all__ = [
     "ToolOutput",
     "ToolOutputsMismatchError",
     "ToolResources",
+    "check_backend_choice",
+    "check_backend_model",
     "execute_tool_calls",
     "run_to_completion",
     "tool",

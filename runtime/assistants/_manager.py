@@ -12,13 +12,10 @@ from anyio.abc import TaskGroup
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ModelSettings
 from ._backend import Backend
-from ._errors import BackendNotAvailableError
+from ._backend_choice import BackendChoice, build_backend, check_backend_choice
 from ._local import LocalBackend
 from ._messages import Message
 from ._types import AgentBase, CreateAgentRequest, ResultBase, RunAgentRequest, RunBase, Thread
-
-#: Backends a name may select. Remote ones are added here as they are written.
-BACKEND_NAMES = ("local", "responses")
 
 
 class AgentManager:
@@ -33,9 +30,10 @@ class AgentManager:
         model: the chat model the local backend drives; for ``"responses"``, an
             ``OpenAIChatModel`` whose endpoint, key and model name the backend uses; a
             backend given as an instance needs none.
-        backend: ``"local"``, ``"responses"`` (OpenAI Responses in background mode) or a
+        backend: ``"local"``, ``"responses"`` (OpenAI Responses in background mode), a
             ``Backend`` instance (e.g. ``BedrockAgentsBackend(...)``, which needs a region
-            and credentials, so it is given as an instance).
+            and credentials, so it is given as an instance; the manager closes it) or a
+            factory ``(model) -> Backend`` called with ``model``.
         max_turns: model calls one run may make before it fails.
         run_timeout: seconds a run may take before it expires.
         action_timeout: seconds a run waits in ``requires_action`` before it expires.
@@ -46,8 +44,10 @@ class AgentManager:
     Raises:
         BackendNotAvailableError: (constructor) ``backend`` names no backend, or
             ``"responses"`` with a model that is not an ``OpenAIChatModel``.
-        ValueError: (constructor) a limit or timeout is not positive; the local backend is
-            given no model.
+        TypeError: (constructor) ``backend`` is none of the above, or its factory returned
+            no ``Backend``.
+        ValueError: (constructor) a limit or timeout is not positive; the local backend or a
+            factory is given no model.
         RuntimeError: (entering) the manager is open already.
 
     Every method below that takes a request raises pydantic's ``ValidationError`` for a bad
@@ -59,7 +59,7 @@ class AgentManager:
         self,
         model: ChatModel | None = None,
         *,
-        backend: str | Backend = "local",
+        backend: BackendChoice | Backend = "local",
         max_turns: int = 16,
         run_timeout: float = 600.0,
         action_timeout: float = 600.0,
@@ -68,14 +68,25 @@ class AgentManager:
         settings: ModelSettings | None = None,
     ) -> None:
         self.model = model
+        self._task_group: TaskGroup | None = None
         if isinstance(backend, Backend):
             self.backend = backend
-        elif backend == "local":
-            if model is None:
-                raise ValueError(
-                    "the local backend needs a chat model: AgentManager(model), or pass a "
-                    "Backend instance as backend="
-                )
+            return
+        choice = check_backend_choice(backend)
+        if choice == "responses":
+            # Imported here: it brings the openai SDK, which local runs do not need.
+            from ._responses import ResponsesBackend
+
+            self.backend = ResponsesBackend.from_model(model, max_active_runs=max_active_runs)
+        elif model is None:
+            what = "the local backend" if choice == "local" else "a backend factory"
+            raise ValueError(
+                f"{what} needs a chat model: AgentManager(model), or pass a Backend instance "
+                "as backend="
+            )
+        elif callable(choice):
+            self.backend = build_backend(choice, model)
+        else:
             self.backend = LocalBackend(
                 model,
                 max_turns=max_turns,
@@ -85,17 +96,6 @@ class AgentManager:
                 max_concurrent_model_calls=max_concurrent_model_calls,
                 settings=settings,
             )
-        elif backend == "responses":
-            # Imported here: it brings the openai SDK, which local runs do not need.
-            from ._responses import ResponsesBackend
-
-            self.backend = ResponsesBackend.from_model(model, max_active_runs=max_active_runs)
-        else:
-            raise BackendNotAvailableError(
-                f"no backend named {backend!r}; available: {', '.join(BACKEND_NAMES)}, "
-                "or pass a Backend instance"
-            )
-        self._task_group: TaskGroup | None = None
 
     async def __aenter__(self) -> AgentManager:
         if self._task_group is not None:

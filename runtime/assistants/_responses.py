@@ -151,14 +151,24 @@ class ResponsesBackend(Backend):
         Raises:
             BackendNotAvailableError: ``model`` does not call an OpenAI endpoint.
         """
+        endpoint = cls.endpoint_model(model)
+        options.setdefault("max_retries", endpoint.max_retries)
+        return cls(endpoint.client, model=endpoint.model, **options)
+
+    @staticmethod
+    def endpoint_model(model: ChatModel | None) -> OpenAIChatModel:
+        """``model``, when it calls an OpenAI-compatible endpoint this backend can call too.
+
+        Raises:
+            BackendNotAvailableError: it does not (it is not an ``OpenAIChatModel``).
+        """
         if not isinstance(model, OpenAIChatModel):
             raise BackendNotAvailableError(
-                f"the responses backend calls an OpenAI endpoint, and {type(model).__name__} "
-                "has none; give AgentManager an OpenAIChatModel, or "
-                "backend=ResponsesBackend(client=...)"
+                f"the responses backend calls an OpenAI-compatible endpoint, and "
+                f"{type(model).__name__} has none; use an OpenAIChatModel (an openai, azure, "
+                "ollama... model), backend=ResponsesBackend(client=...), or the local backend"
             )
-        options.setdefault("max_retries", model.max_retries)
-        return cls(model.client, model=model.model, **options)
+        return model
 
     async def open(self, task_group: TaskGroup) -> None:
         self._book.task_group = task_group

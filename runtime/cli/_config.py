@@ -45,6 +45,10 @@ DEFAULT_MODEL = "openai:gpt-4.1-mini"
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 ImageBackendName = Literal["offline", "openai", "replicate"]
+#: The assistant backends a setting may name: ``assistants.BACKEND_NAMES`` (not imported
+#: here, to keep the command line's start light; tests/cli/test_cli_backend.py keeps them
+#: in step).
+AssistantBackendName = Literal["local", "responses"]
 
 _MODEL = "model"
 _LOGGING = "configuration and logging"
@@ -127,6 +131,15 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
         description="ask the endpoint for structured output (a JSON schema) when planning; "
         "turn it off for servers that mishandle it (the schema then goes in the prompt)",
     )
+    assistant_backend: Annotated[
+        AssistantBackendName,
+        Setting(_MODEL, key="backend", commands=MODEL_COMMANDS, metavar="NAME"),
+    ] = Field(
+        default="local",
+        description="where the agents' assistant runs happen: local (relay's run loop over the "
+        "agent's model) or responses (the OpenAI Responses API at the model's endpoint, in "
+        "background mode; needs an OpenAI-compatible model)",
+    )
     workspace: Annotated[Path, Setting(metavar="DIR")] = Field(
         default=Path("relay-workspace"), description="where tasks write their files"
     )
@@ -193,6 +206,11 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return (value.strip().lower() or None) if isinstance(value, str) else value
+
+    @field_validator("assistant_backend", mode="before")
+    @classmethod
+    def _backend_name(cls, value: object) -> object:
+        return (value.strip().lower() or "local") if isinstance(value, str) else value
 
     @field_validator("agents", mode="before")
     @classmethod

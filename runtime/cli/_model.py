@@ -112,9 +112,11 @@ def build_runtime(
     """The runtime with the agents the settings choose (every registered one that loads when
     ``agents`` is unset: each that fails to load gets one warning line on stderr), each agent's
     model (``agent_models``: open them with ``opened(runtime.agent_models)``) and the image
-    agent's backend following the model endpoint (see ``_endpoints``). An agent that cannot be
-    set up (an image backend without its key, an unknown agent name, a model for an agent
-    that does not run) is a configuration error, and so is a workspace that cannot be used
+    agent's backend following the model endpoint (see ``_endpoints``); the agents' runs on
+    the assistant backend ``backend`` names. An agent that cannot be set up (an image backend
+    without its key, an unknown agent name, a model for an agent that does not run, the
+    responses backend on a model without an OpenAI-compatible endpoint) is a configuration
+    error, and so is a workspace that cannot be used
     (see ``prepare_workspace``), checked last. The runtime runs on the bus the settings name
     (``bus``, ``workers``, ``ack_wait``, ``max_deliver``); a nats:// bus connects when the
     runtime is entered, which raises ``BusError`` if the server cannot be reached.
@@ -129,6 +131,7 @@ def build_runtime(
             settings=settings.runtime_settings(),
             agent_options={"image": image.options},
             agent_models=agent_models,
+            assistant_backend=settings.assistant_backend,
             bus=settings.bus,
             workers=settings.workers,
             ack_wait_s=settings.ack_wait,
@@ -161,6 +164,8 @@ def setup_lines(runtime: Runtime, settings: RelaySettings) -> list[str]:
     if any(agent.name == "image" for agent in runtime.agents):
         image_model = runtime.agent_models.get("image", runtime.model)
         lines.append(image_setup(settings, image_model).describe())
+    if settings.assistant_backend != "local":
+        lines.append("runs: responses (the OpenAI Responses API at each agent's model endpoint)")
     if not is_memory_bus(settings.bus):
         parts = urlsplit(settings.bus)  # checked already; no credentials or options shown
         where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")

@@ -18,7 +18,7 @@ from agent_relay.bus import connect
 
 from .._errors import ModelConfigError
 from .._runtime import RuntimeUsageError, runtime_work_queue
-from .._runtime_agents import build_agents, check_agent_models
+from .._runtime_agents import build_agents, check_agent_models, check_agent_setup
 from ..engine._agent_actor import AgentActor
 from ..models._chat_model import ChatModel
 from ._bus_settings import is_memory_bus
@@ -36,11 +36,11 @@ async def worker_command(
     """Run the worker on ``settings.bus`` until a stop signal; 0 once it has drained. It runs
     the agents ``settings.agents`` names (every registered one if unset), each on its model
     (``agent_models``, else ``model``), ``concurrency`` steps per agent at once (None: the
-    agent's own).
+    agent's own), their runs on the assistant backend ``backend`` names.
 
     Raises:
         ConfigError: the bus is not a nats:// URL; an agent name, an agent's model or an
-            agent's options are wrong.
+            agent's options are wrong, or an agent cannot run on the assistant backend.
         BusError: the NATS server cannot be reached.
     """
     if is_memory_bus(settings.bus):
@@ -55,6 +55,7 @@ async def worker_command(
             settings.agents, {"image": image_setup(settings, image_model).options}
         )
         agent_models = check_agent_models(agent_models, built)
+        check_agent_setup(built, model, agent_models, settings.assistant_backend)
     except RuntimeUsageError as exc:
         raise ConfigError(str(exc)) from None
     except ModelConfigError as exc:
@@ -74,6 +75,7 @@ async def worker_command(
                 agent_models.get(agent.name, model),
                 concurrency=concurrency,
                 work=work,
+                assistant_backend=settings.assistant_backend,
             )
             for agent in built
         ]

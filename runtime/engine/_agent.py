@@ -12,11 +12,15 @@ import abc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..models._chat_model import ChatModel
 from ._approvals import ApprovalDecision
+from ._metered_model import MeteredModel
 from ._steps import StepAssignment, StepOutput
+
+if TYPE_CHECKING:
+    from ..assistants._backend_choice import BackendChoice
 
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
 #: (tool name, arguments, the tool's JSON schema, whether the tool calls this call risky)
@@ -28,7 +32,13 @@ ApproveCallback = Callable[
 
 @dataclass(frozen=True)
 class AgentContext:
-    """What the runtime hands an agent for one step."""
+    """What the runtime hands an agent for one step.
+
+    ``model`` is the agent's model under a meter that counts the tokens of each call made
+    through it (see ``unmetered_model``). ``assistant_backend`` is the runtime's choice of
+    assistant backend for agents that make none of their own (``Runtime(assistant_backend=
+    ...)``): a name or a factory ``(model) -> Backend``; None leaves it to the agent (local).
+    """
 
     task_id: str
     step_id: str
@@ -36,6 +46,14 @@ class AgentContext:
     model: ChatModel
     _progress: ProgressCallback = field(repr=False)
     _approve: ApproveCallback | None = field(default=None, repr=False)
+    assistant_backend: BackendChoice | None = None
+
+    @property
+    def unmetered_model(self) -> ChatModel:
+        """The agent's model itself, not under the meter: for what needs the model's own
+        class, such as a backend that calls the model's endpoint without it (and reports
+        the usage of its runs in their results)."""
+        return self.model.model if isinstance(self.model, MeteredModel) else self.model
 
     async def progress(self, message: str, **data: Any) -> None:
         """Publish a ``step.<id>.progress`` event that watchers (the live view) show.
@@ -79,6 +97,18 @@ class Agent(abc.ABC):
     description: ClassVar[str]
     #: How many steps one instance of this agent works on at once.
     concurrency: int = 8
+
+    def check_setup(  # noqa: B027 - optional hook, most agents accept any setup
+        self, model: ChatModel, assistant_backend: BackendChoice | None
+    ) -> None:
+        """Called once before any step (by ``Runtime(...)`` and ``relay worker``) with the
+        model this agent's steps will get and the runtime's assistant backend (None when
+        not chosen), so a setup that cannot work fails at start-up, not at the first step.
+        Accepts anything; an agent that cannot work with them overrides it.
+
+        Raises:
+            RelayError: the agent cannot work with them; the message says why in one line.
+        """
 
     @abc.abstractmethod
     async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:

@@ -26,7 +26,7 @@ import math
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -54,13 +54,17 @@ from ._metered_model import MeteredModel
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 
+if TYPE_CHECKING:
+    from ..assistants._backend_choice import BackendChoice
+
 # Seconds one fetch from the work queue waits for a step before it looks at the actor again.
 _FETCH_WAIT_S = 1.0
 
 
 class AgentActor(Actor):
     """Runs ``agent`` on the steps for it; see the module docstring. ``work``: a durable
-    work queue to take steps from (else they come on the bus, as a queue group)."""
+    work queue to take steps from (else they come on the bus, as a queue group).
+    ``assistant_backend``: the runtime's, given to the agent in each step's context."""
 
     def __init__(
         self,
@@ -71,8 +75,11 @@ class AgentActor(Actor):
         concurrency: int | None = None,
         work: WorkQueue | None = None,
         tool_approvals: ToolApprovalPolicy | None = None,
+        assistant_backend: BackendChoice | None = None,
     ):
         self.agent = agent
+        # The runtime's assistant backend, handed to the agent with each step.
+        self.assistant_backend = assistant_backend
         # This process's own rules for tool calls, before the step's (the task's setting).
         self._tool_approvals = tool_approvals
         # Tool calls waiting for a decision, by (task id, approval id).
@@ -292,6 +299,7 @@ class AgentActor(Actor):
             model=meter,
             _progress=partial(self._progress, step, cause),
             _approve=partial(self._approve, step),
+            assistant_backend=self.assistant_backend,
         )
 
         async def model_call_progress(progress: ModelCallProgress) -> None:
