@@ -11,6 +11,7 @@ tasks still in flight and closes the bus (when the runtime created it).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shutil
@@ -245,6 +246,12 @@ class Runtime:
             raise TypeError(f"model must be a ChatModel, got {type(model).__name__}")
         self.model = model
         self.tool_approvals = _checked_policy(tool_approvals or {})
+        if approval_handler is not None and not (
+            inspect.iscoroutinefunction(approval_handler)
+            or inspect.iscoroutinefunction(type(approval_handler).__call__)
+        ):
+            # A plain function's answer could not be awaited: every request would hang.
+            raise RuntimeUsageError("approval_handler must be an async function (async def)")
         self.approval_handler = approval_handler
         self.settings = settings or RuntimeSettings()
         self.workspace = Path(workspace).resolve()

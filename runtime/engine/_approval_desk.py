@@ -210,6 +210,16 @@ class ApprovalDesk:
                 return
             if decision is None or self.records[request.id].decision is not None:
                 return
+            if not isinstance(decision, Decision):
+                # A wrong answer decides nothing: the request stays pending for others.
+                logger.error(
+                    "task {}: the approval handler returned a {}, not a Decision or None;"
+                    " {} stays pending",
+                    self._task_id,
+                    type(decision).__name__,
+                    request.id,
+                )
+                return
             try:
                 await self.decide(request.id, decision)
             except ApprovalError as exc:
