@@ -37,18 +37,16 @@ from loguru import logger
 
 from agent_relay.bus import one_line
 
-from ._backend import Backend
 from ._bedrock_errors import bedrock_error
 from ._bedrock_stream import CallFailed, invoke_agent
 from ._bedrock_wire import Turn, invocation_params, pending_calls, session_state
 from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, TextContent
-from ._run_book import RunBook, ThreadRecord
+from ._run_book import BookedBackend, RunBook, ThreadRecord
 from ._run_state import RunState
 from ._types import (
     AgentBase,
     CreateAgentRequest,
-    ResultBase,
     RunAgentRequest,
     RunBase,
     RunStatus,
@@ -61,7 +59,7 @@ _AWS_ID = re.compile(r"[0-9a-zA-Z]{1,10}")
 _ALIAS_ARN = re.compile(r"arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:agent-alias/([^/]+)/([^/]+)")
 
 
-class BedrockAgentsBackend(Backend):
+class BedrockAgentsBackend(BookedBackend):
     """Runs agents hosted by Amazon Bedrock Agents (``bedrock-agent-runtime`` ``InvokeAgent``).
 
     Args:
@@ -189,16 +187,9 @@ class BedrockAgentsBackend(Backend):
         self._book.agents[agent_id] = agent
         return agent.model_copy(deep=True)
 
-    async def delete_agent(self, agent_id: str) -> None:
-        """Forget the agent here; the agent in AWS is left as it is."""
-        self._book.delete_agent(agent_id)
-
     async def create_thread(self, messages: Sequence[Message] = ()) -> Thread:
         record = self._book.new_thread(_checked_messages(messages))
         return record.thread.model_copy(deep=True)
-
-    async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
-        return self._book.list_messages(thread_id, run_id)
 
     # -- runs --
 
@@ -238,28 +229,6 @@ class BedrockAgentsBackend(Backend):
             name=f"relay run {state.run_id}",
         )
         logger.debug("run {} queued on Bedrock session {}", state.run_id, record.thread_id)
-        return state.snapshot()
-
-    async def get_run(self, run_id: str) -> RunBase:
-        return self._book.run(run_id).snapshot()
-
-    async def retrieve_result(
-        self,
-        run_id: str,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
-    ) -> ResultBase:
-        return await self._book.wait_result(run_id, timeout)
-
-    async def submit_tool_outputs(self, request: RunAgentRequest) -> RunBase:
-        state, outputs = self._book.check_outputs(request)
-        state.deliver(outputs)
-        return state.snapshot()
-
-    async def cancel_run(self, run_id: str) -> RunBase:
-        state = self._book.cancel(run_id)
-        if state.cancel_scope is not None:
-            state.cancel_scope.cancel()
         return state.snapshot()
 
     # -- the run's task --

@@ -18,17 +18,15 @@ from loguru import logger
 
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ModelSettings
-from ._backend import Backend
 from ._chat_loop import ChatLoop
 from ._convert import to_chat_message
 from ._errors import InvalidRequestError
 from ._messages import Message
-from ._run_book import RunBook
+from ._run_book import BookedBackend, RunBook
 from ._run_state import RunState
 from ._types import (
     AgentBase,
     CreateAgentRequest,
-    ResultBase,
     RunAgentRequest,
     RunBase,
     RunStatus,
@@ -36,7 +34,7 @@ from ._types import (
 )
 
 
-class LocalBackend(Backend):
+class LocalBackend(BookedBackend):
     """Runs agents in this process over ``model``.
 
     Args:
@@ -115,15 +113,9 @@ class LocalBackend(Backend):
             )
         return self._book.add_agent(request, self.model.name)
 
-    async def delete_agent(self, agent_id: str) -> None:
-        self._book.delete_agent(agent_id)
-
     async def create_thread(self, messages: Sequence[Message] = ()) -> Thread:
         record = self._book.new_thread(_checked_messages(messages))
         return record.thread.model_copy(deep=True)
-
-    async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
-        return self._book.list_messages(thread_id, run_id)
 
     # -- runs --
 
@@ -137,28 +129,6 @@ class LocalBackend(Backend):
         history = list(record.messages)
         task_group.start_soon(self._drive, state, agent, history, name=f"relay run {state.run_id}")
         logger.debug("run {} queued on thread {}", state.run_id, state.run.thread_id)
-        return state.snapshot()
-
-    async def get_run(self, run_id: str) -> RunBase:
-        return self._book.run(run_id).snapshot()
-
-    async def retrieve_result(
-        self,
-        run_id: str,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
-    ) -> ResultBase:
-        return await self._book.wait_result(run_id, timeout)
-
-    async def submit_tool_outputs(self, request: RunAgentRequest) -> RunBase:
-        state, outputs = self._book.check_outputs(request)
-        state.deliver(outputs)
-        return state.snapshot()
-
-    async def cancel_run(self, run_id: str) -> RunBase:
-        state = self._book.cancel(run_id)
-        if state.cancel_scope is not None:
-            state.cancel_scope.cancel()
         return state.snapshot()
 
     # -- the run's task --

@@ -34,17 +34,15 @@ from ..models._call_progress import backoff_s
 from ..models._chat_model import ChatModel
 from ..models._openai_errors import Failure, classify, error_context, gave_up
 from ..models._openai_model import OpenAIChatModel
-from ._backend import Backend
 from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, RefusalContent
 from ._responses_input import function_tools, to_input_item
 from ._responses_stream import ResponseOutcome, ResponseReader
-from ._run_book import RunBook
+from ._run_book import BookedBackend, RunBook
 from ._run_state import RunState
 from ._types import (
     AgentBase,
     CreateAgentRequest,
-    ResultBase,
     RunAgentRequest,
     RunBase,
     RunStatus,
@@ -85,7 +83,7 @@ class _RemoteRun:
     response_ids: list[str] = field(default_factory=list)
 
 
-class ResponsesBackend(Backend):
+class ResponsesBackend(BookedBackend):
     """Runs agents as background responses of the OpenAI Responses API through ``client``.
 
     Args:
@@ -215,16 +213,10 @@ class ResponsesBackend(Backend):
             )
         return self._book.add_agent(request, self.model)
 
-    async def delete_agent(self, agent_id: str) -> None:
-        self._book.delete_agent(agent_id)
-
     async def create_thread(self, messages: Sequence[Message] = ()) -> Thread:
         for message in messages:
             to_input_item(message)
         return self._book.new_thread(messages).thread.model_copy(deep=True)
-
-    async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
-        return self._book.list_messages(thread_id, run_id)
 
     # -- runs --
 
@@ -244,17 +236,6 @@ class ResponsesBackend(Backend):
         self._start(task_group, remote, unsent, chain.response_id)
         logger.debug("run {} queued on thread {}", state.run_id, state.run.thread_id)
         return state.snapshot()
-
-    async def get_run(self, run_id: str) -> RunBase:
-        return self._book.run(run_id).snapshot()
-
-    async def retrieve_result(
-        self,
-        run_id: str,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
-    ) -> ResultBase:
-        return await self._book.wait_result(run_id, timeout)
 
     async def submit_tool_outputs(self, request: RunAgentRequest) -> RunBase:
         task_group = self._book.require_open()

@@ -11,6 +11,7 @@ from typing import Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from ._backend import Backend
 from ._errors import (
     AgentNotFoundError,
     InvalidRequestError,
@@ -284,3 +285,39 @@ class RunBook:
         ended = [run_id for run_id, s in self.runs.items() if s.status.is_terminal]
         for run_id in ended[:excess]:  # dicts keep creation order: oldest first
             del self.runs[run_id]
+
+
+class BookedBackend(Backend):
+    """A backend whose agents, threads and runs are kept in a ``RunBook`` (``self._book``):
+    the calls that only read or change the book are the same for every such backend."""
+
+    _book: RunBook
+
+    async def delete_agent(self, agent_id: str) -> None:
+        self._book.delete_agent(agent_id)
+
+    async def list_messages(self, thread_id: str, run_id: str | None = None) -> list[Message]:
+        return self._book.list_messages(thread_id, run_id)
+
+    async def get_run(self, run_id: str) -> RunBase:
+        return self._book.run(run_id).snapshot()
+
+    async def retrieve_result(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the Assistants-style signature
+    ) -> ResultBase:
+        return await self._book.wait_result(run_id, timeout)
+
+    async def submit_tool_outputs(self, request: RunAgentRequest) -> RunBase:
+        """Hand the outputs to the run's own task, which carries the run on."""
+        state, outputs = self._book.check_outputs(request)
+        state.deliver(outputs)
+        return state.snapshot()
+
+    async def cancel_run(self, run_id: str) -> RunBase:
+        state = self._book.cancel(run_id)
+        if state.cancel_scope is not None:
+            state.cancel_scope.cancel()
+        return state.snapshot()
