@@ -265,7 +265,9 @@ class AssistantAgent(Agent):
         # call as it is made; any other calls its provider itself and reports the run's usage
         # in its result (which the step's output carries), so it is built on the model itself.
         model = ctx.model if backend == "local" else ctx.unmetered_model
-        async with AgentManager(model, backend=backend, max_turns=self.max_turns) as manager:
+        # A backend built by a factory keeps the bounds its factory gives it.
+        bounds: dict[str, Any] = {"max_turns": self.max_turns} if isinstance(backend, str) else {}
+        async with AgentManager(model, backend=backend, **bounds) as manager:
             agent = await manager.create_agent(
                 CreateAgentRequest(
                     # The local backend shows the model's name; another calls its provider
