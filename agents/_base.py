@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict, Unpack, cast
 
+import anyio
+
 from agent_relay.bus import one_line
 from agent_relay.runtime import (
     Agent,
@@ -43,6 +45,7 @@ from agent_relay.runtime.assistants import (
     CreateAgentRequest,
     FunctionTool,
     RunAgentRequest,
+    RunBase,
     RunStatus,
     ToolCall,
     ToolCallReview,
@@ -281,9 +284,23 @@ class AssistantAgent(Agent):
                 )
             )
             request = RunAgentRequest.from_agent(agent, messages=[step_prompt(step)])
-            result = await run_to_completion(
-                manager, request, tools, on_tool_outputs=record, review=approval_gate(ctx)
-            )
+            started: list[RunBase] = []
+            try:
+                result = await run_to_completion(
+                    manager,
+                    request,
+                    tools,
+                    on_tool_outputs=record,
+                    review=approval_gate(ctx),
+                    on_start=started.append,
+                )
+            except BaseException:
+                if backend != "local" and started:
+                    # A step stopped mid-run still used the tokens its remote run reported
+                    # so far (the local backend's calls went through the meter already).
+                    with anyio.CancelScope(shield=True):
+                        ctx.report_usage((await manager.get_run(started[0])).usage)
+                raise
         shortfall: Shortfall | None = None
         if result.run_status is RunStatus.incomplete:
             # The answer was cut off: what it says may be missing its end.

@@ -27,7 +27,13 @@ from agent_relay.runtime.assistants import (
     BackendNotAvailableError,
     ResponsesBackend,
 )
-from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, ScriptedModel
+from agent_relay.runtime.testing import (
+    FakeOpenAIServer,
+    FakeReply,
+    FakeToolCall,
+    ScriptedModel,
+    SlowFault,
+)
 
 WRITE = "write a.txt saying hello"
 SAVE = "save hello.py printing the text of a.txt"
@@ -228,3 +234,32 @@ def _instance() -> ResponsesBackend:
     import openai
 
     return ResponsesBackend(openai.AsyncOpenAI(api_key="sk-unused", base_url="http://127.0.0.1:9"))
+
+
+async def test_a_step_cancelled_mid_run_on_responses_keeps_the_tokens_its_run_used(
+    fake_openai_server: FakeOpenAIServer, model: OpenAIChatModel, tmp_path: Path
+) -> None:
+    write = FakeToolCall("write_file", {"path": "a.txt", "content": "hello"})
+    fake_openai_server.add_reply(
+        plan_text(("s1", "file", WRITE, [])),
+        FakeReply(tool_calls=[write]),
+        SlowFault(delay=600, reply="never sent"),  # the second response hangs
+    )
+    with anyio.fail_after(60):
+        async with _runtime(model, tmp_path, assistant_backend="responses") as rt:
+            handle = await rt.submit("write a file", task_id="t1")
+            while len(_creates(fake_openai_server)) < 2:
+                await anyio.sleep(0.01)
+            await rt.bus.emit("task.t1.step.s1.cancel", "step.cancel", {})
+            result = await handle.result()
+    step = result.step("s1")
+    assert step.status == "cancelled"
+    first, second = fake_openai_server.responses.values()
+    assert second.status == "cancelled"  # stopped at the provider as well
+    used = first.events[-1]["response"]["usage"]
+    # The first response's tokens were reported when it ended; the cancelled one reported none.
+    assert (step.usage.prompt_tokens, step.usage.completion_tokens) == (
+        used["input_tokens"],
+        used["output_tokens"],
+    )
+    assert result.usage.total_tokens >= step.usage.total_tokens > 0
