@@ -115,3 +115,27 @@ def test_limits_are_refused_with_a_backend_the_manager_does_not_build(
         AgentManager(backend=backend, max_turns=3, run_timeout=5)
     with pytest.raises(ValueError, match="settings configure a backend"):
         AgentManager(openai_model, backend=LocalBackend, settings=ModelSettings(temperature=0))
+
+
+async def test_a_run_cancelled_before_the_provider_names_its_response_still_cancels_it(
+    fake_openai_server: FakeOpenAIServer, openai_model: OpenAIChatModel
+) -> None:
+    fake_openai_server.add_reply(SlowFault(delay=600, reply="never sent"))
+    gate = fake_openai_server.hold_creation()
+    async with AgentManager(openai_model, backend="responses") as manager:
+        backend = manager.backend
+        assert isinstance(backend, ResponsesBackend)
+        agent = await manager.create_agent({})
+        run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["go"]))
+        await _until(lambda: fake_openai_server.responses)  # created, its id not yet told
+        assert backend.response_ids(run.run_id) == []
+        async with anyio.create_task_group() as group:
+            group.start_soon(manager.cancel_run, run.run_id)
+            with anyio.fail_after(30):
+                while (await manager.get_run(run)).status is not RunStatus.cancelled:
+                    await anyio.sleep(0.01)
+            gate.set()  # the provider answers: the run learns the id, then cancels it
+        (stored,) = fake_openai_server.responses.values()
+        assert stored.status == "cancelled"  # cancel_run returned after the provider's cancel
+        assert backend.response_ids(run.run_id) == [stored.id]
+        assert (await manager.get_run(run)).status is RunStatus.cancelled
