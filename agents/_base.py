@@ -182,9 +182,13 @@ class AssistantOptions(TypedDict, total=False):
     ``assistant_backend``: where this agent's runs happen, for each step: ``"local"``,
     ``"responses"``, or a factory ``(model) -> Backend`` called with the step's model (e.g.
     ``lambda model: BedrockAgentsBackend(region_name=...)``); None takes the runtime's.
+    ``agent_alias``: on a backend that runs agents created at the provider (Bedrock Agents),
+    the alias ARN of the agent this one's steps run as; its action groups must offer this
+    agent's tools, by the same function names. Backends that keep agents themselves ignore it.
     """
 
     assistant_backend: BackendChoice | None
+    agent_alias: str | None
 
 
 def take_assistant_options(options: dict[str, Any]) -> AssistantOptions:
@@ -210,10 +214,13 @@ class AssistantAgent(Agent):
     max_turns: int = 12
     #: This agent's own choice of backend (see ``AssistantOptions``); None: the runtime's.
     assistant_backend: BackendChoice | None = None
+    #: The provider's agent this one's steps run as (see ``AssistantOptions``).
+    agent_alias: str | None = None
 
     def __init__(self, **options: Unpack[AssistantOptions]) -> None:
         choice = options.get("assistant_backend")
         self.assistant_backend = None if choice is None else check_backend_choice(choice)
+        self.agent_alias = options.get("agent_alias")
 
     def backend_for(self, runtime_choice: BackendChoice | None) -> BackendChoice:
         """The backend this agent's runs use, given the runtime's choice: its own, else the
@@ -281,6 +288,7 @@ class AssistantAgent(Agent):
                     description=self.description,
                     instructions=self.instructions,
                     tools=tools,
+                    agent_alias=self.agent_alias,
                 )
             )
             request = RunAgentRequest.from_agent(agent, messages=[step_prompt(step)])

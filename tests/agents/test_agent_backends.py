@@ -25,9 +25,13 @@ from agent_relay.runtime import (
 from agent_relay.runtime.assistants import (
     Backend,
     BackendNotAvailableError,
+    BedrockAgentsBackend,
     ResponsesBackend,
 )
 from agent_relay.runtime.testing import (
+    FakeAgentTurn,
+    FakeBedrockAgentsServer,
+    FakeFunctionInvocation,
     FakeOpenAIServer,
     FakeReply,
     FakeToolCall,
@@ -39,6 +43,7 @@ WRITE = "write a.txt saying hello"
 SAVE = "save hello.py printing the text of a.txt"
 FILE_THEN_CODE = plan_text(("s1", "file", WRITE, []), ("s2", "code", SAVE, ["s1"]))
 CODE = "print(open('a.txt').read())\n"
+ALIAS_ARN = "arn:aws:bedrock:us-east-1:123456789012:agent-alias/AGENT12345/ALIAS12345"
 
 
 def _script(server: FakeOpenAIServer) -> None:
@@ -263,3 +268,33 @@ async def test_a_step_cancelled_mid_run_on_responses_keeps_the_tokens_its_run_us
         used["output_tokens"],
     )
     assert result.usage.total_tokens >= step.usage.total_tokens > 0
+
+
+async def test_an_agent_runs_its_steps_as_a_bedrock_agent_named_by_its_alias(
+    fake_openai_server: FakeOpenAIServer, model: OpenAIChatModel, tmp_path: Path
+) -> None:
+    fake_openai_server.add_reply(plan_text(("s1", "file", WRITE, [])))
+    write = FakeFunctionInvocation("files", "write_file", {"path": "a.txt", "content": "hello"})
+    async with FakeBedrockAgentsServer() as bedrock:
+        bedrock.add(
+            FakeAgentTurn(invocations=(write,), invocation_id="inv-1", usage=(40, 9)),
+            FakeAgentTurn(text="Wrote a.txt.", usage=(60, 4)),
+        )
+        client = bedrock.create_client(read_timeout=30)
+        try:
+            agent = FileAgent(
+                assistant_backend=lambda m: BedrockAgentsBackend(client, enable_trace=True),
+                agent_alias=ALIAS_ARN,
+            )
+            result = await _run(_runtime(model, tmp_path, agents=[agent]))
+        finally:
+            client.close()
+        calls = list(bedrock.requests)
+    assert result.status == "completed", result.error
+    step = result.step("s1")
+    assert step.output == "Wrote a.txt."
+    assert (Path(result.workdir) / "a.txt").read_text() == "hello"
+    assert (step.usage.prompt_tokens, step.usage.completion_tokens) == (100, 13)
+    assert [(c.agent_id, c.agent_alias_id) for c in calls] == [("AGENT12345", "ALIAS12345")] * 2
+    answer = calls[1].body["sessionState"]["returnControlInvocationResults"]
+    assert answer[0]["functionResult"]["function"] == "write_file"
