@@ -4,6 +4,7 @@ many runs, tool outputs that do not match the pending calls)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -76,16 +77,17 @@ class RunBook:
     run drops it then).
 
     Starting a run costs the same however many the book has seen: the runs not yet ended are
-    kept apart, and forgetting takes the oldest first, from the front of insertion-ordered
-    dicts.
+    kept apart, and forgetting takes the oldest first from the front of ``OrderedDict``s (a
+    plain dict's front fills with the holes its deletions leave, which every scan from the
+    front walks).
     """
 
     def __init__(self, limits: RunLimits, on_forget: Callable[[str], None] | None = None) -> None:
         self.limits = limits
         self.agents: dict[str, AgentBase] = {}
         #: Least recently used first: a thread moves to the end when a run starts on it.
-        self.threads: dict[str, ThreadRecord] = {}
-        self.runs: dict[str, RunState] = {}
+        self.threads: OrderedDict[str, ThreadRecord] = OrderedDict()
+        self.runs: OrderedDict[str, RunState] = OrderedDict()
         self.task_group: TaskGroup | None = None
         self._active: dict[str, RunState] = {}
         self._on_forget = on_forget
@@ -204,7 +206,7 @@ class RunBook:
         if record is None:
             record = self.new_thread()
         else:  # used now: the last to be forgotten
-            self.threads[record.thread_id] = self.threads.pop(record.thread_id)
+            self.threads.move_to_end(record.thread_id)
         run = RunBase(thread_id=record.thread_id, agent_id=agent.agent_id, model=agent.model)
         if expires_in is not None:
             run.expires_at = run.created_at + int(expires_in)
@@ -311,8 +313,8 @@ class RunBook:
         excess = len(self.runs) - self.limits.max_retained_runs
         if excess <= 0:
             return
-        # Oldest first (dicts keep creation order); runs not yet ended are kept, and there
-        # are at most max_active_runs of them to step over.
+        # Oldest first; runs not yet ended are kept, and there are at most max_active_runs
+        # of them to step over.
         ended = []
         for run_id, state in self.runs.items():
             if state.status.is_terminal:
