@@ -20,7 +20,7 @@ from agent_relay.bus import printable
 # Re-exported: the masking moved to the engine, which records contents in traces too.
 from .._redact import MASK as MASK
 from .._redact import Redactor as Redactor
-from .._redact import redact
+from .._redact import redact as redact
 
 if TYPE_CHECKING:
     from loguru import Message, Record
