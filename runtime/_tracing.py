@@ -21,7 +21,8 @@ its task's trace.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,39 @@ def configure_tracing(provider: Any = None, *, capture_content: bool = False) ->
     _state.provider = provider
     _state.capture_content = capture_content
     _state.cached = None
+
+
+def start_otlp_export(*, capture_content: bool = False) -> Callable[[], None]:
+    """Send relay's spans over OTLP/HTTP, in batches, to the endpoint the standard
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) names,
+    ``http://localhost:4318`` by default, with the service name ``relay`` unless
+    ``OTEL_SERVICE_NAME`` says otherwise. Returns the function that sends what is left and
+    stops (call it before the process exits).
+
+    Raises:
+        RuntimeError: the OpenTelemetry SDK or its OTLP exporter is not installed
+            (``pip install 'agent-relay[otlp]'``).
+    """
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        raise RuntimeError(
+            "tracing needs the OpenTelemetry SDK and its OTLP exporter: "
+            "pip install 'agent-relay[otlp]'"
+        ) from None
+    name = os.environ.get("OTEL_SERVICE_NAME") or "relay"
+    provider = SdkTracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    configure_tracing(provider, capture_content=capture_content)
+
+    def stop() -> None:
+        configure_tracing(None)
+        provider.shutdown()
+
+    return stop
 
 
 def _tracer() -> Tracer | None:
