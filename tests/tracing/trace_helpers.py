@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
+import anyio
 from opentelemetry.sdk.trace import ReadableSpan
 
-from agent_relay.runtime import Runtime, RuntimeSettings
+from agent_relay.runtime import (
+    Agent,
+    AgentContext,
+    Runtime,
+    RuntimeSettings,
+    StepAssignment,
+    StepOutput,
+)
 from agent_relay.runtime.cli._demo import QUICK, demo_model
+from agent_relay.runtime.testing import ScriptedModel
 
 Spans = Sequence[ReadableSpan]
 
@@ -21,6 +32,11 @@ def one(spans: Spans, name: str) -> ReadableSpan:
     found = named(spans, name)
     assert len(found) == 1, f"{len(found)} spans named {name!r}: {[s.name for s in spans]}"
     return found[0]
+
+
+def by(span: ReadableSpan, key: str) -> str:
+    """The span's attribute ``key``, as text."""
+    return str((span.attributes or {})[key])
 
 
 def children(spans: Spans, parent: ReadableSpan) -> list[ReadableSpan]:
@@ -50,4 +66,36 @@ def demo_runtime(workspace: Path, **settings: object) -> Runtime:
         workspace=workspace,
         agent_options={"image": {"backend": "offline"}},
         settings=RuntimeSettings(**settings),  # type: ignore[arg-type]
+    )
+
+
+class EchoAgent(Agent):
+    """Answers with its prompt; a prompt with ``FAIL`` raises, with the rest of the prompt as
+    the error's message; ``HANG`` waits until cancelled."""
+
+    name: ClassVar[str] = "echo"
+    description: ClassVar[str] = "echoes its prompt"
+
+    async def run_step(self, step: StepAssignment, ctx: AgentContext) -> StepOutput:
+        if "HANG" in step.prompt:
+            await anyio.sleep_forever()
+        if "FAIL" in step.prompt:
+            raise RuntimeError(step.prompt)
+        return StepOutput(output=step.prompt)
+
+
+def plan(*steps: tuple[str, str]) -> str:
+    """A plan of independent echo steps, as (id, prompt) pairs."""
+    return json.dumps(
+        {"plan": [{"id": i, "agent": "echo", "prompt": p, "depends_on": []} for i, p in steps]}
+    )
+
+
+def echo_runtime(workspace: Path, script: list[object], **options: object) -> Runtime:
+    """A runtime of echo agents whose planner plays ``script``."""
+    return Runtime(
+        model=ScriptedModel(script),  # type: ignore[arg-type]
+        agents=[EchoAgent()],
+        workspace=workspace,
+        **options,  # type: ignore[arg-type]
     )
