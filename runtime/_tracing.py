@@ -299,20 +299,23 @@ class ChatSpan:
     def __init__(self, span: Span) -> None:
         self.span = span
 
-    def response(self, response: ChatResponse) -> None:
-        """Record the reply: response model, finish reason, token usage, and the output
+    def response(self, response: ChatResponse, *, finished: bool = True) -> None:
+        """Record the reply: response model, finish reason (unless the reply did not say,
+        ``finished`` false: a stream its reader left early), token usage, and the output
         message with content capture on."""
         span = self.span
         if response.model:
             span.set_attribute("gen_ai.response.model", _bare_model(response.model))
-        span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
+        if finished:
+            span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
         usage = response.usage
         if usage.calls or usage.total_tokens or usage.prompt_tokens or usage.completion_tokens:
             span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
         if _state.capture_content:
             output = _message_json(response.message)
-            output["finish_reason"] = response.finish_reason
+            if finished:
+                output["finish_reason"] = response.finish_reason
             span.set_attribute("gen_ai.output.messages", json.dumps([output]))
 
     def end(self, exc: BaseException | None = None) -> None:

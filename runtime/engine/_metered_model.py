@@ -98,7 +98,7 @@ class MeteredModel(ChatModel):
         except GeneratorExit:
             # The reader stopped early (a plan cut off): the call ends with what came so far.
             if span is not None and reply is not None:
-                span.response(reply.response())
+                span.response(reply.response(), finished=reply.finish_reason is not None)
                 span.end()
             raise
         except BaseException as exc:
@@ -106,5 +106,5 @@ class MeteredModel(ChatModel):
                 span.end(exc)
             raise
         if span is not None and reply is not None:
-            span.response(reply.response())
+            span.response(reply.response(), finished=reply.finish_reason is not None)
             span.end()
