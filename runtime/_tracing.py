@@ -1,11 +1,12 @@
 """OpenTelemetry traces of tasks, plans, steps, model calls and tool calls.
 
 The only module that imports ``opentelemetry``. It follows the OpenTelemetry semantic
-conventions for generative AI: a task is an ``invoke_workflow relay.task`` span, its planning
-a ``plan master`` span, each step an ``invoke_agent <agent>`` span, each model call a
-``chat <model>`` span and each tool call an ``execute_tool <tool>`` span, nested as they
-happen, with the ``gen_ai.*`` attributes the conventions define and relay's own
-(``relay.task.id``, ``relay.step.id``, ``relay.plan.steps``).
+conventions for generative AI: a task is an ``invoke_workflow relay.task`` span, its
+planning a ``plan master`` span, each step an ``invoke_agent <agent>`` span, each model call
+a ``chat <model>`` span, each tool call an ``execute_tool <tool>`` span and each assistant
+agent created a ``create_agent <name>`` span, nested as they happen, with the ``gen_ai.*``
+attributes the conventions define and relay's own (``relay.task.id``, ``relay.step.id``,
+``relay.plan.steps``).
 
 Tracing costs nothing when it is off: without ``opentelemetry-api``, or with no tracer
 provider configured (the API's proxy or no-op provider), every helper returns a shared
@@ -233,6 +234,36 @@ def end_step(span: Span | None, ended: tuple[str, Mapping[str, Any]] | None) -> 
         _failed(span, f"step_{what}", error if isinstance(error, str) else what)
 
 
+#: ``gen_ai.provider.name`` of the agents each assistant backend creates.
+_BACKEND_PROVIDERS = {"local": "relay", "responses": "openai", "bedrock": "aws.bedrock"}
+
+
+def create_agent_span(
+    backend: str, name: str | None, model: str | None
+) -> AbstractContextManager[Span | None]:
+    """The span of creating an assistant agent (``create_agent <name>``) on ``backend``;
+    see ``end_create_agent``."""
+    tracer = _tracer()
+    if tracer is None:
+        return _NO_SPAN
+    attributes = {
+        "gen_ai.operation.name": "create_agent",
+        "gen_ai.provider.name": _BACKEND_PROVIDERS.get(backend, backend),
+    }
+    if name:
+        attributes["gen_ai.agent.name"] = name
+    if model:
+        attributes["gen_ai.request.model"] = model
+    span_name = f"create_agent {name}" if name else "create_agent"
+    return _current(tracer, span_name, attributes, kind=SpanKind.CLIENT)
+
+
+def end_create_agent(span: Span | None, agent_id: str) -> None:
+    """Record the new agent's id (``gen_ai.agent.id``)."""
+    if span is not None:
+        span.set_attribute("gen_ai.agent.id", agent_id)
+
+
 def tool_span(
     name: str, call_id: str | None, arguments: str
 ) -> AbstractContextManager[Span | None]:
@@ -265,11 +296,17 @@ def end_tool(span: Span | None, output: str) -> None:
 
 @contextmanager
 def _current(
-    tracer: Tracer, name: str, attributes: dict[str, Any], *, parent: Any = None
+    tracer: Tracer,
+    name: str,
+    attributes: dict[str, Any],
+    *,
+    parent: Any = None,
+    kind: SpanKind | None = None,
 ) -> Iterator[Span]:
     """A span that is current while the block runs; an exception or a cancellation that
     leaves the block ends it with an error status."""
-    span = tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attributes)
+    kind = SpanKind.INTERNAL if kind is None else kind
+    span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
     with trace.use_span(span, end_on_exit=True, record_exception=False):
         try:
             yield span

@@ -101,7 +101,8 @@ class TaskRun:
         ):
             self._planner.limits = settings.plan_limits()
         self._planner.max_repairs = settings.max_repairs
-        self._summary_model = summary_model
+        # Metered for its span, as every model call of a task is traced where it is metered.
+        self._summary_model = MeteredModel(summary_model)
         self._settings = settings
         self._workspace = workspace
         # The planner is told of the inputs; the agents must leave them as they are.

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from trace_helpers import attribute_text, by, children, echo_runtime, named, one, plan
 
-from agent_relay.runtime import ModelServerError, configure_tracing
+from agent_relay.runtime import ModelServerError, RuntimeSettings, configure_tracing
 from agent_relay.runtime._redact import redact
 from agent_relay.runtime._tracing import tool_span
 from agent_relay.runtime.assistants import ToolCall, ToolCallFunction, execute_tool_calls, tool
@@ -25,7 +25,8 @@ async def test_a_failed_step_is_an_error_span_and_the_others_are_not(
     tmp_path: Path, exporter: InMemorySpanExporter
 ) -> None:
     script = [plan(("ok", "all fine"), ("bad", "FAIL: disk full")), "summary"]
-    async with echo_runtime(tmp_path, script) as rt:
+    settings = RuntimeSettings(summarize="always")
+    async with echo_runtime(tmp_path, script, settings=settings) as rt:
         with anyio.fail_after(30):
             result = await rt.run("one works, one fails")
     assert result.status == "partial"
@@ -41,6 +42,9 @@ async def test_a_failed_step_is_an_error_span_and_the_others_are_not(
     task = one(spans, "invoke_workflow relay.task")
     assert (task.attributes or {})["relay.task.status"] == "partial"
     assert task.status.status_code is StatusCode.UNSET
+    # The summary is a model call of the task's too.
+    calls = [s for s in children(spans, task) if s.name == "chat scripted"]
+    assert len(calls) == 1
 
 
 async def test_a_planning_that_failed_on_its_model_call_is_an_error_down_to_the_call(

@@ -78,13 +78,21 @@ async def test_a_task_is_one_trace_of_plan_steps_model_and_tool_calls(
         assert span.attributes["relay.task.id"] == result.task_id
         assert span.attributes["relay.step.id"] == step.id
         assert span.attributes["relay.step.status"] == "completed"
-        # Each agent asks the model, runs its tool, and asks the model again for its answer.
+        # Each agent creates its assistant, asks the model, runs its tool, and asks the model
+        # again for its answer.
         assert [s.name for s in children(spans, span)] == [
+            f"create_agent {step.agent}",
             "chat demo",
             f"execute_tool {tools[step.agent]}",
             "chat demo",
         ]
-        first_call, tool, last_call = children(spans, span)
+        created, first_call, tool, last_call = children(spans, span)
+        assert created.kind is SpanKind.CLIENT
+        assert created.attributes is not None
+        assert created.attributes["gen_ai.operation.name"] == "create_agent"
+        assert created.attributes["gen_ai.provider.name"] == "relay"  # the local backend
+        assert created.attributes["gen_ai.request.model"] == "demo"
+        assert str(created.attributes["gen_ai.agent.id"]).startswith("asst_")
         assert tool.attributes is not None
         assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
         assert tool.attributes["gen_ai.tool.name"] == tools[step.agent]
@@ -129,7 +137,7 @@ async def test_contents_are_recorded_when_asked_for_in_the_conventions_shape(
     assert [step["agent"] for step in planned["plan"]] == ["image", "code", "file"]
 
     image = one(spans, "invoke_agent image")
-    first_call, tool, last_call = children(spans, image)
+    _created, first_call, tool, last_call = children(spans, image)
     (asked,) = json.loads(str((first_call.attributes or {})["gen_ai.output.messages"]))
     (call_part,) = [p for p in asked["parts"] if p["type"] == "tool_call"]
     assert call_part["name"] == "generate_image"

@@ -48,6 +48,7 @@ async def test_relay_demo_with_trace_exports_the_task_over_otlp(tmp_path: Path) 
         ["invoke_workflow relay.task", "plan master"]
         + ["invoke_agent image", "invoke_agent code", "invoke_agent file"]
         + ["execute_tool generate_image", "execute_tool save_code", "execute_tool write_file"]
+        + ["create_agent image", "create_agent code", "create_agent file"]
         + ["chat demo"] * 7
     )
     assert {s.trace_id for s in spans} == {spans[0].trace_id}
