@@ -218,7 +218,9 @@ def step_span(
         "relay.task.id": task_id,
         "relay.step.id": step_id,
     }
-    parent = propagate.extract(metadata) if metadata else None
+    # Without a trace context (a master that does not trace) the step starts a trace of its
+    # own, rather than joining whatever span the actor happened to start under.
+    parent = propagate.extract(metadata)
     return _current(tracer, f"invoke_agent {agent}", attributes, parent=parent)
 
 

@@ -127,3 +127,33 @@ async def test_no_secret_reaches_a_span_even_with_contents_recorded(
     assert KEY not in text and TOLD not in text
     assert "***" in text
     assert len(named(spans, "execute_tool lookup")) == 1
+
+
+async def test_a_revised_plan_is_a_second_plan_span(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    script = [plan(("bad", "FAIL: no such file")), plan(("fix", "all fine")), "summary"]
+    async with echo_runtime(tmp_path, script, settings=RuntimeSettings(replan=True)) as rt:
+        with anyio.fail_after(30):
+            result = await rt.run("try, then try otherwise")
+    assert result.replanned
+    spans = exporter.get_finished_spans()
+    first, second = sorted(named(spans, "plan master"), key=lambda s: s.start_time or 0)
+    assert (first.attributes or {})["relay.plan.revision"] is False
+    assert (second.attributes or {})["relay.plan.revision"] is True
+    assert (second.attributes or {})["relay.plan.steps"] == 1
+    task = one(spans, "invoke_workflow relay.task")
+    assert {s.parent.span_id for s in (first, second) if s.parent} == {task.context.span_id}
+
+
+async def test_a_step_without_a_trace_context_starts_a_trace_of_its_own(
+    exporter: InMemorySpanExporter,
+) -> None:
+    from agent_relay.runtime._tracing import step_span, task_span
+
+    with task_span("elsewhere") as outer, step_span({}, "echo", "agent:echo", "t", "s") as inner:
+        assert outer is not None and inner is not None
+    spans = exporter.get_finished_spans()
+    step = one(spans, "invoke_agent echo")
+    assert step.parent is None
+    assert step.context.trace_id != one(spans, "invoke_workflow relay.task").context.trace_id
