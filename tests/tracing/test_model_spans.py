@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agent_relay.runtime import ChatMessage, OpenAIChatModel, configure_tracing
+from agent_relay.runtime.assistants import AgentManager
 from agent_relay.runtime.engine._metered_model import MeteredModel
 from agent_relay.runtime.testing import FakeOpenAIServer, ScriptedModel
 
@@ -81,3 +82,20 @@ async def test_a_model_name_without_a_provider_names_both(
     assert second.name == "chat llama3.1"
     assert (second.attributes or {})["gen_ai.provider.name"] == "ollama"
     assert (second.attributes or {})["gen_ai.response.model"] == "llama3.1"
+
+
+async def test_create_agent_names_the_backends_provider(
+    exporter: InMemorySpanExporter,
+) -> None:
+    async with FakeOpenAIServer() as server:
+        model = OpenAIChatModel("gpt-4.1-mini", base_url=server.base_url, api_key=KEY)
+        async with model, AgentManager(model, backend="responses") as manager:
+            agent = await manager.create_agent({"name": "helper", "instructions": "Help."})
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "create_agent helper"
+    assert span.kind is SpanKind.CLIENT
+    attributes = span.attributes or {}
+    assert attributes["gen_ai.operation.name"] == "create_agent"
+    assert attributes["gen_ai.provider.name"] == "openai"
+    assert attributes["gen_ai.agent.name"] == "helper"
+    assert attributes["gen_ai.agent.id"] == agent.agent_id
