@@ -203,10 +203,12 @@ def end_plan(span: Span | None, steps: int) -> None:
 
 
 def step_span(
-    metadata: Mapping[str, str], agent: str, agent_id: str, task_id: str, step_id: str
+    metadata: Mapping[str, str], agent: str, task_id: str, step_id: str
 ) -> AbstractContextManager[Span | None]:
     """The span of one step run by an agent (``invoke_agent <agent>``), a child of the trace
-    context in the step assignment's ``metadata`` (see ``trace_context``); see ``end_step``."""
+    context in the step assignment's ``metadata`` (see ``trace_context``); see ``end_step``.
+    It has no ``gen_ai.agent.id``, as the conventions have it for agents run in-process: the
+    ``create_agent`` span of the step's assistant names its id."""
     tracer = _tracer()
     if tracer is None:
         return _NO_SPAN
@@ -214,7 +216,6 @@ def step_span(
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.provider.name": "relay",
         "gen_ai.agent.name": agent,
-        "gen_ai.agent.id": agent_id,
         "relay.task.id": task_id,
         "relay.step.id": step_id,
     }

@@ -255,7 +255,8 @@ class AgentActor(Actor):
                 causation_id=cause,
             )
             ended: tuple[str, dict[str, Any]] | None = None
-            with scope, _tracing.step_span(event.metadata, *self._names(step)) as span:
+            names = self.agent.name, step.task_id, step.step_id
+            with scope, _tracing.step_span(event.metadata, *names) as span:
                 ended = await self._run(step, cause, meter)
                 _tracing.end_step(span, ended)
             if ended is None and key in self._handed_back:
@@ -289,10 +290,6 @@ class AgentActor(Actor):
             self._paused.pop(key, None)
             self._cancelled.pop(key, None)
             self._handed_back.discard(key)
-
-    def _names(self, step: StepAssignment) -> tuple[str, str, str, str]:
-        """The agent's name and id, the task's and the step's, for the step's span."""
-        return self.agent.name, self.name, step.task_id, step.step_id
 
     async def _run(
         self, step: StepAssignment, cause: str, meter: MeteredModel

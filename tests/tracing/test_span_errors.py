@@ -151,7 +151,7 @@ async def test_a_step_without_a_trace_context_starts_a_trace_of_its_own(
 ) -> None:
     from agent_relay.runtime._tracing import step_span, task_span
 
-    with task_span("elsewhere") as outer, step_span({}, "echo", "agent:echo", "t", "s") as inner:
+    with task_span("elsewhere") as outer, step_span({}, "echo", "t", "s") as inner:
         assert outer is not None and inner is not None
     spans = exporter.get_finished_spans()
     step = one(spans, "invoke_agent echo")

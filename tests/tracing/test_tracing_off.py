@@ -26,7 +26,7 @@ async def test_with_no_tracer_provider_every_helper_is_the_shared_no_op(tmp_path
         assert not _tracing.tracing_enabled()
         assert _tracing.task_span("t") is _tracing._NO_SPAN
         assert _tracing.plan_span("t", revision=False) is _tracing._NO_SPAN
-        assert _tracing.step_span({}, "a", "agent:a", "t", "s") is _tracing._NO_SPAN
+        assert _tracing.step_span({}, "a", "t", "s") is _tracing._NO_SPAN
         assert _tracing.tool_span("x", "c1", "{}") is _tracing._NO_SPAN
         assert _tracing.chat_span(ScriptedModel(["hi"]), []) is None
         assert _tracing.trace_context() == {}
