@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         new_task_id as new_task_id,
     )
     from ._settings import RuntimeSettings as RuntimeSettings
+    from ._tracing import configure_tracing as configure_tracing
     from .engine import (
         ENTRY_POINT_GROUP as ENTRY_POINT_GROUP,
     )
@@ -293,6 +294,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_inputs": ["InputError", "InputFile"],
         "_runtime": ["Runtime", "RuntimeUsageError", "new_task_id"],
         "_settings": ["RuntimeSettings"],
+        "_tracing": ["configure_tracing"],
         "engine": [
             "Agent",
             "AgentActor",

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from .. import _tracing
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ModelSettings
 from ._backend import Backend
@@ -156,7 +157,11 @@ class AgentManager:
         Raises:
             InvalidRequestError: the backend cannot serve the request as asked.
         """
-        return await self.backend.create_agent(CreateAgentRequest.model_validate(request))
+        checked = CreateAgentRequest.model_validate(request)
+        with _tracing.create_agent_span(self.backend.name, checked.name, checked.model) as span:
+            agent = await self.backend.create_agent(checked)
+            _tracing.end_create_agent(span, agent.agent_id)
+        return agent
 
     async def delete_agent(self, agent_id: str) -> None:
         """Delete an agent.

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from agent_relay.bus import one_line
 
+from .. import _tracing
 from .._errors import RelayError
 from ._schema import ArgumentsSpec, describe_validation_error
 from ._types import FUNCTION_NAME_PATTERN, Function, Parameters, Tool, ToolCall, ToolOutput
@@ -234,7 +235,9 @@ async def execute_tool_calls(
                 outputs[index] = reviewed
                 return
             call = reviewed
-        outputs[index] = await chosen.execute(call)
+        with _tracing.tool_span(call.function.name, call.id, call.function.arguments) as span:
+            outputs[index] = output = await chosen.execute(call)
+            _tracing.end_tool(span, output.output)
 
     async with anyio.create_task_group() as group:
         for index, call in enumerate(calls):

@@ -507,7 +507,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         return agents_command(console)
     import anyio
 
-    return anyio.run(_command(args, settings, console))
+    stop_tracing = _start_tracing(settings)
+    try:
+        return anyio.run(_command(args, settings, console))
+    finally:
+        stop_tracing()
+
+
+def _start_tracing(settings: RelaySettings) -> Callable[[], None]:
+    """``--trace``: export spans over OTLP/HTTP until the command ends. ``--trace-content``
+    alone records contents in the spans of a tracer provider the host configured."""
+    if not (settings.trace or settings.trace_content):
+        return lambda: None
+    from .. import _tracing
+
+    if not settings.trace:
+        _tracing.configure_tracing(capture_content=True)
+        return lambda: _tracing.configure_tracing()
+    try:
+        return _tracing.start_otlp_export(capture_content=settings.trace_content)
+    except RuntimeError as exc:
+        raise ConfigError(f"--trace: {exc}") from None
 
 
 def _leaf(exc: BaseException) -> BaseException:

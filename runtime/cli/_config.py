@@ -53,6 +53,8 @@ AssistantBackendName = Literal["local", "responses"]
 _MODEL = "model"
 _LOGGING = "configuration and logging"
 _BATCH = frozenset({"batch"})
+# The commands that run tasks or steps, and so make spans.
+_TRACED = MODEL_COMMANDS | {"demo"}
 # The commands that plan (relay worker never does).
 _PLANNING = MODEL_COMMANDS - WORKER_COMMANDS
 
@@ -195,6 +197,16 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
     )
     log_json: Annotated[bool, Setting(_LOGGING, commands=ALL_COMMANDS)] = Field(
         default=False, description="log JSON lines instead of text"
+    )
+    trace: Annotated[bool, Setting(_LOGGING, commands=_TRACED)] = Field(
+        default=False,
+        description="send OpenTelemetry traces over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT "
+        "(http://localhost:4318 if unset); needs the otlp extra",
+    )
+    trace_content: Annotated[bool, Setting(_LOGGING, commands=_TRACED)] = Field(
+        default=False,
+        description="record message contents and tool arguments in traces, secrets masked "
+        "(they may hold personal data)",
     )
 
     @field_validator("log_level", mode="before")

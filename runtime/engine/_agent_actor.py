@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from agent_relay.bus import Actor, Bus, Event, WorkConsumer, WorkItem, WorkQueue, utc_now
 
+from .. import _tracing
 from .._errors import RelayError
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
@@ -254,8 +255,10 @@ class AgentActor(Actor):
                 causation_id=cause,
             )
             ended: tuple[str, dict[str, Any]] | None = None
-            with scope:
+            names = self.agent.name, step.task_id, step.step_id
+            with scope, _tracing.step_span(event.metadata, *names) as span:
                 ended = await self._run(step, cause, meter)
+                _tracing.end_step(span, ended)
             if ended is None and key in self._handed_back:
                 return True  # another worker runs it; this one says nothing
             if ended is None:  # the scope was cancelled: on request, or by the deadline

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent_relay.bus import Actor, Bus, BusError, Event, WorkQueue, handler, utc_now
 
+from .. import _tracing
 from .._inputs import InputFile
 from .._settings import RuntimeSettings, task_settings
 from .._validation import first_problem
@@ -173,7 +174,9 @@ class Master(Actor):
                         mode=0o700, parents=True, exist_ok=True
                     )
                 )
-                result = await run.execute()
+                with _tracing.task_span(run.task_id) as span:
+                    result = await run.execute()
+                    _tracing.end_task(span, result.status, result.error_kind, len(result.steps))
             with anyio.CancelScope(shield=True):
                 await self.bus.emit_unvalidated(
                     task_topic(run.task_id, "done"),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from ..models._chat_model import ChatModel
+from .. import _tracing
+from ..models._chat_model import ChatModel, StreamAccumulator
 from ..models._chat_types import (
     ChatDelta,
     ChatMessage,
@@ -61,10 +62,19 @@ class MeteredModel(ChatModel):
     ) -> ChatResponse:
         self._calls.append(Usage())
         slot = len(self._calls) - 1
-        response = await self.model.complete(
-            messages, tools=tools, response_format=response_format, settings=settings
-        )
+        span = _tracing.chat_span(self.model, messages)  # None when tracing is off
+        try:
+            response = await self.model.complete(
+                messages, tools=tools, response_format=response_format, settings=settings
+            )
+        except BaseException as exc:
+            if span is not None:
+                span.end(exc)
+            raise
         self._calls[slot] = response.usage
+        if span is not None:
+            span.response(response)
+            span.end()
         return response
 
     async def stream(
@@ -77,10 +87,29 @@ class MeteredModel(ChatModel):
     ) -> AsyncIterator[ChatDelta]:
         self._calls.append(Usage())
         slot = len(self._calls) - 1
-        async for delta in self.model.stream(
-            messages, tools=tools, response_format=response_format, settings=settings
-        ):
-            if delta.usage is not None:
-                # Streams report usage so far, not increments: the last report is the call's.
-                self._calls[slot] = delta.usage
-            yield delta
+        span = _tracing.chat_span(self.model, messages)  # None when tracing is off
+        # The reply folded up for the span, only when there is one.
+        reply = StreamAccumulator() if span is not None else None
+        try:
+            async for delta in self.model.stream(
+                messages, tools=tools, response_format=response_format, settings=settings
+            ):
+                if delta.usage is not None:
+                    # Streams report usage so far, not increments: the last report is the call's.
+                    self._calls[slot] = delta.usage
+                if reply is not None:
+                    reply.add(delta)
+                yield delta
+        except GeneratorExit:
+            # The reader stopped early (a plan cut off): the call ends with what came so far.
+            if span is not None and reply is not None:
+                span.response(reply.response(), finished=reply.finish_reason is not None)
+                span.end()
+            raise
+        except BaseException as exc:
+            if span is not None:
+                span.end(exc)
+            raise
+        if span is not None and reply is not None:
+            span.response(reply.response(), finished=reply.finish_reason is not None)
+            span.end()

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from agent_relay.bus import Bus, Event, WorkQueue, utc_now
 
+from .. import _tracing
 from .._errors import ModelError, RelayError
 from .._inputs import InputFile, top_level_names
 from .._settings import RuntimeSettings
@@ -100,7 +101,8 @@ class TaskRun:
         ):
             self._planner.limits = settings.plan_limits()
         self._planner.max_repairs = settings.max_repairs
-        self._summary_model = summary_model
+        # Metered for its span, as every model call of a task is traced where it is metered.
+        self._summary_model = MeteredModel(summary_model)
         self._settings = settings
         self._workspace = workspace
         # The planner is told of the inputs; the agents must leave them as they are.
@@ -348,8 +350,12 @@ class TaskRun:
         )
 
     async def _plan_into(self, *, initial: bool) -> None:
-        with watch_model_calls(self._planning_progress):
+        with (
+            watch_model_calls(self._planning_progress),
+            _tracing.plan_span(self.task_id, revision=not initial) as span,
+        ):
             await self._plan_calls(initial=initial)
+            _tracing.end_plan(span, len(self._step_dumps) - self._round_start)
 
     async def _plan_calls(self, *, initial: bool) -> None:
         self._round_start = len(self._step_dumps)
@@ -630,12 +636,14 @@ class TaskRun:
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
         topic = agent_steps_topic(step.agent)
+        # The task's trace context goes with the step, so the agent's span joins the trace.
+        context = _tracing.trace_context()
+        event = Event.unvalidated(
+            topic, "step.assigned", assignment, task_id=self.task_id, metadata=context
+        )
         if self._work_queue is None:
-            await self._bus.emit_unvalidated(
-                topic, "step.assigned", assignment, task_id=self.task_id
-            )
+            await self._bus.publish(event)
             return
-        event = Event.unvalidated(topic, "step.assigned", assignment, task_id=self.task_id)
         self._assignments[step.id] = event.id
         # The id names this dispatch: a put retried through an outage is stored once, and a
         # step dispatched again (a resumed task) is not taken for a retry.

@@ -40,6 +40,7 @@ def events(draw: st.DrawFn) -> Event:
         causation_id=draw(st.none() | TEXT),
         reply_to=draw(st.none() | TOPICS),
         data=draw(st.dictionaries(TEXT, JSON_VALUES, max_size=5)),
+        metadata=draw(st.dictionaries(TEXT, TEXT, max_size=3)),
     )
 
 
