@@ -8,7 +8,7 @@ report, instead of taking the runtime down with them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agent_relay.bus import one_line
@@ -126,3 +126,33 @@ def check_agent_setup(
             agent.check_setup(agent_models.get(agent.name, model), assistant_backend)
         except RelayError as exc:
             raise RuntimeUsageError(f"the {agent.name} agent: {one_line(str(exc))}") from None
+
+
+def check_agent_mcp(agents: list[Agent], servers: Sequence[str], *, named: bool) -> list[Agent]:
+    """The agents that run, given the MCP servers there are: an agent that uses every
+    server (``mcp_servers = "all"``) is left out when there are none, unless the agents
+    were ``named`` (then that is an error); an agent naming servers needs each of them.
+
+    Raises:
+        RuntimeUsageError: one line naming the agent and the servers it lacks.
+    """
+    out = []
+    for agent in agents:
+        wanted = agent.mcp_servers
+        if wanted == "all":
+            if not servers:
+                if named:
+                    raise RuntimeUsageError(
+                        f"the {agent.name} agent uses MCP servers and none are configured: "
+                        "give some (mcp_servers) or leave the agent out"
+                    )
+                continue
+        else:
+            missing = [name for name in wanted if name not in servers]
+            if missing:
+                raise RuntimeUsageError(
+                    f"the {agent.name} agent uses MCP server(s) {', '.join(missing)}, which "
+                    f"are not configured; configured: {', '.join(servers) or 'none'}"
+                )
+        out.append(agent)
+    return out
