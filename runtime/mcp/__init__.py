@@ -5,23 +5,35 @@ give them to ``Runtime(mcp_servers=...)`` (or ``mcp_servers`` in ``relay.toml``)
 attach them by name (``AssistantAgent(mcp_servers=["files"])``) or use the ``mcp`` agent,
 whose tools are every configured server's. Tool names are ``<server>__<tool>``.
 
-The MCP SDK (the ``mcp`` extra) is imported only when a session opens, so configuring
-servers costs nothing until one is used.
+The names are imported on first use and the MCP SDK (the ``mcp`` extra) only when a session
+opens: the command line reads the configuration without either.
 """
 
-from ._config import McpConfigError, McpServer, mcp_servers_from
-from ._connection import McpConnection, McpServerError, result_text
-from ._names import prefixed_name
-from ._servers import McpServers, tool_is_risky
+from __future__ import annotations
 
-__all__ = [
-    "McpConfigError",
-    "McpConnection",
-    "McpServer",
-    "McpServerError",
-    "McpServers",
-    "mcp_servers_from",
-    "prefixed_name",
-    "result_text",
-    "tool_is_risky",
-]
+from typing import TYPE_CHECKING
+
+import lazy_loader
+
+if TYPE_CHECKING:
+    from ._config import McpConfigError as McpConfigError
+    from ._config import McpServer as McpServer
+    from ._config import mcp_servers_from as mcp_servers_from
+    from ._connection import McpConnection as McpConnection
+    from ._connection import McpServerError as McpServerError
+    from ._connection import result_text as result_text
+    from ._names import prefixed_name as prefixed_name
+    from ._servers import McpServers as McpServers
+    from ._servers import tool_is_risky as tool_is_risky
+
+# The public names, by the module (relative to this package) that defines each; each is
+# imported on first use (lazy_loader, SPEC 1).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_config": ["McpConfigError", "McpServer", "mcp_servers_from"],
+        "_connection": ["McpConnection", "McpServerError", "result_text"],
+        "_names": ["prefixed_name"],
+        "_servers": ["McpServers", "tool_is_risky"],
+    },
+)

@@ -97,6 +97,8 @@ class McpConnection:
                 if cursor is None:
                     break
         except Exception as exc:
+            if _connection_closed(exc):
+                self._lost(client)
             raise McpServerError(
                 f"MCP server {self.config.describe()} could not list its tools: {_why(exc)}"
             ) from None
@@ -116,12 +118,15 @@ class McpConnection:
         where = f"MCP server {self.config.name!r}"
         try:
             client = await self._session()
+        except McpServerError as exc:
+            return f"error: {exc}"
+        try:
             result = await client.call_tool(
                 tool, arguments, read_timeout_seconds=self.config.timeout_s
             )
-        except McpServerError as exc:
-            return f"error: {exc}"
         except Exception as exc:
+            if _connection_closed(exc):
+                self._lost(client)
             logger.info("{} tool {} failed: {}", where, tool, _why(exc))
             return f"error: {where} could not run {tool}: {_why(exc)}"
         text = result_text(result)
@@ -187,9 +192,11 @@ class McpConnection:
             yield streams
 
     async def _serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Hold one session open until ``aclose`` or the session fails (see the module
+        """Hold one session open until ``aclose``, its loss, or its failure (see the module
         docstring); says it started once the session is usable or has failed."""
         started = False
+        closing = self._closing
+        client: Client | None = None
         try:
             async with self._make_client() as client, anyio.create_task_group() as watchers:
                 await watchers.start(self._watch_tools, client)
@@ -197,18 +204,29 @@ class McpConnection:
                 self.sessions_opened += 1
                 started = True
                 task_status.started()
-                await self._closing.wait()
+                await closing.wait()
                 watchers.cancel_scope.cancel()
         except Exception as exc:
             self._failure = _why(exc)
             what = "session ended" if started else "cannot connect"
             logger.warning("MCP server {} {}: {}", self.config.describe(), what, self._failure)
         finally:
-            self._client = None
+            # A session given up for lost may end after a new one opened: leave that one be.
+            if client is None or self._client is client:
+                self._client = None
+                self._announces = False
             self.tools_changed()
-            self._announces = False
             if not started:
                 task_status.started()
+
+    def _lost(self, client: Client) -> None:
+        """The session's connection is closed (the server exited): end it, so the next use
+        opens a new one."""
+        if self._client is client:
+            self._client = None
+            self._announces = False
+            self.tools_changed()
+            self._closing.set()
 
     async def _watch_tools(
         self, client: Client, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -276,6 +294,13 @@ def result_text(result: mcp_types.CallToolResult) -> str:
     if not parts and result.structured_content is not None:
         return json.dumps(result.structured_content, ensure_ascii=False, default=str)
     return "\n".join(parts)
+
+
+def _connection_closed(exc: BaseException) -> bool:
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import CONNECTION_CLOSED
+
+    return isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED
 
 
 def _why(exc: BaseException) -> str:
