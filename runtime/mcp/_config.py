@@ -74,6 +74,10 @@ class McpServer(BaseModel):
                 raise ValueError("headers are for url servers; a command server takes env")
         if self.url is not None:
             parts = urlsplit(self.url)
+            try:
+                parts.port  # noqa: B018 - raises for a port out of range
+            except ValueError:
+                raise ValueError("url has a bad port") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 # The value is not repeated: its query may carry a key.
                 raise ValueError("url must be http:// or https:// with a host")
@@ -90,12 +94,13 @@ class McpServer(BaseModel):
         return "stdio" if self.command is not None else "http"
 
     def describe(self) -> str:
-        """Where the server is, for messages: the command or the URL without its query
-        (which may carry a key)."""
+        """Where the server is, for messages: the command, or the URL without its user,
+        password and query (which may carry keys)."""
         if self.command is not None:
             return f"{self.name} (stdio: {self.command})"
         parts = urlsplit(self.url or "")
-        return f"{self.name} ({parts.scheme}://{parts.hostname}{parts.path})"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{self.name} ({parts.scheme}://{parts.hostname}{port}{parts.path})"
 
 
 def mcp_servers_from(value: object) -> tuple[McpServer, ...]:
