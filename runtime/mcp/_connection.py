@@ -20,6 +20,7 @@ a timeout or a lost connection becomes an ``"error: ..."`` text the model reads.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from agent_relay.bus import one_line
 
 from .._errors import RelayError
 from ._config import McpServer
+from ._stderr import StderrPipe
 
 if TYPE_CHECKING:
     import mcp_types
@@ -150,18 +152,21 @@ class McpConnection:
         """End the session (the stdio server's process with it); it may open again."""
         self._closing.set()
 
-    def _make_client(self) -> Client:
+    def _make_client(self, stderr: StderrPipe | None) -> Client:
         from mcp import Client, StdioServerParameters
+        from mcp.client.stdio import stdio_client
         from mcp_types import Implementation
 
         target: Any = self._target
         if target is None and self.config.command is not None:
-            target = StdioServerParameters(
+            parameters = StdioServerParameters(
                 command=self.config.command,
                 args=list(self.config.args),
                 env={k: v.get_secret_value() for k, v in self.config.env.items()},
                 cwd=self.config.cwd,
             )
+            assert stderr is not None
+            target = stdio_client(parameters, errlog=stderr.write)
         elif target is None:
             target = self._http_transport()
         return Client(
@@ -197,25 +202,54 @@ class McpConnection:
         started = False
         closing = self._closing
         client: Client | None = None
+        stdio = self._target is None and self.config.command is not None
+        stderr = StderrPipe(self.config.name) if stdio else None
+        failure: BaseException | None = None
         try:
-            async with self._make_client() as client, anyio.create_task_group() as watchers:
-                await watchers.start(self._watch_tools, client)
-                self._client = client
-                self.sessions_opened += 1
-                started = True
-                task_status.started()
-                await closing.wait()
-                watchers.cancel_scope.cancel()
+            async with anyio.create_task_group() as readers:
+                if stderr is not None:
+                    readers.start_soon(stderr.forward)
+                # The whole greeting (start, handshake, the listen stream) is bounded; once
+                # the session is usable, the deadline is lifted.
+                deadline = anyio.current_time() + self.config.connect_timeout_s
+                try:
+                    with anyio.CancelScope(deadline=deadline) as connecting:
+                        async with (
+                            self._make_client(stderr) as client,
+                            anyio.create_task_group() as watchers,
+                        ):
+                            if stderr is not None:
+                                stderr.close_write()  # the child has its own copy now
+                            await watchers.start(self._watch_tools, client)
+                            connecting.deadline = math.inf
+                            self._client = client
+                            self.sessions_opened += 1
+                            started = True
+                            task_status.started()
+                            await closing.wait()
+                            watchers.cancel_scope.cancel()
+                    if connecting.cancelled_caught and not started:
+                        failure = TimeoutError(
+                            f"no answer within {self.config.connect_timeout_s:g} s"
+                        )
+                except Exception as exc:
+                    failure = exc
+                finally:
+                    if stderr is not None:
+                        stderr.close_write()
         except Exception as exc:
-            self._failure = _why(exc)
-            what = "session ended" if started else "cannot connect"
-            logger.warning("MCP server {} {}: {}", self.config.describe(), what, self._failure)
+            failure = failure or exc
         finally:
             # A session given up for lost may end after a new one opened: leave that one be.
             if client is None or self._client is client:
                 self._client = None
                 self._announces = False
             self.tools_changed()
+            if failure is not None:
+                said = stderr.last_words() if stderr is not None else ""
+                self._failure = _why(failure) + (f" (the server said: {said})" if said else "")
+                what = "session ended" if started else "cannot connect"
+                logger.warning("MCP server {} {}: {}", self.config.describe(), what, self._failure)
             if not started:
                 task_status.started()
 

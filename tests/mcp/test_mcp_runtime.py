@@ -165,7 +165,7 @@ def test_bad_mcp_setups_are_refused_at_construction(tmp_path: Path) -> None:
     with pytest.raises(RuntimeUsageError, match="MCP server 'files': give either command"):
         Runtime(model, agents=["file"], mcp_servers={"files": {}})
     with pytest.raises(TypeError, match="mcp_servers must be a list of names"):
-        FileAgent(mcp_servers="demo")  # type: ignore[arg-type]
+        FileAgent(mcp_servers="demo")
     with pytest.raises(TypeError, match="mcp_deny must be a list of names"):
         FileAgent(mcp_deny=[1])  # type: ignore[list-item]
     assert McpAgent(mcp_servers=["demo"], mcp_allow=["demo__add"]).mcp_allow == ("demo__add",)

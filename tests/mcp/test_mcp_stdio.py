@@ -59,6 +59,26 @@ async def test_a_command_that_cannot_start_is_one_clear_error() -> None:
     assert tool_answer.startswith("error: MCP server ghost (stdio: /nonexistent/mcp-server)")
 
 
+async def test_a_server_that_exits_at_start_is_reported_with_what_it_said(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    failing = McpServer(
+        name="broken",
+        command=sys.executable,
+        args=["-c", "import sys; print('no such database: prod', file=sys.stderr); sys.exit(1)"],
+    )
+    async with McpServers([failing]) as mcp:
+        with pytest.raises(McpServerError) as caught:
+            await mcp.tools()
+    message = str(caught.value)
+    assert message.startswith("MCP server broken (stdio: ")
+    assert message.endswith("(the server said: no such database: prod)")
+    # the child's stderr went to relay's log, not to relay's own stderr unmarked
+    err = capfd.readouterr().err
+    assert "MCP server broken says: no such database: prod" in err
+    assert "\nno such database: prod" not in err
+
+
 async def test_a_program_that_is_no_mcp_server_fails_within_the_connect_timeout() -> None:
     # Python reading stdin and answering nothing: the greeting times out.
     silent = McpServer(
@@ -68,5 +88,7 @@ async def test_a_program_that_is_no_mcp_server_fails_within_the_connect_timeout(
         connect_timeout_s=1,
     )
     async with McpServers([silent]) as mcp:
-        with pytest.raises(McpServerError, match="is not reachable"):
+        with pytest.raises(
+            McpServerError, match=r"is not reachable: TimeoutError: no answer within 1 s"
+        ):
             await mcp.tools()
