@@ -82,3 +82,21 @@ def test_a_flag_that_is_not_json_is_one_line(relay_main: RelayMain) -> None:
     )  # fmt: skip
     line = assert_one_line_error(proc)
     assert "mcp_servers: " in line and "not a JSON object of servers by name" in line
+
+
+def test_relay_worker_refuses_a_bad_mcp_server_before_connecting(relay_main: RelayMain) -> None:
+    proc = relay_main(
+        "worker", "--bus", "nats://127.0.0.1:9", "--model", "openai:m",
+        "--base-url", "http://127.0.0.1:9/v1", "--mcp-servers", '{"files": {"url": "x"}}',
+    )  # fmt: skip
+    line = assert_one_line_error(proc)
+    assert "MCP server 'files': url must be http:// or https:// with a host" in line
+
+
+def test_relay_worker_refuses_the_mcp_agent_without_servers(relay_main: RelayMain) -> None:
+    proc = relay_main(
+        "worker", "--bus", "nats://127.0.0.1:9", "--model", "openai:m",
+        "--base-url", "http://127.0.0.1:9/v1", "--agents", "mcp",
+    )  # fmt: skip
+    line = assert_one_line_error(proc)
+    assert "the mcp agent uses MCP servers and none are configured" in line
