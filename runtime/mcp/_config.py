@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -38,7 +38,8 @@ class McpServer(BaseModel):
     never relay's own environment, so no key of relay's reaches it unless ``env`` names it.
 
     ``timeout_s``: seconds one tool call may take (its answer is then an error the model
-    reads); ``connect_timeout_s``: seconds to start and greet the server.
+    reads); ``connect_timeout_s``: seconds to start and greet the server. ``protocol``:
+    ``"auto"`` (the SDK's default) or ``"legacy"`` (see the field).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +55,11 @@ class McpServer(BaseModel):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=30.0, gt=0)
+    protocol: Literal["auto", "legacy"] = Field(
+        default="auto",
+        description="auto: probe for the 2026-07-28 protocol, else greet as before; legacy: "
+        "only the initialize handshake (for servers that answer the probe badly)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> McpServer:

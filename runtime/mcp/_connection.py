@@ -177,6 +177,7 @@ class McpConnection:
             client_info=Implementation(name="relay", version=_relay_version()),
             # This connection caches the tool list itself, on the server's word.
             cache=None,
+            mode=self.config.protocol,
         )
 
     @asynccontextmanager
