@@ -277,7 +277,9 @@ class Runtime:
             )
         except McpConfigError as exc:
             raise RuntimeUsageError(str(exc)) from None
-        self.agents = check_agent_mcp(self.agents, self.mcp_servers.names, named=agents is not None)
+        self.agents = check_agent_mcp(
+            self.agents, self.mcp_servers.configs, named=agents is not None
+        )
         self.agent_models = check_agent_models(agent_models or {}, self.agents)
         self.assistant_backend = check_assistant_backend(assistant_backend)
         if workers == "local":

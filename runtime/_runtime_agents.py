@@ -17,6 +17,7 @@ from ._errors import RelayError
 from .assistants._backend_choice import BackendChoice, check_backend_choice
 from .engine._agent import Agent
 from .engine._registry import AgentCatalog, BrokenAgent, find_agents
+from .mcp._config import McpServer
 from .models._chat_model import ChatModel
 
 #: What ``Runtime(agents=...)`` takes for one agent.
@@ -128,19 +129,35 @@ def check_agent_setup(
             raise RuntimeUsageError(f"the {agent.name} agent: {one_line(str(exc))}") from None
 
 
-def check_agent_mcp(agents: list[Agent], servers: Sequence[str], *, named: bool) -> list[Agent]:
-    """The agents that run, given the MCP servers there are: an agent that uses every
-    server (``mcp_servers = "all"``) is left out when there are none, unless the agents
-    were ``named`` (then that is an error); an agent naming servers needs each of them.
+def check_agent_mcp(
+    agents: list[Agent], servers: Sequence[McpServer], *, named: bool
+) -> list[Agent]:
+    """The agents that run, given the MCP servers there are: a server's ``agents`` get its
+    tools (added to their ``mcp_servers``); an agent that uses every server (``mcp_servers
+    = "all"``) is left out when there are none, unless the agents were ``named`` (then that
+    is an error); an agent naming servers needs each of them.
 
     Raises:
-        RuntimeUsageError: one line naming the agent and the servers it lacks.
+        RuntimeUsageError: one line naming the agent and the servers it lacks, or the server
+            and the agent it names that does not run.
     """
+    names = [s.name for s in servers]
+    running = {a.name: a for a in agents}
+    for server in servers:
+        for agent_name in server.agents:
+            agent = running.get(agent_name)
+            if agent is None:
+                raise RuntimeUsageError(
+                    f"MCP server {server.name} names the agent {agent_name[:40]!r}, which is "
+                    f"not one of the agents that run: {', '.join(sorted(running)) or 'none'}"
+                )
+            if agent.mcp_servers != "all" and server.name not in agent.mcp_servers:
+                agent.mcp_servers = (*agent.mcp_servers, server.name)
     out = []
     for agent in agents:
         wanted = agent.mcp_servers
         if wanted == "all":
-            if not servers:
+            if not names:
                 if named:
                     raise RuntimeUsageError(
                         f"the {agent.name} agent uses MCP servers and none are configured: "
@@ -148,11 +165,11 @@ def check_agent_mcp(agents: list[Agent], servers: Sequence[str], *, named: bool)
                     )
                 continue
         else:
-            missing = [name for name in wanted if name not in servers]
+            missing = [name for name in wanted if name not in names]
             if missing:
                 raise RuntimeUsageError(
                     f"the {agent.name} agent uses MCP server(s) {', '.join(missing)}, which "
-                    f"are not configured; configured: {', '.join(servers) or 'none'}"
+                    f"are not configured; configured: {', '.join(names) or 'none'}"
                 )
         out.append(agent)
     return out

@@ -62,7 +62,7 @@ async def worker_command(
             settings.agents, {"image": image_setup(settings, image_model).options}
         )
         mcp = McpServers(settings.mcp_servers)
-        built = check_agent_mcp(built, mcp.names, named=settings.agents is not None)
+        built = check_agent_mcp(built, mcp.configs, named=settings.agents is not None)
         agent_models = check_agent_models(agent_models, built)
         check_agent_setup(built, model, agent_models, settings.assistant_backend)
     except (RuntimeUsageError, McpConfigError) as exc:

@@ -39,7 +39,9 @@ class McpServer(BaseModel):
 
     ``timeout_s``: seconds one tool call may take (its answer is then an error the model
     reads); ``connect_timeout_s``: seconds to start and greet the server. ``protocol``:
-    ``"auto"`` (the SDK's default) or ``"legacy"`` (see the field).
+    ``"auto"`` (the SDK's default) or ``"legacy"`` (see the field). ``agents``: the
+    agents (by name) this server's tools are attached to, as if each named it in its own
+    ``mcp_servers``; the ``mcp`` agent has every server's anyway.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -55,6 +57,10 @@ class McpServer(BaseModel):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=30.0, gt=0)
+    agents: tuple[str, ...] = Field(
+        default=(),
+        description="agents that get this server's tools besides the mcp agent, by name",
+    )
     protocol: Literal["auto", "legacy"] = Field(
         default="auto",
         description="auto: probe for the 2026-07-28 protocol, else greet as before; legacy: "

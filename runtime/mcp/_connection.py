@@ -116,15 +116,18 @@ class McpConnection:
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> str:
         """Call ``tool`` (the server's own name for it) and return the text the model reads:
         the result's content, or ``"error: ..."`` (the tool reported an error, the server
-        refused the call, it timed out after ``timeout_s``, or the server is unreachable)."""
+        refused the call, it timed out after ``timeout_s`` plus a 5 s margin, or the server
+        is unreachable)."""
         where = f"MCP server {self.config.name!r}"
         try:
             client = await self._session()
         except McpServerError as exc:
             return f"error: {exc}"
         try:
+            # The function tool around this call stops it at timeout_s and says so; the
+            # request's own timeout is the backstop for direct callers.
             result = await client.call_tool(
-                tool, arguments, read_timeout_seconds=self.config.timeout_s
+                tool, arguments, read_timeout_seconds=self.config.timeout_s + 5
             )
         except Exception as exc:
             if _connection_closed(exc):

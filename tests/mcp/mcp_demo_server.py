@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -57,6 +59,13 @@ def demo_server(name: str = "demo") -> DemoServer:
         """Reports an error result on purpose."""
         calls.append(("refuse", {"reason": reason}))
         raise ToolError(f"refused: {reason}")
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def stall() -> str:
+        """Never answers."""
+        calls.append(("stall", {}))
+        await anyio.Event().wait()
+        return "never"
 
     @server.tool(name="files.read/v2")
     def dotted() -> str:

@@ -70,6 +70,25 @@ async def test_an_agent_attaches_servers_by_name_with_allow_and_deny(
     assert other.listings == 0, "a server no agent uses is never opened"
 
 
+async def test_a_server_names_the_agents_that_get_its_tools(
+    demo: DemoServer, tmp_path: Path
+) -> None:
+    model = ScriptedModel([plan("file"), tool_call("demo__add", {"a": 3, "b": 4}), "7."])
+    config = McpServer(name="demo", command="unused-in-process", agents=("file",))
+    mcp = McpServers([config], in_process={"demo": demo})
+    async with Runtime(model, agents=["file", "mcp"], workspace=tmp_path, mcp_servers=mcp) as rt:
+        result = await rt.run("Add")
+    assert result.status == "completed", result.error
+    assert "demo__add" in model.calls[1].tool_names and "write_file" in model.calls[1].tool_names
+    assert tool_outputs(model, 2) == {"call_1": "7"}
+    with pytest.raises(RuntimeUsageError, match="MCP server demo names the agent 'code', which"):
+        Runtime(
+            model,
+            agents=["file"],
+            mcp_servers=[McpServer(name="demo", command="x", agents=("code",))],
+        )
+
+
 async def test_mcp_calls_go_through_the_approval_policy(demo: DemoServer, tmp_path: Path) -> None:
     asked: list[ApprovalRequest] = []
 

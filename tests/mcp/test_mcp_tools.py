@@ -77,6 +77,17 @@ async def test_a_tool_that_raises_or_reports_an_error_is_an_error_result(
     assert [c[0] for c in demo.calls] == ["crash", "refuse", "add"]
 
 
+async def test_a_call_past_its_timeout_is_an_error_and_the_session_goes_on(
+    demo: DemoServer,
+) -> None:
+    config = McpServer(name="demo", command="unused-in-process", timeout_s=0.5)
+    async with McpServers([config], in_process={"demo": demo}) as mcp:
+        tools = by_name(await mcp.tools())
+        stalled = await tools["demo__stall"].call("{}")
+        assert await tools["demo__add"].call('{"a": 1, "b": 1}') == "2"
+    assert stalled == "error: tool 'demo__stall' timed out after 0.5 s"
+
+
 async def test_the_tool_list_is_cached_until_the_server_says_it_changed(
     demo: DemoServer,
 ) -> None:
