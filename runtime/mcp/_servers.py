@@ -191,7 +191,7 @@ def _function_tool(
             call,
             name=name,
             description=description,
-            # The MCP request has its own read timeout; this one says so to the model.
+            # The call stops here and the model reads that it timed out.
             timeout=connection.config.timeout_s,
             parameters=dict(mcp_tool.input_schema),
             risky=risky,

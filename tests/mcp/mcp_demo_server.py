@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
