@@ -58,6 +58,33 @@ def test_relay_run_uses_the_configured_mcp_server(
     assert outputs == {"c1": "echo: hi", "c2": "(unset)"}
 
 
+def test_a_server_attached_to_the_file_agent_in_relay_toml(
+    relay_main: RelayMain, portal: BlockingPortal, tmp_path: Path
+) -> None:
+    (tmp_path / "relay.toml").write_text(
+        "[mcp_servers.files]\n"
+        f"command = {json.dumps(sys.executable)}\n"
+        f"args = [{json.dumps(str(SERVER_SCRIPT))}]\n"
+        'agents = ["file"]\n'
+    )
+    plan = json.dumps({"plan": [{"id": "s1", "agent": "file", "prompt": "Echo"}]})
+    echo = FakeToolCall("files__echo", {"text": "from file"}, id="c1")
+    script: list[FakeReply | str] = [plan, FakeReply(tool_calls=[echo]), "Done."]
+    with portal.wrap_async_context_manager(FakeOpenAIServer(script)) as server:
+        proc = relay_main(
+            "run", "Echo", "--model", "openai:m", "--base-url", server.base_url, "--json",
+            env={"OPENAI_API_KEY": KEY},
+        )  # fmt: skip
+        step = server.chat_requests[1].json
+        last = server.chat_requests[-1].json
+    assert proc.returncode == 0, proc.stderr
+    assert step is not None and last is not None
+    offered = {t["function"]["name"] for t in step["tools"]}
+    assert {"write_file", "files__echo"} <= offered
+    outputs = [m["content"] for m in last["messages"] if m["role"] == "tool"]
+    assert outputs == ["echo: from file"]
+
+
 @pytest.mark.parametrize(
     ("toml", "problem"),
     [
