@@ -322,10 +322,11 @@ class Runtime:
             work = runtime_work_queue(
                 bus, ack_wait_s=self._ack_wait_s, max_deliver=self._max_deliver
             )
+            # Closed after the tasks that use them are cancelled (the stack unwinds backwards).
+            mcp = await stack.enter_async_context(self.mcp_servers) if self.mcp_servers else None
             tg = await stack.enter_async_context(anyio.create_task_group())
             # Cancelling on exit must happen before the bus closes, hence this order.
             stack.callback(tg.cancel_scope.cancel)
-            mcp = await stack.enter_async_context(self.mcp_servers) if self.mcp_servers else None
             self._watcher = _TaskWatcher(bus)
             await tg.start(self._watcher.run)
             for agent in self.agents if self.workers == "local" else ():

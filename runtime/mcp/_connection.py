@@ -74,10 +74,6 @@ class McpConnection:
     def name(self) -> str:
         return self.config.name
 
-    @property
-    def connected(self) -> bool:
-        return self._client is not None
-
     async def list_tools(self) -> list[mcp_types.Tool]:
         """The server's tools, from the cache while the server has not said they changed.
 
@@ -98,6 +94,13 @@ class McpConnection:
                 cursor = page.next_cursor
                 if cursor is None:
                     break
+            else:
+                raise McpServerError(
+                    f"MCP server {self.config.describe()} lists its tools in more than "
+                    f"{MAX_TOOL_PAGES} pages; relay reads at most {MAX_TOOL_PAGES}"
+                )
+        except McpServerError:
+            raise
         except Exception as exc:
             if _connection_closed(exc):
                 self._lost(client)

@@ -31,10 +31,13 @@ BAD_REQUIRED = types.Tool(
 
 
 class OddServer:
-    """``server`` is the SDK server; ``fail_listing`` makes ``tools/list`` an error."""
+    """``server`` is the SDK server; ``fail_listing`` makes ``tools/list`` an error,
+    ``endless`` makes it name a next page forever."""
 
     def __init__(self) -> None:
         self.fail_listing = False
+        #: Every page names a next one.
+        self.endless = False
         self.pages_served = 0
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.server: Server[Any] = Server(
@@ -47,6 +50,8 @@ class OddServer:
         if self.fail_listing:
             raise RuntimeError("the tool registry is down")
         self.pages_served += 1
+        if self.endless:
+            return types.ListToolsResult(tools=[], next_cursor=f"page-{self.pages_served + 1}")
         if params is None or params.cursor is None:
             return types.ListToolsResult(tools=[GOOD, BAD_REQUIRED], next_cursor="page-2")
         return types.ListToolsResult(tools=[STRUCTURED, LOOSE])

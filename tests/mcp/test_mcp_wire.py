@@ -60,6 +60,15 @@ async def test_a_listing_that_fails_is_one_clear_error() -> None:
     assert "\n" not in str(caught.value)
 
 
+async def test_a_listing_without_end_is_cut_off_with_an_error() -> None:
+    odd = OddServer()
+    odd.endless = True
+    async with McpServers([ODD], in_process={"odd": odd.server}) as mcp:
+        with pytest.raises(McpServerError, match="lists its tools in more than 100 pages"):
+            await mcp.tools()
+    assert odd.pages_served == 100
+
+
 async def test_the_legacy_handshake_works_and_its_notification_refreshes_the_list(
     demo: DemoServer,
 ) -> None:
