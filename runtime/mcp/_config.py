@@ -39,7 +39,9 @@ class McpServer(BaseModel):
 
     ``timeout_s``: seconds one tool call may take (its answer is then an error the model
     reads); ``connect_timeout_s``: seconds to start and greet the server. ``protocol``:
-    ``"auto"`` (the SDK's default) or ``"legacy"`` (see the field). ``agents``: the
+    ``"auto"`` (the SDK's default) or ``"legacy"`` (see the field). ``allow`` / ``deny``:
+    shell-style patterns over the prefixed tool names, for every agent (each agent may
+    narrow them further with its own ``mcp_allow`` / ``mcp_deny``). ``agents``: the
     agents (by name) this server's tools are attached to, as if each named it in its own
     ``mcp_servers``; the ``mcp`` agent has every server's anyway.
     """
@@ -57,6 +59,14 @@ class McpServer(BaseModel):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=30.0, gt=0)
+    allow: tuple[str, ...] | None = Field(
+        default=None,
+        description="the only tools offered to any agent: shell-style patterns over "
+        "<server>__<tool>",
+    )
+    deny: tuple[str, ...] = Field(
+        default=(), description="tools never offered: patterns over <server>__<tool>"
+    )
     agents: tuple[str, ...] = Field(
         default=(),
         description="agents that get this server's tools besides the mcp agent, by name",

@@ -135,7 +135,8 @@ class McpServers:
         """The tools of ``servers`` (all when None), as function tools named
         ``<server>__<tool>``. ``allow`` and ``deny`` are shell-style patterns over those
         names (``files__read_*``, ``github__*``): with ``allow``, only tools it matches;
-        then none that ``deny`` matches. A tool whose schema relay cannot offer a model is
+        then none that ``deny`` matches; each server's own ``allow`` and ``deny`` apply
+        first. A tool whose schema relay cannot offer a model is
         left out with a warning in the log.
 
         Raises:
@@ -160,9 +161,8 @@ class McpServers:
         for connection, tools in zip(chosen, listed, strict=True):
             for mcp_tool in tools:
                 name = prefixed_name(connection.name, mcp_tool.name)
-                if allow is not None and not _matches(name, allow):
-                    continue
-                if _matches(name, deny):
+                config = connection.config
+                if not _chosen(name, config.allow, config.deny) or not _chosen(name, allow, deny):
                     continue
                 made = _function_tool(connection, mcp_tool, name)
                 if made is None or made.name in seen:
@@ -170,6 +170,13 @@ class McpServers:
                 seen.add(made.name)
                 out.append(made)
         return out
+
+
+def _chosen(name: str, allow: Sequence[str] | None, deny: Sequence[str]) -> bool:
+    """Whether ``allow`` (None: anything) lets ``name`` through and ``deny`` does not stop it."""
+    if allow is not None and not _matches(name, allow):
+        return False
+    return not _matches(name, deny)
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:

@@ -30,6 +30,7 @@ from agent_relay.runtime.mcp import McpConfigError, McpServer, mcp_servers_from,
         ({"command": "srv", "timeout_s": 0}, "timeout_s: Input should be greater than 0"),
         ({"command": "srv", "colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"command": ["srv", "--x"]}, "command: Input should be a valid string"),
+        ({"command": "srv", "allow": "files__*"}, "allow: Input should be a valid tuple"),
     ],
 )
 def test_bad_entries_are_refused_in_one_line(table: dict[str, Any], problem: str) -> None:

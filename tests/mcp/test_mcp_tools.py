@@ -122,6 +122,18 @@ async def test_allow_and_deny_patterns_choose_tools_by_prefixed_name(demo: DemoS
     assert none == []
 
 
+async def test_a_servers_own_allow_and_deny_come_before_the_agents(demo: DemoServer) -> None:
+    config = McpServer(
+        name="demo", command="unused-in-process", allow=("demo__a*", "demo__n*"), deny=("*note",)
+    )
+    async with McpServers([config], in_process={"demo": demo}) as mcp:
+        everything = await mcp.tools()
+        # an agent's allow list cannot reach past the server's
+        asked_for_more = await mcp.tools(allow=["demo__add", "demo__wipe"])
+    assert list(by_name(everything)) == ["demo__add"]
+    assert list(by_name(asked_for_more)) == ["demo__add"]
+
+
 async def test_names_a_function_may_not_have_are_made_valid(demo: DemoServer) -> None:
     async with servers(demo) as mcp:
         tools = by_name(await mcp.tools())
