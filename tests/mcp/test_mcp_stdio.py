@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+import anyio
 import pytest
 from mcp_helpers import stdio_config
 
@@ -93,3 +94,19 @@ async def test_a_program_that_is_no_mcp_server_fails_within_the_connect_timeout(
             McpServerError, match=r"is not reachable: TimeoutError: no answer within 1 s"
         ):
             await mcp.tools()
+
+
+async def test_a_caller_cancelled_while_connecting_leaves_the_servers_working() -> None:
+    # A step cancelled while its server starts: the other users of the set go on.
+    silent = McpServer(
+        name="silent",
+        command=sys.executable,
+        args=["-c", "import sys; sys.stdin.read()"],
+        connect_timeout_s=30,
+    )
+    async with McpServers([silent, stdio_config()]) as mcp:
+        with anyio.move_on_after(0.5) as scope:
+            await mcp.tools(["silent"])
+        assert scope.cancelled_caught
+        tools = {t.name: t for t in await mcp.tools(["files"])}
+        assert await tools["files__echo"].call('{"text": "still here"}') == "echo: still here"
