@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from .image._agent import (
         default_image_backend as default_image_backend,
     )
+    from .mcp._agent import McpAgent as McpAgent
     from .sandbox._sandbox import Sandbox as Sandbox
     from .sandbox._types import (
         ExecutionResult as ExecutionResult,
@@ -128,6 +129,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "image_backend_from_config",
         ],
         "image._agent": ["ImageAgent", "default_image_backend"],
+        "mcp._agent": ["McpAgent"],
         "sandbox._sandbox": ["Sandbox"],
         "sandbox._types": ["ExecutionResult", "ProducedFile", "SandboxError", "SandboxLimits"],
     },

@@ -182,13 +182,38 @@ class AssistantOptions(TypedDict, total=False):
     ``assistant_backend``: where this agent's runs happen, for each step: ``"local"``,
     ``"responses"``, or a factory ``(model) -> Backend`` called with the step's model (e.g.
     ``lambda model: BedrockAgentsBackend(region_name=...)``); None takes the runtime's.
+
     ``agent_alias``: on a backend that runs agents created at the provider (Bedrock Agents),
     the alias ARN of the agent this one's steps run as; its action groups must offer this
     agent's tools, by the same function names. Backends that keep agents themselves ignore it.
+
+    ``mcp_servers``: the runtime's MCP servers whose tools this agent adds to its own, by
+    name (``["files"]``), or ``"all"``. ``mcp_allow`` / ``mcp_deny``: shell-style patterns
+    over those tools' names ``<server>__<tool>`` (``["files__read_*"]``): with an allow list
+    only the tools it matches, and never one the deny list matches.
     """
 
     assistant_backend: BackendChoice | None
     agent_alias: str | None
+    mcp_servers: Sequence[str] | Literal["all"]
+    mcp_allow: Sequence[str] | None
+    mcp_deny: Sequence[str]
+
+
+def _names(option: str, value: object, *, allow_all: bool = False) -> Any:
+    """An option's list of names or patterns as a tuple (``"all"`` kept where allowed).
+
+    Raises:
+        TypeError: a single string (a list was meant) or anything but a list of strings.
+    """
+    if allow_all and value == "all":
+        return "all"
+    if not isinstance(value, list | tuple | set | frozenset) or not all(
+        isinstance(v, str) for v in value
+    ):
+        also = ' or "all"' if allow_all else ""
+        raise TypeError(f"{option} must be a list of names{also}, not {value!r:.60}")
+    return tuple(value)
 
 
 def take_assistant_options(options: dict[str, Any]) -> AssistantOptions:
@@ -216,11 +241,36 @@ class AssistantAgent(Agent):
     assistant_backend: BackendChoice | None = None
     #: The provider's agent this one's steps run as (see ``AssistantOptions``).
     agent_alias: str | None = None
+    #: Patterns over the names of the MCP tools this agent may use (see ``AssistantOptions``).
+    mcp_allow: tuple[str, ...] | None = None
+    mcp_deny: tuple[str, ...] = ()
 
     def __init__(self, **options: Unpack[AssistantOptions]) -> None:
         choice = options.get("assistant_backend")
         self.assistant_backend = None if choice is None else check_backend_choice(choice)
         self.agent_alias = options.get("agent_alias")
+        if "mcp_servers" in options:
+            self.mcp_servers = _names("mcp_servers", options["mcp_servers"], allow_all=True)
+        allow = options.get("mcp_allow")
+        if allow is not None:
+            self.mcp_allow = _names("mcp_allow", allow)
+        if "mcp_deny" in options:
+            self.mcp_deny = _names("mcp_deny", options["mcp_deny"])
+
+    async def mcp_tools(
+        self, step: StepAssignment, ctx: AgentContext
+    ) -> list[FunctionTool[..., Any]]:
+        """The MCP tools of this step: those of ``mcp_servers`` through ``mcp_allow`` and
+        ``mcp_deny``.
+
+        Raises:
+            McpConfigError: a server named is not configured.
+            McpServerError: a server cannot be reached or cannot list its tools.
+        """
+        if not self.mcp_servers:
+            return []
+        servers = None if self.mcp_servers == "all" else list(self.mcp_servers)
+        return await ctx.mcp_tools(servers, allow=self.mcp_allow, deny=self.mcp_deny)
 
     def backend_for(self, runtime_choice: BackendChoice | None) -> BackendChoice:
         """The backend this agent's runs use, given the runtime's choice: its own, else the
@@ -269,7 +319,7 @@ class AssistantAgent(Agent):
         def record(outputs: Sequence[ToolOutput]) -> None:
             calls.extend(ToolCallRecord(o.function_name or "", o.output) for o in outputs)
 
-        tools = list(self.tools(step, ctx, artifacts))
+        tools = [*self.tools(step, ctx, artifacts), *await self.mcp_tools(step, ctx)]
         backend = self.backend_for(ctx.assistant_backend)
         # The local backend calls the model through the engine's meter, which counts every
         # call as it is made; any other calls its provider itself and reports the run's usage

@@ -42,6 +42,7 @@ from ._inputs import InputFile, copy_inputs
 from ._runtime_agents import (
     AgentSpec,
     build_agents,
+    check_agent_mcp,
     check_agent_models,
     check_agent_setup,
     check_assistant_backend,
@@ -71,6 +72,8 @@ from .engine._topics import (
     task_id_of,
     task_topic,
 )
+from .mcp._config import McpConfigError, McpServer
+from .mcp._servers import McpServers
 from .models._chat_model import ChatModel
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -199,6 +202,12 @@ class Runtime:
     decides requests in this process as they come (None leaves one to the task's handle,
     the daemon's API or its expiry).
 
+    ``mcp_servers`` are MCP servers whose tools agents use (see ``agent_relay.runtime.mcp``):
+    ``McpServer``s, a mapping of names to tables as ``relay.toml`` has them, or an
+    ``McpServers``; the runtime opens each on first use and closes them on exit. An agent
+    attaches servers by name (``mcp_servers`` of ``AssistantAgent``); the ``mcp`` agent
+    uses them all, and is left out when there are none.
+
     Raises:
         TypeError: ``model`` or a value of ``agent_models`` is not a ``ChatModel``, an
             entry of ``agents`` is not an agent (instance, class or name), or
@@ -206,7 +215,8 @@ class Runtime:
         RuntimeUsageError: two agents share a name; ``agent_models`` names an agent that does
             not run; a ``tool_approvals`` rule is not one; ``assistant_backend`` names no
             backend, or an agent cannot run on its backend (``"responses"`` with a model that
-            is not an ``OpenAIChatModel``); (entering) no agents at all.
+            is not an ``OpenAIChatModel``); an agent names an MCP server not configured, or
+            an MCP server's configuration is bad; (entering) no agents at all.
         AgentRegistryError: a name in ``agents`` is not registered (the message lists the
             known ones) or its entry point fails to load; two registered agents share a name.
         OSError: (entering) the workspace directory cannot be created.
@@ -231,6 +241,7 @@ class Runtime:
         master_group: str | None = None,
         tool_approvals: ToolApprovalPolicy | None = None,
         approval_handler: ApprovalHandler | None = None,
+        mcp_servers: McpServers | Sequence[McpServer] | Mapping[str, Any] | None = None,
     ) -> None:
         if workers not in ("local", "remote"):
             raise RuntimeUsageError(f"workers must be 'local' or 'remote', not {workers!r}")
@@ -259,6 +270,16 @@ class Runtime:
         #: Registered entry points that failed to load and were left out (``agents`` unset).
         self.broken_agents: tuple[BrokenAgent, ...]
         self.agents, self.broken_agents = build_agents(agents, agent_options or {})
+        try:
+            #: The MCP servers the agents' tools may come from (entered with the runtime).
+            self.mcp_servers = (
+                mcp_servers if isinstance(mcp_servers, McpServers) else McpServers(mcp_servers)
+            )
+        except McpConfigError as exc:
+            raise RuntimeUsageError(str(exc)) from None
+        self.agents = check_agent_mcp(
+            self.agents, self.mcp_servers.configs, named=agents is not None
+        )
         self.agent_models = check_agent_models(agent_models or {}, self.agents)
         self.assistant_backend = check_assistant_backend(assistant_backend)
         if workers == "local":
@@ -301,6 +322,8 @@ class Runtime:
             work = runtime_work_queue(
                 bus, ack_wait_s=self._ack_wait_s, max_deliver=self._max_deliver
             )
+            # Closed after the tasks that use them are cancelled (the stack unwinds backwards).
+            mcp = await stack.enter_async_context(self.mcp_servers) if self.mcp_servers else None
             tg = await stack.enter_async_context(anyio.create_task_group())
             # Cancelling on exit must happen before the bus closes, hence this order.
             stack.callback(tg.cancel_scope.cancel)
@@ -315,6 +338,7 @@ class Runtime:
                     work=work,
                     tool_approvals=self.tool_approvals,
                     assistant_backend=self.assistant_backend,
+                    mcp=mcp,
                 )
                 await tg.start(actor.run)
             master = Master(

@@ -8,7 +8,7 @@ report, instead of taking the runtime down with them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agent_relay.bus import one_line
@@ -17,6 +17,7 @@ from ._errors import RelayError
 from .assistants._backend_choice import BackendChoice, check_backend_choice
 from .engine._agent import Agent
 from .engine._registry import AgentCatalog, BrokenAgent, find_agents
+from .mcp._config import McpServer
 from .models._chat_model import ChatModel
 
 #: What ``Runtime(agents=...)`` takes for one agent.
@@ -126,3 +127,49 @@ def check_agent_setup(
             agent.check_setup(agent_models.get(agent.name, model), assistant_backend)
         except RelayError as exc:
             raise RuntimeUsageError(f"the {agent.name} agent: {one_line(str(exc))}") from None
+
+
+def check_agent_mcp(
+    agents: list[Agent], servers: Sequence[McpServer], *, named: bool
+) -> list[Agent]:
+    """The agents that run, given the MCP servers there are: a server's ``agents`` get its
+    tools (added to their ``mcp_servers``); an agent that uses every server (``mcp_servers
+    = "all"``) is left out when there are none, unless the agents were ``named`` (then that
+    is an error); an agent naming servers needs each of them.
+
+    Raises:
+        RuntimeUsageError: one line naming the agent and the servers it lacks, or the server
+            and the agent it names that does not run.
+    """
+    names = [s.name for s in servers]
+    running = {a.name: a for a in agents}
+    for server in servers:
+        for agent_name in server.agents:
+            agent = running.get(agent_name)
+            if agent is None:
+                raise RuntimeUsageError(
+                    f"MCP server {server.name} names the agent {agent_name[:40]!r}, which is "
+                    f"not one of the agents that run: {', '.join(sorted(running)) or 'none'}"
+                )
+            if agent.mcp_servers != "all" and server.name not in agent.mcp_servers:
+                agent.mcp_servers = (*agent.mcp_servers, server.name)
+    out = []
+    for agent in agents:
+        wanted = agent.mcp_servers
+        if wanted == "all":
+            if not names:
+                if named:
+                    raise RuntimeUsageError(
+                        f"the {agent.name} agent uses MCP servers and none are configured: "
+                        "give some (mcp_servers) or leave the agent out"
+                    )
+                continue
+        else:
+            missing = [name for name in wanted if name not in names]
+            if missing:
+                raise RuntimeUsageError(
+                    f"the {agent.name} agent uses MCP server(s) {', '.join(missing)}, which "
+                    f"are not configured; configured: {', '.join(names) or 'none'}"
+                )
+        out.append(agent)
+    return out

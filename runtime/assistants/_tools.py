@@ -24,6 +24,7 @@ from agent_relay.bus import one_line
 
 from .. import _tracing
 from .._errors import RelayError
+from ._given_schema import ArgumentsError, GivenArguments
 from ._schema import ArgumentsSpec, describe_validation_error
 from ._types import FUNCTION_NAME_PATTERN, Function, Parameters, Tool, ToolCall, ToolOutput
 
@@ -44,7 +45,17 @@ ToolCallReview = Callable[["FunctionTool[..., Any]", ToolCall], Awaitable[ToolCa
 
 
 class FunctionTool(Generic[P, R]):
-    """A Python function a model may call. Calling the tool object calls the function."""
+    """A Python function a model may call. Calling the tool object calls the function.
+
+    The arguments' JSON schema comes from the function's signature, unless ``parameters``
+    gives one (an MCP tool's input schema): the function then takes the model's arguments
+    as one dict, checked against that schema first.
+
+    Raises:
+        ValueError: a bad name, timeout or ``max_output_chars``.
+        TypeError: the signature cannot be described as JSON, or ``parameters`` is not a
+            JSON schema of an object.
+    """
 
     def __init__(
         self,
@@ -55,6 +66,7 @@ class FunctionTool(Generic[P, R]):
         timeout: float | None = DEFAULT_TOOL_TIMEOUT,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         risky: bool | RiskCheck = False,
+        parameters: dict[str, Any] | None = None,
     ) -> None:
         self.function = function
         self._risky = risky
@@ -68,7 +80,11 @@ class FunctionTool(Generic[P, R]):
             raise ValueError(f"tool {self.name!r}: timeout must be positive, got {timeout}")
         if max_output_chars < 1:
             raise ValueError(f"tool {self.name!r}: max_output_chars must be at least 1")
-        self._arguments = ArgumentsSpec(function, self.name)
+        self._arguments: ArgumentsSpec | GivenArguments = (
+            ArgumentsSpec(function, self.name)
+            if parameters is None
+            else GivenArguments(parameters, self.name, description or "")
+        )
         self.description = description if description is not None else self._arguments.description
         self.timeout = timeout
         self.max_output_chars = max_output_chars
@@ -119,6 +135,8 @@ class FunctionTool(Generic[P, R]):
             args, kwargs = self._arguments.validate_json(arguments)
         except ValidationError as error:
             return f"error: {describe_validation_error(error)}"
+        except ArgumentsError as error:
+            return f"error: {error}"
         with anyio.move_on_after(self.timeout) as scope:
             try:
                 result = await self._invoke(args, kwargs)

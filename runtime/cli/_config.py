@@ -11,6 +11,7 @@ set, so it also reaches the model providers that read their own (``OPENROUTER_AP
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from .._setting import (
 )
 from .._settings import RuntimeSettings
 from .._validation import problem
+from ..mcp._config import McpConfigError, mcp_servers_from
 from ._bus_settings import BusSettings
 from ._daemon_settings import DaemonSettings
 
@@ -159,6 +161,14 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
         description="the agents a run may plan with, by name (code,file; a list in "
         "relay.toml); every registered agent if unset",
     )
+    mcp_servers: Annotated[
+        dict[str, Any] | None, Setting(commands=MODEL_COMMANDS, metavar="JSON")
+    ] = Field(
+        default=None,
+        description="MCP servers whose tools agents may use, by name: each a command (with "
+        "args, env, cwd) or a url (with headers); a table per server in relay.toml, a JSON "
+        "object for the flag; the mcp agent uses them all",
+    )
     image_backend: Annotated[
         ImageBackendName | None, Setting(commands=MODEL_COMMANDS, metavar="NAME")
     ] = Field(
@@ -230,6 +240,26 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
         # A flag or variable gives "code,file"; relay.toml a list.
         if isinstance(value, str):
             return [name.strip().lower() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _mcp_json(cls, value: object) -> object:
+        # A flag or variable gives a JSON object; relay.toml tables.
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON object of servers by name ({exc})") from None
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_check(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        try:
+            mcp_servers_from(value)
+        except McpConfigError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("agent_models", mode="before")

@@ -138,6 +138,7 @@ def build_runtime(
             max_deliver=settings.max_deliver,
             master_group=master_group,
             approval_handler=approval_handler,
+            mcp_servers=settings.mcp_servers,
         )
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None

@@ -18,8 +18,15 @@ from agent_relay.bus import connect
 
 from .._errors import ModelConfigError
 from .._runtime import RuntimeUsageError, runtime_work_queue
-from .._runtime_agents import build_agents, check_agent_models, check_agent_setup
+from .._runtime_agents import (
+    build_agents,
+    check_agent_mcp,
+    check_agent_models,
+    check_agent_setup,
+)
 from ..engine._agent_actor import AgentActor
+from ..mcp._config import McpConfigError
+from ..mcp._servers import McpServers
 from ..models._chat_model import ChatModel
 from ._bus_settings import is_memory_bus
 from ._config import ConfigError, RelaySettings
@@ -54,9 +61,11 @@ async def worker_command(
         built, _ = build_agents(
             settings.agents, {"image": image_setup(settings, image_model).options}
         )
+        mcp = McpServers(settings.mcp_servers)
+        built = check_agent_mcp(built, mcp.configs, named=settings.agents is not None)
         agent_models = check_agent_models(agent_models, built)
         check_agent_setup(built, model, agent_models, settings.assistant_backend)
-    except RuntimeUsageError as exc:
+    except (RuntimeUsageError, McpConfigError) as exc:
         raise ConfigError(str(exc)) from None
     except ModelConfigError as exc:
         raise ConfigError(f"cannot set up the agents: {exc}") from None
@@ -64,7 +73,7 @@ async def worker_command(
         raise ConfigError("no agents to run: name them with --agents")
     bus = connect(settings.bus)
     stop = anyio.Event()
-    async with model, opened(agent_models), bus:
+    async with model, opened(agent_models), bus, mcp:
         work = runtime_work_queue(
             bus, ack_wait_s=settings.ack_wait, max_deliver=settings.max_deliver
         )
@@ -76,6 +85,7 @@ async def worker_command(
                 concurrency=concurrency,
                 work=work,
                 assistant_backend=settings.assistant_backend,
+                mcp=mcp if mcp.names else None,
             )
             for agent in built
         ]

@@ -9,10 +9,10 @@ through runs build on this in the agents package.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
@@ -22,6 +22,8 @@ from ._steps import StepAssignment, StepOutput
 
 if TYPE_CHECKING:
     from ..assistants._backend_choice import BackendChoice
+    from ..assistants._tools import FunctionTool
+    from ..mcp._servers import McpServers
 
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
 #: (tool name, arguments, the tool's JSON schema, whether the tool calls this call risky)
@@ -39,6 +41,7 @@ class AgentContext:
     through it (see ``unmetered_model``). ``assistant_backend`` is the runtime's choice of
     assistant backend for agents that make none of their own (``Runtime(assistant_backend=
     ...)``): a name or a factory ``(model) -> Backend``; None leaves it to the agent (local).
+    ``mcp`` is the runtime's MCP servers (``Runtime(mcp_servers=...)``), None when it has none.
     """
 
     task_id: str
@@ -48,6 +51,33 @@ class AgentContext:
     _progress: ProgressCallback = field(repr=False)
     _approve: ApproveCallback | None = field(default=None, repr=False)
     assistant_backend: BackendChoice | None = None
+    mcp: McpServers | None = None
+
+    async def mcp_tools(
+        self,
+        servers: Sequence[str] | None = None,
+        *,
+        allow: Sequence[str] | None = None,
+        deny: Sequence[str] = (),
+    ) -> list[FunctionTool[..., Any]]:
+        """The tools of the runtime's MCP servers ``servers`` (all when None), named
+        ``<server>__<tool>``, filtered by the shell-style patterns ``allow`` and ``deny``
+        (see ``McpServers.tools``); none when the runtime has no MCP servers and none are
+        named.
+
+        Raises:
+            McpConfigError: ``servers`` names a server the runtime does not have.
+            McpServerError: a server cannot be reached or cannot list its tools.
+        """
+        if self.mcp is None:
+            if servers:
+                from ..mcp._config import McpConfigError
+
+                raise McpConfigError(
+                    f"no MCP servers are configured, so none named {', '.join(servers)}"
+                )
+            return []
+        return await self.mcp.tools(servers, allow=allow, deny=deny)
 
     @property
     def unmetered_model(self) -> ChatModel:
@@ -105,6 +135,10 @@ class Agent(abc.ABC):
     description: ClassVar[str]
     #: How many steps one instance of this agent works on at once.
     concurrency: int = 8
+    #: The MCP servers whose tools this agent uses, by name (the runtime checks that it has
+    #: them), or ``"all"``: every server the runtime has (an agent that needs at least one;
+    #: left out of a runtime that has none, unless named).
+    mcp_servers: tuple[str, ...] | Literal["all"] = ()
 
     def check_setup(  # noqa: B027 - optional hook, most agents accept any setup
         self, model: ChatModel, assistant_backend: BackendChoice | None

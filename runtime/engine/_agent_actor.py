@@ -57,6 +57,7 @@ from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 
 if TYPE_CHECKING:
     from ..assistants._backend_choice import BackendChoice
+    from ..mcp._servers import McpServers
 
 # Seconds one fetch from the work queue waits for a step before it looks at the actor again.
 _FETCH_WAIT_S = 1.0
@@ -77,8 +78,11 @@ class AgentActor(Actor):
         work: WorkQueue | None = None,
         tool_approvals: ToolApprovalPolicy | None = None,
         assistant_backend: BackendChoice | None = None,
+        mcp: McpServers | None = None,
     ):
         self.agent = agent
+        # The runtime's MCP servers, handed to the agent with each step.
+        self.mcp = mcp
         # The runtime's assistant backend, handed to the agent with each step.
         self.assistant_backend = assistant_backend
         # This process's own rules for tool calls, before the step's (the task's setting).
@@ -303,6 +307,7 @@ class AgentActor(Actor):
             _progress=partial(self._progress, step, cause),
             _approve=partial(self._approve, step),
             assistant_backend=self.assistant_backend,
+            mcp=self.mcp,
         )
 
         async def model_call_progress(progress: ModelCallProgress) -> None:
