@@ -20,6 +20,7 @@ from .._errors import ModelConfigError
 from .._runtime import RuntimeUsageError, runtime_work_queue
 from .._runtime_agents import build_agents, check_agent_models, check_agent_setup
 from ..engine._agent_actor import AgentActor
+from ..engine._step_text import DeltaOptions
 from ..models._chat_model import ChatModel
 from ._bus_settings import is_memory_bus
 from ._config import ConfigError, RelaySettings
@@ -76,6 +77,7 @@ async def worker_command(
                 concurrency=concurrency,
                 work=work,
                 assistant_backend=settings.assistant_backend,
+                deltas=DeltaOptions.of(settings),
             )
             for agent in built
         ]

@@ -365,15 +365,15 @@ class OpenAIChatModel(ChatModel):
             return True
         for feature, words in OPTIONAL_FEATURES.items():
             if feature in request["_features"] and any(word in said for word in words):
-                self._refuse(feature, "refused it")
+                self._refuse(feature, f"refused {feature}")
                 return True
         return False
 
     def _refuse(self, feature: str, how: str) -> None:
         self.refused_features.add(feature)
         logger.warning(
-            "the model endpoint at {host} {how} ({feature}); relay sends its requests without "
-            "{feature} from now on",
+            "the model endpoint at {host} {how}; relay sends its requests without {feature} "
+            "from now on",
             host=self.host,
             how=how,
             feature=feature,
