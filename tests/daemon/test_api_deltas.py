@@ -12,6 +12,7 @@ import anyio
 import pytest
 from api_helpers import Sse, error_of, running_api, sse_messages
 
+from agent_relay.runtime.cli._remote import RemoteRun
 from agent_relay.runtime.daemon import RelayClient, RunDelta, RunEvent
 from agent_relay.runtime.daemon._delta_feed import DeltaFeed, DeltaQueue
 
@@ -117,3 +118,16 @@ async def test_a_deltas_flag_that_is_no_boolean_is_refused(tmp_path: Path) -> No
         assert api.service.subscriber_count == 0
     assert (status, code) == (400, "bad_request")
     assert "deltas must be true or false" in message
+
+
+async def test_relay_watch_follows_the_deltas_as_bus_events(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        run_id = await api.create()
+        async with RelayClient(api.daemon.url) as client:
+            remote = RemoteRun(client, run_id, deltas=True)
+            with anyio.fail_after(60):
+                events = [e async for e in remote.events()]
+                result = await remote.result()
+    deltas = [e for e in events if e.type == "step.delta"]
+    assert deltas and all(e.topic.endswith(".delta") and e.task_id == run_id for e in deltas)
+    assert result.status == "completed" and events[-1].type == "task.done"
