@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict, Unpack, cast
 
+import anyio
+
 from agent_relay.bus import one_line
 from agent_relay.runtime import (
     Agent,
@@ -43,6 +45,7 @@ from agent_relay.runtime.assistants import (
     CreateAgentRequest,
     FunctionTool,
     RunAgentRequest,
+    RunBase,
     RunStatus,
     ToolCall,
     ToolCallReview,
@@ -179,9 +182,13 @@ class AssistantOptions(TypedDict, total=False):
     ``assistant_backend``: where this agent's runs happen, for each step: ``"local"``,
     ``"responses"``, or a factory ``(model) -> Backend`` called with the step's model (e.g.
     ``lambda model: BedrockAgentsBackend(region_name=...)``); None takes the runtime's.
+    ``agent_alias``: on a backend that runs agents created at the provider (Bedrock Agents),
+    the alias ARN of the agent this one's steps run as; its action groups must offer this
+    agent's tools, by the same function names. Backends that keep agents themselves ignore it.
     """
 
     assistant_backend: BackendChoice | None
+    agent_alias: str | None
 
 
 def take_assistant_options(options: dict[str, Any]) -> AssistantOptions:
@@ -207,10 +214,13 @@ class AssistantAgent(Agent):
     max_turns: int = 12
     #: This agent's own choice of backend (see ``AssistantOptions``); None: the runtime's.
     assistant_backend: BackendChoice | None = None
+    #: The provider's agent this one's steps run as (see ``AssistantOptions``).
+    agent_alias: str | None = None
 
     def __init__(self, **options: Unpack[AssistantOptions]) -> None:
         choice = options.get("assistant_backend")
         self.assistant_backend = None if choice is None else check_backend_choice(choice)
+        self.agent_alias = options.get("agent_alias")
 
     def backend_for(self, runtime_choice: BackendChoice | None) -> BackendChoice:
         """The backend this agent's runs use, given the runtime's choice: its own, else the
@@ -265,7 +275,9 @@ class AssistantAgent(Agent):
         # call as it is made; any other calls its provider itself and reports the run's usage
         # in its result (which the step's output carries), so it is built on the model itself.
         model = ctx.model if backend == "local" else ctx.unmetered_model
-        async with AgentManager(model, backend=backend, max_turns=self.max_turns) as manager:
+        # A backend built by a factory keeps the bounds its factory gives it.
+        bounds: dict[str, Any] = {"max_turns": self.max_turns} if isinstance(backend, str) else {}
+        async with AgentManager(model, backend=backend, **bounds) as manager:
             agent = await manager.create_agent(
                 CreateAgentRequest(
                     # The local backend shows the model's name; another calls its provider
@@ -276,12 +288,27 @@ class AssistantAgent(Agent):
                     description=self.description,
                     instructions=self.instructions,
                     tools=tools,
+                    agent_alias=self.agent_alias,
                 )
             )
             request = RunAgentRequest.from_agent(agent, messages=[step_prompt(step)])
-            result = await run_to_completion(
-                manager, request, tools, on_tool_outputs=record, review=approval_gate(ctx)
-            )
+            started: list[RunBase] = []
+            try:
+                result = await run_to_completion(
+                    manager,
+                    request,
+                    tools,
+                    on_tool_outputs=record,
+                    review=approval_gate(ctx),
+                    on_start=started.append,
+                )
+            except BaseException:
+                if backend != "local" and started:
+                    # A step stopped mid-run still used the tokens its remote run reported
+                    # so far (the local backend's calls went through the meter already).
+                    with anyio.CancelScope(shield=True):
+                        ctx.report_usage((await manager.get_run(started[0])).usage)
+                raise
         shortfall: Shortfall | None = None
         if result.run_status is RunStatus.incomplete:
             # The answer was cut off: what it says may be missing its end.

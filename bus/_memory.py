@@ -91,13 +91,7 @@ class InMemoryBus(Bus):
         self._blocked_publishers += 1
         try:
             while True:
-                waiter = anyio.Event()
-                target.room_waiters.append(waiter)
-                try:
-                    await waiter.wait()
-                finally:
-                    if not waiter.is_set():
-                        target.room_waiters.remove(waiter)
+                await target.room_waiters.wait()
                 if self._closed:
                     raise BusClosedError(
                         f"the bus was closed while publishing on {event.topic!r} waited for"

@@ -15,6 +15,7 @@ import anyio
 from loguru import logger
 
 from ._event import Event
+from ._room import RoomWaiters
 from ._stats import OverflowPolicy, SubscriptionStats
 from ._subscription import Subscription
 
@@ -28,12 +29,6 @@ class DropCounter:
 
     def __init__(self) -> None:
         self.dropped = 0
-
-
-def wake_all(waiters: list[anyio.Event]) -> None:
-    for waiter in waiters:
-        waiter.set()
-    waiters.clear()
 
 
 class MemorySubscription(Subscription):
@@ -80,7 +75,7 @@ class MemorySubscription(Subscription):
         self._receivers: deque[anyio.Event] = deque()
         # Publishers waiting for room; shared by all members of a queue group, since room in
         # any member lets a waiting publisher go on.
-        self.room_waiters: list[anyio.Event] = [] if group is None else group.room_waiters
+        self.room_waiters = RoomWaiters() if group is None else group.room_waiters
         self._ended = False
         self._delivered = 0
         self._received = 0
@@ -149,7 +144,7 @@ class MemorySubscription(Subscription):
         event = buffer.popleft()
         self._received += 1
         if self.room_waiters:
-            wake_all(self.room_waiters)
+            self.room_waiters.wake_one()
         return event
 
     def receive_nowait(self) -> Event:
@@ -159,7 +154,7 @@ class MemorySubscription(Subscription):
         event = buffer.popleft()
         self._received += 1
         if self.room_waiters:
-            wake_all(self.room_waiters)
+            self.room_waiters.wake_one()
         return event
 
     def unsubscribe(self) -> None:
@@ -170,7 +165,7 @@ class MemorySubscription(Subscription):
         for receiver in self._receivers:
             receiver.set()
         self._receivers.clear()
-        wake_all(self.room_waiters)
+        self.room_waiters.wake_all()
         self._log_drops()
 
     async def aclose(self) -> None:
@@ -238,7 +233,7 @@ class QueueGroup:
         self.pattern = pattern
         self.queue = queue
         self.members: list[MemorySubscription] = []
-        self.room_waiters: list[anyio.Event] = []
+        self.room_waiters = RoomWaiters()
         self._turn = 0
 
     def offer(self, event: Event) -> bool:

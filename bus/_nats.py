@@ -152,8 +152,7 @@ class NatsBus(Bus):
         for reply in list(self._replies):
             reply.close()
         for subscription in self._subscriptions:
-            for waiter in subscription.room_waiters:
-                waiter.set()
+            subscription.room_waiters.wake_all()
         client = self._client
         if was_open and client is not None:
             with anyio.CancelScope(shield=True):
@@ -376,13 +375,7 @@ class NatsBus(Bus):
         self._waiting_deliveries += 1
         try:
             while self._state != "closed":
-                waiter = anyio.Event()
-                subscription.room_waiters.append(waiter)
-                try:
-                    await waiter.wait()
-                finally:
-                    if not waiter.is_set():
-                        subscription.room_waiters.remove(waiter)
+                await subscription.room_waiters.wait()
                 if subscription.offer(event):
                     return
             subscription._count_drops(1, "the bus closed while the buffer was full")

@@ -14,16 +14,15 @@ from __future__ import annotations
 import itertools
 from typing import Protocol
 
-import anyio
-
 from ._event import Event
+from ._room import RoomWaiters
 from ._topics import is_wildcard_pattern
 
 
 class Target(Protocol):
     """A subscription or a queue group: something an event is offered to."""
 
-    room_waiters: list[anyio.Event]
+    room_waiters: RoomWaiters
 
     def offer(self, event: Event) -> bool: ...
 

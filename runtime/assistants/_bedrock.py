@@ -43,7 +43,7 @@ from ._bedrock_wire import Turn, invocation_params, pending_calls, session_state
 from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, TextContent
 from ._run_book import BookedBackend, RunBook, ThreadRecord
-from ._run_state import RunState
+from ._run_state import RunState, await_outputs, drive_run
 from ._types import (
     AgentBase,
     CreateAgentRequest,
@@ -237,28 +237,11 @@ class BedrockAgentsBackend(BookedBackend):
         self, state: RunState, record: ThreadRecord, params: dict[str, Any], sent: int
     ) -> None:
         try:
-            with anyio.CancelScope() as state.cancel_scope:
-                if state.status.is_terminal:  # cancelled before it started
-                    return
-                state.start()
-                with anyio.move_on_after(self.run_timeout) as deadline:
-                    try:
-                        await self._converse(state, record, params, sent)
-                    except Exception as error:
-                        logger.opt(exception=error).error("run {} crashed", state.run_id)
-                        state.finish(
-                            RunStatus.failed,
-                            f"internal error: {type(error).__name__}: {one_line(error)}",
-                        )
-                if deadline.cancelled_caught:
-                    state.finish(
-                        RunStatus.expired,
-                        f"run took longer than run_timeout={self.run_timeout:g} s",
-                    )
+            await drive_run(
+                state, self.run_timeout, lambda: self._converse(state, record, params, sent)
+            )
         finally:
-            state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
             self._book.release(state)
-            logger.debug("run {} ended {}", state.run_id, state.status)
 
     async def _converse(
         self, state: RunState, record: ThreadRecord, params: dict[str, Any], sent: int
@@ -294,13 +277,8 @@ class BedrockAgentsBackend(BookedBackend):
             except ValueError as error:
                 state.finish(RunStatus.failed, one_line(error))
                 return
-            outputs = await state.wait_for_outputs([c.call for c in calls], self.action_timeout)
+            outputs = await await_outputs(state, [c.call for c in calls], self.action_timeout)
             if outputs is None:
-                state.finish(
-                    RunStatus.expired,
-                    f"no tool outputs were submitted within "
-                    f"action_timeout={self.action_timeout:g} s",
-                )
                 return
             params = {
                 **{k: v for k, v in params.items() if k != "inputText"},

@@ -8,17 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
-from loguru import logger
 
-from agent_relay.bus import one_line
-
-from .._errors import ModelError
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ChatMessage, ChatToolCall, ModelSettings
 from ..models._text_watch import complete_watched
 from ._convert import to_chat_message
 from ._messages import Message, RefusalContent, new_id
-from ._run_state import RunState
+from ._run_state import RunState, await_outputs, drive_run, too_many_turns
 from ._types import AgentBase, RunStatus, ToolCall, ToolCallFunction
 
 #: Why an answer that ended this way is not a finished answer, in words for a person.
@@ -50,31 +46,7 @@ class ChatLoop:
     ) -> None:
         """Run ``state`` to its end over the thread's ``history``; ``post`` adds a message
         the run writes to the thread. Returns only once the run is terminal."""
-        try:
-            with anyio.CancelScope() as state.cancel_scope:
-                if state.status.is_terminal:  # cancelled before it started
-                    return
-                with anyio.move_on_after(self.run_timeout) as deadline:
-                    try:
-                        await self._turns(state, agent, history, post)
-                    except ModelError as error:
-                        state.finish(RunStatus.failed, f"model error: {one_line(error)}")
-                    except Exception as error:
-                        logger.opt(exception=error).error("run {} crashed", state.run_id)
-                        state.finish(
-                            RunStatus.failed,
-                            f"internal error: {type(error).__name__}: {one_line(error)}",
-                        )
-                if deadline.cancelled_caught:
-                    state.finish(
-                        RunStatus.expired,
-                        f"run took longer than run_timeout={self.run_timeout:g} s",
-                    )
-        finally:
-            # Whatever stopped the task (the manager closing, an outer cancellation), the run
-            # must not look alive afterwards.
-            state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
-            logger.debug("run {} ended {}", state.run_id, state.status)
+        await drive_run(state, self.run_timeout, lambda: self._turns(state, agent, history, post))
 
     async def _turns(
         self,
@@ -88,7 +60,6 @@ class ChatLoop:
             conversation.append(ChatMessage.system(agent.instructions))
         conversation += [to_chat_message(m) for m in history]
         tools = [t.definition() for t in agent.tools if t.type == "function"]
-        state.start()
         for _turn in range(self.max_turns):
             async with self.model_calls:
                 response = await complete_watched(
@@ -107,15 +78,10 @@ class ChatLoop:
                 # The reply goes back as it came, with any state its provider wants returned
                 # (DeepSeek's reasoning in thinking mode with tools).
                 conversation.append(reply.model_copy(update={"tool_calls": calls}))
-                outputs = await state.wait_for_outputs(
-                    [_to_tool_call(c) for c in calls], self.action_timeout
+                outputs = await await_outputs(
+                    state, [_to_tool_call(c) for c in calls], self.action_timeout
                 )
                 if outputs is None:
-                    state.finish(
-                        RunStatus.expired,
-                        f"no tool outputs were submitted within "
-                        f"action_timeout={self.action_timeout:g} s",
-                    )
                     return
                 conversation += [ChatMessage.tool(c.id, outputs[c.id]) for c in calls]
                 continue
@@ -137,11 +103,7 @@ class ChatLoop:
                 or f"the model returned an empty reply (finish_reason={response.finish_reason})",
             )
             return
-        state.finish(
-            RunStatus.failed,
-            f"the model was still calling tools after max_turns={self.max_turns} turns; "
-            "check the tool outputs it gets, or raise max_turns",
-        )
+        state.finish(RunStatus.failed, too_many_turns(self.max_turns))
 
 
 def _with_unique_ids(calls: Sequence[ChatToolCall]) -> list[ChatToolCall]:

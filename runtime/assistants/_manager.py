@@ -34,12 +34,19 @@ class AgentManager:
             ``Backend`` instance (e.g. ``BedrockAgentsBackend(...)``, which needs a region
             and credentials, so it is given as an instance; the manager closes it) or a
             factory ``(model) -> Backend`` called with ``model``.
-        max_turns: model calls one run may make before it fails.
-        run_timeout: seconds a run may take before it expires.
-        action_timeout: seconds a run waits in ``requires_action`` before it expires.
-        max_active_runs: runs in flight at once; more raise ``TooManyRunsError``.
-        max_concurrent_model_calls: model calls in flight at once, across runs.
+        max_turns: model calls (responses) one run may make before it fails; default 16.
+        run_timeout: seconds a run may take before it expires; default 600.
+        action_timeout: seconds a run waits in ``requires_action`` before it expires;
+            default 600.
+        max_active_runs: runs in flight at once; more raise ``TooManyRunsError``; default
+            1024.
+        max_concurrent_model_calls: model calls (responses) in flight at once, across runs;
+            default 64.
         settings: sampling settings for every model call.
+
+    The limits and ``settings`` configure the backend the manager builds by name; a backend
+    given as an instance or built by a factory has its own, so giving them too is refused
+    rather than dropped.
 
     Raises:
         BackendNotAvailableError: (constructor) ``backend`` names no backend, or
@@ -47,7 +54,8 @@ class AgentManager:
         TypeError: (constructor) ``backend`` is none of the above, or its factory returned
             no ``Backend``.
         ValueError: (constructor) a limit or timeout is not positive; the local backend or a
-            factory is given no model.
+            factory is given no model; limits or settings with a backend instance or
+            factory; ``settings`` the responses backend cannot send (``seed``, ``stop``).
         RuntimeError: (entering) the manager is open already.
 
     Every method below that takes a request raises pydantic's ``ValidationError`` for a bad
@@ -60,15 +68,29 @@ class AgentManager:
         model: ChatModel | None = None,
         *,
         backend: BackendChoice | Backend = "local",
-        max_turns: int = 16,
-        run_timeout: float = 600.0,
-        action_timeout: float = 600.0,
-        max_active_runs: int = 1024,
-        max_concurrent_model_calls: int = 64,
+        max_turns: int | None = None,
+        run_timeout: float | None = None,
+        action_timeout: float | None = None,
+        max_active_runs: int | None = None,
+        max_concurrent_model_calls: int | None = None,
         settings: ModelSettings | None = None,
     ) -> None:
         self.model = model
         self._task_group: TaskGroup | None = None
+        given: dict[str, Any] = {
+            "max_turns": max_turns,
+            "run_timeout": run_timeout,
+            "action_timeout": action_timeout,
+            "max_active_runs": max_active_runs,
+            "max_concurrent_model_calls": max_concurrent_model_calls,
+            "settings": settings,
+        }
+        limits = {name: value for name, value in given.items() if value is not None}
+        if not isinstance(backend, str) and limits:
+            raise ValueError(
+                f"{', '.join(limits)} configure a backend the manager builds by name; a "
+                "backend instance or factory keeps its own: give them to its constructor"
+            )
         if isinstance(backend, Backend):
             self.backend = backend
             return
@@ -77,7 +99,9 @@ class AgentManager:
             # Imported here: it brings the openai SDK, which local runs do not need.
             from ._responses import ResponsesBackend
 
-            self.backend = ResponsesBackend.from_model(model, max_active_runs=max_active_runs)
+            if "max_concurrent_model_calls" in limits:
+                limits["max_concurrent_responses"] = limits.pop("max_concurrent_model_calls")
+            self.backend = ResponsesBackend.from_model(model, **limits)
         elif model is None:
             what = "the local backend" if choice == "local" else "a backend factory"
             raise ValueError(
@@ -87,15 +111,7 @@ class AgentManager:
         elif callable(choice):
             self.backend = build_backend(choice, model)
         else:
-            self.backend = LocalBackend(
-                model,
-                max_turns=max_turns,
-                run_timeout=run_timeout,
-                action_timeout=action_timeout,
-                max_active_runs=max_active_runs,
-                max_concurrent_model_calls=max_concurrent_model_calls,
-                settings=settings,
-            )
+            self.backend = LocalBackend(model, **limits)
 
     async def __aenter__(self) -> AgentManager:
         if self._task_group is not None:

@@ -5,13 +5,18 @@ agent is its model, instructions and function tools; a thread is its messages pl
 the last response that answered it, which the next run continues from
 (``previous_response_id``), sending only the messages the chain has not seen yet.
 
-A run is one or more responses: ``run_agent`` starts ``responses.create(background=True,
-stream=True, store=True, ...)`` in a task and returns; the task reads the response's events
-(``ResponseReader``, which resumes a dropped stream). A response that ends with function
-calls puts the run in ``requires_action``; ``submit_tool_outputs`` continues it with a new
-response whose input is the ``function_call_output`` items. Errors of the endpoint are
-classified as the chat model classifies them and fail the run with a one-line
-``last_error``, as on the local backend.
+A run is one or more responses, driven by one task: ``run_agent`` starts it and returns;
+the task creates a response with ``responses.create(background=True, stream=True,
+store=True, ...)`` and reads its events (``ResponseReader``, which resumes a dropped
+stream). A response that ends with function calls puts the run in ``requires_action``; the
+outputs ``submit_tool_outputs`` hands over become the ``function_call_output`` items of the
+next response. The run keeps the local backend's bounds (``max_turns`` responses,
+``run_timeout``, ``action_timeout``). Errors of the endpoint are classified as the chat model
+classifies them and fail the run with a one-line ``last_error``, as on the local backend.
+
+A run stopped on relay's side (cancelled, expired, its manager closed) cancels the response
+it was reading on the provider's side too, which needs the response's id: a response being
+created is given until ``cancel_timeout`` after the stop for the provider to name it.
 """
 
 from __future__ import annotations
@@ -32,14 +37,15 @@ from agent_relay.bus import one_line
 from .._errors import ModelError
 from ..models._call_progress import backoff_s
 from ..models._chat_model import ChatModel
+from ..models._chat_types import ModelSettings
 from ..models._openai_errors import Failure, classify, error_context, gave_up
 from ..models._openai_model import OpenAIChatModel
 from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, RefusalContent
-from ._responses_input import function_tools, to_input_item
+from ._responses_input import function_tools, sampling_options, to_input_item
 from ._responses_stream import ResponseOutcome, ResponseReader
 from ._run_book import BookedBackend, RunBook
-from ._run_state import RunState
+from ._run_state import RunState, await_outputs, drive_run, too_many_turns
 from ._types import (
     AgentBase,
     CreateAgentRequest,
@@ -72,15 +78,16 @@ class _Chain:
 @dataclass(eq=False)
 class _RemoteRun:
     """A run and its responses: ``last_id`` is the last one that ended, ``current_id`` the
-    one being read (``None`` while it is being created or between responses)."""
+    one being read once the provider has named it; ``naming`` is the scope a response is
+    created in until then."""
 
     state: RunState
     agent: AgentBase
     last_id: str | None = None
     current_id: str | None = None
-    driving: bool = False
-    cancel_when_created: bool = False
+    naming: anyio.CancelScope | None = None
     response_ids: list[str] = field(default_factory=list)
+    ended: anyio.Event = field(default_factory=anyio.Event)
 
 
 class ResponsesBackend(BookedBackend):
@@ -94,11 +101,20 @@ class ResponsesBackend(BookedBackend):
             could fix (a rate limit, a server error, no connection).
         max_reconnects: attempts in a row to resume a dropped stream that bring no new event,
             before the run fails.
-        cancel_timeout: seconds a cancel request to the provider may take.
+        cancel_timeout: seconds a cancel request to the provider may take, and that a run
+            stopped while its response is being created waits for the provider to name it.
+        max_turns: responses one run may create; a model still calling tools after that
+            fails the run.
+        run_timeout: seconds a run may take in all before it expires.
+        action_timeout: seconds a run waits in ``requires_action`` before it expires.
+        max_concurrent_responses: responses being created or read at once, across runs.
+        settings: sampling settings for every response (``max_tokens`` is sent as
+            ``max_output_tokens``).
         max_active_runs, max_retained_runs, max_tool_output_chars: as for ``LocalBackend``.
 
     Raises:
-        ValueError: (constructor) a limit is not positive.
+        ValueError: (constructor) a limit is not positive; ``settings`` has ``seed`` or
+            ``stop``, which the Responses API does not take.
         InvalidRequestError: (``create_agent``) a hosted tool, or no model name anywhere.
     """
 
@@ -112,6 +128,11 @@ class ResponsesBackend(BookedBackend):
         max_retries: int = 2,
         max_reconnects: int = 5,
         cancel_timeout: float = 10.0,
+        max_turns: int = 16,
+        run_timeout: float = 600.0,
+        action_timeout: float = 600.0,
+        max_concurrent_responses: int = 64,
+        settings: ModelSettings | None = None,
         max_active_runs: int = 1024,
         max_retained_runs: int = 10_000,
         max_tool_output_chars: int = 100_000,
@@ -119,6 +140,10 @@ class ResponsesBackend(BookedBackend):
         for label, value in (
             ("max_reconnects", max_reconnects),
             ("cancel_timeout", cancel_timeout),
+            ("max_turns", max_turns),
+            ("run_timeout", run_timeout),
+            ("action_timeout", action_timeout),
+            ("max_concurrent_responses", max_concurrent_responses),
             ("max_active_runs", max_active_runs),
             ("max_retained_runs", max_retained_runs),
             ("max_tool_output_chars", max_tool_output_chars),
@@ -131,6 +156,11 @@ class ResponsesBackend(BookedBackend):
         self.max_retries = max_retries
         self.max_reconnects = max_reconnects
         self.cancel_timeout = cancel_timeout
+        self.max_turns = max_turns
+        self.run_timeout = run_timeout
+        self.action_timeout = action_timeout
+        self._sampling = sampling_options(settings)
+        self._responses = anyio.CapacityLimiter(max_concurrent_responses)
         self.max_active_runs = max_active_runs
         self.max_retained_runs = max_retained_runs
         self.max_tool_output_chars = max_tool_output_chars
@@ -172,20 +202,12 @@ class ResponsesBackend(BookedBackend):
         self._book.task_group = task_group
 
     async def close(self) -> None:
+        # Each run's task cancels its response on the provider's side as it stops.
         self._book.task_group = None
-        running = []
         for remote in self._remotes.values():
-            state = remote.state
-            if state.finish(RunStatus.cancelled, "cancelled: the agent manager closed"):
-                logger.debug("run {} cancelled on close", state.run_id)
-                if remote.driving and remote.current_id is not None:
-                    running.append(remote.current_id)
-                self._end(remote)
-            if state.cancel_scope is not None:
-                state.cancel_scope.cancel()
-        async with anyio.create_task_group() as cancels:
-            for response_id in running:
-                cancels.start_soon(self._cancel_response, response_id)
+            if remote.state.finish(RunStatus.cancelled, "cancelled: the agent manager closed"):
+                logger.debug("run {} cancelled on close", remote.state.run_id)
+            self._stop(remote)
 
     def response_ids(self, run_id: str) -> list[str]:
         """The ids of the run's responses so far, oldest first (the provider's ids, e.g. to
@@ -226,146 +248,154 @@ class ResponsesBackend(BookedBackend):
         new_messages = list(request.messages or ())
         for message in new_messages:
             to_input_item(message)  # fail before anything changes
-        state, record = self._book.add_run(agent, record, new_messages)
+        state, record = self._book.add_run(agent, record, new_messages, expires_in=self.run_timeout)
         chain = self._chains.setdefault(record.thread_id, _Chain())
         remote = _RemoteRun(state, agent)
         self._remotes[state.run_id] = remote
         if len(self._remotes) > len(self._book.runs):  # the book forgot old runs
             self._remotes = {k: v for k, v in self._remotes.items() if k in self._book.runs}
         unsent = [to_input_item(m) for m in record.messages[chain.sent :]]
-        self._start(task_group, remote, unsent, chain.response_id)
+        task_group.start_soon(
+            self._drive, remote, unsent, chain.response_id, name=f"relay run {state.run_id}"
+        )
         logger.debug("run {} queued on thread {}", state.run_id, state.run.thread_id)
-        return state.snapshot()
-
-    async def submit_tool_outputs(self, request: RunAgentRequest) -> RunBase:
-        task_group = self._book.require_open()
-        state, outputs = self._book.check_outputs(request)
-        remote = self._remotes[state.run_id]
-        calls = state.pending_ids
-        state.deliver(outputs)
-        items = [
-            {"type": "function_call_output", "call_id": call_id, "output": outputs[call_id]}
-            for call_id in calls
-        ]
-        self._start(task_group, remote, items, remote.last_id)
         return state.snapshot()
 
     async def cancel_run(self, run_id: str) -> RunBase:
         state = self._book.cancel(run_id)
         remote = self._remotes[run_id]
-        self._end(remote)
-        if remote.driving:
-            if remote.current_id is None:
-                # The response is still being created: cancel it once its id is known.
-                remote.cancel_when_created = True
-            else:
-                if state.cancel_scope is not None:
-                    state.cancel_scope.cancel()
-                await self._cancel_response(remote.current_id)
+        self._stop(remote)
+        # Return once the provider has been asked to stop the response too (or the attempt
+        # has timed out): the caller may rely on nothing running on after this.
+        with anyio.move_on_after(2 * self.cancel_timeout):
+            await remote.ended.wait()
         return state.snapshot()
 
     # -- the run's task --
 
-    def _start(
-        self,
-        task_group: TaskGroup,
-        remote: _RemoteRun,
-        items: list[dict[str, Any]],
-        previous_id: str | None,
-    ) -> None:
-        remote.driving = True
-        remote.current_id = None
-        name = f"relay run {remote.state.run_id}"
-        task_group.start_soon(self._drive, remote, items, previous_id, name=name)
+    def _stop(self, remote: _RemoteRun) -> None:
+        """Stop the run's task; a response being created gets ``cancel_timeout`` more for
+        the provider to name it, so that the task can cancel it there."""
+        if remote.naming is not None:
+            remote.naming.deadline = min(
+                remote.naming.deadline, anyio.current_time() + self.cancel_timeout
+            )
+        if remote.state.cancel_scope is not None:
+            remote.state.cancel_scope.cancel()
 
     async def _drive(
         self, remote: _RemoteRun, items: list[dict[str, Any]], previous_id: str | None
     ) -> None:
-        """Create one response of the run and follow it to its end."""
-        state = remote.state
         try:
-            with anyio.CancelScope() as state.cancel_scope:
-                if state.status.is_terminal:  # cancelled before it started
-                    return
-                state.start()
-                try:
-                    stream = await self._create(remote.agent, items, previous_id)
-                    reader = ResponseReader(
-                        self._client,
-                        self._errors,
-                        max_reconnects=self.max_reconnects,
-                        on_created=lambda response_id: self._created(remote, response_id),
-                    )
-                    outcome = await reader.follow(stream)
-                    self._settle(remote, outcome)
-                except ModelError as error:
-                    state.finish(RunStatus.failed, f"model error: {one_line(error)}")
-                except Exception as error:
-                    logger.opt(exception=error).error("run {} crashed", state.run_id)
-                    state.finish(
-                        RunStatus.failed,
-                        f"internal error: {type(error).__name__}: {one_line(error)}",
-                    )
+            await drive_run(
+                remote.state,
+                self.run_timeout,
+                lambda: self._converse(remote, items, previous_id),
+            )
         finally:
-            remote.driving = False
-            # Whatever stopped the task (the manager closing, an outer cancellation), the run
-            # must not look alive afterwards unless it waits for tool outputs.
-            if state.status is not RunStatus.requires_action:
-                state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
-                self._end(remote)
-            logger.debug("run {} is {}", state.run_id, state.status)
+            if remote.current_id is not None:  # stopped while the provider runs it
+                with anyio.CancelScope(shield=True):
+                    await self._cancel_response(remote.current_id)
+            self._end(remote)
+            remote.ended.set()
+
+    async def _converse(
+        self, remote: _RemoteRun, items: list[dict[str, Any]], previous_id: str | None
+    ) -> None:
+        """Create responses until one ends the run, answering its function calls with the
+        outputs submitted for them."""
+        state = remote.state
+        for _turn in range(self.max_turns):
+            outcome = await self._respond(remote, items, previous_id)
+            calls = self._settle(remote, outcome)
+            if not calls:
+                return
+            outputs = await await_outputs(state, calls, self.action_timeout)
+            if outputs is None:
+                return
+            items = [
+                {"type": "function_call_output", "call_id": c.id, "output": outputs[c.id]}
+                for c in calls
+            ]
+            previous_id = remote.last_id
+        state.finish(RunStatus.failed, too_many_turns(self.max_turns))
+
+    async def _respond(
+        self, remote: _RemoteRun, items: list[dict[str, Any]], previous_id: str | None
+    ) -> ResponseOutcome:
+        """Create one response of the run and follow it to its end, creating it again (up to
+        ``max_retries`` more times) after a failure another attempt could fix."""
+        reader = ResponseReader(
+            self._client,
+            self._errors,
+            max_reconnects=self.max_reconnects,
+            on_created=lambda response_id: self._created(remote, response_id),
+        )
+        attempt = 1
+        started = anyio.current_time()
+        async with self._responses:
+            while True:
+                # Not interrupted until the provider names the response (see _stop): a
+                # response whose id relay never learnt would run on, unseen and billed.
+                with anyio.CancelScope(shield=True) as remote.naming:
+                    try:
+                        stream = await self._create(remote.agent, items, previous_id)
+                        ended = await reader.await_name(stream)
+                        failure: Failure | None = None
+                    except openai.APIError as exc:
+                        failure = classify(exc, self._errors)
+                    finally:
+                        remote.naming = None
+                await anyio.lowlevel.checkpoint()  # a stop that came meanwhile lands here
+                if failure is None:
+                    if ended is not None:
+                        await stream.close()
+                        return ended
+                    return await reader.follow(stream)
+                if not failure.retryable or attempt > self.max_retries:
+                    raise gave_up(failure, attempt, anyio.current_time() - started)
+                wait = failure.retry_after_s
+                await anyio.sleep(wait if wait is not None else backoff_s(attempt))
+                attempt += 1
 
     async def _create(
         self, agent: AgentBase, items: list[dict[str, Any]], previous_id: str | None
     ) -> AsyncStream[ResponseStreamEvent]:
-        """Open the event stream of a new background response, trying again (up to
-        ``max_retries`` more times) after a failure another attempt could fix."""
+        """Open the event stream of a new background response."""
         tools = function_tools(agent)
-        attempt = 1
-        started = anyio.current_time()
-        while True:
-            try:
-                return await self._client.responses.create(
-                    model=agent.model or "",
-                    instructions=agent.instructions or openai.omit,
-                    input=cast(ResponseInputParam, items),
-                    tools=cast(list[ToolParam], tools) if tools else openai.omit,
-                    previous_response_id=previous_id or openai.omit,
-                    background=True,
-                    stream=True,
-                    store=True,
-                )
-            except openai.APIError as exc:
-                failure: Failure = classify(exc, self._errors)
-            if not failure.retryable or attempt > self.max_retries:
-                raise gave_up(failure, attempt, anyio.current_time() - started)
-            wait = failure.retry_after_s
-            await anyio.sleep(wait if wait is not None else backoff_s(attempt))
-            attempt += 1
+        stream = await self._client.responses.create(
+            model=agent.model or "",
+            instructions=agent.instructions or openai.omit,
+            input=cast(ResponseInputParam, items),
+            tools=cast(list[ToolParam], tools) if tools else openai.omit,
+            previous_response_id=previous_id or openai.omit,
+            background=True,
+            stream=True,
+            store=True,
+            **self._sampling,
+        )
+        return cast(AsyncStream[ResponseStreamEvent], stream)
 
     async def _created(self, remote: _RemoteRun, response_id: str) -> None:
         remote.current_id = response_id
         remote.response_ids.append(response_id)
-        if remote.cancel_when_created:
-            await self._cancel_response(response_id)
-            if remote.state.cancel_scope is not None:
-                remote.state.cancel_scope.cancel()
 
-    def _settle(self, remote: _RemoteRun, outcome: ResponseOutcome) -> None:
-        """Move the run on by how its response ended."""
+    def _settle(self, remote: _RemoteRun, outcome: ResponseOutcome) -> list[ToolCall]:
+        """Move the run on by how its response ended: the function calls it asks the caller
+        to answer, or none when the run has ended."""
         state = remote.state
         remote.current_id = None
         if state.status.is_terminal:  # cancelled meanwhile
-            return
+            return []
         remote.last_id = outcome.response_id
         state.add_usage(outcome.usage)
         if outcome.status == "failed":
             error = outcome.error or ModelError("the response failed without an error")
             state.finish(RunStatus.failed, f"model error: {one_line(error)}")
-            return
+            return []
         if outcome.status == "cancelled":
             state.finish(RunStatus.cancelled, "cancelled: the response was cancelled")
-            return
+            return []
         for item in outcome.items:
             if item.type == "message" and item.refusal:
                 refusal = RefusalContent(refusal=item.refusal)
@@ -378,20 +408,21 @@ class ResponsesBackend(BookedBackend):
                 RunStatus.incomplete,
                 _CUT_OFF.get(reason, f"the response ended incomplete ({reason})"),
             )
-            return
+            return []
         calls = [
             ToolCall(id=i.call_id, function=ToolCallFunction(name=i.name, arguments=i.arguments))
             for i in outcome.items
             if i.type == "function_call"
         ]
         if calls:
-            state.require_action(calls)
-        elif state.messages:
+            return calls
+        if state.messages:
             state.finish(RunStatus.completed)
         else:
             state.finish(
                 RunStatus.failed, "the model returned an empty response (no message, no call)"
             )
+        return []
 
     def _end(self, remote: _RemoteRun) -> None:
         """The run has ended: free its thread; a run that answered moves the thread's chain

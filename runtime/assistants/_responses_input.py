@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models._chat_types import ModelSettings
 from ._convert import _attachment_part, _data_url, _image_file_part, _mime_type
 from ._errors import InvalidRequestError
 from ._messages import (
@@ -86,3 +87,29 @@ def function_tools(agent: AgentBase) -> list[dict[str, Any]]:
             }
         )
     return tools
+
+
+def sampling_options(settings: ModelSettings | None) -> dict[str, Any]:
+    """The keyword arguments of ``responses.create`` that carry ``settings``.
+
+    Raises:
+        ValueError: ``settings`` has ``seed`` or ``stop``, which the Responses API does not
+            take (sending a response without them would quietly differ from what was asked).
+    """
+    if settings is None:
+        return {}
+    refused = [name for name in ("seed", "stop") if getattr(settings, name) is not None]
+    if refused:
+        raise ValueError(
+            f"the responses backend cannot send {' or '.join(refused)}: the Responses API "
+            "does not take it; leave it unset, or use the local backend"
+        )
+    options: dict[str, Any] = {
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "max_output_tokens": settings.max_tokens,
+        "parallel_tool_calls": settings.parallel_tool_calls,
+        "tool_choice": settings.tool_choice,
+        "timeout": settings.timeout,
+    }
+    return {name: value for name, value in options.items() if value is not None}

@@ -72,12 +72,13 @@ class ResponseOutcome:
 
 
 class ResponseReader:
-    """Follows one response's events through ``client`` until it ends.
+    """Follows one response's events through ``client`` until it ends: ``await_name``, then
+    ``follow`` (or ``follow`` alone).
 
     ``on_created`` is awaited with the response id as soon as the first event names it.
     ``resumed_after`` lists the ``starting_after`` of every resumed stream, in order.
 
-    Raises (from ``follow``):
+    Raises (from ``await_name`` and ``follow``):
         ModelError: the response could not be created, the stream broke before it named
             the response, or it could not be resumed (``max_reconnects`` attempts in a row
             without a new event, or an error no retry can fix).
@@ -100,6 +101,26 @@ class ResponseReader:
         self.resumed_after: list[int] = []
         self._items: dict[int, OutputItem] = {}
 
+    async def await_name(self, stream: AsyncStream[ResponseStreamEvent]) -> ResponseOutcome | None:
+        """Read ``stream`` until its first event names the response (so that the response
+        can be cancelled on the provider's side); the outcome if the response ended there
+        too. ``follow`` reads the rest of the same stream. A stream that breaks or ends
+        first is left to ``follow``, which says so."""
+        while self.response_id is None:
+            try:
+                event = await stream.__anext__()
+            except StopAsyncIteration:
+                raise self._unnamed("the stream ended before the response did") from None
+            except openai.APIConnectionError as exc:  # a timeout is one too
+                error = classify(exc, self._errors, streaming=True).error
+                raise self._unnamed(str(error)) from None
+            except openai.APIError as exc:  # an error event the SDK raised
+                raise classify(exc, self._errors, streaming=True).error from None
+            outcome = await self._take(event)
+            if outcome is not None:
+                return outcome
+        return None
+
     async def follow(self, stream: AsyncStream[ResponseStreamEvent]) -> ResponseOutcome:
         current: AsyncStream[ResponseStreamEvent] | None = stream
         failures = 0
@@ -121,11 +142,7 @@ class ResponseReader:
                 except openai.APIError as exc:  # an error event the SDK raised
                     raise classify(exc, self._errors, streaming=True).error from None
             if self.response_id is None:
-                raise ModelServerError(
-                    f"the stream from {self._errors.host} broke before it named the response "
-                    f"({reason}); the response may still run on the provider's side",
-                    retryable=False,
-                )
+                raise self._unnamed(reason)
             failures = 1 if self.last_sequence != seen else failures + 1
             if failures > self._max_reconnects:
                 raise ModelServerError(
@@ -145,6 +162,13 @@ class ResponseReader:
                 continue
             if settled is not None:
                 return settled
+
+    def _unnamed(self, reason: str) -> ModelServerError:
+        return ModelServerError(
+            f"the stream from {self._errors.host} broke before it named the response "
+            f"({reason}); the response may still run on the provider's side",
+            retryable=False,
+        )
 
     async def _resume(
         self, ended: bool

@@ -3,10 +3,14 @@ waits on, and the events that wake whoever waits for it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
+from loguru import logger
 
+from agent_relay.bus import one_line
+
+from .._errors import ModelError
 from ..models._chat_types import Usage
 from ._messages import Message, unix_now
 from ._types import RequiredAction, ResultBase, RunBase, RunStatus, ToolCall
@@ -140,3 +144,59 @@ def mismatches(given: list[str | None], expected: list[str]) -> list[str]:
     if repeated:
         problems.append(f"repeated ids {', '.join(repeated)}")
     return problems
+
+
+async def drive_run(
+    state: RunState, run_timeout: float, body: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``body``, the task of ``state``'s run, under the run's cancel scope and its
+    ``run_timeout``: a model error fails the run with the provider's words, any other
+    exception fails it as an internal error, the timeout expires it. The run is terminal when
+    this returns or raises (``cancelled`` if nothing else ended it: the manager closing, an
+    outer cancellation)."""
+    try:
+        with anyio.CancelScope() as state.cancel_scope:
+            if state.status.is_terminal:  # cancelled before it started
+                return
+            state.start()
+            with anyio.move_on_after(run_timeout) as deadline:
+                try:
+                    await body()
+                except ModelError as error:
+                    state.finish(RunStatus.failed, f"model error: {one_line(error)}")
+                except Exception as error:
+                    logger.opt(exception=error).error("run {} crashed", state.run_id)
+                    state.finish(
+                        RunStatus.failed,
+                        f"internal error: {type(error).__name__}: {one_line(error)}",
+                    )
+            if deadline.cancelled_caught:
+                state.finish(
+                    RunStatus.expired, f"run took longer than run_timeout={run_timeout:g} s"
+                )
+    finally:
+        state.finish(RunStatus.cancelled, "cancelled: the run's task was stopped")
+        logger.debug("run {} ended {}", state.run_id, state.status)
+
+
+async def await_outputs(
+    state: RunState, calls: list[ToolCall], action_timeout: float
+) -> dict[str, str] | None:
+    """Put the run in ``requires_action`` for ``calls`` and wait for their outputs; ``None``
+    when the run ended meanwhile or none came within ``action_timeout`` seconds (the run is
+    then expired)."""
+    outputs = await state.wait_for_outputs(calls, action_timeout)
+    if outputs is None:
+        state.finish(
+            RunStatus.expired,
+            f"no tool outputs were submitted within action_timeout={action_timeout:g} s",
+        )
+    return outputs
+
+
+def too_many_turns(max_turns: int) -> str:
+    """Why a run that used up ``max_turns`` model turns failed, in words for a person."""
+    return (
+        f"the model was still calling tools after max_turns={max_turns} turns; "
+        "check the tool outputs it gets, or raise max_turns"
+    )

@@ -12,7 +12,7 @@ from .._errors import RelayError
 from ._errors import RunStateError, RunTimeoutError
 from ._manager import AgentManager
 from ._tools import FunctionTool, ToolCallReview, execute_tool_calls, tools_by_name
-from ._types import ResultBase, RunAgentRequest, RunStatus, ToolOutput
+from ._types import ResultBase, RunAgentRequest, RunBase, RunStatus, ToolOutput
 
 
 async def run_to_completion(
@@ -23,13 +23,15 @@ async def run_to_completion(
     timeout: float | None = None,  # noqa: ASYNC109 - mirrors retrieve_result
     on_tool_outputs: Callable[[Sequence[ToolOutput]], None] | None = None,
     review: ToolCallReview | None = None,
+    on_start: Callable[[RunBase], None] | None = None,
 ) -> ResultBase:
     """Start a run and see it to its end: whenever it requires action, run the requested
     tools concurrently and submit their outputs. Returns the terminal result (completed,
     failed, cancelled or expired; check ``run_status``). ``on_tool_outputs``, if given, sees
     each batch of outputs before it is submitted (an agent judges its step by them: a tool
     that failed answers ``"error: ..."``). ``review``, if given, sees each call before it runs
-    (see ``execute_tool_calls``).
+    (see ``execute_tool_calls``). ``on_start``, if given, sees the run as it starts (to look
+    it up if this call is cancelled).
 
     Raises:
         RunTimeoutError: ``timeout`` seconds passed first; the run is cancelled.
@@ -41,6 +43,8 @@ async def run_to_completion(
     tools_by_name(tools)  # reject two tools with one name before starting anything
     checked = RunAgentRequest.model_validate(request)
     run = await manager.run_agent(checked)
+    if on_start is not None:
+        on_start(run)
     with anyio.move_on_after(timeout) as scope:
         while True:
             result = await manager.retrieve_result(run)

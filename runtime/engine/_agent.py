@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..models._chat_model import ChatModel
+from ..models._chat_types import Usage
 from ._approvals import ApprovalDecision
 from ._metered_model import MeteredModel
 from ._steps import StepAssignment, StepOutput
@@ -54,6 +55,13 @@ class AgentContext:
         class, such as a backend that calls the model's endpoint without it (and reports
         the usage of its runs in their results)."""
         return self.model.model if isinstance(self.model, MeteredModel) else self.model
+
+    def report_usage(self, usage: Usage) -> None:
+        """Count ``usage`` toward the step's tokens when the step does not end with a
+        ``StepOutput`` that carries it: the tokens a remote backend's run used before the step
+        was stopped (timed out, cancelled). Calls made through ``model`` count already."""
+        if isinstance(self.model, MeteredModel):
+            self.model.add(usage)
 
     async def progress(self, message: str, **data: Any) -> None:
         """Publish a ``step.<id>.progress`` event that watchers (the live view) show.

@@ -50,6 +50,11 @@ class MeteredModel(ChatModel):
         """The tokens of every call made so far, summed."""
         return Usage.total(self._calls)
 
+    def add(self, usage: Usage) -> None:
+        """Count ``usage`` of calls made around the meter (a remote backend's run, which
+        its provider reports), as one more call."""
+        self._calls.append(usage)
+
     async def complete(
         self,
         messages: Sequence[ChatMessage],

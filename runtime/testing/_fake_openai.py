@@ -10,6 +10,7 @@ It runs on aiohttp, so it needs an asyncio event loop (anyio's asyncio backend i
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -162,6 +163,14 @@ class FakeOpenAIServer:
     def responses(self) -> dict[str, FakeResponse]:
         """Every response created through ``/v1/responses``, by id (see ``FakeResponse``)."""
         return self._responses.responses
+
+    def hold_creation(self) -> asyncio.Event:
+        """Hold every ``POST /v1/responses`` that creates a response until the returned
+        event is set: the response exists (it is in ``responses``) but the client has not
+        been told its id, as when a provider is slow to answer."""
+        gate = asyncio.Event()
+        self._responses.creation_gate = gate
+        return gate
 
     @property
     def responses_requests(self) -> list[FakeRequest]:

@@ -119,6 +119,9 @@ class ResponsesRoutes:
         self._server = server
         #: Every response created, by id.
         self.responses: dict[str, FakeResponse] = {}
+        #: When set (``FakeOpenAIServer.hold_creation``), a created response is not
+        #: answered until the event is.
+        self.creation_gate: asyncio.Event | None = None
 
     def add_to(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/responses", self._create)
@@ -153,6 +156,8 @@ class ResponsesRoutes:
                 unknown = BadRequestFault(f"{name} is not acted out on /v1/responses")
                 return error_response(unknown)
         stored = self._new_response(body, item, hold)
+        if self.creation_gate is not None:
+            await self.creation_gate.wait()
         if body.get("stream"):
             return await self._send(request, stored, -1, cut)
         if not body.get("background"):

@@ -25,14 +25,25 @@ from agent_relay.runtime import (
 from agent_relay.runtime.assistants import (
     Backend,
     BackendNotAvailableError,
+    BedrockAgentsBackend,
     ResponsesBackend,
 )
-from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, ScriptedModel
+from agent_relay.runtime.testing import (
+    FakeAgentTurn,
+    FakeBedrockAgentsServer,
+    FakeFunctionInvocation,
+    FakeOpenAIServer,
+    FakeReply,
+    FakeToolCall,
+    ScriptedModel,
+    SlowFault,
+)
 
 WRITE = "write a.txt saying hello"
 SAVE = "save hello.py printing the text of a.txt"
 FILE_THEN_CODE = plan_text(("s1", "file", WRITE, []), ("s2", "code", SAVE, ["s1"]))
 CODE = "print(open('a.txt').read())\n"
+ALIAS_ARN = "arn:aws:bedrock:us-east-1:123456789012:agent-alias/AGENT12345/ALIAS12345"
 
 
 def _script(server: FakeOpenAIServer) -> None:
@@ -228,3 +239,62 @@ def _instance() -> ResponsesBackend:
     import openai
 
     return ResponsesBackend(openai.AsyncOpenAI(api_key="sk-unused", base_url="http://127.0.0.1:9"))
+
+
+async def test_a_step_cancelled_mid_run_on_responses_keeps_the_tokens_its_run_used(
+    fake_openai_server: FakeOpenAIServer, model: OpenAIChatModel, tmp_path: Path
+) -> None:
+    write = FakeToolCall("write_file", {"path": "a.txt", "content": "hello"})
+    fake_openai_server.add_reply(
+        plan_text(("s1", "file", WRITE, [])),
+        FakeReply(tool_calls=[write]),
+        SlowFault(delay=600, reply="never sent"),  # the second response hangs
+    )
+    with anyio.fail_after(60):
+        async with _runtime(model, tmp_path, assistant_backend="responses") as rt:
+            handle = await rt.submit("write a file", task_id="t1")
+            while len(_creates(fake_openai_server)) < 2:
+                await anyio.sleep(0.01)
+            await rt.bus.emit("task.t1.step.s1.cancel", "step.cancel", {})
+            result = await handle.result()
+    step = result.step("s1")
+    assert step.status == "cancelled"
+    first, second = fake_openai_server.responses.values()
+    assert second.status == "cancelled"  # stopped at the provider as well
+    used = first.events[-1]["response"]["usage"]
+    # The first response's tokens were reported when it ended; the cancelled one reported none.
+    assert (step.usage.prompt_tokens, step.usage.completion_tokens) == (
+        used["input_tokens"],
+        used["output_tokens"],
+    )
+    assert result.usage.total_tokens >= step.usage.total_tokens > 0
+
+
+async def test_an_agent_runs_its_steps_as_a_bedrock_agent_named_by_its_alias(
+    fake_openai_server: FakeOpenAIServer, model: OpenAIChatModel, tmp_path: Path
+) -> None:
+    fake_openai_server.add_reply(plan_text(("s1", "file", WRITE, [])))
+    write = FakeFunctionInvocation("files", "write_file", {"path": "a.txt", "content": "hello"})
+    async with FakeBedrockAgentsServer() as bedrock:
+        bedrock.add(
+            FakeAgentTurn(invocations=(write,), invocation_id="inv-1", usage=(40, 9)),
+            FakeAgentTurn(text="Wrote a.txt.", usage=(60, 4)),
+        )
+        client = bedrock.create_client(read_timeout=30)
+        try:
+            agent = FileAgent(
+                assistant_backend=lambda m: BedrockAgentsBackend(client, enable_trace=True),
+                agent_alias=ALIAS_ARN,
+            )
+            result = await _run(_runtime(model, tmp_path, agents=[agent]))
+        finally:
+            client.close()
+        calls = list(bedrock.requests)
+    assert result.status == "completed", result.error
+    step = result.step("s1")
+    assert step.output == "Wrote a.txt."
+    assert (Path(result.workdir) / "a.txt").read_text() == "hello"
+    assert (step.usage.prompt_tokens, step.usage.completion_tokens) == (100, 13)
+    assert [(c.agent_id, c.agent_alias_id) for c in calls] == [("AGENT12345", "ALIAS12345")] * 2
+    answer = calls[1].body["sessionState"]["returnControlInvocationResults"]
+    assert answer[0]["functionResult"]["function"] == "write_file"

@@ -92,13 +92,7 @@ BACKENDS = ("local", "responses", "bedrock")
 #: The contract cases a backend does not meet yet, by (backend, test), with why. The harness
 #: fixture marks each one an expected failure (strict: meeting it fails the suite until the
 #: entry is removed), so no gap passes unseen.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("responses", "test_an_unanswered_run_expires_after_action_timeout"): (
-        "ResponsesBackend has no action_timeout (nor run_timeout): a run in requires_action "
-        "waits for outputs forever, and AgentManager(backend='responses', action_timeout=...) "
-        "drops the setting"
-    ),
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 class BackendHarness(abc.ABC):

@@ -9,7 +9,7 @@ import pytest
 from bus_test_helpers import captured_logs
 from conftest import OpenBus
 
-from agent_relay.bus import Event, OverflowPolicy
+from agent_relay.bus import Bus, Event, OverflowPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -73,6 +73,57 @@ async def test_a_cancelled_blocked_publish_leaves_no_trace(open_bus: OpenBus) ->
             await subscription.receive()
             later = await bus.emit("a", "t")
             assert await subscription.receive() == later
+
+
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_each_freed_slot_wakes_one_blocked_publisher_in_the_order_they_came(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus:
+        subscription = bus.subscribe("a", buffer=1)
+        await bus.emit("a", "t", {"n": -1})
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for n in range(50):
+                    tg.start_soon(bus.emit, "a", "t", {"n": n})
+                    await anyio.wait_all_tasks_blocked()  # so that they queue in this order
+                assert bus.stats().blocked_publishers == 50
+                received = []
+                for left in range(49, -1, -1):
+                    received.append(subscription.receive_nowait().data["n"])
+                    # One slot freed, one publisher woken; the others sleep on.
+                    assert len(subscription.room_waiters) == left
+                    await anyio.wait_all_tasks_blocked()
+                    assert bus.stats().blocked_publishers == left
+            received.append((await subscription.receive()).data["n"])
+        assert received == list(range(-1, 50))
+
+
+@pytest.mark.memory_only("over NATS a publisher never waits for a remote buffer")
+async def test_a_publisher_cancelled_as_it_is_woken_passes_the_slot_on(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus:
+        subscription = bus.subscribe("a", buffer=1)
+        await bus.emit("a", "t", {"n": 0})
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                first = anyio.CancelScope()
+                tg.start_soon(_emit_within, first, bus, 1)
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(bus.emit, "a", "t", {"n": 2})
+                await anyio.wait_all_tasks_blocked()
+                # The first publisher is cancelled, then woken before it runs: the slot must
+                # go to the second rather than be lost.
+                first.cancel()
+                subscription.receive_nowait()
+                assert (await subscription.receive()).data["n"] == 2
+        assert bus.stats().blocked_publishers == 0
+
+
+async def _emit_within(scope: anyio.CancelScope, bus: Bus, n: int) -> None:
+    with scope:
+        await bus.emit("a", "t", {"n": n})
 
 
 @pytest.mark.parametrize(
