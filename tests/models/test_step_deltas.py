@@ -124,3 +124,48 @@ async def test_a_delta_is_seen_while_the_step_is_still_running(tmp_path: Path) -
 async def test_any_interval_gives_the_whole_text(tmp_path: Path, interval: float) -> None:
     record, _ = await run(tmp_path, "t", delta_interval_s=interval)
     assert "".join(d["text"] for d in deltas(record)) == ANSWER
+
+
+async def _record_on(
+    tmp_path: Path, backend: str, **changes: Any
+) -> tuple[TaskResult, list[Event]]:
+    """One task with the file agent's runs on ``backend``, every bus event recorded."""
+    events: list[Event] = []
+    async with FakeOpenAIServer([PLAN, LOOK, ANSWER], chunk_size=3) as server:
+        model = model_for(server)
+        runtime = Runtime(
+            model,
+            agents=[FileAgent()],
+            workspace=tmp_path,
+            settings=settings(**changes),
+            assistant_backend=backend,
+        )
+        with anyio.fail_after(60):
+            async with model, runtime as rt, anyio.create_task_group() as tg:
+                subscription = rt.bus.subscribe(">", buffer=100_000)
+                done = anyio.Event()
+
+                async def collect() -> None:
+                    async for event in subscription:
+                        events.append(event)
+                        if event.type == "task.done":
+                            done.set()
+
+                tg.start_soon(collect)
+                result = await rt.run("do the work")
+                await done.wait()
+                tg.cancel_scope.cancel()
+    return result, events
+
+
+async def test_the_responses_backend_publishes_its_text_deltas(tmp_path: Path) -> None:
+    on, events = await _record_on(tmp_path / "on", "responses")
+    off, quiet = await _record_on(tmp_path / "off", "responses", stream_deltas=False)
+    assert on.status == "completed" and on.step("s1").output == ANSWER
+    assert comparable(on) == comparable(off)
+    sent = [e.data for e in events if e.type == "step.delta"]
+    assert "".join(d["text"] for d in sent) == ANSWER
+    assert [d["index"] for d in sent] == list(range(len(sent)))
+    assert not [e for e in quiet if e.type == "step.delta"]
+    ending = next(i for i, e in enumerate(events) if e.type == "step.completed")
+    assert max(i for i, e in enumerate(events) if e.type == "step.delta") < ending
