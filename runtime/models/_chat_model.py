@@ -1,6 +1,8 @@
 """The narrow interface every model provider implements.
 
-One call that returns a whole assistant message, and one that streams it. Everything above
+One call that returns a whole assistant message, and one that streams it; a third,
+``complete_streamed``, returns the whole message while writing its text to a watcher as it
+arrives (by default, once the message is whole). Everything above
 (the assistant layer, the planner) speaks only this interface, so a provider is one class and
 a test double is another (``ScriptedModel``), side by side.
 """
