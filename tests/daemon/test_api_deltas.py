@@ -10,10 +10,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio.from_thread import start_blocking_portal
 from api_helpers import Sse, error_of, running_api, sse_messages
 
 from agent_relay.runtime.cli._remote import RemoteRun
-from agent_relay.runtime.daemon import RelayClient, RunDelta, RunEvent
+from agent_relay.runtime.daemon import RelayClient, RelayClientSync, RunDelta, RunEvent
 from agent_relay.runtime.daemon._delta_feed import DeltaFeed, DeltaQueue
 
 pytestmark = pytest.mark.anyio
@@ -131,3 +132,17 @@ async def test_relay_watch_follows_the_deltas_as_bus_events(tmp_path: Path) -> N
     deltas = [e for e in events if e.type == "step.delta"]
     assert deltas and all(e.topic.endswith(".delta") and e.task_id == run_id for e in deltas)
     assert result.status == "completed" and events[-1].type == "task.done"
+
+
+def test_the_sync_client_yields_deltas_when_asked(tmp_path: Path) -> None:
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(running_api(tmp_path)) as api,
+    ):
+        run_id = portal.call(api.create)
+        with RelayClientSync(api.daemon.url) as relay:
+            both = list(relay.events(run_id, deltas=True))
+            plain = list(relay.events(run_id))
+    # The stored events are the same either way (the second read, a replay, has no deltas).
+    assert [e for e in both if isinstance(e, RunEvent)] == plain
+    assert plain[-1].type == "task.done"
