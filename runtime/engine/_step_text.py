@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from loguru import logger
 
 from ..models._text_watch import watch_text
@@ -138,8 +139,12 @@ class StepText:
             "call": call.number,
         }
         self._index += 1
+        await anyio.lowlevel.checkpoint_if_cancelled()  # a cancelled step publishes no more
         try:
-            await self._publish(data)
+            # Never interrupted half-way: a transport's publish cut short by a cancellation
+            # can leave its connection broken (the NATS client's pending flush).
+            with anyio.CancelScope(shield=True):
+                await self._publish(data)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:  # a view for people: never what fails a step
