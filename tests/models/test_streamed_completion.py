@@ -252,3 +252,20 @@ async def test_a_model_that_cannot_stream_writes_the_whole_text_once() -> None:
     response = await model.complete_streamed(GO, text=sink)
     assert response == await model.complete(GO)
     assert sink.pieces == [LONG]
+
+
+async def test_a_paused_plain_reply_waits_whole_until_resumed() -> None:
+    pause = PausedStreamFault(resume=anyio.Event(), reply=LONG)
+    async with FakeOpenAIServer([pause]) as server, model_for(server) as model:
+        done: list[ChatResponse] = []
+
+        async def call() -> None:
+            done.append(await model.complete(GO))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            with anyio.fail_after(10):
+                await pause.paused.wait()
+            assert not done
+            pause.resume.set()
+    assert done[0].message.text == LONG
