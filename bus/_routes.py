@@ -12,11 +12,14 @@ repeat forever.
 from __future__ import annotations
 
 import itertools
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ._event import Event
 from ._room import RoomWaiters
 from ._topics import is_wildcard_pattern
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
 
 
 class Target(Protocol):
@@ -65,7 +68,16 @@ def _match(node: _Node, tokens: list[str], index: int, found: list[tuple[int, Ta
 
 
 class RouteTable:
-    __slots__ = ("_cache_size", "_exact", "_order", "_wildcards", "cache")
+    """Where each topic's events go.
+
+    Two caches keep matching off the publish path. ``cache`` maps a topic seen before to its
+    targets. Most topics are new, though (they carry task and step ids), so the wildcard
+    matches are also cached by the topic's *shape*: each token kept when some wildcard
+    pattern has that literal at that position, else blanked. Topics of one shape match the
+    same wildcard patterns, so ``task.<any id>.step.<any id>.completed`` is matched once.
+    """
+
+    __slots__ = ("_cache_size", "_exact", "_literals", "_order", "_shapes", "_wildcards", "cache")
 
     def __init__(self, cache_size: int) -> None:
         self._cache_size = cache_size
@@ -74,24 +86,46 @@ class RouteTable:
         self._order = itertools.count()
         self.cache: dict[str, tuple[Target, ...]] = {}
         """topic -> targets; read directly by the publisher, filled by :meth:`resolve`."""
+        #: Per token position: the literal tokens wildcard patterns have there.
+        self._literals: list[frozenset[str]] = []
+        self._shapes: dict[tuple[str, ...], tuple[Target, ...]] = {}
 
     def resolve(self, topic: str) -> tuple[Target, ...]:
         """The targets of ``topic``, computed and cached: those of exact patterns first, then
         those of wildcard patterns in the order they subscribed."""
-        found: list[tuple[int, Target]] = []
-        _match(self._wildcards, topic.split("."), 0, found)
-        if len(found) > 1:
-            found.sort(key=_first)
+        tokens = topic.split(".")
+        literals = self._literals
+        known = len(literals)
+        # "" is never a token (the grammar has no empty ones), so it stands for "any other".
+        shape = tuple(t if i < known and t in literals[i] else "" for i, t in enumerate(tokens))
+        wild = self._shapes.get(shape)
+        if wild is None:
+            found: list[tuple[int, Target]] = []
+            _match(self._wildcards, tokens, 0, found)
+            if len(found) > 1:
+                found.sort(key=_first)
+            wild = tuple(t for _, t in found)
+            _bounded_put(self._shapes, shape, wild, self._cache_size)
         exact = self._exact.get(topic)
-        resolved = (*exact, *(t for _, t in found)) if exact else tuple(t for _, t in found)
-        cache = self.cache
-        if len(cache) >= self._cache_size:
-            # The older half goes at once: finding the oldest entry one at a time costs a
-            # scan over the holes that earlier deletions left at the front of the dict.
-            for old in list(itertools.islice(cache, max(1, len(cache) // 2))):
-                del cache[old]
-        cache[topic] = resolved
+        resolved = (*exact, *wild) if exact else wild
+        _bounded_put(self.cache, topic, resolved, self._cache_size)
         return resolved
+
+    def _wildcards_changed(self) -> None:
+        """Forget every cached match and note the literals of the patterns now subscribed."""
+        self.cache.clear()
+        self._shapes.clear()
+        literals: list[set[str]] = []
+        level = [self._wildcards]
+        while level:
+            tokens = {token for node in level for token in node.children}
+            literals.append(tokens)
+            level = [
+                child
+                for node in level
+                for child in (*node.children.values(), *((node.star,) if node.star else ()))
+            ]
+        self._literals = [frozenset(tokens) for tokens in literals]
 
     def add(self, pattern: str, target: Target) -> None:
         if is_wildcard_pattern(pattern):
@@ -105,7 +139,7 @@ class RouteTable:
                     node = node.children.setdefault(token, _Node())
             entry = (next(self._order), target)
             (node.rests if tokens[-1] == ">" else node.ends).append(entry)
-            self.cache.clear()
+            self._wildcards_changed()
         else:
             self._exact.setdefault(pattern, []).append(target)
             self.cache.pop(pattern, None)
@@ -123,7 +157,7 @@ class RouteTable:
             entries = path[-1].rests if rest else path[-1].ends
             entries[:] = [(order, t) for order, t in entries if t is not target]
             self._prune(path, tokens)
-            self.cache.clear()
+            self._wildcards_changed()
         else:
             targets = self._exact.get(pattern, [])
             targets[:] = [t for t in targets if t is not target]
@@ -146,3 +180,12 @@ class RouteTable:
 
 def _first(entry: tuple[int, Target]) -> int:
     return entry[0]
+
+
+def _bounded_put(cache: dict[Key, Value], key: Key, value: Value, size: int) -> None:
+    if len(cache) >= size:
+        # The older half goes at once: finding the oldest entry one at a time costs a scan
+        # over the holes that earlier deletions left at the front of the dict.
+        for old in list(itertools.islice(cache, max(1, len(cache) // 2))):
+            del cache[old]
+    cache[key] = value

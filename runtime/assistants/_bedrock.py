@@ -80,6 +80,8 @@ class BedrockAgentsBackend(BookedBackend):
             worker thread while its stream is read).
         max_tool_output_chars: characters of one submitted tool output sent back.
         max_retained_runs: runs remembered; past it the oldest ended runs are forgotten.
+        max_retained_threads: threads (sessions) remembered; past it the least recently used
+            ones without an active run are forgotten.
 
     Raises:
         BackendNotAvailableError: botocore is not installed (the ``bedrock`` extra), or no
@@ -104,6 +106,7 @@ class BedrockAgentsBackend(BookedBackend):
         max_concurrent_invocations: int = 16,
         max_tool_output_chars: int = 100_000,
         max_retained_runs: int = 10_000,
+        max_retained_threads: int = 10_000,
     ) -> None:
         for label, value in (
             ("read_timeout", read_timeout),
@@ -113,6 +116,7 @@ class BedrockAgentsBackend(BookedBackend):
             ("max_concurrent_invocations", max_concurrent_invocations),
             ("max_tool_output_chars", max_tool_output_chars),
             ("max_retained_runs", max_retained_runs),
+            ("max_retained_threads", max_retained_threads),
         ):
             if value <= 0:
                 raise ValueError(f"{label} must be positive, got {value}")
@@ -129,10 +133,9 @@ class BedrockAgentsBackend(BookedBackend):
         self.max_active_runs = max_active_runs
         self.max_tool_output_chars = max_tool_output_chars
         self.max_retained_runs = max_retained_runs
+        self.max_retained_threads = max_retained_threads
         self._invocations = anyio.CapacityLimiter(max_concurrent_invocations)
         self._book = RunBook(self)
-        #: Per thread: how many of its messages the Bedrock session has been sent.
-        self._sent: dict[str, int] = {}
 
     async def open(self, task_group: TaskGroup) -> None:
         self._book.task_group = task_group
@@ -204,7 +207,7 @@ class BedrockAgentsBackend(BookedBackend):
             )
         new_messages = _checked_messages(request.messages or ())
         # Only user messages are sent: the others on the thread are the agent's own replies.
-        unsent = record.messages[self._sent.get(record.thread_id, 0) :] if record else []
+        unsent = record.messages[record.sent :] if record else []
         unsent = [m for m in unsent if m.role == "user"]
         input_text = "\n\n".join(m.text for m in [*unsent, *new_messages] if m.text)
         if not input_text:
@@ -258,7 +261,7 @@ class BedrockAgentsBackend(BookedBackend):
                 return
             state.add_usage(turn.usage)
             # The session has the run's messages now; a failed call leaves them for the next.
-            self._sent[record.thread_id] = max(self._sent.get(record.thread_id, 0), sent)
+            record.sent = max(record.sent, sent)
             if turn.ignored:
                 logger.debug("run {}: events not read: {}", state.run_id, turn.ignored)
             if turn.text:

@@ -48,6 +48,8 @@ class LocalBackend(BookedBackend):
         max_tool_output_chars: characters of one submitted tool output kept for the model.
         max_retained_runs: runs remembered; past it the oldest ended runs are forgotten
             (their messages stay on their threads).
+        max_retained_threads: threads remembered; past it the least recently used ones
+            without an active run are forgotten, with their messages.
         settings: sampling settings for every model call.
     """
 
@@ -64,6 +66,7 @@ class LocalBackend(BookedBackend):
         max_concurrent_model_calls: int = 64,
         max_tool_output_chars: int = 100_000,
         max_retained_runs: int = 10_000,
+        max_retained_threads: int = 10_000,
         settings: ModelSettings | None = None,
     ) -> None:
         for label, value in (
@@ -74,6 +77,7 @@ class LocalBackend(BookedBackend):
             ("max_concurrent_model_calls", max_concurrent_model_calls),
             ("max_tool_output_chars", max_tool_output_chars),
             ("max_retained_runs", max_retained_runs),
+            ("max_retained_threads", max_retained_threads),
         ):
             if value <= 0:
                 raise ValueError(f"{label} must be positive, got {value}")
@@ -81,6 +85,7 @@ class LocalBackend(BookedBackend):
         self.max_active_runs = max_active_runs
         self.max_tool_output_chars = max_tool_output_chars
         self.max_retained_runs = max_retained_runs
+        self.max_retained_threads = max_retained_threads
         self._chat_loop = ChatLoop(
             model=model,
             model_calls=anyio.CapacityLimiter(max_concurrent_model_calls),

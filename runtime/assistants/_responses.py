@@ -67,15 +67,6 @@ _CUT_OFF = {
 }
 
 
-@dataclass
-class _Chain:
-    """Where a thread stands with the provider: the last response that answered it, and how
-    many of its messages that response has seen."""
-
-    response_id: str | None = None
-    sent: int = 0
-
-
 @dataclass(eq=False)
 class _RemoteRun:
     """A run and its responses: ``last_id`` is the last one that ended, ``current_id`` the
@@ -111,7 +102,8 @@ class ResponsesBackend(BookedBackend):
         max_concurrent_responses: responses being created or read at once, across runs.
         settings: sampling settings for every response (``max_tokens`` is sent as
             ``max_output_tokens``).
-        max_active_runs, max_retained_runs, max_tool_output_chars: as for ``LocalBackend``.
+        max_active_runs, max_retained_runs, max_retained_threads, max_tool_output_chars: as
+            for ``LocalBackend``.
 
     Raises:
         ValueError: (constructor) a limit is not positive; ``settings`` has ``seed`` or
@@ -136,6 +128,7 @@ class ResponsesBackend(BookedBackend):
         settings: ModelSettings | None = None,
         max_active_runs: int = 1024,
         max_retained_runs: int = 10_000,
+        max_retained_threads: int = 10_000,
         max_tool_output_chars: int = 100_000,
     ) -> None:
         for label, value in (
@@ -147,6 +140,7 @@ class ResponsesBackend(BookedBackend):
             ("max_concurrent_responses", max_concurrent_responses),
             ("max_active_runs", max_active_runs),
             ("max_retained_runs", max_retained_runs),
+            ("max_retained_threads", max_retained_threads),
             ("max_tool_output_chars", max_tool_output_chars),
         ):
             if value <= 0:
@@ -164,13 +158,13 @@ class ResponsesBackend(BookedBackend):
         self._responses = anyio.CapacityLimiter(max_concurrent_responses)
         self.max_active_runs = max_active_runs
         self.max_retained_runs = max_retained_runs
+        self.max_retained_threads = max_retained_threads
         self.max_tool_output_chars = max_tool_output_chars
         # relay retries and resumes itself: the SDK's retries would hide attempts from it.
         self._client = client.with_options(max_retries=0)
         self._errors = error_context(client, timeout=_read_timeout(client), max_retries=max_retries)
-        self._book = RunBook(self)
         self._remotes: dict[str, _RemoteRun] = {}
-        self._chains: dict[str, _Chain] = {}
+        self._book = RunBook(self, on_forget=self._forget)
 
     @classmethod
     def from_model(cls, model: ChatModel | None, **options: Any) -> ResponsesBackend:
@@ -198,6 +192,9 @@ class ResponsesBackend(BookedBackend):
                 "ollama... model), backend=ResponsesBackend(client=...), or the local backend"
             )
         return model
+
+    def _forget(self, run_id: str) -> None:
+        del self._remotes[run_id]
 
     async def open(self, task_group: TaskGroup) -> None:
         self._book.task_group = task_group
@@ -250,14 +247,11 @@ class ResponsesBackend(BookedBackend):
         for message in new_messages:
             to_input_item(message)  # fail before anything changes
         state, record = self._book.add_run(agent, record, new_messages, expires_in=self.run_timeout)
-        chain = self._chains.setdefault(record.thread_id, _Chain())
         remote = _RemoteRun(state, agent)
         self._remotes[state.run_id] = remote
-        if len(self._remotes) > len(self._book.runs):  # the book forgot old runs
-            self._remotes = {k: v for k, v in self._remotes.items() if k in self._book.runs}
-        unsent = [to_input_item(m) for m in record.messages[chain.sent :]]
+        unsent = [to_input_item(m) for m in record.messages[record.sent :]]
         task_group.start_soon(
-            self._drive, remote, unsent, chain.response_id, name=f"relay run {state.run_id}"
+            self._drive, remote, unsent, record.remote_id, name=f"relay run {state.run_id}"
         )
         logger.debug("run {} queued on thread {}", state.run_id, state.run.thread_id)
         return state.snapshot()
@@ -438,7 +432,7 @@ class ResponsesBackend(BookedBackend):
             and record.active_run_id == state.run_id
             and state.status in (RunStatus.completed, RunStatus.incomplete)
         ):
-            self._chains[record.thread_id] = _Chain(remote.last_id, len(record.messages))
+            record.remote_id, record.sent = remote.last_id, len(record.messages)
         self._book.release(state)
 
     async def _cancel_response(self, response_id: str) -> None:

@@ -4,7 +4,8 @@ many runs, tool outputs that do not match the pending calls)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,11 +40,13 @@ from ._types import (
 
 class RunLimits(Protocol):
     """The bounds a backend keeps: runs not yet ended at once, runs remembered (past it the
-    oldest ended ones are forgotten, their messages stay on their threads), and characters
-    of one tool output kept."""
+    oldest ended ones are forgotten, their messages stay on their threads), threads
+    remembered (past it the least recently used ones without an active run are forgotten,
+    with their messages), and characters of one tool output kept."""
 
     max_active_runs: int
     max_retained_runs: int
+    max_retained_threads: int
     max_tool_output_chars: int
 
 
@@ -55,6 +58,11 @@ class ThreadRecord:
     thread: Thread
     messages: list[Message] = field(default_factory=list)
     active_run_id: str | None = None
+    #: How many of ``messages`` the provider has seen (a remote backend's conversation).
+    sent: int = 0
+    #: The provider's handle on the conversation so far, if it has one (on Responses, the
+    #: last response that answered the thread).
+    remote_id: str | None = None
 
     @property
     def thread_id(self) -> str:
@@ -64,14 +72,25 @@ class ThreadRecord:
 class RunBook:
     """Agents, threads and runs by id, with lookups that raise the matching
     ``NotFoundError``. The limits are the owning backend's attributes (``max_active_runs``,
-    ``max_retained_runs``, ``max_tool_output_chars``), read at each use."""
+    ``max_retained_runs``, ``max_retained_threads``, ``max_tool_output_chars``), read at
+    each use. ``on_forget`` hears of each run the book forgets (a backend that keeps more per
+    run drops it then).
 
-    def __init__(self, limits: RunLimits) -> None:
+    Starting a run costs the same however many the book has seen: the runs not yet ended are
+    kept apart, and forgetting takes the oldest first from the front of ``OrderedDict``s (a
+    plain dict's front fills with the holes its deletions leave, which every scan from the
+    front walks).
+    """
+
+    def __init__(self, limits: RunLimits, on_forget: Callable[[str], None] | None = None) -> None:
         self.limits = limits
         self.agents: dict[str, AgentBase] = {}
-        self.threads: dict[str, ThreadRecord] = {}
-        self.runs: dict[str, RunState] = {}
+        #: Least recently used first: a thread moves to the end when a run starts on it.
+        self.threads: OrderedDict[str, ThreadRecord] = OrderedDict()
+        self.runs: OrderedDict[str, RunState] = OrderedDict()
         self.task_group: TaskGroup | None = None
+        self._active: dict[str, RunState] = {}
+        self._on_forget = on_forget
 
     # -- lookups --
 
@@ -94,7 +113,11 @@ class RunBook:
         try:
             return self.threads[thread_id]
         except KeyError:
-            raise ThreadNotFoundError(f"no thread {thread_id!r}") from None
+            raise ThreadNotFoundError(
+                f"no thread {thread_id!r}; it was never created, or it was forgotten as one of "
+                f"the least recently used past max_retained_threads="
+                f"{self.limits.max_retained_threads}"
+            ) from None
 
     def run(self, run_id: str) -> RunState:
         try:
@@ -103,7 +126,9 @@ class RunBook:
             raise RunNotFoundError(f"no run {run_id!r}") from None
 
     def in_flight(self) -> list[RunState]:
-        return [s for s in self.runs.values() if not s.status.is_terminal]
+        """The runs that have not ended (a cost in their number, not in all runs kept)."""
+        self._active = {k: s for k, s in self._active.items() if not s.status.is_terminal}
+        return list(self._active.values())
 
     # -- agents and threads --
 
@@ -129,6 +154,7 @@ class RunBook:
         record = ThreadRecord(Thread())
         record.messages += [m.model_copy(update={"thread_id": record.thread_id}) for m in messages]
         self.threads[record.thread_id] = record
+        self._forget_old_threads(keep=record.thread_id)
         return record
 
     def list_messages(self, thread_id: str, run_id: str | None) -> list[Message]:
@@ -156,8 +182,10 @@ class RunBook:
                 f"thread {record.thread_id!r} already has an active run "
                 f"{record.active_run_id!r}; wait for it to end or cancel it"
             )
-        active = len(self.in_flight())
         limit = self.limits.max_active_runs
+        active = len(self._active)
+        if active >= limit:
+            active = len(self.in_flight())
         if active >= limit:
             raise TooManyRunsError(
                 f"{active} runs are active, the limit is max_active_runs={limit}; "
@@ -177,6 +205,8 @@ class RunBook:
         ``messages`` added to the thread as the run's own."""
         if record is None:
             record = self.new_thread()
+        else:  # used now: the last to be forgotten
+            self.threads.move_to_end(record.thread_id)
         run = RunBase(thread_id=record.thread_id, agent_id=agent.agent_id, model=agent.model)
         if expires_in is not None:
             run.expires_at = run.created_at + int(expires_in)
@@ -187,6 +217,7 @@ class RunBook:
         record.active_run_id = run.run_id
         state = RunState(run)
         self.runs[run.run_id] = state
+        self._active[run.run_id] = state
         self._forget_old_runs()
         return state, record
 
@@ -282,9 +313,31 @@ class RunBook:
         excess = len(self.runs) - self.limits.max_retained_runs
         if excess <= 0:
             return
-        ended = [run_id for run_id, s in self.runs.items() if s.status.is_terminal]
-        for run_id in ended[:excess]:  # dicts keep creation order: oldest first
+        # Oldest first; runs not yet ended are kept, and there are at most max_active_runs
+        # of them to step over.
+        ended = []
+        for run_id, state in self.runs.items():
+            if state.status.is_terminal:
+                ended.append(run_id)
+                if len(ended) == excess:
+                    break
+        for run_id in ended:
             del self.runs[run_id]
+            if self._on_forget is not None:
+                self._on_forget(run_id)
+
+    def _forget_old_threads(self, keep: str) -> None:
+        excess = len(self.threads) - self.limits.max_retained_threads
+        if excess <= 0:
+            return
+        idle = []
+        for thread_id, record in self.threads.items():  # least recently used first
+            if thread_id != keep and not self.is_active(record.active_run_id):
+                idle.append(thread_id)
+                if len(idle) == excess:
+                    break
+        for thread_id in idle:
+            del self.threads[thread_id]
 
 
 class BookedBackend(Backend):

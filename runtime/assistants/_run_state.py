@@ -45,7 +45,12 @@ class RunState:
         return list(self._pending)
 
     def snapshot(self) -> RunBase:
-        return self.run.model_copy(deep=True)
+        """A copy the caller may change: only ``required_action`` holds mutable parts (the
+        rest are scalars and the frozen ``Usage``), so only it is copied deep."""
+        action = self.run.required_action
+        return self.run.model_copy(
+            update={"required_action": action.model_copy(deep=True) if action else None}
+        )
 
     def result(self) -> ResultBase:
         return ResultBase(

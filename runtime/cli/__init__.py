@@ -1,5 +1,5 @@
 """The ``relay`` command line: ``relay run``, ``relay demo``, ``relay batch``, ``relay agents``."""
 
-from ._app import main
+from ._app import console_main, main
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]

@@ -21,6 +21,7 @@ from loguru import logger
 from agent_relay.bus import printable
 
 from .._errors import RelayError
+from .._gc_tuning import tune_gc_for_owned_process
 from .._setting import CLIENT_COMMANDS
 from ._config import ConfigError, RelaySettings, load_settings, user_settings
 from ._logging import configure_logging, redact
@@ -514,6 +515,13 @@ def _leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
+
+
+def console_main() -> int:
+    """The ``relay`` command: ``main`` in a process relay owns, with the garbage collector
+    tuned for it (see ``tune_gc_for_owned_process``)."""
+    tune_gc_for_owned_process()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

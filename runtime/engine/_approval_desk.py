@@ -75,6 +75,14 @@ class ApprovalDesk:
             if r.decision is None and r.request.step_id is not None
         }
 
+    def detach(self) -> None:
+        """The task has ended: drop the callbacks into it and the spawner of its task group,
+        so that they and this desk are freed by reference counting (see
+        ``StepGraph.detach``). No request is pending any more."""
+        self._check = _no_decision
+        self._on_pending = _ignore_pending
+        self._spawn = None
+
     async def start(self, spawn: Spawn) -> None:
         """Run expiry timers and handler calls in the task group behind ``spawn`` from now on
         (the task's plan group); requests kept from before a restart start theirs now, and
@@ -260,3 +268,11 @@ class ApprovalDesk:
 def _seconds(span: timedelta) -> str:
     s = span.total_seconds()
     return f"{s:g} s" if s < 120 or not math.isfinite(s) else f"{s / 60:.0f} min"
+
+
+def _no_decision(request: ApprovalRequest, decision: Decision) -> None:
+    raise ApprovalError(f"approval request {request.id} is closed: its task has ended")
+
+
+def _ignore_pending(pending: int) -> None:
+    pass

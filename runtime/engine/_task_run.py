@@ -256,6 +256,8 @@ class TaskRun:
             return await self._execute()
         finally:
             self._graph.give_tokens_back()
+            self._graph.detach()
+            self.approvals.detach()
 
     async def _execute(self) -> TaskResult:
         started_at = utc_now()

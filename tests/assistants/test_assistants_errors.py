@@ -466,6 +466,37 @@ async def test_ended_runs_past_the_retention_bound_are_forgotten_not_their_messa
     assert [m.text for m in messages] == ["1", "a", "2", "b", "3", "c"]
 
 
+async def test_threads_past_the_retention_bound_are_forgotten_least_recently_used_first() -> None:
+    async def reply(messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> str:
+        return await forever(messages, tools) if messages[-1].text == "busy" else "b"
+
+    backend = LocalBackend(ScriptedModel(reply), max_retained_threads=2)
+    async with AgentManager(ScriptedModel([]), backend=backend) as manager:
+        agent = await manager.create_agent({})
+        busy = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["busy"]))
+        old = await manager.create_thread()
+        used = await manager.create_thread()  # three threads: one over the bound
+        # The least recently used idle thread went; the one with an active run stayed.
+        with pytest.raises(ThreadNotFoundError, match="past max_retained_threads=2"):
+            await manager.list_messages(old.thread_id)
+        await manager.list_messages(busy.thread_id)
+        await manager.cancel_run(busy)
+        # A run on a thread makes it the most recently used: the next new thread forgets
+        # the busy one (idle now), not it.
+        run = await manager.run_agent(
+            RunAgentRequest.from_agent(agent, messages=["hi"], thread_id=used.thread_id)
+        )
+        await manager.retrieve_result(run, timeout=10)
+        await manager.create_thread()
+        with pytest.raises(ThreadNotFoundError):
+            await manager.list_messages(busy.thread_id)
+        assert [m.text for m in await manager.list_messages(used.thread_id)] == ["hi", "b"]
+        # A forgotten thread's runs are still there to retrieve.
+        assert (await manager.retrieve_result(busy, timeout=10)).run_status is (RunStatus.cancelled)
+    with pytest.raises(ValueError, match="max_retained_threads must be positive"):
+        LocalBackend(ScriptedModel([]), max_retained_threads=0)
+
+
 async def test_hosted_tools_are_refused_by_the_local_backend() -> None:
     async with AgentManager(ScriptedModel([])) as manager:
         with pytest.raises(InvalidRequestError, match="function tools only, not code_interpreter"):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from agent_relay.bus import Event, topic_matches
 from agent_relay.bus._routes import RouteTable
 
-TOKENS = st.sampled_from(["a", "b", "task", "42"])
+TOKENS = st.sampled_from(["a", "b", "task", "42", "zz", "7"])
 TOPICS = st.lists(TOKENS, min_size=1, max_size=5).map(".".join)
 PATTERN_TOKENS = st.sampled_from(["a", "b", "task", "42", "*"])
 
