@@ -98,6 +98,8 @@ class StepText:
         self._calls: list[_Call] = []
         self._index = 0
         self._failed = False
+        self._stopping = False
+        self._stopped = anyio.Event()
 
     def open_call(self, source: str) -> _Call:
         call = _Call(self, len(self._calls) + 1, source)
@@ -106,13 +108,24 @@ class StepText:
         return call
 
     async def flush_continuously(self) -> None:
-        """Publish pending text, one event at a time, ``interval_s`` apart; until cancelled."""
+        """Publish pending text, one event at a time, ``interval_s`` apart; until
+        :meth:`stop`. It is stopped, not cancelled: a cancelled task leaves its frames (and
+        the step's objects in them) in reference cycles, for the garbage collector."""
         while True:
             await self.pending.wait()
             self.pending = anyio.Event()
+            if self._stopping:
+                return
             if await self._publish_next() and self._has_pending():
                 self.pending.set()
-            await anyio.sleep(self.options.interval_s)
+            with anyio.move_on_after(self.options.interval_s):
+                await self._stopped.wait()
+
+    def stop(self) -> None:
+        """End :meth:`flush_continuously` (after the event it is publishing, if any)."""
+        self._stopping = True
+        self._stopped.set()
+        self.pending.set()
 
     async def flush_all(self) -> None:
         """Publish everything pending, then take no more text."""
@@ -171,7 +184,7 @@ async def step_text(publish: Publish, options: DeltaOptions) -> AsyncIterator[No
                 with watch_text(text):
                     yield
             finally:
-                tg.cancel_scope.cancel()
+                text.stop()
     except BaseExceptionGroup as group:
         # The flusher raises nothing (it is cancelled, and its publishing errors are
         # logged), so the group holds what the block raised: let that out as it was raised,
