@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import TaskGroup
 from loguru import logger
 
 from ..models._text_watch import watch_text
@@ -81,7 +82,7 @@ class _Call:
         if owner.closed or not text:
             return
         self.text += text
-        owner.pending.set()
+        owner.wake()
 
     def restart(self) -> None:
         self.offset, self.text = 0, ""
@@ -100,6 +101,17 @@ class StepText:
         self._failed = False
         self._stopping = False
         self._stopped = anyio.Event()
+        # Where the flusher runs, started by the first text: most steps write none (an
+        # agent that calls no model, or does not stream), and then cost no task.
+        self.task_group: TaskGroup | None = None
+        self._flushing = False
+
+    def wake(self) -> None:
+        """Text is pending: have the flusher publish it (starting the flusher if need be)."""
+        self.pending.set()
+        if not self._flushing and self.task_group is not None:
+            self._flushing = True
+            self.task_group.start_soon(self.flush_continuously)
 
     def open_call(self, source: str) -> _Call:
         call = _Call(self, len(self._calls) + 1, source)
@@ -124,6 +136,7 @@ class StepText:
     def stop(self) -> None:
         """End :meth:`flush_continuously` (after the event it is publishing, if any)."""
         self._stopping = True
+        self.task_group = None
         self._stopped.set()
         self.pending.set()
 
@@ -179,7 +192,7 @@ async def step_text(publish: Publish, options: DeltaOptions) -> AsyncIterator[No
     failure: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(text.flush_continuously)
+            text.task_group = tg
             try:
                 with watch_text(text):
                     yield
