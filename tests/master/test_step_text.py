@@ -152,3 +152,13 @@ def test_a_task_cannot_set_how_deltas_are_published() -> None:
     for name, value in (("stream_deltas", False), ("delta_interval_s", 1.0)):
         with pytest.raises(ValueError, match="shared by all tasks"):
             task_settings(RuntimeSettings(), {name: value})
+
+
+async def test_a_step_that_writes_nothing_starts_no_flusher() -> None:
+    out = Published()
+    async with step_text(out, DeltaOptions()):
+        text = watcher()
+        text.open_call("run_1")  # a call that streams no text (tool calls only)
+        await wait_all_tasks_blocked()
+        assert not text._flushing
+    assert out.data == []
