@@ -65,6 +65,7 @@ from .engine._checkpoint import TaskCheckpoint
 from .engine._master import Master, TaskSubmission
 from .engine._registry import BrokenAgent
 from .engine._result import TaskResult
+from .engine._step_text import DeltaOptions
 from .engine._topics import (
     ENDING_SUBJECTS,
     WORK_SUBJECTS,
@@ -339,6 +340,7 @@ class Runtime:
                     tool_approvals=self.tool_approvals,
                     assistant_backend=self.assistant_backend,
                     mcp=mcp,
+                    deltas=DeltaOptions.of(self.settings),
                 )
                 await tg.start(actor.run)
             master = Master(

@@ -11,8 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ._setting import Setting
+from ._setting import TASK_COMMANDS, WORKER_COMMANDS, Setting
 from .plans._plan import PlanLimits
+
+#: The commands whose process runs agents.
+_AGENT_COMMANDS = TASK_COMMANDS | WORKER_COMMANDS
 
 
 class RuntimeSettings(BaseModel):
@@ -97,13 +100,37 @@ class RuntimeSettings(BaseModel):
         default=100 * 2**20, ge=1, description="bytes a task's inputs may hold in all"
     )
 
+    # The text a step's model writes, published as it comes (``step.delta`` events). Set
+    # where the agents run (a worker's own settings), so a task cannot set them.
+    stream_deltas: Annotated[bool, Setting(commands=_AGENT_COMMANDS)] = Field(
+        default=True,
+        description="stream agents' model calls and publish their text as it is written "
+        "(step.delta events)",
+    )
+    delta_interval_s: Annotated[
+        float, Setting(key="delta_interval", metavar="S", commands=_AGENT_COMMANDS)
+    ] = Field(
+        default=0.1, ge=0, le=60, description="seconds between a step's delta events, at least"
+    )
+    delta_max_chars: Annotated[int, Setting(metavar="N", commands=_AGENT_COMMANDS)] = Field(
+        default=1024, ge=1, le=1_000_000, description="characters in one delta event, at most"
+    )
+
     def plan_limits(self) -> PlanLimits:
         return PlanLimits(max_steps=self.max_steps, max_prompt_chars=self.max_prompt_chars)
 
 
 #: Bounds on what every task shares (the agents' limiters, the master's task slots): a task
 #: cannot have its own.
-SHARED_SETTINGS = frozenset({"max_agent_parallel", "max_concurrent_tasks"})
+SHARED_SETTINGS = frozenset(
+    {
+        "max_agent_parallel",
+        "max_concurrent_tasks",
+        "stream_deltas",
+        "delta_interval_s",
+        "delta_max_chars",
+    }
+)
 #: Policies that guard the machine: a task may turn them stricter, never looser than the
 #: runtime's (a task may come from a client the runtime's owner does not trust that far).
 _GUARDS = ("allow_code_execution", "unconfined_code_execution")

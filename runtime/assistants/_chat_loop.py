@@ -11,6 +11,7 @@ import anyio
 
 from ..models._chat_model import ChatModel
 from ..models._chat_types import ChatMessage, ChatToolCall, ModelSettings
+from ..models._text_watch import complete_watched
 from ._convert import to_chat_message
 from ._messages import Message, RefusalContent, new_id
 from ._run_state import RunState, await_outputs, drive_run, too_many_turns
@@ -61,8 +62,12 @@ class ChatLoop:
         tools = [t.definition() for t in agent.tools if t.type == "function"]
         for _turn in range(self.max_turns):
             async with self.model_calls:
-                response = await self.model.complete(
-                    conversation, tools=tools, settings=self.settings
+                response = await complete_watched(
+                    self.model,
+                    conversation,
+                    tools=tools,
+                    settings=self.settings,
+                    source=state.run_id,
                 )
             state.add_usage(response.usage)
             reply = response.message

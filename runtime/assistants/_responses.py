@@ -40,6 +40,7 @@ from ..models._chat_model import ChatModel
 from ..models._chat_types import ModelSettings
 from ..models._openai_errors import Failure, classify, error_context, gave_up
 from ..models._openai_model import OpenAIChatModel
+from ..models._text_watch import text_watcher
 from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, RefusalContent
 from ._responses_input import function_tools, sampling_options, to_input_item
@@ -319,11 +320,13 @@ class ResponsesBackend(BookedBackend):
     ) -> ResponseOutcome:
         """Create one response of the run and follow it to its end, creating it again (up to
         ``max_retries`` more times) after a failure another attempt could fix."""
+        watcher = text_watcher()
         reader = ResponseReader(
             self._client,
             self._errors,
             max_reconnects=self.max_reconnects,
             on_created=lambda response_id: self._created(remote, response_id),
+            text=watcher.open_call(remote.state.run_id) if watcher is not None else None,
         )
         attempt = 1
         started = anyio.current_time()

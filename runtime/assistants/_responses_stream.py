@@ -38,6 +38,7 @@ from ..models._call_progress import backoff_s
 from ..models._chat_types import Usage
 from ..models._openai_errors import ErrorContext, classify
 from ..models._provider_errors import ProviderError, ProviderReplyError
+from ..models._text_watch import TextSink
 
 _TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
 #: The events that end a response, each carrying the whole response.
@@ -76,7 +77,9 @@ class ResponseReader:
     ``follow`` (or ``follow`` alone).
 
     ``on_created`` is awaited with the response id as soon as the first event names it.
-    ``resumed_after`` lists the ``starting_after`` of every resumed stream, in order.
+    ``text``, when given, is written the answer's text as its deltas come (a resumed stream
+    repeats no event, so nothing is written twice). ``resumed_after`` lists the
+    ``starting_after`` of every resumed stream, in order.
 
     Raises (from ``await_name`` and ``follow``):
         ModelError: the response could not be created, the stream broke before it named
@@ -91,7 +94,9 @@ class ResponseReader:
         *,
         max_reconnects: int,
         on_created: Callable[[str], Awaitable[None]],
+        text: TextSink | None = None,
     ) -> None:
+        self._text = text
         self._client = client
         self._errors = errors
         self._max_reconnects = max_reconnects
@@ -209,6 +214,8 @@ class ResponseReader:
             self._items[event.output_index] = added
         elif isinstance(event, ResponseTextDeltaEvent):
             self._item(event.output_index).text += event.delta
+            if self._text is not None and event.delta:
+                self._text.write(event.delta)
         elif isinstance(event, ResponseRefusalDeltaEvent):
             self._item(event.output_index).refusal += event.delta
         elif isinstance(event, ResponseFunctionCallArgumentsDeltaEvent):

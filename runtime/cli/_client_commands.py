@@ -32,6 +32,7 @@ from ..engine._result import TaskResult
 from ._approval_text import decision_line, request_line
 from ._config import ConfigError, RelaySettings
 from ._console import print_whole
+from ._live import LiveView
 from ._remote import RemoteRun
 from ._report import glyph, print_report, step_line
 from ._run import make_view, status_exit_code
@@ -99,8 +100,9 @@ async def _watch(
     *,
     json_output: bool,
 ) -> int:
-    remote = RemoteRun(client, run_id)
     view = make_view(console, task, json_output=json_output)
+    # Only the live view shows the steps' text as it is written.
+    remote = RemoteRun(client, run_id, deltas=isinstance(view, LiveView))
     stopped: list[int] = []
     result: TaskResult | None = None
     async with anyio.create_task_group() as tg:

@@ -164,6 +164,9 @@ class LiveView:
         table.add_column("status", no_wrap=True, min_width=9)
         table.add_column("time", justify="right", no_wrap=True, style="dim", min_width=5)
         table.add_column("", no_wrap=True, overflow="ellipsis", ratio=1)
+        # What a step is writing is cut at its start, not its end: about the room the other
+        # columns leave, so that rich's own cut (at the end) does not hide the newest words.
+        text_width = max(self.console.width - 40, 16)
         for row in fit_rows(list(self.state.steps.values()), room):
             if isinstance(row, str):
                 mark = glyph("completed") if row.endswith("completed") else Text("…", style="dim")
@@ -175,7 +178,7 @@ class LiveView:
                 row.agent,
                 Text(_STATUS_WORDS.get(row.status, row.status), style=_status_style(row.status)),
                 duration(row.elapsed(now)),
-                _detail(row),
+                _detail(row, text_width),
             )
         return table
 
@@ -230,6 +233,14 @@ def fit_rows(rows: list[StepRow], room: int) -> list[StepRow | str]:
     return [*head, *kept, " · ".join(more)]
 
 
+def last_line(text: str, width: int) -> str:
+    """The last line of ``text`` that holds something, its end kept when it is too long:
+    what a model is writing right now."""
+    line = next(line for line in reversed(text.splitlines()) if line.strip())
+    line = " ".join(line.split())
+    return line if len(line) <= width else "…" + line[-(width - 1) :]
+
+
 def _status_style(status: str) -> str:
     return {
         "completed": "green",
@@ -241,11 +252,13 @@ def _status_style(status: str) -> str:
     }.get(status, "dim")
 
 
-def _detail(row: StepRow) -> Text:
+def _detail(row: StepRow, text_width: int = 72) -> Text:
     if row.status in ("failed", "skipped", "cancelled", "rejected"):
         return Text(one_line(row.note or row.status, 72), style="red")
     if row.status == "running" and row.note:
         return Text(one_line(row.note, 72), style="italic")
+    if row.status == "running" and row.text.strip():
+        return Text(last_line(row.text, text_width), style="italic")
     if row.status == "pending" and row.depends_on:
         return Text(f"after {', '.join(row.depends_on)}", style="dim")
     return Text(one_line(row.prompt, 72), style="dim")

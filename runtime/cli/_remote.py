@@ -8,22 +8,30 @@ from collections.abc import AsyncIterator
 
 from agent_relay.bus import Event
 
+from ..daemon._api import RunEvent
 from ..daemon._client import RelayClient
 from ..engine._result import TaskResult
 
 
 class RemoteRun:
     """Run ``task_id`` of the daemon ``client`` talks to; ``events()`` reads it from the
-    start (the views rebuild the plan from its events), once."""
+    start (the views rebuild the plan from its events), once; with ``deltas``, the steps'
+    text as it is written too (``step.delta``)."""
 
-    def __init__(self, client: RelayClient, task_id: str) -> None:
+    def __init__(self, client: RelayClient, task_id: str, *, deltas: bool = False) -> None:
         self.client = client
         self.task_id = task_id
+        self.deltas = deltas
         self._result: TaskResult | None = None
 
     async def events(self) -> AsyncIterator[Event]:
         """Raises RelayClientError / RelayConnectionError as ``RelayClient.events``."""
-        async for remote in self.client.events(self.task_id):
+        stream = (
+            self.client.events(self.task_id, deltas=True)
+            if self.deltas
+            else self.client.events(self.task_id)
+        )
+        async for remote in stream:
             event = Event(
                 topic=remote.topic,
                 type=remote.type,
@@ -31,7 +39,7 @@ class RemoteRun:
                 task_id=self.task_id,
                 data=remote.data,
             )
-            if remote.type == "task.done":
+            if isinstance(remote, RunEvent) and remote.type == "task.done":
                 self._result = TaskResult.model_validate(remote.data)
             yield event
 

@@ -22,6 +22,9 @@ from ._approval_text import parse_request
 
 #: The step events that change a step's status (progress only changes its note).
 STEP_VERDICTS = ("queued", "started", "completed", "failed", "skipped", "cancelled", "rejected")
+#: Characters of a running step's latest text kept for the view (its tail: the line being
+#: written is the one shown).
+TEXT_KEPT_CHARS = 2000
 
 
 @dataclass
@@ -34,6 +37,9 @@ class StepRow:
     started: float | None = None  # time.time(), from the events' times
     finished: float | None = None
     note: str = ""  # the latest progress message, or the error
+    #: The tail of the text the step's model is writing (its current call), while running.
+    text: str = ""
+    text_call: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -100,6 +106,8 @@ class TaskState:
         what = parsed[2]
         if what == "progress":
             row.note = str(event.data.get("message") or "")
+        elif what == "delta":
+            self._apply_delta(row, event.data)
         elif what in STEP_VERDICTS:
             if row.terminal:
                 return []
@@ -111,6 +119,16 @@ class TaskState:
                 row.finished = now
                 row.note = str(event.data.get("error") or "") if what != "completed" else ""
         return []
+
+    def _apply_delta(self, row: StepRow, data: dict[str, Any]) -> None:
+        """The step's model wrote more: the latest thing it did, so it replaces the note."""
+        text, call, offset = data.get("text"), data.get("call"), data.get("offset")
+        if row.terminal or not isinstance(text, str) or not isinstance(call, int):
+            return
+        if call != row.text_call or offset == 0:  # another call, or the call started over
+            row.text, row.text_call = "", call
+        row.text = (row.text + text)[-TEXT_KEPT_CHARS:]
+        row.note = ""
 
     def _take_result_times(self, result: dict[str, Any]) -> None:
         """The result's own start and end, for the task and each step it names."""

@@ -25,6 +25,7 @@ from .._runtime_agents import (
     check_agent_setup,
 )
 from ..engine._agent_actor import AgentActor
+from ..engine._step_text import DeltaOptions
 from ..mcp._config import McpConfigError
 from ..mcp._servers import McpServers
 from ..models._chat_model import ChatModel
@@ -86,6 +87,7 @@ async def worker_command(
                 work=work,
                 assistant_backend=settings.assistant_backend,
                 mcp=mcp if mcp.names else None,
+                deltas=DeltaOptions.of(settings),
             )
             for agent in built
         ]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._api import Health as Health
     from ._api import InputUpload as InputUpload
     from ._api import RunAccepted as RunAccepted
+    from ._api import RunDelta as RunDelta
     from ._api import RunEvent as RunEvent
     from ._api import RunList as RunList
     from ._api import RunOverrides as RunOverrides
@@ -65,6 +66,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "Health",
             "InputUpload",
             "RunAccepted",
+            "RunDelta",
             "RunEvent",
             "RunList",
             "RunOverrides",

@@ -195,6 +195,22 @@ class RunEvent(BaseModel):
     data: dict[str, Any]
 
 
+class RunDelta(BaseModel):
+    """The text a step's model wrote since the last delta (SSE ``event: step.delta``, no
+    ``id:``): live only, never stored, not replayed on reconnect; the step's stored result
+    holds the whole text. ``data`` is ``{text, index, offset, run_id, call}``: ``index``
+    counts the step's deltas from 0, ``call`` numbers its streamed model calls from 1,
+    ``offset`` is where ``text`` starts in that call's text (0 again: the call started
+    over), ``run_id`` the assistant run that made the call."""
+
+    run_id: str
+    type: Literal["step.delta"] = "step.delta"
+    step_id: str
+    topic: str
+    time: datetime
+    data: dict[str, Any]
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable, e.g. not_found, invalid_request")
     message: str = Field(description="one line for a person")

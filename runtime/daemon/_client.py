@@ -21,7 +21,7 @@ import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import anyio
 from pydantic import ValidationError
@@ -35,6 +35,7 @@ from ._api import (
     Health,
     InputUpload,
     RunAccepted,
+    RunDelta,
     RunEvent,
     RunList,
     RunOverrides,
@@ -331,17 +332,33 @@ class RelayClient:
         """
         return await self.decide(run_id, approval_id, _decision("reject", reason=reason, by=by))
 
-    def events(self, run_id: str, *, after: int = 0) -> AsyncIterator[RunEvent]:
+    @overload
+    def events(
+        self, run_id: str, *, after: int = 0, deltas: Literal[False] = False
+    ) -> AsyncIterator[RunEvent]: ...
+
+    @overload
+    def events(
+        self, run_id: str, *, after: int = 0, deltas: Literal[True]
+    ) -> AsyncIterator[RunEvent | RunDelta]: ...
+
+    def events(
+        self, run_id: str, *, after: int = 0, deltas: bool = False
+    ) -> AsyncIterator[RunEvent] | AsyncIterator[RunEvent | RunDelta]:
         """The run's events after sequence number ``after``, each once and in order, live
         until ``task.done`` (the last one yielded). A dropped connection is resumed with
-        ``Last-Event-ID`` (see ``Reconnect``).
+        ``Last-Event-ID`` (see ``Reconnect``). With ``deltas``, the steps' text as it is
+        written comes too, as ``RunDelta``s in their places among the events: live only,
+        so those sent while the connection was down are not replayed.
 
         Raises:
-            RelayClientError: 404 unknown run; ``bad_reply`` a malformed event or a line
-                over ``max_line_bytes``.
+            RelayClientError: 404 unknown run; ``bad_reply`` a malformed event or delta, or
+                a line over ``max_line_bytes``.
             RelayConnectionError: ``reconnect.attempts`` failed in a row.
         """
-        return run_events(self._transport, run_id, after, self.reconnect, self.max_line_bytes)
+        return run_events(
+            self._transport, run_id, after, self.reconnect, self.max_line_bytes, deltas
+        )
 
     # -- the server ----------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ The daemon numbers each run's events 1, 2, 3... and sends the number as the SSE 
 The reader remembers the last number it yielded and, when the connection drops (or the
 server closes it without having sent ``task.done``), connects again with ``Last-Event-ID``:
 the server replays from the store what came after, so nothing is missed, and anything at or
-below the last number is skipped, so nothing is yielded twice. Reconnects back off
+below the last number is skipped, so nothing is yielded twice. Live deltas
+(``event: step.delta``, no id) are asked for only when wanted (``?deltas=true``); they are
+not replayed after a reconnect (they are not stored). Reconnects back off
 (doubling up to a cap); a run of failed attempts without a new event in between ends the
 stream with ``RelayConnectionError``.
 """
@@ -21,7 +23,7 @@ from pydantic import ValidationError
 
 from agent_relay.bus import one_line
 
-from ._api import FINAL_RUN_STATUSES, RunEvent, RunView
+from ._api import FINAL_RUN_STATUSES, RunDelta, RunEvent, RunView
 from ._client_errors import RelayClientError, RelayConnectionError
 from ._client_http import Transport, segment
 from ._sse import SseDecoder
@@ -45,9 +47,14 @@ class _Dropped(Exception):
 
 
 async def run_events(
-    transport: Transport, run_id: str, after: int, reconnect: Reconnect, max_line_bytes: int
-) -> AsyncIterator[RunEvent]:
-    path = f"/v1/runs/{segment(run_id)}/events"
+    transport: Transport,
+    run_id: str,
+    after: int,
+    reconnect: Reconnect,
+    max_line_bytes: int,
+    deltas: bool = False,
+) -> AsyncIterator[RunEvent | RunDelta]:
+    path = f"/v1/runs/{segment(run_id)}/events" + ("?deltas=true" if deltas else "")
     last = after
     failures = 0
     retry_ms: int | None = None
@@ -65,6 +72,10 @@ async def run_events(
                     async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
                         for message in decoder.feed(chunk):
                             retry_ms = message.retry_ms or retry_ms
+                            if message.event == "step.delta":
+                                if deltas:
+                                    yield _delta_of(transport, message.data)
+                                continue
                             event = _event_of(transport, message.data, message.id)
                             if event is None or event.seq <= last:
                                 continue
@@ -119,6 +130,19 @@ def _event_of(transport: Transport, data: str, sse_id: str) -> RunEvent | None:
             code="bad_reply",
         )
     return event
+
+
+def _delta_of(transport: Transport, data: str) -> RunDelta:
+    """The ``RunDelta`` a ``step.delta`` message carries. Raises RelayClientError
+    (``bad_reply``)."""
+    try:
+        return RunDelta.model_validate_json(data)
+    except ValidationError as exc:
+        raise RelayClientError(
+            f"the server at {transport.origin} sent a delta that is not a RunDelta: "
+            f"{one_line(str(exc.errors()[0]['msg']), 120)}",
+            code="bad_reply",
+        ) from None
 
 
 async def _over(transport: Transport, run_id: str, last: int) -> bool:

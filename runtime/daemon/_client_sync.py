@@ -18,15 +18,15 @@ problems.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..engine._approvals import ApprovalDecision, Decision
-from ._api import Health, RunAccepted, RunEvent, RunList, RunOverrides, RunStatus, RunView
+from ._api import Health, RunAccepted, RunDelta, RunEvent, RunList, RunOverrides, RunStatus, RunView
 from ._client import MAX_ARTIFACT_BYTES, PlanSteps, RelayClient
 from ._client_events import Reconnect
 
@@ -175,10 +175,29 @@ class RelayClientSync:
 
         return self._call_portal().call(call)
 
-    def events(self, run_id: str, *, after: int = 0) -> Iterator[RunEvent]:
+    @overload
+    def events(
+        self, run_id: str, *, after: int = 0, deltas: Literal[False] = False
+    ) -> Iterator[RunEvent]: ...
+
+    @overload
+    def events(
+        self, run_id: str, *, after: int = 0, deltas: Literal[True]
+    ) -> Iterator[RunEvent | RunDelta]: ...
+
+    def events(
+        self, run_id: str, *, after: int = 0, deltas: bool = False
+    ) -> Iterator[RunEvent] | Iterator[RunEvent | RunDelta]:
         """As ``RelayClient.events``; leaving the loop early closes the stream."""
+        return self._events(run_id, after, deltas)
+
+    def _events(self, run_id: str, after: int, deltas: bool) -> Iterator[RunEvent | RunDelta]:
         portal = self._call_portal()
-        stream = self._client.events(run_id, after=after)
+        stream: AsyncIterator[RunEvent | RunDelta]
+        if deltas:
+            stream = self._client.events(run_id, after=after, deltas=True)
+        else:
+            stream = self._client.events(run_id, after=after)
         try:
             while True:
                 try:

@@ -26,10 +26,12 @@ from ._api import (
     ErrorBody,
     ErrorDetail,
     Health,
+    RunDelta,
     RunList,
     RunRequest,
     WebhookDelivery,
 )
+from ._delta_feed import DeltaQueue
 from ._errors import ApiError
 from ._openapi import openapi_document
 from ._service import RunService
@@ -305,6 +307,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     run_id = _run_id(request)
     await service.get(run_id)
     after = _resume_point(request)
+    deltas = _flag(request, "deltas")
     service.subscribe(run_id)
     try:
         response = web.StreamResponse(
@@ -315,10 +318,17 @@ async def _events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        await _stream(service, run_id, after, response)
+        await _stream(service, run_id, after, response, deltas)
         return response
     finally:
         service.unsubscribe(run_id)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_request", f"{name} must be true or false")
+    return raw in ("true", "1")
 
 
 def _resume_point(request: web.Request) -> int:
@@ -330,10 +340,34 @@ def _resume_point(request: web.Request) -> int:
     return int(raw)
 
 
-async def _stream(service: RunService, run_id: str, after: int, out: web.StreamResponse) -> None:
+async def _stream(
+    service: RunService, run_id: str, after: int, out: web.StreamResponse, deltas: bool
+) -> None:
     """Stored events after ``after``, then each new one as it is committed: every event
     once, in order, with no gap where the replay meets the live events (both come from
-    the store by sequence number)."""
+    the store by sequence number). With ``deltas``, the run's live deltas go in between,
+    each after the stored event that came before it (see ``_delta_feed``)."""
+    if not deltas:
+        await _stream_events(service, run_id, after, out, None)
+        return
+    with service.deltas.watch(run_id, after) as queue:
+        await _stream_events(service, run_id, after, out, queue)
+
+
+async def _send_deltas(out: web.StreamResponse, deltas: list[RunDelta]) -> None:
+    for delta in deltas:
+        data = json.dumps(delta.model_dump(mode="json"), separators=(",", ":"))
+        # No id: a delta is not stored, so it is no point to resume from.
+        await out.write(f"event: {delta.type}\ndata: {data}\n\n".encode())
+
+
+async def _stream_events(
+    service: RunService,
+    run_id: str,
+    after: int,
+    out: web.StreamResponse,
+    deltas: DeltaQueue | None,
+) -> None:
     ping = service.config.ping_interval_s
     ending = False
     try:
@@ -341,11 +375,15 @@ async def _stream(service: RunService, run_id: str, after: int, out: web.StreamR
             changed = service.changed(run_id)
             events = await service.store.events_after(run_id, after)
             for event in events:
+                if deltas is not None:
+                    await _send_deltas(out, deltas.take_before(event.seq))
                 data = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
                 await out.write(f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode())
                 after = event.seq
                 if event.type == "task.done":
                     return
+            if deltas is not None:
+                await _send_deltas(out, deltas.take_before(after + 1))
             if events:
                 continue
             record = await service.store.get_run(run_id)

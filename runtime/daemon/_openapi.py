@@ -15,6 +15,7 @@ from ._api import (
     ErrorBody,
     Health,
     RunAccepted,
+    RunDelta,
     RunEvent,
     RunList,
     RunRequest,
@@ -58,6 +59,7 @@ def openapi_document() -> dict[str, Any]:
         RunView,
         RunList,
         RunEvent,
+        RunDelta,
         Decision,
         ApprovalDecision,
         ApprovalAnnouncement,
@@ -178,11 +180,17 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/runs/{id}/events": {
                 "get": _op(
-                    "The run's events as Server-Sent Events (id: = seq); resumable",
+                    "The run's events as Server-Sent Events (id: = seq); resumable. With "
+                    "deltas=true, the steps' text as it is written comes in between as "
+                    "event: step.delta (a RunDelta, no id: live only, never replayed)",
                     {
                         "200": {
                             "description": "an event stream",
-                            "content": {"text/event-stream": {"schema": _ref("RunEvent")}},
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": {"oneOf": [_ref("RunEvent"), _ref("RunDelta")]}
+                                }
+                            },
                         },
                         "429": _reply("too many streams on this run", "ErrorBody"),
                     },
@@ -193,6 +201,11 @@ def openapi_document() -> dict[str, Any]:
                             "name": "starting_after",
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "deltas",
+                            "in": "query",
+                            "schema": {"type": "boolean", "default": False},
                         },
                     ],
                 )

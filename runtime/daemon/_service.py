@@ -25,7 +25,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
-from agent_relay.bus import Subscription, utc_now
+from agent_relay.bus import Event, Subscription, utc_now
 
 from .._handle import TaskHandle
 from .._inputs import InputFile
@@ -34,12 +34,14 @@ from .._settings import task_settings
 from ..engine._approvals import ApprovalDecision, ApprovalError, ApprovalRecord, Decision
 from ..engine._checkpoint import TaskCheckpoint
 from ..engine._result import TaskResult
+from ..engine._topics import parse_step_topic, task_id_of
 from ..models._chat_types import Usage
 from ..outbound import AllowList, OutboundRefused, VettingResolver, parse_ip_host, vet_url
 from ..plans._plan import Step
-from ._api import FINAL_RUN_STATUSES, RunAccepted, RunEvent, RunRequest, RunView
+from ._api import FINAL_RUN_STATUSES, RunAccepted, RunDelta, RunEvent, RunRequest, RunView
 from ._config import DaemonConfig, DaemonConfigError
 from ._deliveries import WebhookDeliveries
+from ._delta_feed import DeltaFeed
 from ._errors import ApiError
 from ._metrics import DaemonMetrics
 from ._store import RunStore
@@ -51,6 +53,8 @@ _STEP_ENDS = frozenset({"step.completed", "step.failed", "step.cancelled", "step
 #: Bus requests under ``task.>`` that are not events of the run: a decision sent to the
 #: master (its outcome is recorded as ``approval.decided``).
 _NOT_RECORDED = frozenset({"approval.decide"})
+#: Events sent live to the run's event streams, never stored (see ``_delta_feed``).
+_LIVE_ONLY = "step.delta"
 _RETENTION_SWEEP_MAX_S = 3600.0
 #: How long a decision waits for its ``approval.decided`` to be stored, so that the run read
 #: right after the reply shows it.
@@ -74,6 +78,8 @@ class RunService:
         self._handles: dict[str, TaskHandle] = {}
         self._changed: dict[str, anyio.Event] = {}
         self._subscribers: dict[str, int] = {}
+        #: The live deltas of the runs being watched.
+        self.deltas = DeltaFeed()
         self._accepting = anyio.Lock()
         self._tg: TaskGroup | None = None
         self.metrics = DaemonMetrics()
@@ -287,12 +293,36 @@ class RunService:
                     batch.append(subscription.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
-            events = [NewEvent.from_event(e) for e in batch if e.type not in _NOT_RECORDED]
-            with anyio.CancelScope(shield=True):
-                await self._store_and_tell(events)
+            events: list[NewEvent] = []
+            for event in batch:
+                if event.type == _LIVE_ONLY:
+                    # After what came before it is stored: streams send it in its place.
+                    if events:
+                        with anyio.CancelScope(shield=True):
+                            await self._store_and_tell(events)
+                        events = []
+                    self._send_delta(event)
+                elif event.type not in _NOT_RECORDED:
+                    events.append(NewEvent.from_event(event))
+            if events:
+                with anyio.CancelScope(shield=True):
+                    await self._store_and_tell(events)
+
+    def _send_delta(self, event: Event) -> None:
+        run_id = event.task_id or task_id_of(event.topic)
+        parsed = parse_step_topic(event.topic)
+        if parsed is None or not self.deltas.watched(run_id):
+            return
+        delta = RunDelta(
+            run_id=run_id, step_id=parsed[1], topic=event.topic, time=event.time, data=event.data
+        )
+        if self.deltas.publish(delta):
+            self._notify(run_id)
 
     async def _store_and_tell(self, events: list[NewEvent]) -> list[RunEvent]:
         stored = await self.store.append_events(events)
+        for event in stored:
+            self.deltas.stored(event.run_id, event.seq)
         for run_id in {e.run_id for e in stored}:
             self._notify(run_id)
         for event in stored:

@@ -52,6 +52,7 @@ from ._approvals import (
     tool_approval_id,
 )
 from ._metered_model import MeteredModel
+from ._step_text import DeltaOptions, step_text
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 
@@ -66,7 +67,8 @@ _FETCH_WAIT_S = 1.0
 class AgentActor(Actor):
     """Runs ``agent`` on the steps for it; see the module docstring. ``work``: a durable
     work queue to take steps from (else they come on the bus, as a queue group).
-    ``assistant_backend``: the runtime's, given to the agent in each step's context."""
+    ``assistant_backend``: the runtime's, given to the agent in each step's context.
+    ``deltas``: how the text a step's model calls stream is published (``step.delta``)."""
 
     def __init__(
         self,
@@ -79,10 +81,12 @@ class AgentActor(Actor):
         tool_approvals: ToolApprovalPolicy | None = None,
         assistant_backend: BackendChoice | None = None,
         mcp: McpServers | None = None,
+        deltas: DeltaOptions | None = None,
     ):
         self.agent = agent
         # The runtime's MCP servers, handed to the agent with each step.
         self.mcp = mcp
+        self.deltas = deltas if deltas is not None else DeltaOptions()
         # The runtime's assistant backend, handed to the agent with each step.
         self.assistant_backend = assistant_backend
         # This process's own rules for tool calls, before the step's (the task's setting).
@@ -320,7 +324,8 @@ class AgentActor(Actor):
 
         try:
             with watch_model_calls(model_call_progress):
-                output = await self.agent.run_step(step, ctx)
+                async with step_text(partial(self._delta, step, cause), self.deltas):
+                    output = await self.agent.run_step(step, ctx)
             if not isinstance(output, StepOutput):
                 return failed(
                     f"agent {self.agent.name!r} returned a {type(output).__name__}, "
@@ -357,6 +362,16 @@ class AgentActor(Actor):
         self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]
     ) -> None:
         await self._emit(step, "progress", {"message": message, **data}, cause)
+
+    async def _delta(self, step: StepAssignment, cause: str, data: dict[str, Any]) -> None:
+        # Built by StepText from its own str and int values: nothing to validate.
+        await self.bus.emit_unvalidated(
+            step_topic(step.task_id, step.step_id, "delta"),
+            "step.delta",
+            data,
+            task_id=step.task_id,
+            causation_id=cause,
+        )
 
     async def _approve(
         self,

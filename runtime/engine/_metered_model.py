@@ -10,6 +10,7 @@ the stream to the garbage collector, too late for the task's result.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from .. import _tracing
 from ..models._chat_model import ChatModel, StreamAccumulator
@@ -22,6 +23,9 @@ from ..models._chat_types import (
     ToolDefinition,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from ..models._text_watch import TextSink
 
 
 class MeteredModel(ChatModel):
@@ -75,6 +79,23 @@ class MeteredModel(ChatModel):
         if span is not None:
             span.response(response)
             span.end()
+        return response
+
+    async def complete_streamed(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+        text: TextSink,
+    ) -> ChatResponse:
+        self._calls.append(Usage())
+        slot = len(self._calls) - 1
+        response = await self.model.complete_streamed(
+            messages, tools=tools, response_format=response_format, settings=settings, text=text
+        )
+        self._calls[slot] = response.usage
         return response
 
     async def stream(

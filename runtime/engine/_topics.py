@@ -2,6 +2,7 @@
 
 task.<id>.submitted | resumed | plan | progress | cancel | done
 task.<id>.step.<sid>.queued | started | progress | completed | failed | skipped | cancelled
+task.<id>.step.<sid>.delta    (the text a step's model writes, as it comes; not stored)
 agent.<name>.steps            (agents of one kind share it: a queue group in memory, a
                                durable consumer of the work-queue stream over NATS)
 """

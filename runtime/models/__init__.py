@@ -69,6 +69,10 @@ if TYPE_CHECKING:
         register_provider as register_provider,
     )
     from ._openai_model import OpenAIChatModel as OpenAIChatModel
+    from ._text_watch import TextSink as TextSink
+    from ._text_watch import TextWatcher as TextWatcher
+    from ._text_watch import complete_watched as complete_watched
+    from ._text_watch import watch_text as watch_text
 
 # The public names, by the module (relative to this package) that defines each; each is
 # imported on first use (lazy_loader, SPEC 1).
@@ -96,5 +100,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "register_provider",
         ],
         "_openai_model": ["OpenAIChatModel"],
+        "_text_watch": ["TextSink", "TextWatcher", "complete_watched", "watch_text"],
     },
 )

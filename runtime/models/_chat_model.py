@@ -1,6 +1,8 @@
 """The narrow interface every model provider implements.
 
-One call that returns a whole assistant message, and one that streams it. Everything above
+One call that returns a whole assistant message, and one that streams it; a third,
+``complete_streamed``, returns the whole message while writing its text to a watcher as it
+arrives (by default, once the message is whole). Everything above
 (the assistant layer, the planner) speaks only this interface, so a provider is one class and
 a test double is another (``ScriptedModel``), side by side.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ._chat_types import (
     ChatDelta,
@@ -22,6 +24,9 @@ from ._chat_types import (
     ToolDefinition,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from ._text_watch import TextSink
 
 
 class ChatModel(abc.ABC):
@@ -64,6 +69,29 @@ class ChatModel(abc.ABC):
         Raises:
             ModelError: the call failed, or the stream was cut; the subclass says how.
         """
+
+    async def complete_streamed(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+        text: TextSink,
+    ) -> ChatResponse:
+        """As :meth:`complete`, writing the answer's text to ``text`` as it arrives; returns
+        the same ``ChatResponse`` ``complete`` would. A model that cannot stream writes the
+        whole text once, when the reply is complete (this default).
+
+        Raises:
+            ModelError: as :meth:`complete`.
+        """
+        response = await self.complete(
+            messages, tools=tools, response_format=response_format, settings=settings
+        )
+        if response.message.text:
+            text.write(response.message.text)
+        return response
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most models hold nothing
         """Release connections. Models are also async context managers."""

@@ -11,14 +11,20 @@ dialect reads the same. Around each call it keeps:
   error statuses, each attempt is reported to whoever watches the call, and the final error
   says how many attempts were made;
 - a memory of the optional request features the endpoint refused (``stream_options``,
-  structured output, ``parallel_tool_calls``...): refused once, they are left out of every
-  later request to it, and the refused request is sent again without them.
+  structured output, ``parallel_tool_calls``, ``stream`` itself...): refused once, they are
+  left out of every later request to it, and the refused request is sent again without them.
+  An endpoint that answers a stream request with one JSON body counts as refusing ``stream``.
+
+``complete_streamed`` is ``complete`` over a stream, writing the text to a ``TextSink`` as it
+arrives; it folds the same deltas into the same ``ChatResponse``. Unlike ``stream``, it may
+retry a stream cut mid-reply (the sink is told to start over), since nothing it returned yet
+depends on the broken attempt.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import openai
@@ -42,6 +48,9 @@ from ._provider_errors import ProviderReplyError
 from ._reply_body import read_reply
 from ._reply_reader import ReplyCutError, ReplyTooLargeError, UnreadableReplyError
 
+if TYPE_CHECKING:
+    from ._text_watch import TextSink
+
 MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 
 #: Optional request features, and the words by which an endpoint's refusal names each.
@@ -50,6 +59,8 @@ OPTIONAL_FEATURES: dict[str, tuple[str, ...]] = {
     "response_format": ("response_format", "json_schema", "structured output"),
     "parallel_tool_calls": ("parallel_tool_calls",),
     "provider_state": ("reasoning_content", "reasoning_details", "thought_signature"),
+    # Last: a refusal of ``stream_options`` names "stream" too, and is that feature's.
+    "stream": ("stream",),
 }
 #: What one attempt may raise that is about the endpoint, not about relay.
 _ENDPOINT_FAULTS = (
@@ -222,6 +233,34 @@ class OpenAIChatModel(ChatModel):
                 reply.add(delta)
         return reply.response(model=model_name[0] if model_name else "")
 
+    async def complete_streamed(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+        text: TextSink,
+    ) -> ChatResponse:
+        reply = StreamAccumulator()
+        model_name: list[str] = []
+
+        def restart() -> None:
+            nonlocal reply
+            reply = StreamAccumulator()
+            model_name.clear()
+            text.restart()
+
+        async with self.limiter:
+            call = self._call(
+                messages, tools, response_format, settings, True, model_name, restart=restart
+            )
+            async for delta in call:
+                reply.add(delta)
+                if delta.content:
+                    text.write(delta.content)
+        return reply.response(model=model_name[0] if model_name else "")
+
     async def stream(
         self,
         messages: Sequence[ChatMessage],
@@ -251,8 +290,12 @@ class OpenAIChatModel(ChatModel):
         settings: ModelSettings | None,
         stream: bool,
         model_name: list[str],
+        *,
+        restart: Callable[[], None] | None = None,
     ) -> AsyncIterator[ChatDelta]:
-        """The deltas of one call, with its attempts, deadlines and refused features."""
+        """The deltas of one call, with its attempts, deadlines and refused features. A call
+        that already yielded deltas is retried only when ``restart`` is given: it is called
+        before the new attempt, whose deltas start the reply over."""
         settings = settings or ModelSettings()
         errors = self._error_context(settings)
         attempts = self.max_retries + 1
@@ -261,20 +304,30 @@ class OpenAIChatModel(ChatModel):
         while True:
             request = self._request(messages, tools, response_format, settings, stream)
             yielded = False
+            streamed: list[bool] = []
             try:
                 reply = read_reply(
-                    self._sender, request, errors.timeout, model_name, self.max_reply_bytes
+                    self._sender,
+                    request,
+                    errors.timeout,
+                    model_name,
+                    self.max_reply_bytes,
+                    streamed=streamed,
                 )
                 async for delta in reply:
                     yielded = True
                     yield delta
+                if request["stream"] and streamed == [False]:
+                    self._refuse("stream", "answered a stream request with one JSON body")
                 return
             except _ENDPOINT_FAULTS as exc:
                 failure = classify(exc, errors, streaming=yielded)
             if not yielded and self._drop_refused_feature(failure, request):
                 continue
-            if yielded or not failure.retryable or attempt >= attempts:
+            if (yielded and restart is None) or not failure.retryable or attempt >= attempts:
                 raise gave_up(failure, attempt, anyio.current_time() - started)
+            if yielded and restart is not None:
+                restart()
             wait = (
                 failure.retry_after_s if failure.retry_after_s is not None else backoff_s(attempt)
             )
@@ -312,15 +365,19 @@ class OpenAIChatModel(ChatModel):
             return True
         for feature, words in OPTIONAL_FEATURES.items():
             if feature in request["_features"] and any(word in said for word in words):
-                self.refused_features.add(feature)
-                logger.warning(
-                    "the model endpoint at {host} refused {feature}; relay sends its requests "
-                    "without it from now on",
-                    host=self.host,
-                    feature=feature,
-                )
+                self._refuse(feature, f"refused {feature}")
                 return True
         return False
+
+    def _refuse(self, feature: str, how: str) -> None:
+        self.refused_features.add(feature)
+        logger.warning(
+            "the model endpoint at {host} {how}; relay sends its requests without {feature} "
+            "from now on",
+            host=self.host,
+            how=how,
+            feature=feature,
+        )
 
     def _switch_max_tokens_param(self, said: str, request: dict[str, Any]) -> bool:
         """OpenAI's reasoning models refuse ``max_tokens``, some servers know nothing else:
@@ -369,12 +426,13 @@ class OpenAIChatModel(ChatModel):
         if response_format is not None and not structured:
             messages = wire.with_schema_instruction(messages, response_format)
         echo_state = "provider_state" not in refused
+        stream = stream and "stream" not in refused
         request: dict[str, Any] = {
             "model": self.model,
             "messages": wire.to_wire_messages(messages, provider_state=echo_state),
             "stream": stream,
         }
-        features = set()
+        features = {"stream"} if stream else set()
         if echo_state and any(wire.carries_state(m) for m in messages):
             features.add("provider_state")
         if tools:

@@ -46,13 +46,17 @@ async def read_reply(
     timeout_s: float,
     model_name: list[str],
     max_reply_bytes: int,
+    *,
+    streamed: list[bool] | None = None,
 ) -> AsyncIterator[ChatDelta]:
     """Send ``request`` (keyword arguments of ``chat.completions.create``; keys starting with
     ``_`` are not sent) and yield the reply's deltas. The model name the endpoint reported is
     appended to ``model_name``. Raises ``TimeoutError`` past ``timeout_s`` seconds, the SDK's
     errors for error statuses and connection failures, ``ProviderReplyError``,
     ``UnreadableReplyError`` and ``ReplyCutError`` for bodies, and ``ReplyTooLargeError``
-    once the body passes ``max_reply_bytes`` bytes (nothing more is read)."""
+    once the body passes ``max_reply_bytes`` bytes (nothing more is read). Whether the body
+    was a stream (SSE) is appended to ``streamed``."""
+    told = streamed if streamed is not None else []
     deadline = anyio.current_time() + timeout_s
     sent = {k: v for k, v in request.items() if not k.startswith("_")}
     async with AsyncExitStack() as stack:
@@ -63,16 +67,19 @@ async def read_reply(
         content_type = response.headers.get("content-type", "").lower()
         chunks = _capped(_bounded(response.iter_bytes(), deadline), max_reply_bytes)
         if "event-stream" in content_type:
+            told.append(True)
             events = decode_events(_lines_of(chunks))
         else:
             raw = b"".join([chunk async for chunk in chunks])
             text = raw.decode("utf-8", errors="replace")
             if "json" in content_type or not _looks_like_sse(text):
+                told.append(False)
                 reply = read_completion(_parse_json(text))
                 model_name.append(reply.model)
                 for delta in _as_deltas(reply):
                     yield delta
                 return
+            told.append(True)
             events = decode_events(_lines(text))
         async for delta in _read_events(events, model_name):
             yield delta

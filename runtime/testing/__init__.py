@@ -59,6 +59,9 @@ if TYPE_CHECKING:
         MalformedBodyFault as MalformedBodyFault,
     )
     from ._fake_script import (
+        PausedStreamFault as PausedStreamFault,
+    )
+    from ._fake_script import (
         ProviderErrorFault as ProviderErrorFault,
     )
     from ._fake_script import (
@@ -122,6 +125,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "Fault",
             "FloodFault",
             "MalformedBodyFault",
+            "PausedStreamFault",
             "ProviderErrorFault",
             "RateLimitFault",
             "ScriptItem",

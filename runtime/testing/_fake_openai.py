@@ -45,6 +45,7 @@ from ._fake_script import (
     Fault,
     FloodFault,
     MalformedBodyFault,
+    PausedStreamFault,
     ScriptItem,
     SlowFault,
     TrickleFault,
@@ -321,6 +322,8 @@ class FakeOpenAIServer:
                     return await send_events(request, frames[:cut], self.chunk_delay)
                 return await send_events(request, frames, self.chunk_delay, cut)
             return await cut_body(request, self._completion(reply, body))
+        if isinstance(item, PausedStreamFault):
+            return await self._paused(request, item, body, stream)
         if isinstance(item, MalformedBodyFault) and stream:
             return await send_events(request, [data_frame(item.body), data_frame("[DONE]")])
         return await self._error(request, item, body, stream)
@@ -360,6 +363,30 @@ class FakeOpenAIServer:
                 request, frames, self.chunk_delay, keepalive=keepalive, wait=wait
             )
         return web.json_response(self._completion(reply, body))
+
+    async def _paused(
+        self, request: web.Request, fault: PausedStreamFault, body: dict[str, Any], stream: bool
+    ) -> web.StreamResponse:
+        reply = as_reply(fault.reply)
+        if not self._wire.streams(stream):
+            fault.paused.set()
+            await fault.resume.wait()
+            return web.json_response(self._completion(reply, body))
+        frames = self._frames(reply, body)
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        try:
+            for frame in frames[: fault.after_chunks]:
+                await response.write(frame.encode())
+            fault.paused.set()
+            await fault.resume.wait()
+            for frame in frames[fault.after_chunks :]:
+                await response.write(frame.encode())
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away mid-stream
+        return response
 
     async def _error(
         self, request: web.Request, fault: Fault, body: dict[str, Any], stream: bool

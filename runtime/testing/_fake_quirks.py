@@ -76,6 +76,8 @@ class Quirk(StrEnum):
       ``reasoning_content`` (DeepSeek's rule for its reasoner).
     - ``REFUSE_MAX_COMPLETION_TOKENS``: HTTP 400 naming ``'max_completion_tokens'``
       (servers that know only ``max_tokens``).
+    - ``REFUSE_STREAM``: HTTP 400 naming ``'stream'`` for a stream request (servers, or
+      models behind a proxy, that cannot stream).
 
     Routes:
 
@@ -105,6 +107,7 @@ class Quirk(StrEnum):
     REFUSE_PARALLEL_TOOL_CALLS = "refuse_parallel_tool_calls"
     REFUSE_REASONING_CONTENT = "refuse_reasoning_content"
     REFUSE_MAX_COMPLETION_TOKENS = "refuse_max_completion_tokens"
+    REFUSE_STREAM = "refuse_stream"
     NO_IMAGES_API = "no_images_api"
 
 
@@ -355,6 +358,18 @@ _REFUSALS: dict[Quirk, Refusal] = {
                 "type": "invalid_request_error",
                 "param": "max_completion_tokens",
                 "code": "unsupported_parameter",
+            }
+        },
+    ),
+    Quirk.REFUSE_STREAM: Refusal(
+        lambda body: bool(body.get("stream")),
+        400,
+        {
+            "error": {
+                "message": "Unsupported value: 'stream' does not support true with this model.",
+                "type": "invalid_request_error",
+                "param": "stream",
+                "code": "unsupported_value",
             }
         },
     ),

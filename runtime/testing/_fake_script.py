@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+import anyio
+
 
 @dataclass(frozen=True)
 class FakeToolCall:
@@ -157,6 +159,19 @@ class CutStreamFault(Fault):
     after_chunks: int = 2
     reply: FakeReply | str = "this reply is cut off before it is finished"
     graceful: bool = False
+
+
+@dataclass(frozen=True)
+class PausedStreamFault(Fault):
+    """Send ``after_chunks`` chunks of ``reply`` (a stream request only; a plain request
+    gets nothing before the pause), set ``paused``, wait for ``resume`` to be set, then send
+    the rest: a test sees the reply half written, for as long as it likes, and goes on
+    when it says so. Make a fresh fault (its two events) for each use."""
+
+    resume: anyio.Event
+    after_chunks: int = 2
+    reply: FakeReply | str = "this reply stops half-way until the test lets it go on"
+    paused: anyio.Event = field(default_factory=anyio.Event)
 
 
 #: One scripted answer: a reply, a bare text reply, or a fault.

@@ -19,7 +19,7 @@ import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import anyio
 import anyio.lowlevel
@@ -38,6 +38,9 @@ from ..models._chat_types import (
     ToolDefinition,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from ..models._text_watch import TextSink
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,26 @@ class ScriptedModel(ChatModel):
         settings: ModelSettings | None = None,
     ) -> ChatResponse:
         return await self._respond(messages, tools, response_format, settings, streamed=False)
+
+    async def complete_streamed(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+        text: TextSink,
+    ) -> ChatResponse:
+        """As ``complete``, writing the text to ``text`` in ``chunk_size`` pieces,
+        ``chunk_delay`` seconds apart."""
+        response = await self._respond(messages, tools, response_format, settings, streamed=True)
+        for piece in _chunks(response.message.text, self.chunk_size):
+            if self.chunk_delay > 0:
+                await anyio.sleep(self.chunk_delay)
+            else:
+                await anyio.lowlevel.checkpoint()
+            text.write(piece)
+        return response
 
     async def stream(
         self,

@@ -72,6 +72,9 @@ def test_every_engine_setting_a_person_can_give_is_a_runtime_field() -> None:
         "approve_tools",
         "approval_timeout_s",
         "on_approval_expiry",
+        "stream_deltas",
+        "delta_interval_s",
+        "delta_max_chars",
     }
     for s in user_settings().values():
         if s.name in engine:  # inherited from the engine's one definition, not restated

@@ -27,6 +27,7 @@ from agent_relay.runtime.models._chat_types import (
     ResponseFormat,
     ToolDefinition,
 )
+from agent_relay.runtime.models._text_watch import TextSink
 
 TASK = "Draw a sunset over mountains and make a web page that shows it, saved as index.html"
 FINAL = frozenset({"completed", "partial", "failed", "cancelled"})
@@ -63,6 +64,21 @@ class GatedModel(ChatModel):
         await self.gate.wait()
         return await self._inner.complete(
             messages, tools=tools, response_format=response_format, settings=settings
+        )
+
+    async def complete_streamed(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        response_format: ResponseFormat | None = None,
+        settings: ModelSettings | None = None,
+        text: TextSink,
+    ) -> ChatResponse:
+        self.called.set()
+        await self.gate.wait()
+        return await self._inner.complete_streamed(
+            messages, tools=tools, response_format=response_format, settings=settings, text=text
         )
 
     async def stream(

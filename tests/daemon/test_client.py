@@ -236,3 +236,19 @@ def test_the_sync_client_does_the_same_on_its_own_loop(tmp_path: Path) -> None:
                 relay.get(accepted.id)
         finally:
             portal.call(fake.__aexit__, None, None, None)
+
+
+async def test_a_malformed_delta_is_an_error_only_when_deltas_are_asked_for() -> None:
+    raw = b'event: step.delta\ndata: {"text": "no run id"}\n\n'
+    async with FakeDaemon(faults=StreamFaults(raw=raw)) as fake:
+        run = fake.add()
+        async with RelayClient(fake.url, reconnect=FAST) as client:
+            with pytest.raises(RelayClientError, match="not a RunDelta") as caught:
+                async for _ in client.events(run.id, deltas=True):
+                    pass
+            assert caught.value.code == "bad_reply"
+            # Not asked for: skipped unread, as any delta is (the stream then keeps dropping
+            # before task.done, which is what this fake's raw stream does).
+            with pytest.raises(RelayConnectionError, match="kept dropping"):
+                async for _ in client.events(run.id):
+                    pass
