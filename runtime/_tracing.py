@@ -385,6 +385,26 @@ def chat_span(model: ChatModel, messages: Sequence[ChatMessage]) -> ChatSpan | N
     return ChatSpan(span)
 
 
+def chat_call(
+    model: ChatModel, messages: Sequence[ChatMessage]
+) -> AbstractContextManager[ChatSpan | None]:
+    """The span of a model call made in the block (see ``chat_span``), ended when the block
+    ends, with an error status if it raises or is cancelled; None inside when tracing is
+    off. Record the reply with ``span.response(...)``."""
+    span = chat_span(model, messages)
+    return _NO_SPAN if span is None else _ended(span)
+
+
+@contextmanager
+def _ended(span: ChatSpan) -> Iterator[ChatSpan]:
+    try:
+        yield span
+    except BaseException as exc:
+        span.end(exc)
+        raise
+    span.end()
+
+
 def _model_names(model: ChatModel) -> tuple[str, str]:
     """(provider, model) from a model's ``provider:model`` name, and its own model id when it
     has one (the OpenAI-compatible client's ``model``)."""

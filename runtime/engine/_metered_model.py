@@ -66,19 +66,13 @@ class MeteredModel(ChatModel):
     ) -> ChatResponse:
         self._calls.append(Usage())
         slot = len(self._calls) - 1
-        span = _tracing.chat_span(self.model, messages)  # None when tracing is off
-        try:
+        with _tracing.chat_call(self.model, messages) as span:  # None when tracing is off
             response = await self.model.complete(
                 messages, tools=tools, response_format=response_format, settings=settings
             )
-        except BaseException as exc:
             if span is not None:
-                span.end(exc)
-            raise
+                span.response(response)
         self._calls[slot] = response.usage
-        if span is not None:
-            span.response(response)
-            span.end()
         return response
 
     async def complete_streamed(
