@@ -9,7 +9,7 @@ the stream to the garbage collector, too late for the task's result.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import _tracing
@@ -64,16 +64,12 @@ class MeteredModel(ChatModel):
         response_format: ResponseFormat | None = None,
         settings: ModelSettings | None = None,
     ) -> ChatResponse:
-        self._calls.append(Usage())
-        slot = len(self._calls) - 1
-        with _tracing.chat_call(self.model, messages) as span:  # None when tracing is off
-            response = await self.model.complete(
+        return await self._counted(
+            messages,
+            lambda: self.model.complete(
                 messages, tools=tools, response_format=response_format, settings=settings
-            )
-            if span is not None:
-                span.response(response)
-        self._calls[slot] = response.usage
-        return response
+            ),
+        )
 
     async def complete_streamed(
         self,
@@ -84,11 +80,24 @@ class MeteredModel(ChatModel):
         settings: ModelSettings | None = None,
         text: TextSink,
     ) -> ChatResponse:
+        return await self._counted(
+            messages,
+            lambda: self.model.complete_streamed(
+                messages, tools=tools, response_format=response_format, settings=settings, text=text
+            ),
+        )
+
+    async def _counted(
+        self, messages: Sequence[ChatMessage], call: Callable[[], Awaitable[ChatResponse]]
+    ) -> ChatResponse:
+        """Make one whole call, counted (a slot taken before it starts, so that a call that
+        fails still counts) and traced as a ``chat`` span."""
         self._calls.append(Usage())
         slot = len(self._calls) - 1
-        response = await self.model.complete_streamed(
-            messages, tools=tools, response_format=response_format, settings=settings, text=text
-        )
+        with _tracing.chat_call(self.model, messages) as span:  # None when tracing is off
+            response = await call()
+            if span is not None:
+                span.response(response)
         self._calls[slot] = response.usage
         return response
 
