@@ -9,7 +9,7 @@ the stream to the garbage collector, too late for the task's result.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import _tracing
@@ -64,22 +64,12 @@ class MeteredModel(ChatModel):
         response_format: ResponseFormat | None = None,
         settings: ModelSettings | None = None,
     ) -> ChatResponse:
-        self._calls.append(Usage())
-        slot = len(self._calls) - 1
-        span = _tracing.chat_span(self.model, messages)  # None when tracing is off
-        try:
-            response = await self.model.complete(
+        return await self._metered(
+            messages,
+            lambda: self.model.complete(
                 messages, tools=tools, response_format=response_format, settings=settings
-            )
-        except BaseException as exc:
-            if span is not None:
-                span.end(exc)
-            raise
-        self._calls[slot] = response.usage
-        if span is not None:
-            span.response(response)
-            span.end()
-        return response
+            ),
+        )
 
     async def complete_streamed(
         self,
@@ -90,12 +80,30 @@ class MeteredModel(ChatModel):
         settings: ModelSettings | None = None,
         text: TextSink,
     ) -> ChatResponse:
+        return await self._metered(
+            messages,
+            lambda: self.model.complete_streamed(
+                messages, tools=tools, response_format=response_format, settings=settings, text=text
+            ),
+        )
+
+    async def _metered(
+        self, messages: Sequence[ChatMessage], call: Callable[[], Awaitable[ChatResponse]]
+    ) -> ChatResponse:
+        """One whole-reply call (``complete``, ``complete_streamed``): counted and traced."""
         self._calls.append(Usage())
         slot = len(self._calls) - 1
-        response = await self.model.complete_streamed(
-            messages, tools=tools, response_format=response_format, settings=settings, text=text
-        )
+        span = _tracing.chat_span(self.model, messages)  # None when tracing is off
+        try:
+            response = await call()
+        except BaseException as exc:
+            if span is not None:
+                span.end(exc)
+            raise
         self._calls[slot] = response.usage
+        if span is not None:
+            span.response(response)
+            span.end()
         return response
 
     async def stream(
