@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -99,3 +100,43 @@ async def test_create_agent_names_the_backends_provider(
     assert attributes["gen_ai.provider.name"] == "openai"
     assert attributes["gen_ai.agent.name"] == "helper"
     assert attributes["gen_ai.agent.id"] == agent.agent_id
+
+
+class _Pieces:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def restart(self) -> None:
+        self.text = ""
+
+
+async def test_a_streamed_whole_reply_call_has_the_same_span_as_complete(
+    exporter: InMemorySpanExporter,
+) -> None:
+    async with FakeOpenAIServer(["Hello there.", "Hello there."], chunk_size=3) as server:
+        model = OpenAIChatModel("gpt-4.1-mini", base_url=server.base_url, api_key=KEY)
+        async with model:
+            meter = MeteredModel(model)
+            await meter.complete(ASK)
+            pieces = _Pieces()
+            await meter.complete_streamed(ASK, text=pieces)
+    assert pieces.text == "Hello there." and meter.calls == 2
+    plain, streamed = exporter.get_finished_spans()
+    assert streamed.name == plain.name == "chat gpt-4.1-mini"
+    keys = ("gen_ai.response.finish_reasons", "gen_ai.usage.input_tokens", "gen_ai.request.model")
+    assert [(streamed.attributes or {})[k] for k in keys] == [
+        (plain.attributes or {})[k] for k in keys
+    ]
+
+
+async def test_a_failed_streamed_call_ends_its_span_with_the_error(
+    exporter: InMemorySpanExporter,
+) -> None:
+    meter = MeteredModel(ScriptedModel([RuntimeError("the endpoint broke")]))
+    with pytest.raises(RuntimeError, match="endpoint broke"):
+        await meter.complete_streamed(ASK, text=_Pieces())
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
