@@ -15,7 +15,7 @@ from ._setting import TASK_COMMANDS, WORKER_COMMANDS, Setting
 from .plans._plan import PlanLimits
 
 #: The commands whose process runs agents.
-_AGENT_COMMANDS = TASK_COMMANDS | WORKER_COMMANDS
+AGENT_COMMANDS = TASK_COMMANDS | WORKER_COMMANDS
 
 
 class RuntimeSettings(BaseModel):
@@ -101,18 +101,21 @@ class RuntimeSettings(BaseModel):
     )
 
     # The text a step's model writes, published as it comes (``step.delta`` events). Set
-    # where the agents run (a worker's own settings), so a task cannot set them.
-    stream_deltas: Annotated[bool, Setting(commands=_AGENT_COMMANDS)] = Field(
-        default=True,
+    # where the agents run (a worker's own settings), so a task cannot set them. Off for a
+    # Runtime made in Python unless asked for: an application that shows no text as it comes
+    # pays nothing for it (and its endpoint sees the plain requests it saw before). The relay
+    # command, which shows it, turns it on (RelaySettings).
+    stream_deltas: Annotated[bool, Setting(commands=AGENT_COMMANDS)] = Field(
+        default=False,
         description="stream agents' model calls and publish their text as it is written "
         "(step.delta events)",
     )
     delta_interval_s: Annotated[
-        float, Setting(key="delta_interval", metavar="S", commands=_AGENT_COMMANDS)
+        float, Setting(key="delta_interval", metavar="S", commands=AGENT_COMMANDS)
     ] = Field(
         default=0.1, ge=0, le=60, description="seconds between a step's delta events, at least"
     )
-    delta_max_chars: Annotated[int, Setting(metavar="N", commands=_AGENT_COMMANDS)] = Field(
+    delta_max_chars: Annotated[int, Setting(metavar="N", commands=AGENT_COMMANDS)] = Field(
         default=1024, ge=1, le=1_000_000, description="characters in one delta event, at most"
     )
 

@@ -35,7 +35,7 @@ from .._setting import (
     Setting,
     setting_of,
 )
-from .._settings import RuntimeSettings
+from .._settings import AGENT_COMMANDS, RuntimeSettings
 from .._validation import problem
 from ..mcp._config import McpConfigError, mcp_servers_from
 from ._bus_settings import BusSettings
@@ -78,6 +78,20 @@ class RelaySettings(BaseSettings, RuntimeSettings, DaemonSettings, BusSettings):
 
     model_config = SettingsConfigDict(extra="ignore", validate_default=True)
 
+    # On in the relay command, whose live view and daemon streams show the text as it comes
+    # (a Runtime made in Python has it off unless asked; see RuntimeSettings).
+    stream_deltas: Annotated[
+        bool,
+        Setting(
+            commands=AGENT_COMMANDS,
+            help="do not stream agents' model calls: no step.delta events, the live view shows "
+            "no text before a step ends",
+        ),
+    ] = Field(
+        default=True,
+        description="stream agents' model calls and publish their text as it is written "
+        "(step.delta events)",
+    )
     model: Annotated[
         str | None, Setting(_MODEL, commands=MODEL_COMMANDS, metavar="PROVIDER:MODEL")
     ] = Field(

@@ -84,6 +84,7 @@ def test_settings_map_onto_the_runtime(tmp_path: Path) -> None:
         replan=True,
         allow_code_execution=False,
         max_parallel_steps=2,
+        stream_deltas=True,  # the command streams; a Runtime made in Python does not, unasked
     )
 
 

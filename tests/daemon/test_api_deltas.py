@@ -13,9 +13,13 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 from api_helpers import Sse, error_of, running_api, sse_messages
 
+from agent_relay.runtime import RuntimeSettings
 from agent_relay.runtime.cli._remote import RemoteRun
 from agent_relay.runtime.daemon import RelayClient, RelayClientSync, RunDelta, RunEvent
 from agent_relay.runtime.daemon._delta_feed import DeltaFeed, DeltaQueue
+
+#: The daemon's runtime as `relay serve` makes it: streaming on.
+STREAMING = RuntimeSettings(summarize="never", stream_deltas=True)
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +27,7 @@ ENDINGS = ("step.completed", "step.failed", "step.cancelled")
 
 
 async def test_deltas_come_live_in_place_and_are_not_stored(tmp_path: Path) -> None:
-    async with running_api(tmp_path, gate_open=False) as api:
+    async with running_api(tmp_path, gate_open=False, settings=STREAMING) as api:
         run_id = await api.create()
         await api.in_flight(run_id)
         with anyio.fail_after(60):
@@ -67,7 +71,7 @@ async def test_deltas_come_live_in_place_and_are_not_stored(tmp_path: Path) -> N
 
 
 async def test_the_client_yields_deltas_only_when_asked(tmp_path: Path) -> None:
-    async with running_api(tmp_path) as api:
+    async with running_api(tmp_path, settings=STREAMING) as api:
         run_id = await api.create()
         async with RelayClient(api.daemon.url) as client:
             with anyio.fail_after(60):
@@ -112,7 +116,7 @@ def test_a_slow_reader_loses_the_oldest_deltas_and_counts_them() -> None:
 
 
 async def test_a_deltas_flag_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
-    async with running_api(tmp_path) as api:
+    async with running_api(tmp_path, settings=STREAMING) as api:
         run_id = await api.create()
         async with api.http.get(f"/v1/runs/{run_id}/events?deltas=maybe") as reply:
             status, code, message = await error_of(reply)
@@ -122,7 +126,7 @@ async def test_a_deltas_flag_that_is_no_boolean_is_refused(tmp_path: Path) -> No
 
 
 async def test_relay_watch_follows_the_deltas_as_bus_events(tmp_path: Path) -> None:
-    async with running_api(tmp_path) as api:
+    async with running_api(tmp_path, settings=STREAMING) as api:
         run_id = await api.create()
         async with RelayClient(api.daemon.url) as client:
             remote = RemoteRun(client, run_id, deltas=True)
@@ -137,7 +141,7 @@ async def test_relay_watch_follows_the_deltas_as_bus_events(tmp_path: Path) -> N
 def test_the_sync_client_yields_deltas_when_asked(tmp_path: Path) -> None:
     with (
         start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(running_api(tmp_path)) as api,
+        portal.wrap_async_context_manager(running_api(tmp_path, settings=STREAMING)) as api,
     ):
         run_id = portal.call(api.create)
         with RelayClientSync(api.daemon.url) as relay:

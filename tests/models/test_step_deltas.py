@@ -27,7 +27,7 @@ ANSWER = (
 
 
 def settings(**changes: Any) -> RuntimeSettings:
-    return RuntimeSettings(summarize="never", **changes)
+    return RuntimeSettings(summarize="never", **({"stream_deltas": True} | changes))
 
 
 def comparable(result: TaskResult) -> dict[str, Any]:
