@@ -210,7 +210,10 @@ class McpConnection:
         closing = self._closing
         client: Client | None = None
         stdio = self._target is None and self.config.command is not None
-        stderr = StderrPipe(self.config.name) if stdio else None
+        secrets = [
+            v.get_secret_value() for v in (*self.config.env.values(), *self.config.headers.values())
+        ]
+        stderr = StderrPipe(self.config.name, secrets) if stdio else None
         failure: BaseException | None = None
         try:
             async with anyio.create_task_group() as readers:

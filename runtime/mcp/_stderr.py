@@ -1,15 +1,19 @@
 """Where a stdio MCP server's stderr goes: a pipe whose lines relay logs (at INFO, under the
 server's name), never relay's own stderr, where they would break into the live view. The
-last lines are kept, so a server that fails to start is reported with what it said."""
+last lines are kept, so a server that fails to start is reported with what it said. Both are
+masked first: a server may well print the keys its config gave it."""
 
 from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterable
 
 import anyio
 from anyio.streams.file import FileReadStream
 from loguru import logger
+
+from .._redact import Redactor
 
 #: Characters of one stderr line kept; a longer line is cut.
 MAX_LINE_CHARS = 2000
@@ -21,8 +25,11 @@ class StderrPipe:
     """``write`` is the file the child process gets as its stderr; ``forward`` reads the other
     end until every writer closed it (the child exited and ``close_write`` was called)."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, secrets: Iterable[str] = ()) -> None:
+        """``secrets``: values to mask in what the server says (its configured environment
+        and headers), besides the secrets relay's own masking knows."""
         self._server = server
+        self._redact = Redactor(secrets)
         read_fd, write_fd = os.pipe()
         self.write = os.fdopen(write_fd, "w")
         self._read = os.fdopen(read_fd, "rb", buffering=0)
@@ -54,7 +61,7 @@ class StderrPipe:
             await stream.aclose()
 
     def _line(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip()[:MAX_LINE_CHARS]
+        line = self._redact(raw.decode("utf-8", "replace").rstrip()[:MAX_LINE_CHARS])
         if line.strip():
             self.tail.append(line.strip())
             logger.info("MCP server {} says: {}", self._server, line)

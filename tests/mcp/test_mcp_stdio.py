@@ -81,6 +81,30 @@ async def test_a_server_that_exits_at_start_is_reported_with_what_it_said(
     assert "\nno such database: prod" not in err
 
 
+async def test_what_a_server_says_is_masked_of_the_secrets_its_config_gave_it(
+    caplog_loguru: list[str],
+) -> None:
+    leaky = McpServer.model_validate(
+        {
+            "name": "leaky",
+            "command": sys.executable,
+            "args": [
+                "-c",
+                "import os, sys; print('boom token=' + os.environ['TOKEN'], file=sys.stderr); "
+                "sys.exit(1)",
+            ],
+            "env": {"TOKEN": "supersecretvalue123"},
+        }
+    )
+    async with McpServers([leaky]) as mcp:
+        with pytest.raises(McpServerError) as caught:
+            await mcp.tools()
+    assert str(caught.value).endswith("(the server said: boom token=***)")
+    said = [line for line in caplog_loguru if "MCP server leaky says" in line]
+    assert said and all("supersecretvalue123" not in line for line in said)
+    assert all("supersecretvalue123" not in line for line in caplog_loguru)
+
+
 async def test_a_program_that_is_no_mcp_server_fails_within_the_connect_timeout() -> None:
     # Python reading stdin and answering nothing: the greeting times out.
     silent = McpServer(
