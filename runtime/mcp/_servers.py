@@ -137,17 +137,23 @@ class McpServers:
         names (``files__read_*``, ``github__*``): with ``allow``, only tools it matches;
         then none that ``deny`` matches; each server's own ``allow`` and ``deny`` apply
         first. A tool whose schema relay cannot offer a model is
-        left out with a warning in the log.
+        left out with a warning in the log. A server that cannot be reached while others can
+        is left out too, with a warning: one server down does not take the others' tools away.
 
         Raises:
             McpConfigError: a name in ``servers`` is not configured.
-            McpServerError: a server cannot be reached or cannot list its tools.
+            McpServerError: no chosen server can be reached or list its tools (the first
+                one's error).
         """
         chosen = [self.connection(n) for n in (self.names if servers is None else servers)]
         listed: list[list[mcp_types.Tool]] = [[] for _ in chosen]
+        failed: list[McpServerError] = []
 
         async def list_one(index: int, connection: McpConnection) -> None:
-            listed[index] = await connection.list_tools()
+            try:
+                listed[index] = await connection.list_tools()
+            except McpServerError as error:
+                failed.append(error)
 
         try:
             async with anyio.create_task_group() as tg:
@@ -156,6 +162,10 @@ class McpServers:
         except BaseExceptionGroup as group:
             first = group.exceptions[0]
             raise first if isinstance(first, Exception) else group from None
+        if failed and len(failed) == len(chosen):
+            raise failed[0]
+        for error in failed:
+            logger.warning("{}; its tools are left out", error)
         out: list[FunctionTool[..., Any]] = []
         seen: set[str] = set()
         for connection, tools in zip(chosen, listed, strict=True):

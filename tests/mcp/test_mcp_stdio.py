@@ -105,6 +105,20 @@ async def test_what_a_server_says_is_masked_of_the_secrets_its_config_gave_it(
     assert all("supersecretvalue123" not in line for line in caplog_loguru)
 
 
+async def test_one_server_down_leaves_the_others_tools_and_says_so(
+    caplog_loguru: list[str],
+) -> None:
+    down = McpServer(name="down", command="/nonexistent/mcp-server")
+    async with McpServers([stdio_config(), down]) as mcp:
+        names = {t.name for t in await mcp.tools()}
+        assert "files__echo" in names
+        assert not any(name.startswith("down__") for name in names)
+        # asked for alone, the one that is down is an error
+        with pytest.raises(McpServerError, match="MCP server down"):
+            await mcp.tools(["down"])
+    assert any("MCP server down" in line and "left out" in line for line in caplog_loguru)
+
+
 async def test_a_program_that_is_no_mcp_server_fails_within_the_connect_timeout() -> None:
     # Python reading stdin and answering nothing: the greeting times out.
     silent = McpServer(
