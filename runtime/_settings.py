@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._setting import TASK_COMMANDS, WORKER_COMMANDS, Setting
 from .plans._plan import PlanLimits
@@ -21,7 +21,15 @@ AGENT_COMMANDS = TASK_COMMANDS | WORKER_COMMANDS
 class RuntimeSettings(BaseModel):
     """How the master plans and runs tasks. Every bound has a default that a person can reason
     about; ``None`` where it appears means "no limit" and is never the default for a bound that
-    protects the machine."""
+    protects the machine.
+
+    Raises:
+        pydantic.ValidationError: a value out of its bounds, or a name that is no setting
+            (``step_timeout`` for ``step_timeout_s``: a misspelt setting is refused, not
+            ignored).
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     max_steps: Annotated[int, Setting(metavar="N")] = Field(
         default=32, ge=1, le=1000, description="steps in one plan"

@@ -140,7 +140,8 @@ def parse_model_string(spec: str) -> ModelSpec:
             or the model name is empty or holds whitespace or unprintable characters.
     """
     text, mark, query = spec.strip().rpartition("?")
-    if not mark or not _OPTIONS.match(query):  # a "?" that starts no options is in the name
+    # A "?" that starts no options, or leaves no model name before it, is in the name.
+    if not mark or not _OPTIONS.match(query) or not text or text.endswith(":"):
         text, query = spec.strip(), ""
     provider, sep, model = text.partition(":")
     if not sep or provider == "ft":
