@@ -115,6 +115,7 @@ class StreamAccumulator:
         self._state: dict[str, Any] = {}
         self.finish_reason: FinishReason | None = None
         self.usage = Usage()
+        self.model = ""
 
     def add(self, delta: ChatDelta) -> None:
         if delta.content:
@@ -137,12 +138,15 @@ class StreamAccumulator:
         if delta.usage is not None:
             self.usage = delta.usage
         self._state.update(delta.provider_state)
+        if delta.model:
+            self.model = delta.model
 
     @property
     def text(self) -> str:
         return "".join(self._text)
 
     def response(self, model: str = "") -> ChatResponse:
+        """The reply so far; ``model`` when given, else the one a fragment named."""
         calls = [
             ChatToolCall(
                 id=c["id"] or f"call_{i}",
@@ -161,4 +165,6 @@ class StreamAccumulator:
             provider_state=dict(self._state),
         )
         finish = self.finish_reason or ("tool_calls" if calls else "stop")
-        return ChatResponse(message=message, finish_reason=finish, usage=self.usage, model=model)
+        return ChatResponse(
+            message=message, finish_reason=finish, usage=self.usage, model=model or self.model
+        )

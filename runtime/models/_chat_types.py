@@ -154,7 +154,8 @@ class ToolCallDelta(BaseModel):
 class ChatDelta(BaseModel):
     """One streamed fragment. The last fragment of a stream carries ``finish_reason``,
     ``usage`` where the endpoint reports it, and the reply's ``provider_state``.
-    ``reasoning`` is thinking text, never part of the answer."""
+    ``reasoning`` is thinking text, never part of the answer. ``model`` is the model that
+    answered, as the endpoint named it, on the first fragment after the endpoint did."""
 
     content: str = ""
     refusal: str = ""
@@ -163,3 +164,4 @@ class ChatDelta(BaseModel):
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     provider_state: dict[str, Any] = Field(default_factory=dict)
+    model: str = ""

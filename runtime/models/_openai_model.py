@@ -274,8 +274,13 @@ class OpenAIChatModel(ChatModel):
         token = object()
         await self.limiter.acquire_on_behalf_of(token)
         try:
-            call = self._call(messages, tools, response_format, settings, True, [])
+            model_name: list[str] = []
+            named = False
+            call = self._call(messages, tools, response_format, settings, True, model_name)
             async for delta in call:
+                if model_name and not named:  # the reader of the stream learns who answered
+                    named = True
+                    delta = delta.model_copy(update={"model": model_name[0]})
                 yield delta
         finally:
             self.limiter.release_on_behalf_of(token)
