@@ -42,7 +42,7 @@ from ._bedrock_stream import CallFailed, invoke_agent
 from ._bedrock_wire import Turn, invocation_params, pending_calls, session_state
 from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, TextContent
-from ._run_book import BookedBackend, RunBook, ThreadRecord
+from ._run_book import BookedBackend, RunBook, ThreadRecord, check_limits
 from ._run_state import RunState, await_outputs, drive_run
 from ._types import (
     AgentBase,
@@ -108,19 +108,19 @@ class BedrockAgentsBackend(BookedBackend):
         max_retained_runs: int = 10_000,
         max_retained_threads: int = 10_000,
     ) -> None:
-        for label, value in (
-            ("read_timeout", read_timeout),
-            ("run_timeout", run_timeout),
-            ("action_timeout", action_timeout),
-            ("max_active_runs", max_active_runs),
-            ("max_concurrent_invocations", max_concurrent_invocations),
-            ("max_tool_output_chars", max_tool_output_chars),
-            ("max_retained_runs", max_retained_runs),
-            ("max_retained_threads", max_retained_threads),
-        ):
-            if value <= 0:
-                raise ValueError(f"{label} must be positive, got {value}")
-        _require_botocore()
+        check_limits(
+            {
+                "read_timeout": read_timeout,
+                "run_timeout": run_timeout,
+                "action_timeout": action_timeout,
+                "max_active_runs": max_active_runs,
+                "max_concurrent_invocations": max_concurrent_invocations,
+                "max_tool_output_chars": max_tool_output_chars,
+                "max_retained_runs": max_retained_runs,
+                "max_retained_threads": max_retained_threads,
+            }
+        )
+        require_botocore()
         self._owns_client = client is None
         self.client = (
             client
@@ -289,7 +289,7 @@ class BedrockAgentsBackend(BookedBackend):
             }
 
 
-def _require_botocore() -> None:
+def require_botocore() -> None:
     try:
         import botocore  # noqa: F401 - imported to see that it is there
     except ImportError:

@@ -22,7 +22,7 @@ from ._chat_loop import ChatLoop
 from ._convert import to_chat_message
 from ._errors import InvalidRequestError
 from ._messages import Message
-from ._run_book import BookedBackend, RunBook
+from ._run_book import BookedBackend, RunBook, check_limits
 from ._run_state import RunState
 from ._types import (
     AgentBase,
@@ -69,18 +69,18 @@ class LocalBackend(BookedBackend):
         max_retained_threads: int = 10_000,
         settings: ModelSettings | None = None,
     ) -> None:
-        for label, value in (
-            ("max_turns", max_turns),
-            ("run_timeout", run_timeout),
-            ("action_timeout", action_timeout),
-            ("max_active_runs", max_active_runs),
-            ("max_concurrent_model_calls", max_concurrent_model_calls),
-            ("max_tool_output_chars", max_tool_output_chars),
-            ("max_retained_runs", max_retained_runs),
-            ("max_retained_threads", max_retained_threads),
-        ):
-            if value <= 0:
-                raise ValueError(f"{label} must be positive, got {value}")
+        check_limits(
+            {
+                "max_turns": max_turns,
+                "run_timeout": run_timeout,
+                "action_timeout": action_timeout,
+                "max_active_runs": max_active_runs,
+                "max_concurrent_model_calls": max_concurrent_model_calls,
+                "max_tool_output_chars": max_tool_output_chars,
+                "max_retained_runs": max_retained_runs,
+                "max_retained_threads": max_retained_threads,
+            }
+        )
         self.model = model
         self.max_active_runs = max_active_runs
         self.max_tool_output_chars = max_tool_output_chars

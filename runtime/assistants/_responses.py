@@ -45,7 +45,7 @@ from ._errors import BackendNotAvailableError, InvalidRequestError
 from ._messages import Message, RefusalContent
 from ._responses_input import function_tools, sampling_options, to_input_item
 from ._responses_stream import ResponseOutcome, ResponseReader
-from ._run_book import BookedBackend, RunBook
+from ._run_book import BookedBackend, RunBook, check_limits
 from ._run_state import RunState, await_outputs, drive_run, too_many_turns
 from ._types import (
     AgentBase,
@@ -131,20 +131,20 @@ class ResponsesBackend(BookedBackend):
         max_retained_threads: int = 10_000,
         max_tool_output_chars: int = 100_000,
     ) -> None:
-        for label, value in (
-            ("max_reconnects", max_reconnects),
-            ("cancel_timeout", cancel_timeout),
-            ("max_turns", max_turns),
-            ("run_timeout", run_timeout),
-            ("action_timeout", action_timeout),
-            ("max_concurrent_responses", max_concurrent_responses),
-            ("max_active_runs", max_active_runs),
-            ("max_retained_runs", max_retained_runs),
-            ("max_retained_threads", max_retained_threads),
-            ("max_tool_output_chars", max_tool_output_chars),
-        ):
-            if value <= 0:
-                raise ValueError(f"{label} must be positive, got {value}")
+        check_limits(
+            {
+                "max_reconnects": max_reconnects,
+                "cancel_timeout": cancel_timeout,
+                "max_turns": max_turns,
+                "run_timeout": run_timeout,
+                "action_timeout": action_timeout,
+                "max_concurrent_responses": max_concurrent_responses,
+                "max_active_runs": max_active_runs,
+                "max_retained_runs": max_retained_runs,
+                "max_retained_threads": max_retained_threads,
+                "max_tool_output_chars": max_tool_output_chars,
+            }
+        )
         if max_retries < 0:
             raise ValueError(f"max_retries must be at least 0, got {max_retries}")
         self.model = model

@@ -4,8 +4,9 @@ many runs, tool outputs that do not match the pending calls)."""
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +37,23 @@ from ._types import (
     RunStatus,
     Thread,
 )
+
+
+def check_limits(limits: Mapping[str, object]) -> None:
+    """Refuse a backend's limit that is not a positive number (a bool, a string, NaN, zero or
+    less), naming it.
+
+    Raises:
+        ValueError: the first such limit.
+    """
+    for label, value in limits.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or math.isnan(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{label} must be positive, got {value!r}")
 
 
 class RunLimits(Protocol):

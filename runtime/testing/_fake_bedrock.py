@@ -191,7 +191,14 @@ class FakeBedrockAgentsServer:
     def create_client(self, **config: Any) -> Any:
         """A botocore ``bedrock-agent-runtime`` client for this server, with test credentials
         and no retries; ``config`` adds ``botocore.config.Config`` options (e.g.
-        ``read_timeout``). Needs botocore (the ``bedrock`` extra)."""
+        ``read_timeout``).
+
+        Raises:
+            BackendNotAvailableError: botocore (the ``bedrock`` extra) is not installed.
+        """
+        from ..assistants._bedrock import require_botocore
+
+        require_botocore()
         import botocore.config
         import botocore.session
 

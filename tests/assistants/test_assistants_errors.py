@@ -611,3 +611,11 @@ def test_outputs_match_only_one_per_pending_call(
     assert (problems == []) == exact
     if not exact:
         assert all(p and "\n" not in p for p in problems)
+
+
+@pytest.mark.parametrize("value", ["3", True, float("nan"), 0, -1.5])
+def test_a_limit_that_is_no_positive_number_is_refused_by_name(value: object) -> None:
+    with pytest.raises(ValueError, match=r"max_turns must be positive, got "):
+        LocalBackend(ScriptedModel([]), max_turns=value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"action_timeout must be positive, got "):
+        AgentManager(ScriptedModel([]), action_timeout=value)  # type: ignore[arg-type]
