@@ -143,7 +143,7 @@ class MemorySubscription(Subscription):
                 raise
         event = buffer.popleft()
         self._received += 1
-        if self.room_waiters:
+        if self.room_waiters.waiting:
             self.room_waiters.wake_one()
         return event
 
@@ -153,7 +153,7 @@ class MemorySubscription(Subscription):
             raise anyio.EndOfStream if self._ended else anyio.WouldBlock
         event = buffer.popleft()
         self._received += 1
-        if self.room_waiters:
+        if self.room_waiters.waiting:
             self.room_waiters.wake_one()
         return event
 

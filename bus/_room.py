@@ -15,35 +15,37 @@ import anyio
 class RoomWaiters:
     """A FIFO of publishers waiting for room. Only the event loop's thread touches it."""
 
-    __slots__ = ("_waiters",)
+    __slots__ = ("waiting",)
 
     def __init__(self) -> None:
-        self._waiters: deque[anyio.Event] = deque()
+        #: The waiting publishers' events, oldest first. Tested for emptiness directly on the
+        #: hot path (a deque's truth is C-level; ``len()`` of this object would be a call).
+        self.waiting: deque[anyio.Event] = deque()
 
     def __len__(self) -> int:
-        return len(self._waiters)
+        return len(self.waiting)
 
     async def wait(self) -> None:
         """Wait until a slot is freed for this caller (or ``wake_all``). A caller cancelled
         after it was woken passes the wake-up to the next, so that no freed slot is lost."""
         waiter = anyio.Event()
-        self._waiters.append(waiter)
+        self.waiting.append(waiter)
         try:
             await waiter.wait()
         except BaseException:
             if waiter.is_set():
                 self.wake_one()
             else:
-                self._waiters.remove(waiter)
+                self.waiting.remove(waiter)
             raise
 
     def wake_one(self) -> None:
         """One slot was freed: wake the publisher that has waited longest, if any."""
-        if self._waiters:
-            self._waiters.popleft().set()
+        if self.waiting:
+            self.waiting.popleft().set()
 
     def wake_all(self) -> None:
         """The subscription or the bus ended: wake every waiting publisher."""
-        waiters = self._waiters
+        waiters = self.waiting
         while waiters:
             waiters.popleft().set()
