@@ -169,9 +169,23 @@ class McpServers:
         out: list[FunctionTool[..., Any]] = []
         seen: set[str] = set()
         for connection, tools in zip(chosen, listed, strict=True):
-            for mcp_tool in tools:
-                name = prefixed_name(connection.name, mcp_tool.name)
-                config = connection.config
+            config = connection.config
+            names = [prefixed_name(connection.name, t.name) for t in tools]
+            if (
+                tools
+                and config.allow is not None
+                and not any(_matches(n, config.allow) for n in names)
+            ):
+                # Most likely a bare tool name where the prefixed one is matched.
+                logger.warning(
+                    "MCP server {}: allow = {} matches none of its tools ({}); patterns match "
+                    "the prefixed names, such as {}*",
+                    connection.name,
+                    list(config.allow),
+                    ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""),
+                    f"{connection.name}__",
+                )
+            for mcp_tool, name in zip(tools, names, strict=True):
                 if not _chosen(name, config.allow, config.deny) or not _chosen(name, allow, deny):
                     continue
                 made = _function_tool(connection, mcp_tool, name)

@@ -134,6 +134,16 @@ async def test_a_servers_own_allow_and_deny_come_before_the_agents(demo: DemoSer
     assert list(by_name(asked_for_more)) == ["demo__add"]
 
 
+async def test_a_servers_allow_list_that_matches_no_tool_says_so(
+    demo: DemoServer, caplog_loguru: list[str]
+) -> None:
+    config = McpServer(name="demo", command="unused-in-process", allow=("add",))
+    async with McpServers([config], in_process={"demo": demo}) as mcp:
+        assert await mcp.tools() == []
+    (warning,) = [line for line in caplog_loguru if "matches none of its tools" in line]
+    assert "allow = ['add']" in warning and "demo__add" in warning and "demo__*" in warning
+
+
 async def test_names_a_function_may_not_have_are_made_valid(demo: DemoServer) -> None:
     async with servers(demo) as mcp:
         tools = by_name(await mcp.tools())
