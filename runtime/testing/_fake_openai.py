@@ -177,6 +177,12 @@ class FakeOpenAIServer:
         """The requests to ``/v1/responses`` (create, retrieve, cancel), in order."""
         return [r for r in self.requests if r.path.startswith("/v1/responses")]
 
+    @property
+    def response_creations(self) -> list[dict[str, Any]]:
+        """The bodies of the requests that asked for a new response (``POST /v1/responses``),
+        in order."""
+        return [r.body for r in self.requests if r.method == "POST" and r.path == "/v1/responses"]
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @property

@@ -83,11 +83,6 @@ def _runtime(model: ChatModel, workspace: Path, **options: Any) -> Runtime:
     )
 
 
-def _creates(server: FakeOpenAIServer) -> list[dict[str, Any]]:
-    """The bodies of the responses created (``POST /v1/responses``), in order."""
-    return [r.body for r in server.responses_requests if r.method == "POST" and r.body]
-
-
 def _tool_names(body: dict[str, Any]) -> list[str]:
     """The tools a chat request or a response creation offered, by name."""
     return sorted(t.get("name") or t["function"]["name"] for t in body.get("tools") or [])
@@ -111,7 +106,7 @@ async def test_the_same_task_gives_the_same_result_on_local_and_on_responses(
     _script(fake_openai_server)
     local = await _run(_runtime(model, tmp_path / "local"))
     assert len(fake_openai_server.chat_requests) == 5
-    assert _creates(fake_openai_server) == []
+    assert fake_openai_server.response_creations == []
 
     _script(fake_openai_server)
     remote = await _run(_runtime(model, tmp_path / "remote", assistant_backend="responses"))
@@ -126,7 +121,7 @@ async def test_the_same_task_gives_the_same_result_on_local_and_on_responses(
     # Only the plan was a chat call; each step's two turns were responses, each step's usage
     # the responses' own (the run's result), with the step's tools offered to the endpoint.
     assert len(fake_openai_server.chat_requests) == 6
-    creates = _creates(fake_openai_server)
+    creates = fake_openai_server.response_creations
     assert len(creates) == 4
     assert all(c["background"] and c["model"] == "gpt-4.1-mini" for c in creates)
     assert "write_file" in _tool_names(creates[0]) and "save_code" in _tool_names(creates[2])
@@ -147,7 +142,7 @@ async def test_an_agents_own_backend_beats_the_runtimes(
     assert len(chat) == 3
     assert "write_file" in _tool_names(chat[1].json) and "write_file" in _tool_names(chat[2].json)
     # ...the code agent's two to the Responses API.
-    creates = _creates(fake_openai_server)
+    creates = fake_openai_server.response_creations
     assert len(creates) == 2
     assert all("save_code" in _tool_names(c) for c in creates)
 
@@ -168,7 +163,7 @@ async def test_a_factory_builds_a_backend_for_each_step_from_the_agents_model(
     # One backend per step (a manager closes its own), built on the model itself, not the
     # engine's meter around it.
     assert given == [model, model]
-    assert len(_creates(fake_openai_server)) == 4
+    assert len(fake_openai_server.response_creations) == 4
 
 
 async def test_a_factory_that_builds_no_backend_fails_its_step_saying_so(
@@ -253,7 +248,7 @@ async def test_a_step_cancelled_mid_run_on_responses_keeps_the_tokens_its_run_us
     with anyio.fail_after(60):
         async with _runtime(model, tmp_path, assistant_backend="responses") as rt:
             handle = await rt.submit("write a file", task_id="t1")
-            while len(_creates(fake_openai_server)) < 2:
+            while len(fake_openai_server.response_creations) < 2:
                 await anyio.sleep(0.01)
             await rt.bus.emit("task.t1.step.s1.cancel", "step.cancel", {})
             result = await handle.result()

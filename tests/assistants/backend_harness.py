@@ -23,7 +23,7 @@ import abc
 import itertools
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -198,10 +198,10 @@ class ResponsesHarness(BackendHarness):
                 self.server.add_reply(FakeReply(text=turn.text))
 
     def requests_received(self) -> int:
-        return len(self._creates())
+        return len(self.server.response_creations)
 
     def tool_outputs_sent(self) -> list[str]:
-        items = self._creates()[-1]["input"]
+        items = self.server.response_creations[-1]["input"]
         return [i["output"] for i in items if i.get("type") == "function_call_output"]
 
     def assert_continues(
@@ -210,16 +210,9 @@ class ResponsesHarness(BackendHarness):
         # The provider keeps the conversation: the request names the first run's last
         # response and sends only the new message.
         assert isinstance(manager.backend, ResponsesBackend)
-        request = self._creates()[-1]
+        request = self.server.response_creations[-1]
         assert request["previous_response_id"] == manager.backend.response_ids(first.run_id)[-1]
         assert [i["content"][0]["text"] for i in request["input"]] == [asked]
-
-    def _creates(self) -> list[dict[str, Any]]:
-        return [
-            r.body
-            for r in self.server.responses_requests
-            if r.method == "POST" and r.path == "/v1/responses"
-        ]
 
 
 class BedrockHarness(BackendHarness):
@@ -291,3 +284,11 @@ async def open_harness(name: str) -> AsyncIterator[BackendHarness]:
 def parsed_calls(calls: Sequence[Any]) -> list[tuple[str, dict[str, Any], str | None]]:
     """Tool calls as (name, parsed arguments, action group), to compare across backends."""
     return [(c.function.name, json.loads(c.function.arguments), c.action_group) for c in calls]
+
+
+async def wait_until(condition: Callable[[], object]) -> None:
+    """Return once ``condition()`` holds; fail the test if it does not within 30 seconds
+    (only a hang takes that long)."""
+    with anyio.fail_after(30):
+        while not condition():
+            await anyio.sleep(0.01)

@@ -27,10 +27,6 @@ from agent_relay.runtime.assistants import (
 from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, ScriptedModel
 
 
-def _creates(server: FakeOpenAIServer) -> list[dict[str, Any]]:
-    return [r.body for r in server.responses_requests if r.method == "POST" and r.body]
-
-
 async def test_a_tool_call_exchange_through_the_four_calls(
     fake_openai_server: FakeOpenAIServer,
     openai_model: OpenAIChatModel,
@@ -76,7 +72,7 @@ async def test_a_tool_call_exchange_through_the_four_calls(
     assert [m.role for m in messages] == ["user", "assistant"]
     assert len(response_ids) == 2
 
-    first, second = _creates(fake_openai_server)
+    first, second = fake_openai_server.response_creations
     assert first["background"] is True
     assert first["stream"] is True
     assert first["store"] is True
@@ -117,7 +113,7 @@ async def test_a_threads_second_run_continues_from_its_last_response(
 
     assert result.text == "Goodbye."
     assert [m.text for m in messages] == ["I am Ada.", "Hi", "Hello.", "Bye", "Goodbye."]
-    one, two = _creates(fake_openai_server)
+    one, two = fake_openai_server.response_creations
     assert [item["content"][0]["text"] for item in one["input"]] == ["I am Ada.", "Hi"]
     assert two["previous_response_id"] == first_response
     assert [item["content"][0]["text"] for item in two["input"]] == ["Bye"]
@@ -143,7 +139,7 @@ async def test_outputs_that_do_not_match_the_pending_calls_change_nothing(
                 )
         still = await manager.get_run(run)
         assert still.status is RunStatus.requires_action
-        assert len(_creates(fake_openai_server)) == 1  # nothing was sent
+        assert len(fake_openai_server.response_creations) == 1  # nothing was sent
 
         right = [
             ToolOutput(tool_call_id="call_b", output="2"),
@@ -154,7 +150,7 @@ async def test_outputs_that_do_not_match_the_pending_calls_change_nothing(
         )
         result = await manager.retrieve_result(run, timeout=30)
     assert result.run_status is RunStatus.completed
-    sent = _creates(fake_openai_server)[1]["input"]
+    sent = fake_openai_server.response_creations[1]["input"]
     assert [(i["call_id"], i["output"]) for i in sent] == [("call_a", "1"), ("call_b", "2")]
 
 
@@ -180,7 +176,7 @@ async def test_messages_go_as_input_items(
         agent = await manager.create_agent({})
         run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=[message]))
         assert (await manager.retrieve_result(run, timeout=30)).text == "seen"
-    (item,) = _creates(fake_openai_server)[0]["input"]
+    (item,) = fake_openai_server.response_creations[0]["input"]
     parts = item["content"]
     assert parts[0] == {"type": "input_text", "text": "Look"}
     assert parts[1]["image_url"] == "https://example.com/a.png"

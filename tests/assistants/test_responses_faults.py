@@ -3,10 +3,8 @@ that end incomplete or failed, and endpoint errors mapped onto relay's errors.""
 
 from __future__ import annotations
 
-from typing import Any
-
-import anyio
 import pytest
+from backend_harness import wait_until
 
 from agent_relay.runtime import OpenAIChatModel
 from agent_relay.runtime.assistants import (
@@ -35,16 +33,6 @@ TEXT = "The quick brown fox jumps over the lazy dog, twice over."
 
 def _resumes(server: FakeOpenAIServer) -> list[dict[str, str]]:
     return [r.query for r in server.responses_requests if r.method == "GET"]
-
-
-def _creates(server: FakeOpenAIServer) -> list[dict[str, Any]]:
-    return [r.body for r in server.responses_requests if r.method == "POST" and r.body]
-
-
-async def _until(condition: Any) -> None:
-    with anyio.fail_after(30):
-        while not condition():
-            await anyio.sleep(0.01)
 
 
 async def test_a_cut_stream_is_resumed_without_losing_or_repeating_an_event(
@@ -113,7 +101,7 @@ async def test_cancel_run_cancels_the_response_and_frees_the_thread(
         assert isinstance(backend, ResponsesBackend)
         agent = await manager.create_agent({})
         run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["first"]))
-        await _until(lambda: backend.response_ids(run.run_id))
+        await wait_until(lambda: backend.response_ids(run.run_id))
         cancelled = await manager.cancel_run(run)
         assert cancelled.status is RunStatus.cancelled
         result = await manager.retrieve_result(run, timeout=30)
@@ -129,7 +117,7 @@ async def test_cancel_run_cancels_the_response_and_frees_the_thread(
         assert (await manager.retrieve_result(again, timeout=30)).text == "after"
     cancels = [r for r in fake_openai_server.requests if r.path.endswith("/cancel")]
     assert [r.path for r in cancels] == [f"/v1/responses/{stored.id}/cancel"]
-    second = _creates(fake_openai_server)[1]
+    second = fake_openai_server.response_creations[1]
     assert "previous_response_id" not in second
     assert [i["content"][0]["text"] for i in second["input"]] == ["first", "second"]
 
@@ -161,7 +149,7 @@ async def test_a_run_cancelled_while_it_requires_action_leaves_no_call_unanswere
         result = await manager.retrieve_result(last, timeout=30)
         (hello_id,) = manager.backend.response_ids(first.run_id)  # type: ignore[attr-defined]
     assert result.text == "fine"
-    third = _creates(fake_openai_server)[2]
+    third = fake_openai_server.response_creations[2]
     assert third["previous_response_id"] == hello_id  # not the response with the open call
     assert [i["content"][0]["text"] for i in third["input"]] == ["use t", "never mind"]
     assert not [r for r in fake_openai_server.requests if r.path.endswith("/cancel")]
@@ -176,7 +164,7 @@ async def test_closing_the_manager_cancels_runs_in_flight(
         assert isinstance(backend, ResponsesBackend)
         agent = await manager.create_agent({})
         run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["go"]))
-        await _until(lambda: backend.response_ids(run.run_id))
+        await wait_until(lambda: backend.response_ids(run.run_id))
     after = await manager.get_run(run)
     assert after.status is RunStatus.cancelled
     assert after.last_error == "cancelled: the agent manager closed"

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from backend_harness import wait_until
 
 from agent_relay.runtime import ModelSettings, OpenAIChatModel
 from agent_relay.runtime.assistants import (
@@ -23,16 +24,6 @@ from agent_relay.runtime.assistants import (
 from agent_relay.runtime.testing import FakeOpenAIServer, FakeReply, FakeToolCall, SlowFault
 
 
-def _creates(server: FakeOpenAIServer) -> list[dict[str, Any]]:
-    return [r.body for r in server.responses_requests if r.method == "POST" and r.body]
-
-
-async def _until(condition: Any) -> None:
-    with anyio.fail_after(30):
-        while not condition():
-            await anyio.sleep(0.01)
-
-
 async def test_a_run_over_run_timeout_expires_and_its_response_is_cancelled(
     fake_openai_server: FakeOpenAIServer, openai_model: OpenAIChatModel
 ) -> None:
@@ -44,7 +35,7 @@ async def test_a_run_over_run_timeout_expires_and_its_response_is_cancelled(
         assert result.run_status is RunStatus.expired
         assert result.last_error == "run took longer than run_timeout=0.3 s"
         (stored,) = fake_openai_server.responses.values()
-        await _until(lambda: stored.status == "cancelled")
+        await wait_until(lambda: stored.status == "cancelled")
 
 
 async def test_a_model_still_calling_tools_after_max_turns_fails_the_run(
@@ -61,7 +52,7 @@ async def test_a_model_still_calling_tools_after_max_turns_fails_the_run(
     assert result.run_status is RunStatus.failed
     assert result.last_error is not None
     assert "still calling tools after max_turns=2 turns" in result.last_error
-    assert len(_creates(fake_openai_server)) == 2
+    assert len(fake_openai_server.response_creations) == 2
 
 
 async def test_max_concurrent_responses_holds_a_response_back_until_one_ends(
@@ -72,7 +63,7 @@ async def test_max_concurrent_responses_holds_a_response_back_until_one_ends(
     async with AgentManager(backend=backend) as manager:
         agent = await manager.create_agent({})
         first = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["one"]))
-        await _until(lambda: backend.response_ids(first.run_id))
+        await wait_until(lambda: backend.response_ids(first.run_id))
         second = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["two"]))
         assert (await manager.get_run(second)).status in (RunStatus.queued, RunStatus.in_progress)
         await manager.cancel_run(first)
@@ -94,7 +85,7 @@ async def test_sampling_settings_are_sent_with_every_response(
         agent = await manager.create_agent({})
         run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["hi"]))
         assert (await manager.retrieve_result(run, timeout=30)).text == "Hi."
-    (body,) = _creates(fake_openai_server)
+    (body,) = fake_openai_server.response_creations
     assert (body["temperature"], body["top_p"], body["max_output_tokens"]) == (0.2, 0.9, 50)
 
 
@@ -127,7 +118,7 @@ async def test_a_run_cancelled_before_the_provider_names_its_response_still_canc
         assert isinstance(backend, ResponsesBackend)
         agent = await manager.create_agent({})
         run = await manager.run_agent(RunAgentRequest.from_agent(agent, messages=["go"]))
-        await _until(lambda: fake_openai_server.responses)  # created, its id not yet told
+        await wait_until(lambda: fake_openai_server.responses)  # created, its id not yet told
         assert backend.response_ids(run.run_id) == []
         async with anyio.create_task_group() as group:
             group.start_soon(manager.cancel_run, run.run_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import pytest
 from anyio.from_thread import BlockingPortal
@@ -32,10 +32,6 @@ def _script() -> list[FakeReply | str]:
     return [PLAN, FakeReply(tool_calls=[write]), "Wrote a.txt."]
 
 
-def _creates(server: FakeOpenAIServer) -> list[dict[str, Any]]:
-    return [r.body for r in server.responses_requests if r.method == "POST" and r.body]
-
-
 def test_the_flag_puts_the_agents_runs_on_the_responses_api(
     tmp_path: Path, portal: BlockingPortal
 ) -> None:
@@ -44,7 +40,7 @@ def test_the_flag_puts_the_agents_runs_on_the_responses_api(
             "run", "Write a.txt", "--json", "--backend", "responses", "--agents", "file",
             "--base-url", server.base_url, cwd=tmp_path,
         )  # fmt: skip
-        chat, creates = server.chat_requests, _creates(server)
+        chat, creates = server.chat_requests, server.response_creations
     assert proc.returncode == 0, proc.stderr
     result = TaskResult.model_validate(json.loads(proc.stdout))
     assert result.status == "completed", result.error
@@ -68,12 +64,12 @@ def test_the_environment_and_relay_toml_choose_it_too_and_the_flag_wins(
     base = ("run", "Write a.txt", "--agents", "file", "--yes")
     with portal.wrap_async_context_manager(FakeOpenAIServer(_script())) as server:
         proc = relay_main(*base, "--base-url", server.base_url, env=env)
-        assert (len(server.chat_requests), len(_creates(server))) == (1, 2)
+        assert (len(server.chat_requests), len(server.response_creations)) == (1, 2)
     assert proc.returncode == 0, proc.stderr
     assert "runs: responses" in proc.stdout
     with portal.wrap_async_context_manager(FakeOpenAIServer(_script())) as server:
         proc = relay_main(*base, "--base-url", server.base_url, "--backend", "local")
-        assert (len(server.chat_requests), len(_creates(server))) == (3, 0)
+        assert (len(server.chat_requests), len(server.response_creations)) == (3, 0)
     assert proc.returncode == 0, proc.stderr
     assert "runs:" not in proc.stdout
 

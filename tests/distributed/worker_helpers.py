@@ -34,9 +34,12 @@ _HELD_S = 600.0
 class Worker:
     """A ``relay worker`` subprocess on the bus ``url``, run in ``workspace``'s parent (a
     worker has no workspace of its own: each step names its task's directory), the given
-    flags added; its stderr lines are kept in ``lines``."""
+    flags added; its stderr lines are kept in ``lines``. ``env``: the process's environment
+    (by default this one's without keys or relay settings)."""
 
-    def __init__(self, url: str, workspace: Path, *flags: str) -> None:
+    def __init__(
+        self, url: str, workspace: Path, *flags: str, env: dict[str, str] | None = None
+    ) -> None:
         self.ready = threading.Event()
         self.lines: list[str] = []
         self.process = subprocess.Popen(
@@ -55,7 +58,9 @@ class Worker:
             stderr=subprocess.PIPE,
             text=True,
             cwd=workspace.parent,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "RELAY"))},
+            env=env
+            if env is not None
+            else {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "RELAY"))},
         )
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -3,7 +3,9 @@ through a tracer provider of the test's own (the process's global provider stays
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,6 +13,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agent_relay.runtime import configure_tracing
+
+# A worker process across the bus is the distributed tests' worker: their helpers are
+# importable from here.
+_DISTRIBUTED = str(Path(__file__).parents[1] / "distributed")
+if _DISTRIBUTED not in sys.path:
+    sys.path.insert(0, _DISTRIBUTED)
 
 
 @pytest.fixture

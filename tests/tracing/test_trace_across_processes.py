@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import anyio
@@ -16,10 +14,10 @@ from nats_server import NatsServer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otlp_receiver import otlp_receiver
 from trace_helpers import one
+from worker_helpers import Worker
 
 from agent_relay.runtime import Runtime
 from agent_relay.runtime.cli._demo import DEMO_TASK, QUICK, demo_model
-from agent_relay.runtime.cli._worker import READY
 
 RELAY = [sys.executable, "-m", "agent_relay.runtime.cli"]
 
@@ -59,46 +57,13 @@ async def test_relay_demo_with_trace_exports_the_task_over_otlp(tmp_path: Path) 
     assert not any("gen_ai.input.messages" in s.attributes for s in spans)
 
 
-class Worker:
-    """A ``relay worker --demo --trace`` process on ``url``, exporting to ``endpoint``."""
-
-    def __init__(self, url: str, cwd: Path, endpoint: str) -> None:
-        self.ready = threading.Event()
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [*RELAY, "worker", "--demo", "--trace", "--bus", url],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=cwd,
-            env=otel_env(endpoint),
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-            if READY in line:
-                self.ready.set()
-        self.ready.set()
-
-    def wait_ready(self) -> None:
-        assert self.ready.wait(30) and self.process.poll() is None, "".join(self.lines)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(10)
-
-
 async def test_a_step_run_by_a_worker_process_joins_its_tasks_trace(
     nats_server: NatsServer, tmp_path: Path, exporter: InMemorySpanExporter
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     async with otlp_receiver() as receiver:
-        worker = Worker(nats_server.url, tmp_path, receiver.url)
+        worker = Worker(nats_server.url, workspace, "--demo", "--trace", env=otel_env(receiver.url))
         try:
             await anyio.to_thread.run_sync(worker.wait_ready)
             runtime = Runtime(
