@@ -10,19 +10,26 @@
     async with anyio.create_task_group() as tg:
         await tg.start(actor.run)  # returns once every handler is subscribed
 
-Each handler gets one subscription and a fixed pool of ``concurrency`` worker tasks that
-take events from it, so no task is created per event. An actor with several handlers shares
-one :class:`anyio.CapacityLimiter` of ``concurrency`` tokens between them, so at most
-``concurrency`` handler calls of the actor run at once. When every worker is busy, the buffer
-fills and the publisher waits (or the overflow policy applies): a slow handler slows its
-publishers instead of piling up tasks.
+Each handler gets one subscription. An ``async def`` handler gets a task per event, started
+as the event is buffered; the handlers of an actor share a budget of ``concurrency`` such
+tasks (a handler bound with its own ``concurrency`` has a budget of its own). Once the budget
+is spent, events wait in the subscription's buffer; when that fills, the publisher waits (or
+the overflow policy applies): a slow handler slows its publishers instead of piling up
+tasks. No task waits while nothing happens, so an idle actor of ``concurrency`` 10,000 costs
+what one of 1 does.
+
+A plain ``def`` handler is called inline, as each event is buffered, in order and with no
+task at all: for quick bookkeeping (routing an event to whoever waits for it) that must not
+block. It runs in the publisher's call to ``publish`` on the in-memory bus.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 import anyio
@@ -32,6 +39,8 @@ from loguru import logger
 from ._bus import Bus
 from ._errors import BusClosedError, BusConfigError, BusError
 from ._event import Event
+from ._memory_subscription import MemorySubscription
+from ._spawner import Spawner
 from ._stats import OverflowPolicy
 from ._subscription import Subscription
 from ._text import one_line
@@ -43,7 +52,9 @@ ERRORS_TOPIC = "bus.errors"
 _HANDLERS_ATTRIBUTE = "__relay_handlers__"
 _MAX_ERROR_LENGTH = 500
 
-HandlerMethod = TypeVar("HandlerMethod", bound=Callable[[Any, Event], Awaitable[None]])
+HandlerMethod = TypeVar("HandlerMethod", bound=Callable[[Any, Event], Awaitable[None] | None])
+#: A bound handler: ``async def`` (a task per event) or plain ``def`` (called inline).
+HandlerFunction = Callable[[Event], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +76,8 @@ def handler(
     overflow: OverflowPolicy | None = None,
     concurrency: int | None = None,
 ) -> Callable[[HandlerMethod], HandlerMethod]:
-    """Bind an ``async def`` method of an :class:`Actor` to the topics matching ``pattern``.
+    """Bind a method of an :class:`Actor` to the topics matching ``pattern``: an ``async
+    def`` one runs in a task per event, a plain ``def`` one inline (see the module docstring).
 
     ``queue``, ``buffer`` and ``overflow`` are passed to :meth:`Bus.subscribe`. A method may
     carry several ``@handler`` decorators. ``concurrency`` gives the handler a pool of its own
@@ -74,15 +86,19 @@ def handler(
     Raises:
         InvalidTopicError: ``pattern`` breaks the topic grammar.
         BusConfigError: ``concurrency`` is not an int >= 1.
-        TypeError: (when decorating) the method is not an ``async def``.
+        TypeError: (when decorating) the method is a generator or not callable.
     """
     spec = _spec(pattern, queue, buffer, overflow, concurrency)
 
     def decorate(method: HandlerMethod) -> HandlerMethod:
         # Kept in a variable: the check would otherwise narrow ``method``'s type.
-        is_async: bool = inspect.iscoroutinefunction(method)
-        if not is_async:
-            raise TypeError(f"@handler({pattern!r}) needs an async def method, not {method!r}")
+        generator: bool = inspect.isgeneratorfunction(method) or inspect.isasyncgenfunction(
+            method
+        )
+        if generator or not callable(method):
+            raise TypeError(
+                f"@handler({pattern!r}) needs a def or async def method, not {method!r}"
+            )
         specs: tuple[HandlerSpec, ...] = getattr(method, _HANDLERS_ATTRIBUTE, ())
         setattr(method, _HANDLERS_ATTRIBUTE, (*specs, spec))
         return method
@@ -136,17 +152,23 @@ class Actor:
 
     def __init__(self, bus: Bus, *, concurrency: int = 16, name: str | None = None) -> None:
         _check_concurrency(concurrency)
-        self._bound: list[tuple[Callable[[Event], Awaitable[None]], HandlerSpec]] = []
+        self._bound: list[tuple[HandlerFunction, HandlerSpec]] = []
         self._bus = bus
         self._concurrency = concurrency
         self._name = name or type(self).__name__
         self._subscriptions: list[Subscription] = []
         self._running = False
+        # While running: the handlers as dispatched, how many still take events, the task
+        # starter, and what ``run()`` waits for.
+        self._actor_dispatch: list[_Bound] = []
+        self._actor_open = 0
+        self._actor_spawner: Spawner | None = None
+        self._actor_finished = anyio.Event()
 
     def bind(
         self,
         pattern: str,
-        method: Callable[[Event], Awaitable[None]],
+        method: HandlerFunction,
         *,
         queue: str | None = None,
         buffer: int | None = None,
@@ -166,7 +188,7 @@ class Actor:
             raise BusError(f"actor {self._name!r} is running; bind handlers before run()")
         self._bound.append((method, _spec(pattern, queue, buffer, overflow, concurrency)))
 
-    def _handlers(self) -> list[tuple[Callable[[Event], Awaitable[None]], str, HandlerSpec]]:
+    def _handlers(self) -> list[tuple[HandlerFunction, str, HandlerSpec]]:
         found = [(getattr(self, name), name, spec) for name, spec in self._handler_specs]
         found += [(method, getattr(method, "__name__", "handler"), s) for method, s in self._bound]
         return found
@@ -203,39 +225,44 @@ class Actor:
         if not handlers:
             raise BusConfigError(f"{type(self).__name__} has no handlers: use @handler or bind()")
         self._running = True
-        # With a single shared handler its pool of workers is the limit; the limiter is only
-        # needed to share ``concurrency`` between several handlers.
-        shared = [spec for _, _, spec in handlers if spec.concurrency is None]
-        limiter = anyio.CapacityLimiter(self._concurrency) if len(shared) > 1 else None
+        shared = _Pool(self._concurrency)
+        bound = self._actor_dispatch = []
+        cancelled = True
         try:
-            self._subscriptions = []
-            for _, _, spec in handlers:
-                self._subscriptions.append(
-                    self._bus.subscribe(
+            async with anyio.create_task_group() as task_group:
+                self._actor_spawner = Spawner(task_group)
+                self._subscriptions = []
+                for method, method_name, spec in handlers:
+                    subscription = self._bus.subscribe(
                         spec.pattern, spec.queue, buffer=spec.buffer, overflow=spec.overflow
                     )
-                )
-            async with anyio.create_task_group() as task_group:
-                for subscription, (method, method_name, spec) in zip(
-                    self._subscriptions, handlers, strict=True
-                ):
-                    own = spec.concurrency
-                    for _ in range(own or self._concurrency):
-                        task_group.start_soon(
-                            self._work,
-                            subscription,
-                            method,
-                            method_name,
-                            spec,
-                            None if own else limiter,
-                        )
+                    self._subscriptions.append(subscription)
+                    pool = shared if spec.concurrency is None else _Pool(spec.concurrency)
+                    bound.append(_Bound(subscription, method, method_name, spec, pool))
+                self._actor_open = len(bound)
+                self._actor_finished = anyio.Event()
+                for one in bound:
+                    if isinstance(one.subscription, MemorySubscription):
+                        one.subscription.listen(partial(self.__take, one))
+                        self.__take(one)
+                    else:
+                        task_group.start_soon(self.__pump, one)
                 task_status.started()
+                await self._actor_finished.wait()
+                cancelled = False
         finally:
+            self._actor_open = -1  # no more events are taken: the unread ones stay buffered
+            for one in bound:
+                if isinstance(one.subscription, MemorySubscription):
+                    one.subscription.listen(None)
+            if self._actor_spawner is not None:
+                await self._actor_spawner.aclose(cancel=cancelled)
             # Unread events of a queue group go back to the other members, if any.
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 for subscription in self._subscriptions:
                     await subscription.aclose()
             self._subscriptions = []
+            self._actor_spawner = None
             self._running = False
 
     def stop(self) -> None:
@@ -245,37 +272,98 @@ class Actor:
         for subscription in self._subscriptions:
             subscription.unsubscribe()
 
-    async def _work(
-        self,
-        subscription: Subscription,
-        method: Callable[[Event], Awaitable[None]],
-        method_name: str,
-        spec: HandlerSpec,
-        limiter: anyio.CapacityLimiter | None,
-    ) -> None:
-        borrower = object()  # this worker's identity for the limiter
+    # -- dispatching ---------------------------------------------------------------------
+    # Events are taken as they are buffered (the subscription calls ``_take``), not by
+    # workers waiting on the subscription: a plain ``def`` handler is called there and then,
+    # an ``async def`` one gets a task of its own while its pool has room, and otherwise the
+    # event stays buffered (its publishers wait once the buffer is full) until a task of the
+    # pool ends and takes it.
+
+    def __take(self, bound: _Bound) -> None:
+        if self._actor_open < 0:
+            return  # run() is ending
+        subscription, pool = bound.subscription, bound.pool
+        if bound.inline:
+            while True:
+                try:
+                    event = subscription.receive_nowait()
+                except anyio.WouldBlock:
+                    return
+                except anyio.EndOfStream:
+                    self.__ended(bound)
+                    return
+                self.__call_inline(bound, event)
+        while pool.running < pool.limit:
+            try:
+                event = subscription.receive_nowait()
+            except anyio.WouldBlock:
+                return
+            except anyio.EndOfStream:
+                self.__ended(bound)
+                return
+            pool.running += 1
+            assert self._actor_spawner is not None
+            self._actor_spawner.spawn(self.__call(bound, event))
+        if not bound.queued:  # the pool is full: take the rest once a task of it ends
+            bound.queued = True
+            pool.waiting.append(bound)
+
+    async def __pump(self, bound: _Bound) -> None:
+        """For a bus whose subscriptions cannot call back: wait for each event instead."""
+        subscription, pool = bound.subscription, bound.pool
         while True:
             try:
-                event = await subscription.receive()  # a buffered event: no suspension
+                event = await subscription.receive()
             except anyio.EndOfStream:
+                self.__ended(bound)
                 return
-            if limiter is not None:
-                # A free token is taken without the checkpoint ``acquire_on_behalf_of`` makes.
-                # That checkpoint lets every worker of the actor queue up on the limiter, and
-                # then each token is handed over by a wake-up: with the checkpoint on every
-                # event, ``benchmarks/concurrency.py --child relay 500`` (the master's several
-                # handlers share a limiter) took 17.4 s of CPU instead of 3.9 s.
-                try:
-                    limiter.acquire_on_behalf_of_nowait(borrower)
-                except anyio.WouldBlock:
-                    await limiter.acquire_on_behalf_of(borrower)
-            try:
-                await method(event)
-            except Exception as exc:
-                await self._report_failure(method_name, spec, event, exc)
-            finally:
-                if limiter is not None:
-                    limiter.release_on_behalf_of(borrower)
+            if bound.inline:
+                self.__call_inline(bound, event)
+                continue
+            while pool.running >= pool.limit:
+                await pool.wait_for_room()
+            pool.running += 1
+            assert self._actor_spawner is not None
+            self._actor_spawner.spawn(self.__call(bound, event))
+
+    def __call_inline(self, bound: _Bound, event: Event) -> None:
+        try:
+            bound.method(event)
+        except Exception as exc:
+            assert self._actor_spawner is not None
+            self._actor_spawner.spawn(self._report_failure(bound.name, bound.spec, event, exc))
+
+    async def __call(self, bound: _Bound, event: Event) -> None:
+        try:
+            await bound.method(event)  # type: ignore[misc]
+        except Exception as exc:
+            await self._report_failure(bound.name, bound.spec, event, exc)
+        finally:
+            pool = bound.pool
+            pool.running -= 1
+            waiting = pool.waiting
+            while waiting and pool.running < pool.limit:
+                queued = waiting.popleft()
+                queued.queued = False
+                self.__take(queued)
+            if pool.room is not None:
+                pool.room.set()
+            if not self._actor_open:
+                self.__check_finished()
+
+    def __ended(self, bound: _Bound) -> None:
+        if self._actor_open < 0:
+            return
+        if not bound.ended:
+            bound.ended = True
+            self._actor_open -= 1
+        if not self._actor_open:
+            self.__check_finished()
+
+    def __check_finished(self) -> None:
+        """Every subscription has ended and been drained: done once no task is left."""
+        if not any(one.pool.running for one in self._actor_dispatch):
+            self._actor_finished.set()
 
     async def _report_failure(
         self,
@@ -316,3 +404,53 @@ class Actor:
     def __repr__(self) -> str:
         state = "running" if self._running else "idle"
         return f"<{type(self).__name__} {self._name!r} {state}>"
+
+
+class _Pool:
+    """A budget of handler tasks running at once, shared by the handlers that share the
+    actor's ``concurrency`` (or one handler's own)."""
+
+    __slots__ = ("limit", "room", "running", "waiting")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        #: Handlers with events buffered while the pool was full, in the order they filled.
+        self.waiting: deque[_Bound] = deque()
+        #: Set when a task ends, for a pump waiting for room (made on first use).
+        self.room: anyio.Event | None = None
+
+    async def wait_for_room(self) -> None:
+        if self.room is None or self.room.is_set():
+            self.room = anyio.Event()
+        await self.room.wait()
+
+
+class _Bound:
+    """One handler of a running actor: its subscription, its method and its pool."""
+
+    __slots__ = ("ended", "inline", "method", "name", "pool", "queued", "spec", "subscription")
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        method: HandlerFunction,
+        name: str,
+        spec: HandlerSpec,
+        pool: _Pool,
+    ) -> None:
+        self.subscription = subscription
+        self.method = method
+        self.name = name
+        self.spec = spec
+        self.pool = pool
+        self.inline = not _is_async(method)
+        self.queued = False  # in ``pool.waiting``
+        self.ended = False
+
+
+def _is_async(method: object) -> bool:
+    function = getattr(method, "func", method)  # a functools.partial's function
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)
+    )

@@ -72,18 +72,21 @@ class Bus(ABC):
         *,
         task_id: str | None = None,
         causation_id: str | None = None,
+        attached: object = None,
     ) -> Event:
         """:meth:`emit` without validating ``data`` (see :meth:`Event.unvalidated`): for an
         engine's own events, built from values it validated already. ``data`` is neither
         validated nor copied, so it must not change afterwards. User data goes to
-        :meth:`emit`.
+        :meth:`emit`. ``attached``: see :attr:`Event.attached`.
 
         Raises:
             InvalidTopicError: ``topic`` breaks the topic grammar.
             BusError: ``type`` is empty.
             BusClosedError: the bus is closed, or closes while a full buffer makes it wait.
         """
-        event = Event.unvalidated(topic, type, data, task_id=task_id, causation_id=causation_id)
+        event = Event.unvalidated(
+            topic, type, data, task_id=task_id, causation_id=causation_id, attached=attached
+        )
         await self.publish(event)
         return event
 
@@ -158,6 +161,12 @@ class Bus(ABC):
         )
         await self.publish(event)
         return event
+
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether an event published on ``topic`` now would reach anyone, so that a
+        publisher can skip building an event only observers would read. A bus that cannot
+        tell (its subscribers are in other processes) says True."""
+        return True
 
     @abstractmethod
     def stats(self) -> BusStats:

@@ -87,6 +87,10 @@ class InMemoryBus(Bus):
         targets = self._routes.cache.get(topic)
         return self._routes.resolve(topic) if targets is None else targets
 
+    def has_subscribers(self, topic: str) -> bool:
+        targets = self._routes.cache.get(topic)
+        return bool(self._routes.resolve(topic) if targets is None else targets)
+
     async def _offer_when_room(self, target: Target, event: Event) -> None:
         self._blocked_publishers += 1
         try:

@@ -39,6 +39,7 @@ class MemorySubscription(Subscription):
         "_delivered",
         "_drop_counter",
         "_dropped",
+        "_listener",
         "_ended",
         "_group",
         "_next_drop_log",
@@ -73,6 +74,8 @@ class MemorySubscription(Subscription):
         self._on_end = on_end
         self._buffer: deque[Event] = deque()
         self._receivers: deque[anyio.Event] = deque()
+        # Called instead of waking a receiver, when an actor takes events as they come.
+        self._listener: Callable[[], None] | None = None
         # Publishers waiting for room; shared by all members of a queue group, since room in
         # any member lets a waiting publisher go on.
         self.room_waiters = RoomWaiters() if group is None else group.room_waiters
@@ -110,7 +113,9 @@ class MemorySubscription(Subscription):
         if len(buffer) < self._size:
             buffer.append(event)
             self._delivered += 1
-            if self._receivers:
+            if self._listener is not None:
+                self._listener()
+            elif self._receivers:
                 self._receivers.popleft().set()
             return True
         if self._overflow == "block":
@@ -147,6 +152,14 @@ class MemorySubscription(Subscription):
             self.room_waiters.wake_one()
         return event
 
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (synchronously, from the publisher's ``offer``) each time an
+        event is buffered and once when the subscription ends, instead of waking a task
+        waiting in :meth:`receive`: the listener takes the events with
+        :meth:`receive_nowait`. This is how an actor dispatches events without a task
+        waiting per handler. ``None`` stops it."""
+        self._listener = listener
+
     def receive_nowait(self) -> Event:
         buffer = self._buffer
         if not buffer:
@@ -167,6 +180,8 @@ class MemorySubscription(Subscription):
         self._receivers.clear()
         self.room_waiters.wake_all()
         self._log_drops()
+        if self._listener is not None:
+            self._listener()
 
     async def aclose(self) -> None:
         self.unsubscribe()

@@ -64,6 +64,11 @@ class TaskHandle:
         return f"<TaskHandle {self.task_id} {state}>"
 
     @property
+    def keeps_events(self) -> bool:
+        """Whether ``events()`` yields the task's events (off for ``Runtime.run``)."""
+        return self._keep_events
+
+    @property
     def done(self) -> bool:
         return self._done.is_set()
 
@@ -87,7 +92,14 @@ class TaskHandle:
             # costs no Event per event.
             self._changed.set()
         if event.type == "task.done":
-            self._result = TaskResult.model_validate(event.data)
+            # The master's own result when it ran in this process (see ``Event.attached``);
+            # validated from the event's data when it came over a network.
+            attached = event.attached
+            self._result = (
+                attached
+                if isinstance(attached, TaskResult)
+                else TaskResult.model_validate(event.data)
+            )
             self._done.set()
             self._approvals_changed.set()  # a waiter for approvals learns there are no more
 

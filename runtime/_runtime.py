@@ -147,20 +147,41 @@ def runtime_work_queue(bus: Bus, *, ack_wait_s: float = 30.0, max_deliver: int =
 
 
 class _TaskWatcher(Actor):
-    """Routes every task event to the handle of the task it belongs to (one subscription for
-    all tasks, so watching a task costs a dictionary lookup, not a subscription)."""
+    """Routes a task's events to its handle (one subscription for all tasks, so watching a
+    task costs a dictionary lookup, not a subscription): its ``done`` and approval events,
+    which every handle needs. The handles that keep all their task's events get them from
+    an ``_EventKeeper`` instead, started only once one does, so that a runtime whose callers
+    only wait for results (``run``) has nobody listening to each step's events."""
 
     def __init__(self, bus: Bus) -> None:
         super().__init__(bus, concurrency=1, name="task-watcher")
         self.handles: dict[str, TaskHandle] = {}
 
-    @handler("task.>", buffer=4096)
-    async def on_task_event(self, event: Event) -> None:
+    @handler("task.*.done", buffer=4096)
+    @handler("task.*.approval.>", buffer=4096)
+    def on_task_outcome(self, event: Event) -> None:
         handle = self.handles.get(task_id_of(event.topic))
-        if handle is not None:
-            handle._deliver(event)
-            if handle.done:
-                del self.handles[handle.task_id]
+        if handle is not None and not handle.keeps_events:
+            self.deliver(handle, event)
+
+    def deliver(self, handle: TaskHandle, event: Event) -> None:
+        handle._deliver(event)
+        if handle.done:
+            del self.handles[handle.task_id]
+
+
+class _EventKeeper(Actor):
+    """Every task event, for the handles that keep them (see ``_TaskWatcher``)."""
+
+    def __init__(self, watcher: _TaskWatcher) -> None:
+        super().__init__(watcher.bus, concurrency=1, name="task-events")
+        self._watcher = watcher
+
+    @handler("task.>", buffer=4096)
+    def on_task_event(self, event: Event) -> None:
+        handle = self._watcher.handles.get(task_id_of(event.topic))
+        if handle is not None and handle.keeps_events:
+            self._watcher.deliver(handle, event)
 
 
 class Runtime:
@@ -294,6 +315,8 @@ class Runtime:
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self._watcher: _TaskWatcher | None = None
+        self._keeper: _EventKeeper | None = None
+        self._keeper_ready = anyio.Event()
 
     @property
     def bus(self) -> Bus:
@@ -329,6 +352,7 @@ class Runtime:
             # Cancelling on exit must happen before the bus closes, hence this order.
             stack.callback(tg.cancel_scope.cancel)
             self._watcher = _TaskWatcher(bus)
+            self._keeper = None
             await tg.start(self._watcher.run)
             for agent in self.agents if self.workers == "local" else ():
                 model = self.agent_models.get(agent.name, self.model)
@@ -467,6 +491,8 @@ class Runtime:
         async def decide(approval_id: str, decision: Decision) -> ApprovalDecision:
             return await _send_decision(bus, task_id, approval_id, decision)
 
+        if keep_events:
+            await self._keep_events()
         handle = TaskHandle(task_id, id, cancel, keep_events=keep_events, decide=decide)
         self._watcher.handles[task_id] = handle
         submission = TaskSubmission(
@@ -488,6 +514,17 @@ class Runtime:
             del self._watcher.handles[task_id]
             raise
         return handle
+
+    async def _keep_events(self) -> None:
+        """Start the actor that routes every task event to the handles that keep them, once,
+        and return when it is subscribed."""
+        if self._keeper is None:
+            assert self._watcher is not None and self._tg is not None
+            self._keeper = keeper = _EventKeeper(self._watcher)
+            self._keeper_ready = anyio.Event()
+            await self._tg.start(keeper.run)
+            self._keeper_ready.set()
+        await self._keeper_ready.wait()
 
     async def _copy_inputs(
         self, inputs: list[str | os.PathLike[str]], task_dir: Path, settings: RuntimeSettings

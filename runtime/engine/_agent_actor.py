@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 from loguru import logger
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent_relay.bus import Actor, Bus, Event, WorkConsumer, WorkItem, WorkQueue, utc_now
 
@@ -39,7 +39,7 @@ from .. import _tracing
 from .._errors import RelayError
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
-from ..models._chat_types import Usage
+from ..models._chat_types import NO_USAGE
 from ._agent import Agent, AgentContext
 from ._approvals import (
     ApprovalDecision,
@@ -59,6 +59,10 @@ from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
 if TYPE_CHECKING:
     from ..assistants._backend_choice import BackendChoice
     from ..mcp._servers import McpServers
+
+#: How a step ended: the event to publish (``completed``, ``failed``...), its data, and the
+#: model the data was dumped from (attached to the event for a master in this process).
+_Ending = tuple[str, dict[str, Any], BaseModel]
 
 # Seconds one fetch from the work queue waits for a step before it looks at the actor again.
 _FETCH_WAIT_S = 1.0
@@ -236,12 +240,20 @@ class AgentActor(Actor):
 
     async def _step(self, event: Event) -> bool:
         """Run one step; True when it was handed back instead of ended."""
-        try:
-            step = StepAssignment.model_validate(event.data)
-        except ValidationError as exc:
-            logger.error("agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc)
-            await self._report_unreadable(event, exc)
-            return False
+        # The master's own model when it is in this process; validated when it came over a
+        # network, like anything that crosses a process boundary.
+        attached = event.attached
+        if isinstance(attached, StepAssignment):
+            step = attached
+        else:
+            try:
+                step = StepAssignment.model_validate(event.data)
+            except ValidationError as exc:
+                logger.error(
+                    "agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc
+                )
+                await self._report_unreadable(event, exc)
+                return False
         cause = event.id
         key = (step.task_id, step.step_id)
         # One scope per step: it carries the step's deadline and is what the cancel handlers
@@ -253,20 +265,25 @@ class AgentActor(Actor):
         # times out or is cancelled still reports the tokens it spent.
         meter = MeteredModel(self.model)
         self._in_flight[key] = scope
+        started_at = utc_now()
         try:
-            # Not shielded: only stopping the actor can cancel this, and then no step runs.
-            await self.bus.emit_unvalidated(
-                step_topic(step.task_id, step.step_id, "started"),
-                "step.started",
-                {"agent": self.agent.name, "worker": self.name},
-                task_id=step.task_id,
-                causation_id=cause,
-            )
-            ended: tuple[str, dict[str, Any]] | None = None
+            # For observers only (the master learns when the step started from its ending):
+            # no event when nobody listens. Not shielded: only stopping the actor can cancel
+            # this, and then no step runs.
+            started = step_topic(step.task_id, step.step_id, "started")
+            if self.bus.has_subscribers(started):
+                await self.bus.emit_unvalidated(
+                    started,
+                    "step.started",
+                    {"agent": self.agent.name, "worker": self.name},
+                    task_id=step.task_id,
+                    causation_id=cause,
+                )
+            ended: _Ending | None = None
             names = self.agent.name, step.task_id, step.step_id
             with scope, _tracing.step_span(event.metadata, *names) as span:
                 ended = await self._run(step, cause, meter)
-                _tracing.end_step(span, ended)
+                _tracing.end_step(span, ended[:2])
             if ended is None and key in self._handed_back:
                 return True  # another worker runs it; this one says nothing
             if ended is None:  # the scope was cancelled: on request, or by the deadline
@@ -274,8 +291,10 @@ class AgentActor(Actor):
                     what, error = "cancelled", self._cancelled[key]
                 else:
                     what, error = "failed", f"timed out after {timeout:g}s"
-                ended = what, StepFailure(error=error, usage=meter.usage).model_dump(mode="json")
-            what, data = ended
+                failure = StepFailure(error=error, usage=meter.usage)
+                ended = what, failure.model_dump(mode="json"), failure
+            what, data, model = ended
+            data["started_at"] = started_at.isoformat()
             if what == "completed":
                 # The agent's StepOutput was validated when built and dumped in JSON mode, so its
                 # data is JSON already: no second validation. Not shielded, like ``started``:
@@ -287,6 +306,7 @@ class AgentActor(Actor):
                         data,
                         task_id=step.task_id,
                         causation_id=cause,
+                        attached=model,
                     )
                 )
                 return False
@@ -299,9 +319,7 @@ class AgentActor(Actor):
             self._cancelled.pop(key, None)
             self._handed_back.discard(key)
 
-    async def _run(
-        self, step: StepAssignment, cause: str, meter: MeteredModel
-    ) -> tuple[str, dict[str, Any]]:
+    async def _run(self, step: StepAssignment, cause: str, meter: MeteredModel) -> _Ending:
         """Run the agent on the step; say how it ended, as the event to publish."""
         ctx = AgentContext(
             task_id=step.task_id,
@@ -319,8 +337,9 @@ class AgentActor(Actor):
                 progress.describe(), attempt=progress.attempt, attempts=progress.attempts
             )
 
-        def failed(error: str) -> tuple[str, dict[str, Any]]:
-            return "failed", StepFailure(error=error, usage=meter.usage).model_dump(mode="json")
+        def failed(error: str) -> _Ending:
+            failure = StepFailure(error=error, usage=meter.usage)
+            return "failed", failure.model_dump(mode="json"), failure
 
         try:
             with watch_model_calls(model_call_progress):
@@ -333,7 +352,7 @@ class AgentActor(Actor):
                 )
             # The agent's own account of its tokens when it gives one (it may call models the
             # actor cannot see), else what the actor counted.
-            if output.usage == Usage():
+            if output.usage == NO_USAGE and meter.usage != NO_USAGE:
                 output = output.model_copy(update={"usage": meter.usage})
             if output.error is not None:
                 failure = StepFailure(
@@ -342,7 +361,7 @@ class AgentActor(Actor):
                     artifacts=output.artifacts,
                     usage=output.usage,
                 )
-                return "failed", failure.model_dump(mode="json")
+                return "failed", failure.model_dump(mode="json"), failure
             # Inside the try: an output changed after it was built may no longer dump.
             data = output.model_dump(mode="json")
         except TimeoutError:
@@ -356,7 +375,7 @@ class AgentActor(Actor):
                 "agent {} crashed on step {}", self.agent.name, step.step_id
             )
             return failed(f"{type(exc).__name__}: {exc}")
-        return "completed", data
+        return "completed", data, output
 
     async def _progress(
         self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]
@@ -444,7 +463,7 @@ class AgentActor(Actor):
         else:
             self._paused[key] = (waiting, left)
 
-    async def on_approval_decided(self, event: Event) -> None:
+    def on_approval_decided(self, event: Event) -> None:
         parsed = parse_approval_topic(event.topic)
         awaited = self._awaiting.get((parsed[0], parsed[1])) if parsed is not None else None
         if awaited is None or awaited.event.is_set():
@@ -456,12 +475,12 @@ class AgentActor(Actor):
             return
         awaited.event.set()
 
-    async def on_task_cancel(self, event: Event) -> None:
+    def on_task_cancel(self, event: Event) -> None:
         task_id = task_id_of(event.topic)
         for key in [key for key in self._in_flight if key[0] == task_id]:
             self._cancel(key, _reason(event))
 
-    async def on_step_cancel(self, event: Event) -> None:
+    def on_step_cancel(self, event: Event) -> None:
         parsed = parse_step_topic(event.topic)
         if parsed is not None:
             self._cancel((parsed[0], parsed[1]), _reason(event))

@@ -184,6 +184,7 @@ class Master(Actor):
                     result.model_dump(mode="json"),
                     task_id=run.task_id,
                     causation_id=submitted.id,
+                    attached=result,
                 )
         finally:
             self._runs.pop(run.task_id, None)
@@ -211,24 +212,26 @@ class Master(Actor):
             causation_id=submitted.id,
         )
 
-    # Only what agents report: the master's own step events (queued, skipped...) and progress
-    # would cost it a wake-up each for nothing. ``cancelled`` is both: an agent reports a step
-    # it was told to stop, and the master announces the steps it ends itself, which are
-    # terminal by then and ignored.
-    @handler("task.*.step.*.started")
+    # Only how steps end, as agents report it: the master's own step events (queued,
+    # skipped...) and progress would cost it a call each for nothing, and agents say when a
+    # step started in its ending, so that no ``started`` event is built where nobody else
+    # listens. ``cancelled`` is both: an agent reports a step it was told to stop, and the
+    # master announces the steps it ends itself, which are terminal by then and ignored.
+    # Inline (plain ``def``): bookkeeping that wakes the task's dispatcher at most.
     @handler("task.*.step.*.completed")
     @handler("task.*.step.*.failed")
     @handler("task.*.step.*.cancelled")
-    async def on_step_event(self, event: Event) -> None:
+    def on_step_event(self, event: Event) -> None:
         parsed = parse_step_topic(event.topic)
         if parsed is None:
             return
         task_id, step_id, what = parsed
         run = self._runs.get(task_id)
-        if run is not None and what in ("started", "completed", "failed", "cancelled"):
+        if run is not None and what in ("completed", "failed", "cancelled"):
             run.on_step_event(step_id, what, event)
-            if what != "started":
-                await run.step_ended(step_id)
+            if run.waits_for_approvals(step_id):
+                assert self._tg is not None
+                self._tg.start_soon(run.step_ended, step_id)
 
     @handler("task.*.approval.*.requested")
     async def on_approval_requested(self, event: Event) -> None:
@@ -263,7 +266,7 @@ class Master(Actor):
             await self.bus.reply(event, {"decision": decided.model_dump(mode="json")})
 
     @handler("task.*.cancel")
-    async def on_cancel(self, event: Event) -> None:
+    def on_cancel(self, event: Event) -> None:
         run = self._runs.get(task_id_of(event.topic))
         if run is not None:
             run.cancel(str(event.data.get("reason") or "cancelled"))

@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..models._chat_types import Usage
+from .._trusted import trusted
+from ..models._chat_types import NO_USAGE, Usage
+from ..plans._plan import Step
 from ._approvals import ApprovalRecord
 from ._steps import Artifact
 
@@ -47,6 +49,27 @@ class StepResult(BaseModel):
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+def pending_result(step: Step) -> StepResult:
+    """The result of a step of a checked plan that has not run yet."""
+    return trusted(
+        StepResult,
+        {
+            "id": step.id,
+            "agent": step.agent,
+            "prompt": step.prompt,
+            "depends_on": list(step.depends_on),
+            "status": "pending",
+            "output": "",
+            "error": None,
+            "artifacts": [],
+            "usage": NO_USAGE,
+            "started_at": None,
+            "finished_at": None,
+            "superseded": False,
+        },
+    )
 
 
 class TaskResult(BaseModel):

@@ -23,7 +23,8 @@ import anyio
 from agent_relay.bus import utc_now
 
 from ..plans._plan import Step
-from ._result import StepResult
+from .._trusted import trusted
+from ._result import StepResult, pending_result
 from ._steps import StepInput
 
 
@@ -44,26 +45,36 @@ class StepNode:
     has_token: bool = False
     #: Only while the step waits for a token of a busy agent: what closing it cancels.
     waiting: anyio.CancelScope | None = None
-    _input: dict[str, Any] | None = None
+    _input: StepInput | None = None
+    _input_json: dict[str, Any] | None = None
 
-    def input_json(self) -> dict[str, Any]:
-        """The JSON of the ``StepInput`` a dependent step is given of this one.
+    def input(self) -> StepInput:
+        """The ``StepInput`` a dependent step is given of this one.
 
         Asked only once the step completed, when its result no longer changes, so it is built
-        once and shared by the assignments of all its dependents (events are never changed).
-        Building a ``StepInput`` and dumping it for every dependent instead cost 2-10% more
-        CPU in ``benchmarks/concurrency.py --child relay 300`` (8 x 3 plans, where every step
-        depends on the 8 of the layer above): medians of 4 alternating runs in two sessions
-        of the shared machine, 2.50 s against 2.28 s and 2.22 s against 2.17 s.
+        once and shared by the assignments of all its dependents, as is its JSON (events
+        are never changed). Building and dumping one for every dependent instead cost 2-10%
+        more CPU in ``benchmarks/concurrency.py --child relay 300`` (8 x 3 plans, where every
+        step depends on the 8 of the layer above).
         """
         if self._input is None:
-            self._input = StepInput(
-                step_id=self.step.id,
-                agent=self.step.agent,
-                output=self.result.output,
-                artifacts=self.result.artifacts,
-            ).model_dump(mode="json")
+            result = self.result
+            self._input = trusted(
+                StepInput,
+                {
+                    "step_id": self.step.id,
+                    "agent": self.step.agent,
+                    "output": result.output,
+                    "artifacts": result.artifacts,
+                },
+            )
         return self._input
+
+    def input_json(self) -> dict[str, Any]:
+        """The JSON of :meth:`input`, made once."""
+        if self._input_json is None:
+            self._input_json = self.input().model_dump(mode="json")
+        return self._input_json
 
 
 class StepGraph:
@@ -77,6 +88,7 @@ class StepGraph:
         self._slots = anyio.CapacityLimiter(max_parallel)
         self._on_change = on_change
         self._nodes: dict[str, StepNode] = {}
+        self._open = 0
         self._awaited: dict[str, list[StepNode]] = {}  # by the id they named before it came
         self._ready: deque[StepNode] = deque()
         #: Outcomes the master decided without an agent (skips), still to be published.
@@ -85,7 +97,7 @@ class StepGraph:
     @property
     def open(self) -> int:
         """How many steps were added and are not finished."""
-        return sum(not node.finished for node in self._nodes.values())
+        return self._open
 
     def __iter__(self) -> Iterator[StepNode]:
         return iter(self._nodes.values())
@@ -96,20 +108,17 @@ class StepGraph:
     def get(self, step_id: str) -> StepNode | None:
         return self._nodes.get(step_id)
 
-    def inputs_json(self, node: StepNode) -> list[dict[str, Any]]:
-        """The JSON of the ``StepInput`` of each of the step's dependencies."""
-        return [self._nodes[d].input_json() for d in node.step.depends_on]
+    def dependencies(self, node: StepNode) -> list[StepNode]:
+        """The step's dependencies, in the order the plan names them."""
+        nodes = self._nodes
+        return [nodes[d] for d in node.step.depends_on]
 
     def add(self, step: Step) -> StepNode:
         """Record a step that arrived, linked to its dependencies: ready when it waits for
         nothing, skipped when one of them already failed. Its id must be new."""
-        node = StepNode(
-            step=step,
-            result=StepResult(
-                id=step.id, agent=step.agent, prompt=step.prompt, depends_on=list(step.depends_on)
-            ),
-        )
+        node = StepNode(step=step, result=pending_result(step))
         self._nodes[step.id] = node
+        self._open += 1
         broken: str | None = None
         for dep_id in step.depends_on:
             dep = self._nodes.get(dep_id)
@@ -201,6 +210,7 @@ class StepGraph:
         if node.finished:
             return
         node.finished = True
+        self._open -= 1
         if node.has_slot:
             node.has_slot = False
             self._slots.release_on_behalf_of(node)

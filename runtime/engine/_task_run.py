@@ -23,6 +23,7 @@ import itertools
 import math
 from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner, PlanningError
 from ..plans._prompt import task_with_inputs
 from ..plans._step_reader import RejectedStep
+from .._trusted import trusted
 from ._approval_desk import ApprovalDesk, ApprovalHandler
 from ._approvals import ApprovalDecision, ApprovalError, ApprovalRequest, Decision
 from ._checkpoint import TaskCheckpoint
@@ -109,6 +111,18 @@ class TaskRun:
         self._planning_task = task_with_inputs(task, inputs or [])
         self._read_only = top_level_names(inputs or [])
         self._agents = agent_limiters  # by agent name: which agents run
+        # What every step's assignment carries from the task and its settings (all valid).
+        self._assignment_fields: dict[str, Any] = {
+            "task": task,
+            "timeout_s": settings.step_timeout_s,
+            "workspace": str(workspace),
+            "allow_code_execution": settings.allow_code_execution,
+            "unconfined_code_execution": settings.unconfined_code_execution,
+            "read_only": self._read_only,
+            "approve_tools": settings.approve_tools,
+            "approval_timeout_s": settings.approval_timeout_s,
+            "on_approval_expiry": settings.on_approval_expiry,
+        }
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
         # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
         self._deadlines: list[tuple[float, int, StepNode]] = []
@@ -197,13 +211,16 @@ class TaskRun:
                 )
             return
         result = node.result
-        if what == "started":
-            result.status = "running"
-            result.started_at = result.started_at or event.time
-            return
         if what == "completed":
+            # The agent's own output when it ran in this process (see ``Event.attached``);
+            # validated when it came over a network.
+            attached = event.attached
             try:
-                output = StepOutput.model_validate(event.data)
+                output = (
+                    attached
+                    if isinstance(attached, StepOutput)
+                    else StepOutput.model_validate(event.data)
+                )
             except ValidationError as exc:
                 result.status, result.error = "failed", f"agent sent an unreadable result: {exc}"
             else:
@@ -218,8 +235,13 @@ class TaskRun:
                 )
         elif what in ("failed", "cancelled"):
             result.status = "failed" if what == "failed" else "cancelled"
+            attached = event.attached
             try:
-                failure = StepFailure.model_validate(event.data)
+                failure = (
+                    attached
+                    if isinstance(attached, StepFailure)
+                    else StepFailure.model_validate(event.data)
+                )
             except ValidationError:
                 # Only the reason, if that much is readable: a report must not be lost.
                 fallback = "the agent failed without a message" if what == "failed" else what
@@ -234,7 +256,7 @@ class TaskRun:
         else:
             return
         result.finished_at = event.time
-        result.started_at = result.started_at or event.time
+        result.started_at = result.started_at or _started_at(event)
         self._settle(node)
 
     def _settle(self, node: StepNode) -> None:
@@ -499,10 +521,14 @@ class TaskRun:
         """Raises ``ApprovalError`` (see ``ApprovalDesk.decide``)."""
         return await self.approvals.decide(approval_id, decision)
 
+    def waits_for_approvals(self, step_id: str) -> bool:
+        """Whether approvals asked for this step are still pending (see ``step_ended``)."""
+        return bool(self.approvals.pending) and step_id in self.approvals.pending_steps()
+
     async def step_ended(self, step_id: str) -> None:
         """After an agent's report: a step that ended needs none of its approvals any more."""
         node = self._graph.get(step_id)
-        if node is not None and node.finished and step_id in self.approvals.pending_steps():
+        if node is not None and node.finished and self.waits_for_approvals(step_id):
             ended = node.result
             why = f": {ended.error}" if ended.error else ""
             await self.approvals.withdraw(
@@ -616,30 +642,31 @@ class TaskRun:
         timeout = self._settings.step_timeout_s
         if timeout:
             self._arm(node, timeout)
-        assignment = StepAssignment(
-            task_id=self.task_id,
-            step_id=step.id,
-            agent=step.agent,
-            prompt=step.prompt,
-            task=self.task,
-            timeout_s=timeout,
-            workspace=str(self._workspace),
-            allow_code_execution=self._settings.allow_code_execution,
-            unconfined_code_execution=self._settings.unconfined_code_execution,
-            read_only=self._read_only,
-            approve_tools=self._settings.approve_tools,
-            approval_timeout_s=self._settings.approval_timeout_s,
-            on_approval_expiry=self._settings.on_approval_expiry,
-        ).model_dump(mode="json")
-        # The inputs are the dumps of ``StepInput`` models too, made once per dependency.
-        assignment["inputs"] = self._graph.inputs_json(node)
+        # Built from the plan's checked step and the task's settings, not validated again;
+        # the agent of an in-process bus takes the model attached, one elsewhere validates
+        # the event's data (see ``Event.attached``).
+        deps = self._graph.dependencies(node)
+        fields = {
+            "task_id": self.task_id,
+            "step_id": step.id,
+            "agent": step.agent,
+            "prompt": step.prompt,
+            **self._assignment_fields,
+        }
+        assignment = trusted(StepAssignment, {**fields, "inputs": [d.input() for d in deps]})
+        data = {**fields, "inputs": [d.input_json() for d in deps]}
         node.result.status = "queued"
         await self._emit_step(step.id, "queued", {"agent": step.agent})
         topic = agent_steps_topic(step.agent)
         # The task's trace context goes with the step, so the agent's span joins the trace.
         context = _tracing.trace_context()
         event = Event.unvalidated(
-            topic, "step.assigned", assignment, task_id=self.task_id, metadata=context
+            topic,
+            "step.assigned",
+            data,
+            task_id=self.task_id,
+            metadata=context,
+            attached=assignment,
         )
         if self._work_queue is None:
             await self._bus.publish(event)
@@ -735,9 +762,10 @@ class TaskRun:
     # its own messages, the JSON of validated models), so they skip the bus's data check.
 
     async def _emit_step(self, step_id: str, what: str, data: dict[str, Any]) -> None:
-        await self._bus.emit_unvalidated(
-            step_topic(self.task_id, step_id, what), f"step.{what}", data, task_id=self.task_id
-        )
+        topic = step_topic(self.task_id, step_id, what)
+        # Only observers read these (the master's own verdicts): none, no event.
+        if self._bus.has_subscribers(topic):
+            await self._bus.emit_unvalidated(topic, f"step.{what}", data, task_id=self.task_id)
 
     async def _emit_resumed(self, *, planned_again: bool) -> None:
         await self._bus.emit_unvalidated(
@@ -760,6 +788,21 @@ class TaskRun:
 
 def _spawn(tg: anyio.abc.TaskGroup, function: Callable[[], Coroutine[Any, Any, None]]) -> None:
     tg.start_soon(function)
+
+
+def _started_at(ending: Event) -> datetime:
+    """When the step started, as its agent's ending says (``started_at``, ISO 8601 with a
+    zone); the ending's own time when it does not say, or not readably (an older relay's
+    agent, a step the queue gave up on)."""
+    value = ending.data.get("started_at")
+    if isinstance(value, str):
+        try:
+            started = datetime.fromisoformat(value)
+        except ValueError:
+            return ending.time
+        if started.tzinfo is not None and started <= ending.time:
+            return started.astimezone(UTC)
+    return ending.time
 
 
 def _error_kind(exc: RelayError) -> str:

@@ -47,6 +47,10 @@ class Usage(BaseModel):
         )
 
 
+#: No tokens, no calls: the usage a step starts with (``Usage`` is frozen, so one is shared).
+NO_USAGE = Usage()
+
+
 class ChatToolCall(BaseModel):
     """One function call the model asks for. ``arguments`` is the raw JSON text the model wrote:
     it is untrusted and is validated only by the tool that receives it.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -11,6 +13,7 @@ from conftest import OpenBus
 
 from agent_relay.bus import (
     ERRORS_TOPIC,
+    Subscription,
     Actor,
     Bus,
     BusConfigError,
@@ -220,8 +223,15 @@ async def test_a_failing_error_handler_does_not_loop(open_bus: OpenBus) -> None:
 
 
 class PublishesResults(Actor):
+    def __init__(self, bus: Bus, name: str) -> None:
+        super().__init__(bus, name=name)
+        self.started = anyio.Event()
+        self.gate = anyio.Event()
+
     @handler("in")
     async def on_in(self, event: Event) -> None:
+        self.started.set()
+        await self.gate.wait()
         await self.bus.emit("out", "t")
 
 
@@ -233,11 +243,9 @@ async def test_handlers_failing_because_the_bus_closed_only_warn(open_bus: OpenB
             async with anyio.create_task_group() as tg:
                 await tg.start(actor.run)
                 await bus.emit("in", "t")
-                # In the actor's buffer before the close (over NATS the delivery comes back
-                # from the server a moment after the publish is confirmed).
-                while bus.stats().delivered < 1:
-                    await anyio.sleep(0.01)
-                await bus.aclose()  # the handler runs after this and cannot publish
+                await actor.started.wait()
+                await bus.aclose()  # the handler goes on after this and cannot publish
+                actor.gate.set()
     assert len(logs) == 1
     # A NATS publish may already be on its way when the bus closes: "was closed while".
     assert re.search(
@@ -320,11 +328,12 @@ async def test_handlers_are_inherited_and_can_be_stacked(open_bus: OpenBus) -> N
 async def test_bad_handlers_and_actors_are_refused_clearly(open_bus: OpenBus) -> None:
     with pytest.raises(InvalidTopicError, match="empty token"):
         handler("a..b")
-    with pytest.raises(TypeError, match="needs an async def method"):
+    with pytest.raises(TypeError, match="needs a def or async def method"):
 
-        class Sync(Actor):
+        class Generating(Actor):
             @handler("a")  # type: ignore[type-var]
-            def on_a(self, event: Event) -> None: ...
+            def on_a(self, event: Event) -> Iterator[None]:
+                yield None
 
     class Empty(Actor):
         pass
@@ -388,3 +397,118 @@ async def test_bound_handlers_have_their_own_pool_and_are_not_starved(open_bus: 
             worker.bind("x", worker.on_control)
         worker.release.set()
         worker.stop()
+
+
+class Inline(Actor):
+    """A plain ``def`` handler: called as each event is buffered, in order, with no task."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus, concurrency=10_000, name="inline")
+        self.seen: list[tuple[str, asyncio.Task[object] | None]] = []
+
+    @handler("note.*")
+    def on_note(self, event: Event) -> None:
+        if event.data.get("boom"):
+            raise ValueError("a bad note")
+        self.seen.append((event.topic, asyncio.current_task()))
+
+
+async def test_an_inline_handler_runs_in_order_and_its_failures_are_reported(
+    open_bus: OpenBus,
+) -> None:
+    async with open_bus() as bus, bus.subscribe(ERRORS_TOPIC) as errors:
+        actor = Inline(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                for n in range(5):
+                    await bus.emit(f"note.n{n}", "note")
+                await bus.emit("note.bad", "note", {"boom": True})
+                failure = await errors.receive()
+                while len(actor.seen) < 5:
+                    await anyio.wait_all_tasks_blocked()
+                actor.stop()
+        assert [topic for topic, _ in actor.seen] == [f"note.n{n}" for n in range(5)]
+        assert failure.data["error_type"] == "ValueError"
+        assert failure.data["handler"] == "on_note"
+        assert not actor.is_running
+
+
+@pytest.mark.memory_only("the in-memory bus calls inline handlers from publish itself")
+async def test_idle_actors_hold_no_tasks_whatever_their_concurrency(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
+        big, small = Recorder(bus, concurrency=10_000, name="big"), Inline(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                before = len(asyncio.all_tasks())
+                await tg.start(big.run)
+                await tg.start(small.run)
+                # One task each for run() itself: no worker waits per unit of concurrency.
+                assert len(asyncio.all_tasks()) - before == 2
+                publisher = asyncio.current_task()
+                await bus.emit("note.x", "note")
+                assert small.seen == [("note.x", publisher)]  # called within publish
+                for n in range(50):
+                    await bus.emit("greet.x", "g", {"n": n})
+                await anyio.wait_all_tasks_blocked()
+                assert [e.data["n"] for e in big.seen] == list(range(50))
+                assert len(asyncio.all_tasks()) - before == 2  # the per-event tasks ended
+                big.stop()
+                small.stop()
+
+
+class _OpaqueSubscription(Subscription):
+    """A subscription that cannot call an actor back: the actor must wait on it instead."""
+
+    def __init__(self, inner: Subscription) -> None:
+        self.inner = inner
+
+    @property
+    def pattern(self) -> str:
+        return self.inner.pattern
+
+    @property
+    def queue(self) -> str | None:
+        return self.inner.queue
+
+    async def receive(self) -> Event:
+        return await self.inner.receive()
+
+    def receive_nowait(self) -> Event:
+        return self.inner.receive_nowait()
+
+    def unsubscribe(self) -> None:
+        self.inner.unsubscribe()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def stats(self):  # type: ignore[no-untyped-def]
+        return self.inner.stats()
+
+
+class _OpaqueBus(InMemoryBus):
+    def subscribe(self, pattern: str, queue: str | None = None, **options: object):  # type: ignore[no-untyped-def,override]
+        return _OpaqueSubscription(super().subscribe(pattern, queue, **options))  # type: ignore[arg-type]
+
+
+async def test_an_actor_on_another_kind_of_subscription_keeps_its_limit() -> None:
+    async with _OpaqueBus() as bus:
+        gated, inline = Gated(bus, concurrency=2), Inline(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(gated.run)
+                await tg.start(inline.run)
+                for _ in range(5):
+                    await bus.emit("work.a", "t")
+                await bus.emit("note.a", "note")
+                while gated.in_flight < 2 or not inline.seen:
+                    await anyio.wait_all_tasks_blocked()
+                assert gated.in_flight == 2
+                gated.gate.set()
+                while gated.done < 5:
+                    await anyio.wait_all_tasks_blocked()
+                gated.stop()
+                inline.stop()
+        assert gated.most_running == 2
+        assert [topic for topic, _ in inline.seen] == ["note.a"]
