@@ -92,9 +92,7 @@ def handler(
 
     def decorate(method: HandlerMethod) -> HandlerMethod:
         # Kept in a variable: the check would otherwise narrow ``method``'s type.
-        generator: bool = inspect.isgeneratorfunction(method) or inspect.isasyncgenfunction(
-            method
-        )
+        generator: bool = inspect.isgeneratorfunction(method) or inspect.isasyncgenfunction(method)
         if generator or not callable(method):
             raise TypeError(
                 f"@handler({pattern!r}) needs a def or async def method, not {method!r}"
@@ -451,6 +449,7 @@ class _Bound:
 
 def _is_async(method: object) -> bool:
     function = getattr(method, "func", method)  # a functools.partial's function
+    # An object with an ``async def __call__`` is awaited like an async function.
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)
+        type(function).__call__
     )

@@ -146,10 +146,8 @@ class Event(BaseModel):
         validating ``data`` again (say, the step a master dumped into an assignment). None
         for events that came over a network, from JSON, or without one. Never part of the
         event's JSON, equality or copies."""
-        try:
-            return self._attached
-        except AttributeError:
-            return None
+        attached: object = getattr(self, "_attached", None)
+        return attached
 
     def to_json(self) -> bytes:
         """Serialize to compact JSON bytes (what a network transport sends).

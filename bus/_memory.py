@@ -88,8 +88,7 @@ class InMemoryBus(Bus):
         return self._routes.resolve(topic) if targets is None else targets
 
     def has_subscribers(self, topic: str) -> bool:
-        targets = self._routes.cache.get(topic)
-        return bool(self._routes.resolve(topic) if targets is None else targets)
+        return self._routes.has_targets(topic)
 
     async def _offer_when_room(self, target: Target, event: Event) -> None:
         self._blocked_publishers += 1

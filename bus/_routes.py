@@ -93,11 +93,24 @@ class RouteTable:
     def resolve(self, topic: str) -> tuple[Target, ...]:
         """The targets of ``topic``, computed and cached: those of exact patterns first, then
         those of wildcard patterns in the order they subscribed."""
+        wild = self._wild(topic)
+        exact = self._exact.get(topic)
+        resolved = (*exact, *wild) if exact else wild
+        _bounded_put(self.cache, topic, resolved, self._cache_size)
+        return resolved
+
+    def has_targets(self, topic: str) -> bool:
+        """Whether ``topic`` has any target, without caching the topic itself (asked of
+        topics that are then mostly not published)."""
+        return bool(self.cache.get(topic) or self._exact.get(topic) or self._wild(topic))
+
+    def _wild(self, topic: str) -> tuple[Target, ...]:
+        """The targets of the wildcard patterns ``topic`` matches, cached by its shape."""
         tokens = topic.split(".")
         literals = self._literals
         known = len(literals)
         # "" is never a token (the grammar has no empty ones), so it stands for "any other".
-        shape = tuple(t if i < known and t in literals[i] else "" for i, t in enumerate(tokens))
+        shape = tuple([t if i < known and t in literals[i] else "" for i, t in enumerate(tokens)])
         wild = self._shapes.get(shape)
         if wild is None:
             found: list[tuple[int, Target]] = []
@@ -106,10 +119,7 @@ class RouteTable:
                 found.sort(key=_first)
             wild = tuple(t for _, t in found)
             _bounded_put(self._shapes, shape, wild, self._cache_size)
-        exact = self._exact.get(topic)
-        resolved = (*exact, *wild) if exact else wild
-        _bounded_put(self.cache, topic, resolved, self._cache_size)
-        return resolved
+        return wild
 
     def _wildcards_changed(self) -> None:
         """Forget every cached match and note the literals of the patterns now subscribed."""

@@ -519,7 +519,8 @@ class Runtime:
         """Start the actor that routes every task event to the handles that keep them, once,
         and return when it is subscribed."""
         if self._keeper is None:
-            assert self._watcher is not None and self._tg is not None
+            assert self._watcher is not None
+            assert self._tg is not None
             self._keeper = keeper = _EventKeeper(self._watcher)
             self._keeper_ready = anyio.Event()
             await self._tg.start(keeper.run)

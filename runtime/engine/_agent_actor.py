@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -265,20 +265,22 @@ class AgentActor(Actor):
         # times out or is cancelled still reports the tokens it spent.
         meter = MeteredModel(self.model)
         self._in_flight[key] = scope
-        started_at = utc_now()
         try:
-            # For observers only (the master learns when the step started from its ending):
-            # no event when nobody listens. Not shielded: only stopping the actor can cancel
-            # this, and then no step runs.
+            # For observers only (the master learns when the step started from its ending,
+            # which carries this event's time): no event when nobody listens. Not shielded:
+            # only stopping the actor can cancel this, and then no step runs.
             started = step_topic(step.task_id, step.step_id, "started")
             if self.bus.has_subscribers(started):
-                await self.bus.emit_unvalidated(
+                started_event = await self.bus.emit_unvalidated(
                     started,
                     "step.started",
                     {"agent": self.agent.name, "worker": self.name},
                     task_id=step.task_id,
                     causation_id=cause,
                 )
+                started_at = started_event.time
+            else:
+                started_at = utc_now()
             ended: _Ending | None = None
             names = self.agent.name, step.task_id, step.step_id
             with scope, _tracing.step_span(event.metadata, *names) as span:
@@ -324,7 +326,7 @@ class AgentActor(Actor):
         ctx = AgentContext(
             task_id=step.task_id,
             step_id=step.step_id,
-            workspace=Path(step.workspace),
+            workspace=_workspace_path(step.workspace),
             model=meter,
             _progress=partial(self._progress, step, cause),
             _approve=partial(self._approve, step),
@@ -332,18 +334,19 @@ class AgentActor(Actor):
             mcp=self.mcp,
         )
 
-        async def model_call_progress(progress: ModelCallProgress) -> None:
-            await ctx.progress(
-                progress.describe(), attempt=progress.attempt, attempts=progress.attempts
-            )
-
         def failed(error: str) -> _Ending:
             failure = StepFailure(error=error, usage=meter.usage)
             return "failed", failure.model_dump(mode="json"), failure
 
         try:
-            with watch_model_calls(model_call_progress):
-                async with step_text(partial(self._delta, step, cause), self.deltas):
+            with watch_model_calls(partial(_report_model_call, ctx)):
+                # Deltas are for observers only: none are made when nobody listens.
+                if self.deltas.enabled and self.bus.has_subscribers(
+                    step_topic(step.task_id, step.step_id, "delta")
+                ):
+                    async with step_text(partial(self._delta, step, cause), self.deltas):
+                        output = await self.agent.run_step(step, ctx)
+                else:
                     output = await self.agent.run_step(step, ctx)
             if not isinstance(output, StepOutput):
                 return failed(
@@ -352,7 +355,7 @@ class AgentActor(Actor):
                 )
             # The agent's own account of its tokens when it gives one (it may call models the
             # actor cannot see), else what the actor counted.
-            if output.usage == NO_USAGE and meter.usage != NO_USAGE:
+            if meter.usage is not NO_USAGE and output.usage == NO_USAGE:
                 output = output.model_copy(update={"usage": meter.usage})
             if output.error is not None:
                 failure = StepFailure(
@@ -380,7 +383,9 @@ class AgentActor(Actor):
     async def _progress(
         self, step: StepAssignment, cause: str, message: str, data: dict[str, Any]
     ) -> None:
-        await self._emit(step, "progress", {"message": message, **data}, cause)
+        # For observers only: nothing is built when nobody listens.
+        if self.bus.has_subscribers(step_topic(step.task_id, step.step_id, "progress")):
+            await self._emit(step, "progress", {"message": message, **data}, cause)
 
     async def _delta(self, step: StepAssignment, cause: str, data: dict[str, Any]) -> None:
         # Built by StepText from its own str and int values: nothing to validate.
@@ -550,6 +555,14 @@ class _Awaited:
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.decision: ApprovalDecision | None = None
+
+
+#: The ``Path`` of a task's workspace, made once for the steps of a task rather than each.
+_workspace_path = lru_cache(maxsize=1024)(Path)
+
+
+async def _report_model_call(ctx: AgentContext, progress: ModelCallProgress) -> None:
+    await ctx.progress(progress.describe(), attempt=progress.attempt, attempts=progress.attempts)
 
 
 def _reason(event: Event) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .. import _tracing
 from ..models._chat_model import ChatModel, StreamAccumulator
 from ..models._chat_types import (
+    NO_USAGE,
     ChatDelta,
     ChatMessage,
     ChatResponse,
@@ -48,8 +49,8 @@ class MeteredModel(ChatModel):
 
     @property
     def usage(self) -> Usage:
-        """The tokens of every call made so far, summed."""
-        return Usage.total(self._calls)
+        """The tokens of every call made so far, summed (``NO_USAGE`` itself before any)."""
+        return Usage.total(self._calls) if self._calls else NO_USAGE
 
     def add(self, usage: Usage) -> None:
         """Count ``usage`` of calls made around the meter (a remote backend's run, which

@@ -59,7 +59,8 @@ def pending_result(step: Step) -> StepResult:
             "id": step.id,
             "agent": step.agent,
             "prompt": step.prompt,
-            "depends_on": list(step.depends_on),
+            # The step's own list: a step is frozen, and the result outlives it.
+            "depends_on": step.depends_on,
             "status": "pending",
             "output": "",
             "error": None,

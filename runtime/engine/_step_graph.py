@@ -22,8 +22,8 @@ import anyio
 
 from agent_relay.bus import utc_now
 
-from ..plans._plan import Step
 from .._trusted import trusted
+from ..plans._plan import Step
 from ._result import StepResult, pending_result
 from ._steps import StepInput
 

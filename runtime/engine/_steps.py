@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from ..models._chat_types import Usage
+from ..models._chat_types import NO_USAGE, Usage
 
 ArtifactKind = Literal["file", "image", "url", "code"]
 
@@ -94,7 +94,7 @@ class StepOutput(BaseModel):
 
     output: str
     artifacts: list[Artifact] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
+    usage: Usage = NO_USAGE  # frozen: one shared
     metadata: dict[str, Any] = Field(default_factory=dict)
     outcome: StepOutcome = "completed"
     reason: str | None = Field(default=None, description="why the outcome is not completed")
@@ -122,4 +122,4 @@ class StepFailure(BaseModel):
     error: str
     output: str = ""
     artifacts: list[Artifact] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
+    usage: Usage = NO_USAGE  # frozen: one shared

@@ -22,8 +22,8 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Coroutine, Mapping
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from .. import _tracing
 from .._errors import ModelError, RelayError
 from .._inputs import InputFile, top_level_names
 from .._settings import RuntimeSettings
+from .._trusted import trusted
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
@@ -45,7 +46,6 @@ from ..plans._plan import PlanError, Step
 from ..plans._planner import Planner, PlanningError
 from ..plans._prompt import task_with_inputs
 from ..plans._step_reader import RejectedStep
-from .._trusted import trusted
 from ._approval_desk import ApprovalDesk, ApprovalHandler
 from ._approvals import ApprovalDecision, ApprovalError, ApprovalRequest, Decision
 from ._checkpoint import TaskCheckpoint
@@ -777,8 +777,11 @@ class TaskRun:
 
     async def _emit_plan(self, *, complete: bool) -> None:
         self._plan_event_due = False
+        topic = task_topic(self.task_id, "plan")
+        if not self._bus.has_subscribers(topic):
+            return  # for observers only
         await self._bus.emit_unvalidated(
-            task_topic(self.task_id, "plan"),
+            topic,
             "task.plan",
             # A copy: the list grows as more steps arrive, and an event never changes.
             {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},

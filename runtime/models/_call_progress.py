@@ -10,8 +10,7 @@ watcher into the tasks a caller starts, so an agent's assistant run reports to i
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -52,15 +51,21 @@ ModelCallWatcher = Callable[[ModelCallProgress], Awaitable[None]]
 _watcher: ContextVar[ModelCallWatcher | None] = ContextVar("relay_model_call_watcher", default=None)
 
 
-@contextmanager
-def watch_model_calls(watcher: ModelCallWatcher) -> Iterator[None]:
+class watch_model_calls:
     """Send the progress of every model call made in this context (and in tasks started from
-    it) to ``watcher``, until the block ends."""
-    token = _watcher.set(watcher)
-    try:
-        yield
-    finally:
-        _watcher.reset(token)
+    it) to ``watcher``, until the block ends. (A class rather than a generator: every step
+    enters one, and this is one object instead of two.)"""
+
+    __slots__ = ("_token", "_watcher")
+
+    def __init__(self, watcher: ModelCallWatcher) -> None:
+        self._watcher = watcher
+
+    def __enter__(self) -> None:
+        self._token = _watcher.set(self._watcher)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _watcher.reset(self._token)
 
 
 async def report_progress(progress: ModelCallProgress) -> None:

@@ -32,11 +32,11 @@ from agent_relay.bus import one_line
 from .._errors import ModelError, RelayError
 from ..models._call_progress import backoff_s
 from ..models._chat_model import ChatModel
-from ..models._chat_types import ChatMessage, Usage
+from ..models._chat_types import ChatMessage, ResponseFormat, Usage
 from ._plan import Plan, PlanError, PlanLimits, Step
 from ._prompt import (
     plan_response_format,
-    planning_messages,
+    planning_system_prompt,
     remainder_messages,
     repair_messages,
     replan_messages,
@@ -148,6 +148,11 @@ class Planner:
         self.agents = dict(agents)
         self.limits = limits
         self.max_repairs = max_repairs
+        # Made once and shared with the copies tasks plan through (same agents; a task's own
+        # limits are a key of the prompts): every task asked for them anew, about a tenth
+        # of a one-step task's CPU.
+        self._prompts: dict[PlanLimits, str] = {}
+        self._response_format: ResponseFormat | None = None
         # A planning call that failed transiently mid-stream, before any step was handed
         # out, is asked again as the model would retry a call that failed before its first
         # byte: as often as the model's own max_retries allows (a model without the setting
@@ -166,7 +171,12 @@ class Planner:
         """
         # The schema travels as the response format; a model whose endpoint lacks structured
         # output puts it into the prompt itself.
-        messages = planning_messages(task, self.agents, self.limits, include_schema_in_prompt=False)
+        system = self._prompts.get(self.limits)
+        if system is None:
+            system = self._prompts[self.limits] = planning_system_prompt(
+                self.agents, self.limits, include_schema_in_prompt=False
+            )
+        messages = [ChatMessage.system(system), ChatMessage.user(task)]
         return await self._attempts(messages, on_step, on_reject)
 
     async def replan(
@@ -266,7 +276,8 @@ class Planner:
                 # nothing is left to repair: the task says so rather than claim completion.
                 broke = call.cut or call.failed
                 return PlanOutcome(
-                    plan=Plan(steps=[*kept.values(), *new.steps]),
+                    # Checked whole by ``finish`` (the new steps with those kept): not again.
+                    plan=Plan.model_construct(steps=[*kept.values(), *new.steps]),
                     usage=Usage.total(calls),
                     attempts=attempt,
                     call_usage=calls,
@@ -321,7 +332,9 @@ class Planner:
         return call
 
     async def _stream(self, messages: list[ChatMessage], call: _Attempt, on_step: StepSink) -> None:
-        response_format = plan_response_format(self.agents)
+        response_format = self._response_format
+        if response_format is None:
+            response_format = self._response_format = plan_response_format(self.agents)
         refusal: list[str] = []
         async for delta in self.model.stream(messages, response_format=response_format):
             if delta.usage is not None:

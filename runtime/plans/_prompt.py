@@ -75,8 +75,17 @@ def planning_messages(
 ) -> list[ChatMessage]:
     """The conversation that asks for a plan: rules and agents in the system prompt, the task
     as the user's message. ``agents`` maps each name to a one-line description."""
-    system = _system_prompt(agents, limits, include_schema_in_prompt)
+    system = planning_system_prompt(
+        agents, limits, include_schema_in_prompt=include_schema_in_prompt
+    )
     return [ChatMessage.system(system), ChatMessage.user(task)]
+
+
+def planning_system_prompt(
+    agents: Mapping[str, str], limits: PlanLimits, *, include_schema_in_prompt: bool
+) -> str:
+    """The system prompt of ``planning_messages``: the same for every task of a planner."""
+    return _system_prompt(agents, limits, include_schema_in_prompt)
 
 
 def repair_messages(

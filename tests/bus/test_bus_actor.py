@@ -13,7 +13,6 @@ from conftest import OpenBus
 
 from agent_relay.bus import (
     ERRORS_TOPIC,
-    Subscription,
     Actor,
     Bus,
     BusConfigError,
@@ -21,6 +20,7 @@ from agent_relay.bus import (
     Event,
     InMemoryBus,
     InvalidTopicError,
+    Subscription,
     handler,
 )
 

@@ -7,7 +7,7 @@ import pytest
 from bus_test_helpers import captured_logs
 from conftest import OpenBus
 
-from agent_relay.bus import BusConfigError, Event, InvalidTopicError, Subscription
+from agent_relay.bus import BusConfigError, Event, InMemoryBus, InvalidTopicError, Subscription
 
 # Marked here too (not only by the conftest hook) so parametrized tests keep their parameters.
 pytestmark = pytest.mark.anyio
@@ -228,3 +228,21 @@ async def test_receive_nowait_never_waits(open_bus: OpenBus) -> None:
         subscription.receive_nowait()  # still buffered
         with pytest.raises(anyio.EndOfStream):
             subscription.receive_nowait()
+
+
+async def test_has_subscribers_says_whether_a_topic_reaches_anyone(open_bus: OpenBus) -> None:
+    async with open_bus() as bus:
+        if not isinstance(bus, InMemoryBus):
+            # Subscribers of a network bus may be in other processes: it cannot tell.
+            assert bus.has_subscribers("task.t1.step.s1.started")
+            return
+        assert not bus.has_subscribers("task.t1.step.s1.started")
+        async with bus.subscribe("task.*.step.*.completed"):
+            assert not bus.has_subscribers("task.t1.step.s1.started")
+            assert bus.has_subscribers("task.t1.step.s1.completed")
+            async with bus.subscribe("task.t1.step.s1.started"):
+                assert bus.has_subscribers("task.t1.step.s1.started")
+                assert not bus.has_subscribers("task.t2.step.s1.started")
+            async with bus.subscribe("task.>", queue="watchers"):
+                assert bus.has_subscribers("task.t2.step.s1.started")
+        assert not bus.has_subscribers("task.t1.step.s1.completed")
