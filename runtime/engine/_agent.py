@@ -33,7 +33,7 @@ ApproveCallback = Callable[
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentContext:
     """What the runtime hands an agent for one step.
 

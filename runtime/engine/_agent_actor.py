@@ -334,10 +334,6 @@ class AgentActor(Actor):
             mcp=self.mcp,
         )
 
-        def failed(error: str) -> _Ending:
-            failure = StepFailure(error=error, usage=meter.usage)
-            return "failed", failure.model_dump(mode="json"), failure
-
         try:
             with watch_model_calls(partial(_report_model_call, ctx)):
                 # Deltas are for observers only: none are made when nobody listens.
@@ -349,9 +345,10 @@ class AgentActor(Actor):
                 else:
                     output = await self.agent.run_step(step, ctx)
             if not isinstance(output, StepOutput):
-                return failed(
+                return _failed(
+                    meter,
                     f"agent {self.agent.name!r} returned a {type(output).__name__}, "
-                    "not a StepOutput"
+                    "not a StepOutput",
                 )
             # The agent's own account of its tokens when it gives one (it may call models the
             # actor cannot see), else what the actor counted.
@@ -368,16 +365,16 @@ class AgentActor(Actor):
             # Inside the try: an output changed after it was built may no longer dump.
             data = output.model_dump(mode="json")
         except TimeoutError:
-            return failed(f"timed out after {step.timeout_s:g}s")
+            return _failed(meter, f"timed out after {step.timeout_s:g}s")
         except RelayError as exc:
-            return failed(str(exc))
+            return _failed(meter, str(exc))
         except Exception as exc:
             # An agent bug must not take the actor down; the step says what happened and the
             # traceback goes to the log.
             logger.opt(exception=exc).error(
                 "agent {} crashed on step {}", self.agent.name, step.step_id
             )
-            return failed(f"{type(exc).__name__}: {exc}")
+            return _failed(meter, f"{type(exc).__name__}: {exc}")
         return "completed", data, output
 
     async def _progress(
@@ -555,6 +552,11 @@ class _Awaited:
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.decision: ApprovalDecision | None = None
+
+
+def _failed(meter: MeteredModel, error: str) -> _Ending:
+    failure = StepFailure(error=error, usage=meter.usage)
+    return "failed", failure.model_dump(mode="json"), failure
 
 
 #: The ``Path`` of a task's workspace, made once for the steps of a task rather than each.
