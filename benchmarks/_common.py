@@ -129,7 +129,8 @@ def scripted_runtime(
     """A runtime whose planner answers every task with ``plan`` at once (one chunk), and one
     sleep agent that takes up to ``agent_concurrency`` steps at a time; ``overrides`` go to
     the settings."""
-    model = ScriptedModel(lambda messages, tools: plan, chunk_size=len(plan) + 1)
+    # keep_calls=0: it stands in for a remote endpoint, which keeps nothing in this process.
+    model = ScriptedModel(lambda messages, tools: plan, chunk_size=len(plan) + 1, keep_calls=0)
     return Runtime(
         model=model,
         agents=[SleepAgent(latency, agent_concurrency)],

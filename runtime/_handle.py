@@ -49,14 +49,14 @@ class TaskHandle:
         self._cancel = cancel
         self._decide = decide
         self._approvals: dict[str, ApprovalRecord] = {}
-        self._approvals_changed = anyio.Event()
         # Off for a caller that only wants the result (``Runtime.run``): then ``events()``
         # yields nothing, and a busy runtime does not hold every event of every task.
         self._keep_events = keep_events
         self._events: deque[Event] = deque()
         self._dropped = 0
-        self._changed = anyio.Event()
-        self._done = anyio.Event()
+        # Set when anything changes (an event, an approval, the result), for whoever waits:
+        # made by the first waiter, so that a task nobody waits on costs none.
+        self._changed: anyio.Event | None = None
         self._result: TaskResult | None = None
 
     def __repr__(self) -> str:
@@ -70,7 +70,7 @@ class TaskHandle:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._result is not None
 
     @property
     def dropped_events(self) -> int:
@@ -88,9 +88,7 @@ class TaskHandle:
                         "task {}: event backlog full, dropping oldest events", self.task_id
                     )
             self._events.append(event)
-            # The reader makes a fresh Event before it waits again, so a task nobody reads
-            # costs no Event per event.
-            self._changed.set()
+            self._notify()
         if event.type == "task.done":
             # The master's own result when it ran in this process (see ``Event.attached``);
             # validated from the event's data when it came over a network.
@@ -100,8 +98,7 @@ class TaskHandle:
                 if isinstance(attached, TaskResult)
                 else TaskResult.model_validate(event.data)
             )
-            self._done.set()
-            self._approvals_changed.set()  # a waiter for approvals learns there are no more
+            self._notify()  # a waiter for approvals learns there are no more, too
 
     async def events(self) -> AsyncIterator[Event]:
         """The task's events in order, ending after ``task.done``. One reader at a time."""
@@ -111,18 +108,29 @@ class TaskHandle:
                 yield event
                 if event.type == "task.done":
                     return
-            if self._done.is_set() and not self._events:
+            if self.done and not self._events:
                 return
-            if self._changed.is_set():
-                self._changed = anyio.Event()
-                continue  # look again before waiting: events may have come meanwhile
-            await self._changed.wait()
+            await self._next_change()
 
     async def result(self) -> TaskResult:
         """Wait for ``task.done`` and return the task's result. Raises nothing of its own."""
-        await self._done.wait()
-        assert self._result is not None
+        while self._result is None:
+            await self._next_change()
         return self._result
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _next_change(self) -> None:
+        """Wait for the next change; callers look at the state before and after. A waiter
+        that finds the event set (by a change since it was made) makes a fresh one and
+        returns at once, to look again before it waits."""
+        changed = self._changed
+        if changed is None or changed.is_set():
+            self._changed = anyio.Event()
+            return
+        await changed.wait()
 
     # -- approvals ---------------------------------------------------------------------------
 
@@ -144,10 +152,7 @@ class TaskHandle:
                 return pending[0]
             if self.done:
                 return None
-            if self._approvals_changed.is_set():
-                self._approvals_changed = anyio.Event()
-                continue
-            await self._approvals_changed.wait()
+            await self._next_change()
 
     async def approve(
         self,
@@ -213,7 +218,7 @@ class TaskHandle:
         except ValidationError as exc:
             logger.warning("task {}: unreadable {} event: {}", self.task_id, event.type, exc)
             return
-        self._approvals_changed.set()
+        self._notify()
 
     async def cancel(self, reason: str = "cancelled by the caller") -> None:
         """Cancel the task: every step in flight is cancelled and the result says so. Does

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -71,6 +71,14 @@ def pending_result(step: Step) -> StepResult:
             "superseded": False,
         },
     )
+
+
+def record(result: StepResult, values: dict[str, Any]) -> None:
+    """Set fields of a result made by ``pending_result`` (``values`` by field name, valid
+    already) at once, without pydantic's ``__setattr__`` per field: the master does this
+    for every step that ends, eight fields at about a microsecond and a half each. Every
+    field of such a result is set already, so ``model_fields_set`` stays true."""
+    result.__dict__.update(values)
 
 
 class TaskResult(BaseModel):

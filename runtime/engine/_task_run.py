@@ -51,7 +51,7 @@ from ._approvals import ApprovalDecision, ApprovalError, ApprovalRequest, Decisi
 from ._checkpoint import TaskCheckpoint
 from ._metered_model import MeteredModel
 from ._plan_approval import check_decision, plan_request
-from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus
+from ._result import TERMINAL_STEP_STATUSES, StepResult, TaskResult, TaskStatus, record
 from ._step_graph import StepGraph, StepNode
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._task_answer import final_answer, overall_status, sum_usage
@@ -211,6 +211,10 @@ class TaskRun:
                 )
             return
         result = node.result
+        ended: dict[str, Any] = {
+            "finished_at": event.time,
+            "started_at": result.started_at or _started_at(event),
+        }
         if what == "completed":
             # The agent's own output when it ran in this process (see ``Event.attached``);
             # validated when it came over a network.
@@ -222,19 +226,19 @@ class TaskRun:
                     else StepOutput.model_validate(event.data)
                 )
             except ValidationError as exc:
-                result.status, result.error = "failed", f"agent sent an unreadable result: {exc}"
+                ended |= {"status": "failed", "error": f"agent sent an unreadable result: {exc}"}
             else:
                 # An output that says the work was not done fails the step, even when an
                 # actor of an older relay published it as completed.
-                result.status = "completed" if output.error is None else "failed"
-                result.error = output.error
-                result.output, result.artifacts, result.usage = (
-                    output.output,
-                    output.artifacts,
-                    output.usage,
-                )
+                ended |= {
+                    "status": "completed" if output.error is None else "failed",
+                    "error": output.error,
+                    "output": output.output,
+                    "artifacts": output.artifacts,
+                    "usage": output.usage,
+                }
         elif what in ("failed", "cancelled"):
-            result.status = "failed" if what == "failed" else "cancelled"
+            ended["status"] = "failed" if what == "failed" else "cancelled"
             attached = event.attached
             try:
                 failure = (
@@ -245,18 +249,17 @@ class TaskRun:
             except ValidationError:
                 # Only the reason, if that much is readable: a report must not be lost.
                 fallback = "the agent failed without a message" if what == "failed" else what
-                result.error = str(event.data.get("error") or fallback)
+                ended["error"] = str(event.data.get("error") or fallback)
             else:
-                result.error = failure.error
-                result.output, result.artifacts, result.usage = (
-                    failure.output,
-                    failure.artifacts,
-                    failure.usage,
-                )
+                ended |= {
+                    "error": failure.error,
+                    "output": failure.output,
+                    "artifacts": failure.artifacts,
+                    "usage": failure.usage,
+                }
         else:
             return
-        result.finished_at = event.time
-        result.started_at = result.started_at or _started_at(event)
+        record(result, ended)
         self._settle(node)
 
     def _settle(self, node: StepNode) -> None:
@@ -655,7 +658,7 @@ class TaskRun:
         }
         assignment = trusted(StepAssignment, {**fields, "inputs": [d.input() for d in deps]})
         data = {**fields, "inputs": [d.input_json() for d in deps]}
-        node.result.status = "queued"
+        record(node.result, {"status": "queued"})
         await self._emit_step(step.id, "queued", {"agent": step.agent})
         topic = agent_steps_topic(step.agent)
         # The task's trace context goes with the step, so the agent's span joins the trace.
