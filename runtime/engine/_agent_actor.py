@@ -52,6 +52,7 @@ from ._approvals import (
     tool_approval_id,
 )
 from ._metered_model import MeteredModel
+from ._step_deadlines import StepDeadlines
 from ._step_text import DeltaOptions, step_text
 from ._steps import StepAssignment, StepFailure, StepOutput
 from ._topics import agent_steps_topic, parse_step_topic, step_topic, task_id_of
@@ -103,6 +104,8 @@ class AgentActor(Actor):
         self._paused: dict[tuple[str, str], tuple[int, float]] = {}
         self.model = model
         self._in_flight: dict[tuple[str, str], anyio.CancelScope] = {}
+        # When each step in flight times out (one watcher task, not a timer per step).
+        self._deadlines: StepDeadlines[tuple[str, str]] = StepDeadlines()
         # Steps cancelled on request, with the reason the request gave.
         self._cancelled: dict[tuple[str, str], str] = {}
         # Steps handed back to the work queue while draining: they end without an event.
@@ -123,6 +126,14 @@ class AgentActor(Actor):
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """As :meth:`Actor.run`; with a work queue, also takes steps from it until the bus
         closes, :meth:`stop` or :meth:`drain`."""
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(self._deadlines.watch, self._time_is_up)
+            try:
+                await self._serve(task_status)
+            finally:
+                watching.cancel_scope.cancel()
+
+    async def _serve(self, task_status: TaskStatus[None]) -> None:
         work = self._work_queue
         if work is None:
             await super().run(task_status=task_status)
@@ -256,11 +267,12 @@ class AgentActor(Actor):
                 return False
         cause = event.id
         key = (step.task_id, step.step_id)
-        # One scope per step: it carries the step's deadline and is what the cancel handlers
-        # cancel.
+        # One scope per step: what the cancel handlers, and the deadline watcher when the
+        # step's time is up, cancel.
         timeout = step.timeout_s
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
-        scope = anyio.CancelScope(deadline=deadline)
+        scope = anyio.CancelScope()
+        if timeout is not None:
+            self._deadlines.set(key, anyio.current_time() + timeout)
         # Every call the agent makes through its model is counted here, so a step that fails,
         # times out or is cancelled still reports the tokens it spent.
         meter = MeteredModel(self.model)
@@ -316,6 +328,7 @@ class AgentActor(Actor):
             return False
         finally:
             self._in_flight.pop(key, None)
+            self._deadlines.discard(key)
             self._asked.pop(key, None)
             self._paused.pop(key, None)
             self._cancelled.pop(key, None)
@@ -457,10 +470,11 @@ class AgentActor(Actor):
         waiting, left = self._paused.get(key, (0, 0.0))
         now = anyio.current_time()
         if waiting == 0 and change > 0:
-            left, scope.deadline = scope.deadline - now, math.inf
+            left = self._deadlines.get(key) - now
+            self._deadlines.set(key, math.inf)
         waiting += change
         if waiting == 0:
-            scope.deadline = now + left
+            self._deadlines.set(key, now + left)
             self._paused.pop(key, None)
         else:
             self._paused[key] = (waiting, left)
@@ -486,6 +500,13 @@ class AgentActor(Actor):
         parsed = parse_step_topic(event.topic)
         if parsed is not None:
             self._cancel((parsed[0], parsed[1]), _reason(event))
+
+    def _time_is_up(self, key: tuple[str, str]) -> None:
+        """A step's deadline passed: cancel it (it ends ``failed``, timed out, unless it was
+        cancelled on request first)."""
+        scope = self._in_flight.get(key)
+        if scope is not None:
+            scope.cancel()
 
     def _cancel(self, key: tuple[str, str], reason: str) -> None:
         scope = self._in_flight.get(key)
