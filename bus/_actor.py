@@ -332,12 +332,28 @@ class Actor:
             self._actor_spawner.spawn(self._report_failure(bound.name, bound.spec, event, exc))
 
     async def __call(self, bound: _Bound, event: Event) -> None:
+        pool = bound.pool
         try:
-            await bound.method(event)  # type: ignore[misc]
-        except Exception as exc:
-            await self._report_failure(bound.name, bound.spec, event, exc)
+            while True:
+                try:
+                    await bound.method(event)  # type: ignore[misc]
+                except Exception as exc:
+                    await self._report_failure(bound.name, bound.spec, event, exc)
+                # Events buffered meanwhile are taken by this task, as long as no other
+                # handler of the pool waits for a slot: a burst costs one task, not one each.
+                waiting = pool.waiting
+                if self._actor_open < 0 or (
+                    waiting and (len(waiting) > 1 or waiting[0] is not bound)
+                ):
+                    break
+                try:
+                    event = bound.subscription.receive_nowait()
+                except anyio.WouldBlock:
+                    break
+                except anyio.EndOfStream:
+                    self.__ended(bound)
+                    break
         finally:
-            pool = bound.pool
             pool.running -= 1
             waiting = pool.waiting
             while waiting and pool.running < pool.limit:

@@ -114,7 +114,10 @@ class MemorySubscription(Subscription):
             buffer.append(event)
             self._delivered += 1
             if self._listener is not None:
-                self._listener()
+                # Only when the buffer was empty: events already waiting mean the listener
+                # found no room for them and will be called back (see ``Actor``).
+                if len(buffer) == 1:
+                    self._listener()
             elif self._receivers:
                 self._receivers.popleft().set()
             return True
@@ -153,11 +156,12 @@ class MemorySubscription(Subscription):
         return event
 
     def listen(self, listener: Callable[[], None] | None) -> None:
-        """Call ``listener`` (synchronously, from the publisher's ``offer``) each time an
-        event is buffered and once when the subscription ends, instead of waking a task
-        waiting in :meth:`receive`: the listener takes the events with
-        :meth:`receive_nowait`. This is how an actor dispatches events without a task
-        waiting per handler. ``None`` stops it."""
+        """Call ``listener`` (synchronously, from the publisher's ``offer``) when an event
+        is buffered into an empty buffer, and once when the subscription ends, instead of
+        waking a task waiting in :meth:`receive`: the listener takes the events with
+        :meth:`receive_nowait`, and whatever it leaves buffered it must come back for by
+        itself (an actor does once a handler's task ends). This is how an actor dispatches
+        events without a task waiting per handler. ``None`` stops it."""
         self._listener = listener
 
     def receive_nowait(self) -> Event:
