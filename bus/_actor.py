@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, TypeVar
@@ -262,6 +262,20 @@ class Actor:
             self._subscriptions = []
             self._actor_spawner = None
             self._running = False
+
+    def start_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` in a task of its own, owned by :meth:`run`: for work a handler
+        starts that outlives it. :meth:`run` waits for it before it returns, and cancels it
+        when it is cancelled itself. The coroutine must handle its own exceptions (one that
+        escapes is only logged).
+
+        Raises:
+            BusError: the actor is not running.
+        """
+        if self._actor_spawner is None:
+            coroutine.close()
+            raise BusError(f"actor {self._name!r} is not running: it cannot start tasks")
+        self._actor_spawner.spawn(coroutine)
 
     def stop(self) -> None:
         """Stop taking new events; :meth:`run` returns once the buffered ones are handled.

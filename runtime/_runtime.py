@@ -504,11 +504,14 @@ class Runtime:
             settings={name: getattr(own_settings, name) for name in overrides},
         )
         try:
-            await bus.emit(
+            # Validated as it was built: its JSON goes unchecked, and a master in this
+            # process takes the model itself (see ``Event.attached``).
+            await bus.emit_unvalidated(
                 submission_topic(task_id, self.master_group),
                 "task.submitted",
                 submission.model_dump(mode="json"),
                 task_id=task_id,
+                attached=submission,
             )
         except BaseException:
             del self._watcher.handles[task_id]

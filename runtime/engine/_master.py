@@ -8,6 +8,7 @@ that owns the step, and publishes ``task.<id>.done`` with the ``TaskResult``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,21 @@ class TaskSubmission(BaseModel):
     )
 
 
+def _crashed(run: TaskRun, exc: Exception, started_at: datetime) -> TaskResult:
+    now = utc_now()
+    return TaskResult(
+        task_id=run.task_id,
+        task=run.task,
+        id=run.caller_id,
+        status="failed",
+        error=f"the engine failed: {type(exc).__name__}: {exc}",
+        error_kind=type(exc).__name__,
+        workdir=str(run.workspace),
+        started_at=started_at,
+        finished_at=now,
+    )
+
+
 class Master(Actor):
     def __init__(
         self,
@@ -83,8 +99,6 @@ class Master(Actor):
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        # Task runs outlive the handler that started them, so they live in the master's own
-        # task group rather than in a handler slot.
         async with anyio.create_task_group() as tg:
             self._tg = tg
             await tg.start(super().run)
@@ -133,8 +147,15 @@ class Master(Actor):
 
     async def on_submitted(self, event: Event) -> None:
         task_id = task_id_of(event.topic)
+        # The submitter's own model when it is in this process (``Runtime.submit`` checked
+        # it); validated when it came over a network.
+        attached = event.attached
         try:
-            submission = TaskSubmission.model_validate(event.data)
+            submission = (
+                attached
+                if isinstance(attached, TaskSubmission)
+                else TaskSubmission.model_validate(event.data)
+            )
         except ValidationError as exc:
             logger.error("rejected submission {}: {}", event.id, exc)
             return
@@ -162,8 +183,8 @@ class Master(Actor):
             approval_handler=self._approval_handler,
         )
         self._runs[task_id] = run
-        assert self._tg is not None
-        self._tg.start_soon(self._execute, run, event)
+        # Owned by the actor's run(), which waits for it (a task's run outlives the handler).
+        self.start_task(self._execute(run, event))
 
     async def _execute(self, run: TaskRun, submitted: Event) -> None:
         try:
@@ -172,8 +193,15 @@ class Master(Actor):
                 # than the hop to a worker thread and back. 0700: a task's files are its own,
                 # not other local users'.
                 (self._workspace / run.task_id).mkdir(mode=0o700, parents=True, exist_ok=True)
+                started_at = utc_now()
                 with _tracing.task_span(run.task_id) as span:
-                    result = await run.execute()
+                    try:
+                        result = await run.execute()
+                    except Exception as exc:
+                        # A bug in the engine ends this task, said as such, not the master
+                        # and every other task with it.
+                        logger.opt(exception=exc).error("task {} crashed", run.task_id)
+                        result = _crashed(run, exc, started_at)
                     _tracing.end_task(span, result.status, result.error_kind, len(result.steps))
             with anyio.CancelScope(shield=True):
                 await self.bus.emit_unvalidated(

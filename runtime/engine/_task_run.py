@@ -106,7 +106,7 @@ class TaskRun:
         # Metered for its span, as every model call of a task is traced where it is metered.
         self._summary_model = MeteredModel(summary_model)
         self._settings = settings
-        self._workspace = workspace
+        self.workspace = workspace
         # The planner is told of the inputs; the agents must leave them as they are.
         self._planning_task = task_with_inputs(task, inputs or [])
         self._read_only = top_level_names(inputs or [])
@@ -333,7 +333,7 @@ class TaskRun:
             steps=steps,
             planning_usage=self._planning_model.usage,
             usage=self._planning_model.usage + usage + sum_usage(steps),
-            workdir=str(self._workspace),
+            workdir=str(self.workspace),
             started_at=started_at,
             finished_at=utc_now(),
             replanned=self._replanned,

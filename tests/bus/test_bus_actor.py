@@ -512,3 +512,37 @@ async def test_an_actor_on_another_kind_of_subscription_keeps_its_limit() -> Non
                 inline.stop()
         assert gated.most_running == 2
         assert [topic for topic, _ in inline.seen] == ["note.a"]
+
+
+async def test_tasks_an_actor_starts_are_awaited_by_its_run(open_bus: OpenBus) -> None:
+    class Starter(Actor):
+        def __init__(self, bus: Bus) -> None:
+            super().__init__(bus, name="starter")
+            self.release = anyio.Event()
+            self.finished: list[str] = []
+
+        async def later(self, name: str) -> None:
+            await self.release.wait()
+            self.finished.append(name)
+
+        @handler("start.*")
+        def on_start(self, event: Event) -> None:
+            self.start_task(self.later(event.topic))
+
+    async with open_bus() as bus:
+        actor = Starter(bus)
+        never_started = actor.later("too early")
+        with pytest.raises(BusError, match="not running"):
+            actor.start_task(never_started)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                await bus.emit("start.a", "go")
+                await bus.emit("start.b", "go")
+                await anyio.wait_all_tasks_blocked()
+                actor.stop()  # run() waits for the tasks it owns
+                await anyio.wait_all_tasks_blocked()
+                assert actor.is_running
+                actor.release.set()
+        assert sorted(actor.finished) == ["start.a", "start.b"]
+        assert not actor.is_running

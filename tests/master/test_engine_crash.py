@@ -1,0 +1,42 @@
+"""A bug in the engine while it runs one task ends that task as failed, saying so, and
+nothing else: the caller gets a result instead of waiting forever, other tasks go on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from master_helpers import Journal, SleepAgent, plan_text
+
+from agent_relay.runtime import Runtime, RuntimeSettings
+from agent_relay.runtime.engine._task_run import TaskRun
+from agent_relay.runtime.testing import ScriptedModel
+
+PLAN = plan_text(("a", "sleep", "one", []))
+
+
+async def test_a_task_the_engine_crashes_on_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execute = TaskRun.execute
+
+    async def crash_on_the_doomed_one(run: TaskRun) -> object:
+        if run.task == "doomed":
+            raise KeyError("a bug")
+        return await execute(run)
+
+    monkeypatch.setattr(TaskRun, "execute", crash_on_the_doomed_one)
+    runtime = Runtime(
+        ScriptedModel(lambda m, t: PLAN),
+        [SleepAgent(Journal())],
+        tmp_path,
+        settings=RuntimeSettings(summarize="never"),
+    )
+    async with runtime as rt:
+        doomed = await rt.run("doomed")
+        fine = await rt.run("fine")
+    assert doomed.status == "failed"
+    assert doomed.error == "the engine failed: KeyError: 'a bug'"
+    assert doomed.error_kind == "KeyError"
+    assert doomed.started_at <= doomed.finished_at
+    assert fine.status == "completed", fine.error
