@@ -3,7 +3,8 @@ raw ``AsyncOpenAI`` client making the same call.
 
 The endpoint is ``FakeOpenAIServer`` in another process (so its CPU is not counted), answering
 every chat completion with one short text at once. This process's CPU time is measured over
-each batch of calls, three ways:
+each batch of calls, three ways, all sending the same request (a system message with the
+assistant's instructions, then the user's message, as an assistant run sends it):
 
 - raw: ``AsyncOpenAI().chat.completions.create(...)``;
 - model: ``OpenAIChatModel.complete(...)``, relay's client (the same SDK underneath, plus
@@ -34,6 +35,7 @@ from agent_relay.runtime import ChatMessage, OpenAIChatModel
 from agent_relay.runtime.assistants import AgentManager, RunAgentRequest, run_to_completion
 
 MODEL = "gpt-4.1-mini"
+INSTRUCTIONS = "Answer."
 CALLS = {1: 400, 100: 2000}
 ROUNDS = 3
 MODES = ("raw", "model", "assistant")
@@ -72,11 +74,17 @@ async def _batch(call: Call, calls: int, concurrency: int) -> float:
 async def _measure(base_url: str) -> dict[int, dict[str, float]]:
     client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
     model = OpenAIChatModel(MODEL, base_url=base_url, api_key="sk-bench")
-    hello = [ChatMessage.user("hi")]
+    # The request an assistant run makes (its instructions, then the thread's message), so
+    # that all three modes send the same body and the SDK's own work per call is the same.
+    hello = [ChatMessage.system(INSTRUCTIONS), ChatMessage.user("hi")]
 
     async def raw() -> None:
         await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+            model=MODEL,
+            messages=[
+                {"role": "system", "content": INSTRUCTIONS},
+                {"role": "user", "content": "hi"},
+            ],
         )
 
     async def complete() -> None:
@@ -84,7 +92,7 @@ async def _measure(base_url: str) -> dict[int, dict[str, float]]:
 
     async def assistant() -> None:
         async with AgentManager(model) as manager:
-            agent = await manager.create_agent({"model": MODEL, "instructions": "Answer."})
+            agent = await manager.create_agent({"model": MODEL, "instructions": INSTRUCTIONS})
             await run_to_completion(manager, RunAgentRequest.from_agent(agent, messages=["hi"]))
 
     calls: dict[str, Call] = {"raw": raw, "model": complete, "assistant": assistant}

@@ -259,6 +259,9 @@ class RunBook:
 
     async def wait_result(self, run_id: str, timeout: float | None) -> ResultBase:  # noqa: ASYNC109
         state = self.run(run_id)
+        if timeout is None:  # no cancel scope for a deadline that never comes
+            await state.wait_settled()
+            return state.result()
         try:
             with anyio.fail_after(timeout):
                 await state.wait_settled()
