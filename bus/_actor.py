@@ -52,9 +52,10 @@ ERRORS_TOPIC = "bus.errors"
 _HANDLERS_ATTRIBUTE = "__relay_handlers__"
 _MAX_ERROR_LENGTH = 500
 
-HandlerMethod = TypeVar("HandlerMethod", bound=Callable[[Any, Event], Awaitable[None] | None])
-#: A bound handler: ``async def`` (a task per event) or plain ``def`` (called inline).
-HandlerFunction = Callable[[Event], Awaitable[None] | None]
+HandlerMethod = TypeVar("HandlerMethod", bound=Callable[[Any, Event], Awaitable[object] | None])
+#: A bound handler: ``async def`` (a task per event) or plain ``def`` (called inline); what
+#: it returns is ignored.
+HandlerFunction = Callable[[Event], Awaitable[object] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,16 +344,22 @@ class Actor:
             bound.method(event)
         except Exception as exc:
             assert self._actor_spawner is not None
-            self._actor_spawner.spawn(self._report_failure(bound.name, bound.spec, event, exc))
+            origin = (event.id, event.topic, event.task_id)
+            self._actor_spawner.spawn(self._report_failure(bound.name, bound.spec, origin, exc))
 
     async def __call(self, bound: _Bound, event: Event) -> None:
         pool = bound.pool
         try:
             while True:
+                # Only what a failure report needs is kept here: the event itself is the
+                # handler's, which may let it go (and its data) while it works on.
+                origin = (event.id, event.topic, event.task_id)
+                handling = bound.method(event)
+                del event
                 try:
-                    await bound.method(event)  # type: ignore[misc]
+                    await handling  # type: ignore[misc]
                 except Exception as exc:
-                    await self._report_failure(bound.name, bound.spec, event, exc)
+                    await self._report_failure(bound.name, bound.spec, origin, exc)
                 # Events buffered meanwhile are taken by this task, as long as no other
                 # handler of the pool waits for a slot: a burst costs one task, not one each.
                 waiting = pool.waiting
@@ -397,11 +404,11 @@ class Actor:
         self,
         method_name: str,
         spec: HandlerSpec,
-        event: Event,
+        origin: _Origin,
         exc: Exception,
     ) -> None:
-        """Log and publish that a handler raised on ``event``."""
-        event_id, topic = event.id, event.topic
+        """Log and publish that a handler raised on the event ``origin`` names."""
+        event_id, topic, task_id = origin
         message = one_line(exc, _MAX_ERROR_LENGTH, first_line=True)
         where = f"actor {self._name!r} handler {method_name}() on event {event_id} ({topic})"
         if isinstance(exc, BusClosedError):  # expected while shutting down
@@ -423,7 +430,7 @@ class Actor:
                     "error_type": type(exc).__name__,
                     "error": message,
                 },
-                task_id=event.task_id,
+                task_id=task_id,
                 causation_id=event_id,
             )
         except BusClosedError:
@@ -432,6 +439,10 @@ class Actor:
     def __repr__(self) -> str:
         state = "running" if self._running else "idle"
         return f"<{type(self).__name__} {self._name!r} {state}>"
+
+
+#: The event a handler failed on, as its failure report names it: (id, topic, task id).
+_Origin = tuple[str, str, str | None]
 
 
 class _Pool:

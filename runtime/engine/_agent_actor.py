@@ -182,7 +182,7 @@ class AgentActor(Actor):
                 return
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._keep_alive, item)
-                handed_back = await self._step(item.event)
+                handed_back = await self.on_step(item.event)
                 tg.cancel_scope.cancel()
             if handed_back:
                 await item.nak()
@@ -246,10 +246,7 @@ class AgentActor(Actor):
         self._draining = True
         super().stop()
 
-    async def on_step(self, event: Event) -> None:
-        await self._step(event)
-
-    async def _step(self, event: Event) -> bool:
+    async def on_step(self, event: Event) -> bool:
         """Run one step; True when it was handed back instead of ended."""
         # The master's own model when it is in this process; validated when it came over a
         # network, like anything that crosses a process boundary.
@@ -265,7 +262,10 @@ class AgentActor(Actor):
                 )
                 await self._report_unreadable(event, exc)
                 return False
-        cause = event.id
+        cause, metadata = event.id, event.metadata
+        # The assignment's event and its data are not needed any more while the step runs
+        # (its model is ``step``): let them go, so that a step in flight holds less.
+        del event, attached
         key = (step.task_id, step.step_id)
         # One scope per step: what the cancel handlers, and the deadline watcher when the
         # step's time is up, cancel.
@@ -295,7 +295,7 @@ class AgentActor(Actor):
                 started_at = utc_now()
             ended: _Ending | None = None
             names = self.agent.name, step.task_id, step.step_id
-            with scope, _tracing.step_span(event.metadata, *names) as span:
+            with scope, _tracing.step_span(metadata, *names) as span:
                 ended = await self._run(step, cause, meter)
                 _tracing.end_step(span, ended[:2])
             if ended is None and key in self._handed_back:

@@ -184,9 +184,10 @@ class Master(Actor):
         )
         self._runs[task_id] = run
         # Owned by the actor's run(), which waits for it (a task's run outlives the handler).
-        self.start_task(self._execute(run, event))
+        # Only the submission's id goes on: the task holds nothing more of what was submitted.
+        self.start_task(self._execute(run, event.id))
 
-    async def _execute(self, run: TaskRun, submitted: Event) -> None:
+    async def _execute(self, run: TaskRun, submitted_id: str) -> None:
         try:
             async with self._task_limiter:
                 # On the event loop: one mkdir under the workspace, which exists, costs less
@@ -209,7 +210,7 @@ class Master(Actor):
                     "task.done",
                     result.model_dump(mode="json"),
                     task_id=run.task_id,
-                    causation_id=submitted.id,
+                    causation_id=submitted_id,
                     attached=result,
                 )
         finally:

@@ -136,7 +136,10 @@ class TaskRun:
         self._plan_problems: list[str] = []
         self._rejected_results: list[StepResult] = []
         # Each step's JSON for the plan events, dumped once; steps are frozen.
-        self._step_dumps: list[dict[str, Any]] = []
+        # The steps of the plan as they arrived, and their JSON for the plan events and
+        # approvals, dumped only once someone needs it (steps are frozen).
+        self._planned: list[Step] = []
+        self._dumps: list[dict[str, Any]] = []
         self._plan_event_due = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._deadline: anyio.CancelScope | None = None
@@ -158,7 +161,7 @@ class TaskRun:
         # Approvals: each plan waits for one when ``approve_plan`` is on (the dispatcher
         # holds its steps back meanwhile); the agents ask about tool calls through here.
         self._plan_round = 0
-        self._round_start = 0  # where this round's steps begin in ``_step_dumps``
+        self._round_start = 0  # where this round's steps begin in ``_planned``
         self.approvals = ApprovalDesk(
             task_id,
             bus,
@@ -380,10 +383,10 @@ class TaskRun:
             _tracing.plan_span(self.task_id, revision=not initial) as span,
         ):
             await self._plan_calls(initial=initial)
-            _tracing.end_plan(span, len(self._step_dumps) - self._round_start)
+            _tracing.end_plan(span, len(self._planned) - self._round_start)
 
     async def _plan_calls(self, *, initial: bool) -> None:
-        self._round_start = len(self._step_dumps)
+        self._round_start = len(self._planned)
         # Each plan, first or revised, waits for its approval before any of its steps goes.
         self._holding = self._holding or self._settings.approve_plan
         if initial and self._checkpoint_plan:
@@ -485,7 +488,7 @@ class TaskRun:
         several), which the dispatcher publishes before it hands any of them out."""
         if step.id in self._graph:  # a revised plan reusing an old id
             step = step.model_copy(update={"id": self._graph.fresh_id(step.id)})
-        self._step_dumps.append(step.model_dump(mode="json"))
+        self._planned.append(step)
         self._plan_event_due = True
         if self._reusable is not None and self._reuse(step):
             return
@@ -574,7 +577,7 @@ class TaskRun:
         if not self._settings.approve_plan:
             return
         self._plan_round += 1
-        steps = self._step_dumps[self._round_start :]
+        steps = self._plan_dumps()[self._round_start :]
         if not steps:
             return  # nothing would run: nothing to approve
         request = plan_request(self.task_id, self._plan_round, steps, self._settings)
@@ -595,7 +598,8 @@ class TaskRun:
         """A person's edit of the first plan, checked already: it replaces the plan whole.
         No step was handed out (the dispatcher held them back)."""
         self._graph = StepGraph(self._agents, self._settings.max_parallel_steps, self._nudge)
-        self._step_dumps, self._rejected_results, self._plan_problems = [], [], []
+        self._planned, self._dumps = [], []
+        self._rejected_results, self._plan_problems = [], []
         if self._reusable is not None:
             self._reusable = {r.id: r for r in self._completed_before}
             self._reused = []
@@ -778,6 +782,13 @@ class TaskRun:
             task_id=self.task_id,
         )
 
+    def _plan_dumps(self) -> list[dict[str, Any]]:
+        """The JSON of every step planned so far, as a new list (an event never changes,
+        and the plan may still grow); each step is dumped once."""
+        dumps, planned = self._dumps, self._planned
+        dumps.extend(step.model_dump(mode="json") for step in planned[len(dumps) :])
+        return list(dumps)
+
     async def _emit_plan(self, *, complete: bool) -> None:
         self._plan_event_due = False
         topic = task_topic(self.task_id, "plan")
@@ -786,8 +797,7 @@ class TaskRun:
         await self._bus.emit_unvalidated(
             topic,
             "task.plan",
-            # A copy: the list grows as more steps arrive, and an event never changes.
-            {"steps": list(self._step_dumps), "complete": complete, "replanned": self._replanned},
+            {"steps": self._plan_dumps(), "complete": complete, "replanned": self._replanned},
             task_id=self.task_id,
         )
 
