@@ -336,19 +336,20 @@ class AgentActor(Actor):
 
     async def _run(self, step: StepAssignment, cause: str, meter: MeteredModel) -> _Ending:
         """Run the agent on the step; say how it ended, as the event to publish."""
+        hooks = _StepHooks(self, step, cause)
         ctx = AgentContext(
             task_id=step.task_id,
             step_id=step.step_id,
             workspace=_workspace_path(step.workspace),
             model=meter,
-            _progress=partial(self._progress, step, cause),
-            _approve=partial(self._approve, step),
+            _progress=hooks.progress,
+            _approve=hooks.approve,
             assistant_backend=self.assistant_backend,
             mcp=self.mcp,
         )
 
         try:
-            with watch_model_calls(partial(_report_model_call, ctx)):
+            with watch_model_calls(hooks.report_model_call):
                 # Deltas are for observers only: none are made when nobody listens.
                 if self.deltas.enabled and self.bus.has_subscribers(
                     step_topic(step.task_id, step.step_id, "delta")
@@ -584,8 +585,31 @@ def _failed(meter: MeteredModel, error: str) -> _Ending:
 _workspace_path = lru_cache(maxsize=1024)(Path)
 
 
-async def _report_model_call(ctx: AgentContext, progress: ModelCallProgress) -> None:
-    await ctx.progress(progress.describe(), attempt=progress.attempt, attempts=progress.attempts)
+class _StepHooks:
+    """What a step's context calls back into its actor with: one object per step, whose
+    bound methods are the context's callbacks (rather than a ``partial`` each)."""
+
+    __slots__ = ("actor", "cause", "step")
+
+    def __init__(self, actor: AgentActor, step: StepAssignment, cause: str) -> None:
+        self.actor, self.step, self.cause = actor, step, cause
+
+    async def progress(self, message: str, data: dict[str, Any]) -> None:
+        await self.actor._progress(self.step, self.cause, message, data)
+
+    async def approve(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        parameters: dict[str, Any] | None,
+        risky: bool,
+    ) -> ApprovalDecision | None:
+        return await self.actor._approve(self.step, tool, arguments, parameters, risky)
+
+    async def report_model_call(self, progress: ModelCallProgress) -> None:
+        await self.progress(
+            progress.describe(), {"attempt": progress.attempt, "attempts": progress.attempts}
+        )
 
 
 def _reason(event: Event) -> str:
