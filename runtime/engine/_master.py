@@ -51,18 +51,19 @@ class TaskSubmission(BaseModel):
     )
 
 
-def _crashed(run: TaskRun, exc: Exception, started_at: datetime) -> TaskResult:
-    now = utc_now()
+def _failed_result(run: TaskRun, error: str, kind: str, started_at: datetime) -> TaskResult:
+    """A task that ended without a result of its own: it could not start, or the engine
+    failed on it (what its steps did is not known here)."""
     return TaskResult(
         task_id=run.task_id,
         task=run.task,
         id=run.caller_id,
         status="failed",
-        error=f"the engine failed: {type(exc).__name__}: {exc}",
-        error_kind=type(exc).__name__,
+        error=error,
+        error_kind=kind,
         workdir=str(run.workspace),
         started_at=started_at,
-        finished_at=now,
+        finished_at=utc_now(),
     )
 
 
@@ -190,19 +191,9 @@ class Master(Actor):
     async def _execute(self, run: TaskRun, submitted_id: str) -> None:
         try:
             async with self._task_limiter:
-                # On the event loop: one mkdir under the workspace, which exists, costs less
-                # than the hop to a worker thread and back. 0700: a task's files are its own,
-                # not other local users'.
-                (self._workspace / run.task_id).mkdir(mode=0o700, parents=True, exist_ok=True)
                 started_at = utc_now()
                 with _tracing.task_span(run.task_id) as span:
-                    try:
-                        result = await run.execute()
-                    except Exception as exc:
-                        # A bug in the engine ends this task, said as such, not the master
-                        # and every other task with it.
-                        logger.opt(exception=exc).error("task {} crashed", run.task_id)
-                        result = _crashed(run, exc, started_at)
+                    result = await self._outcome(run, started_at)
                     _tracing.end_task(span, result.status, result.error_kind, len(result.steps))
             with anyio.CancelScope(shield=True):
                 await self.bus.emit_unvalidated(
@@ -215,6 +206,24 @@ class Master(Actor):
                 )
         finally:
             self._runs.pop(run.task_id, None)
+
+    async def _outcome(self, run: TaskRun, started_at: datetime) -> TaskResult:
+        """The task's result, also when it could not start or the engine failed on it: the
+        caller always gets one, and the master and its other tasks go on."""
+        try:
+            # On the event loop: one mkdir under the workspace, which exists, costs less
+            # than the hop to a worker thread and back. 0700: a task's files are its own,
+            # not other local users'.
+            run.workspace.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            why = f"the task's directory {run.workspace} cannot be made: {exc.strerror or exc}"
+            return _failed_result(run, why, type(exc).__name__, started_at)
+        try:
+            return await run.execute()
+        except Exception as exc:
+            logger.opt(exception=exc).error("task {} crashed", run.task_id)
+            why = f"the engine failed: {type(exc).__name__}: {exc}"
+            return _failed_result(run, why, type(exc).__name__, started_at)
 
     async def _refuse(
         self, task_id: str, submission: TaskSubmission, error: str, submitted: Event

@@ -40,3 +40,24 @@ async def test_a_task_the_engine_crashes_on_fails_alone(
     assert doomed.error_kind == "KeyError"
     assert doomed.started_at <= doomed.finished_at
     assert fine.status == "completed", fine.error
+
+
+async def test_a_task_whose_directory_cannot_be_made_fails_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    runtime = Runtime(
+        ScriptedModel(lambda m, t: PLAN),
+        [SleepAgent(Journal())],
+        tmp_path,
+        settings=RuntimeSettings(summarize="never"),
+    )
+    (tmp_path / "blocked").write_text("a file where the task's directory would go")
+    async with runtime as rt:
+        blocked = await rt.run("blocked", task_id="blocked")
+        fine = await rt.run("fine")
+    assert blocked.status == "failed"
+    assert blocked.error is not None
+    assert blocked.error.startswith(f"the task's directory {tmp_path / 'blocked'} cannot be made")
+    assert blocked.error_kind == "FileExistsError"
+    assert (tmp_path / "blocked").read_text().startswith("a file")  # left as it was
+    assert fine.status == "completed", fine.error
