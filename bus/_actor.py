@@ -248,6 +248,9 @@ class Actor:
                         task_group.start_soon(self.__pump, one)
                 task_status.started()
                 await self._actor_finished.wait()
+                # Then the tasks it started (``start_task``): not shielded, so that cancelling
+                # run() now still stops them.
+                await self._actor_spawner.join()
                 cancelled = False
         finally:
             self._actor_open = -1  # no more events are taken: the unread ones stay buffered
@@ -276,7 +279,16 @@ class Actor:
         if self._actor_spawner is None:
             coroutine.close()
             raise BusError(f"actor {self._name!r} is not running: it cannot start tasks")
-        self._actor_spawner.spawn(coroutine)
+        self._actor_spawner.spawn(self.__guarded(coroutine))
+
+    async def __guarded(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coroutine
+        except Exception as exc:
+            name = getattr(coroutine, "__qualname__", "a task")
+            logger.opt(exception=exc).error(
+                "actor {!r}: {} failed: {}: {}", self._name, name, type(exc).__name__, exc
+            )
 
     def stop(self) -> None:
         """Stop taking new events; :meth:`run` returns once the buffered ones are handled.
@@ -340,23 +352,33 @@ class Actor:
             self._actor_spawner.spawn(self.__call(bound, event))
 
     def __call_inline(self, bound: _Bound, event: Event) -> None:
+        assert self._actor_spawner is not None
+        origin = (event.id, event.topic, event.task_id)
         try:
-            bound.method(event)
+            result = bound.method(event)
         except Exception as exc:
-            assert self._actor_spawner is not None
-            origin = (event.id, event.topic, event.task_id)
             self._actor_spawner.spawn(self._report_failure(bound.name, bound.spec, origin, exc))
+            return
+        if inspect.isawaitable(result):
+            # A plain def that returns a coroutine (an async def behind a decorator or a
+            # lambda): awaited in a task of its own, and so are its later events.
+            bound.inline = False
+            bound.pool.running += 1
+            self._actor_spawner.spawn(self.__call(bound, event, result))
 
-    async def __call(self, bound: _Bound, event: Event) -> None:
+    async def __call(
+        self, bound: _Bound, event: Event, started: Awaitable[object] | None = None
+    ) -> None:
         pool = bound.pool
         try:
             while True:
                 # Only what a failure report needs is kept here: the event itself is the
                 # handler's, which may let it go (and its data) while it works on.
                 origin = (event.id, event.topic, event.task_id)
-                handling = bound.method(event)
-                del event
                 try:
+                    handling = started if started is not None else bound.method(event)
+                    started = None
+                    del event
                     await handling  # type: ignore[misc]
                 except Exception as exc:
                     await self._report_failure(bound.name, bound.spec, origin, exc)

@@ -45,6 +45,11 @@ class Spawner:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
+    async def join(self) -> None:
+        """Wait for every task started here (cancelling the caller leaves them running)."""
+        while self._running:
+            await asyncio.wait(list(self._running))
+
     async def aclose(self, *, cancel: bool) -> None:
         """Wait for every task started here, cancelling them first when ``cancel``."""
         with anyio.CancelScope(shield=True):

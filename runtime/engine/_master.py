@@ -51,6 +51,15 @@ class TaskSubmission(BaseModel):
     )
 
 
+def _first_cause(exc: BaseException) -> tuple[BaseException, int]:
+    """The first error inside (nested) exception groups, and how many others they hold."""
+    more = 0
+    while isinstance(exc, BaseExceptionGroup):
+        more += len(exc.exceptions) - 1
+        exc = exc.exceptions[0]
+    return exc, more
+
+
 def _failed_result(run: TaskRun, error: str, kind: str, started_at: datetime) -> TaskResult:
     """A task that ended without a result of its own: it could not start, or the engine
     failed on it (what its steps did is not known here)."""
@@ -221,9 +230,13 @@ class Master(Actor):
         try:
             return await run.execute()
         except Exception as exc:
+            # An error nothing on the way caught (an engine bug, a model or agent raising
+            # what it should not): the task fails with it, named by its innermost cause.
             logger.opt(exception=exc).error("task {} crashed", run.task_id)
-            why = f"the engine failed: {type(exc).__name__}: {exc}"
-            return _failed_result(run, why, type(exc).__name__, started_at)
+            cause, more = _first_cause(exc)
+            why = f"unexpected error: {type(cause).__name__}: {cause}"
+            why += f" (and {more} more)" if more else ""
+            return _failed_result(run, why, type(cause).__name__, started_at)
 
     async def _refuse(
         self, task_id: str, submission: TaskSubmission, error: str, submitted: Event

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
+import anyio.lowlevel
 import pytest
 from bus_test_helpers import captured_logs
 from conftest import OpenBus
@@ -546,3 +548,104 @@ async def test_tasks_an_actor_starts_are_awaited_by_its_run(open_bus: OpenBus) -
                 actor.release.set()
         assert sorted(actor.finished) == ["start.a", "start.b"]
         assert not actor.is_running
+
+
+def _logged(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """A plain decorator around an async method: the wrapper is a plain def."""
+
+    @functools.wraps(method)
+    def wrapper(*args: object) -> Awaitable[None]:
+        return method(*args)
+
+    return wrapper
+
+
+async def test_async_handlers_behind_decorators_and_lambdas_are_awaited(
+    open_bus: OpenBus,
+) -> None:
+    class Wrapped(Actor):
+        def __init__(self, bus: Bus) -> None:
+            super().__init__(bus, name="wrapped")
+            self.seen: list[str] = []
+            self.bind("lambda.*", lambda event: self.record(event, "lambda"))
+
+        async def record(self, event: Event, how: str) -> None:
+            await anyio.lowlevel.checkpoint()
+            self.seen.append(f"{how}:{event.topic}")
+
+        @handler("decorated.*")
+        @_logged
+        async def on_decorated(self, event: Event) -> None:
+            await self.record(event, "decorated")
+
+    async with open_bus() as bus:
+        actor = Wrapped(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                for n in range(3):
+                    await bus.emit(f"lambda.n{n}", "t")
+                    await bus.emit(f"decorated.n{n}", "t")
+                while len(actor.seen) < 6:
+                    await anyio.wait_all_tasks_blocked()
+                actor.stop()
+    assert sorted(actor.seen) == sorted(
+        [f"lambda:lambda.n{n}" for n in range(3)] + [f"decorated:decorated.n{n}" for n in range(3)]
+    )
+
+
+async def test_a_handler_that_cannot_be_called_is_reported(open_bus: OpenBus) -> None:
+    class WrongSignature(Actor):
+        @handler("odd.*")
+        async def on_odd(self) -> None:  # type: ignore[misc]  # takes no event
+            ...
+
+    async with open_bus() as bus, bus.subscribe(ERRORS_TOPIC) as errors:
+        actor = WrongSignature(bus)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                await bus.emit("odd.one", "t")
+                failure = await errors.receive()
+                actor.stop()
+    assert failure.data["handler"] == "on_odd"
+    assert failure.data["error_type"] == "TypeError"
+
+
+async def test_cancelling_run_after_stop_cancels_the_tasks_it_started(open_bus: OpenBus) -> None:
+    class Lingering(Actor):
+        def __init__(self, bus: Bus) -> None:
+            super().__init__(bus, name="lingering")
+            self.started = anyio.Event()
+            self.cancelled = False
+
+        async def forever(self) -> None:
+            self.started.set()
+            try:
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
+                self.cancelled = True
+                raise
+
+        async def broken(self) -> None:
+            raise ValueError("owned work failed")
+
+        @handler("go")
+        def on_go(self, event: Event) -> None:
+            self.start_task(self.broken())
+            self.start_task(self.forever())
+
+    async with open_bus() as bus:
+        actor = Lingering(bus)
+        with anyio.fail_after(5), captured_logs("ERROR") as logs:
+            async with anyio.create_task_group() as tg:
+                await tg.start(actor.run)
+                await bus.emit("go", "t")
+                await actor.started.wait()
+                actor.stop()
+                await anyio.wait_all_tasks_blocked()
+                assert actor.is_running  # waiting for what it started
+                tg.cancel_scope.cancel()
+        assert actor.cancelled
+        assert not actor.is_running
+        assert any("'lingering'" in line and "owned work failed" in line for line in logs)

@@ -1,5 +1,6 @@
-"""A bug in the engine while it runs one task ends that task as failed, saying so, and
-nothing else: the caller gets a result instead of waiting forever, other tasks go on."""
+"""An error nothing caught while the engine runs one task (an engine bug, a model raising
+what no model should) ends that task as failed, named by its cause, and nothing else: the
+caller gets a result instead of waiting forever, other tasks go on."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ async def test_a_task_the_engine_crashes_on_fails_alone(
         doomed = await rt.run("doomed")
         fine = await rt.run("fine")
     assert doomed.status == "failed"
-    assert doomed.error == "the engine failed: KeyError: 'a bug'"
+    assert doomed.error == "unexpected error: KeyError: 'a bug'"
     assert doomed.error_kind == "KeyError"
     assert doomed.started_at <= doomed.finished_at
     assert fine.status == "completed", fine.error
@@ -61,3 +62,26 @@ async def test_a_task_whose_directory_cannot_be_made_fails_with_the_reason(
     assert blocked.error_kind == "FileExistsError"
     assert (tmp_path / "blocked").read_text().startswith("a file")  # left as it was
     assert fine.status == "completed", fine.error
+
+
+class _Boom(Exception):
+    pass
+
+
+async def test_a_model_raising_what_no_model_should_fails_its_task_by_name(
+    tmp_path: Path,
+) -> None:
+    def planner(messages: object, tools: object) -> str:
+        raise _Boom("the model blew up")
+
+    runtime = Runtime(
+        ScriptedModel(planner),
+        [SleepAgent(Journal())],
+        tmp_path,
+        settings=RuntimeSettings(summarize="never"),
+    )
+    async with runtime as rt:
+        result = await rt.run("anything")
+    assert result.status == "failed"
+    assert result.error == "unexpected error: _Boom: the model blew up"
+    assert result.error_kind == "_Boom"
