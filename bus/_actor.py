@@ -359,7 +359,7 @@ class Actor:
         except Exception as exc:
             self._actor_spawner.spawn(self._report_failure(bound.name, bound.spec, origin, exc))
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             # A plain def that returns a coroutine (an async def behind a decorator or a
             # lambda): awaited in a task of its own, and so are its later events.
             bound.inline = False
