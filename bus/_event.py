@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -23,6 +24,7 @@ from ._ids import new_event_id
 from ._time import utc_now
 from ._topics import validate_topic
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 _new = object.__new__
 _set = object.__setattr__
 _UNVALIDATED_FIELDS = {"topic", "type", "data", "task_id", "causation_id", "metadata"}
@@ -148,6 +150,19 @@ class Event(BaseModel):
         event's JSON, equality or copies."""
         attached: object = getattr(self, "_attached", None)
         return attached
+
+    def data_as(self, model: builtins.type[ModelT]) -> ModelT:
+        """``data`` as a ``model``: the attached object itself when it is one (it came from
+        a publisher in this process, see :attr:`attached`), else ``data`` validated, as
+        for anything that crossed a process boundary.
+
+        Raises:
+            pydantic.ValidationError: ``data`` is not a valid ``model``.
+        """
+        attached = getattr(self, "_attached", None)
+        if isinstance(attached, model):
+            return attached
+        return model.model_validate(self.data)
 
     def to_json(self) -> bytes:
         """Serialize to compact JSON bytes (what a network transport sends).

@@ -90,14 +90,9 @@ class TaskHandle:
             self._events.append(event)
             self._notify()
         if event.type == "task.done":
-            # The master's own result when it ran in this process (see ``Event.attached``);
-            # validated from the event's data when it came over a network.
-            attached = event.attached
-            self._result = (
-                attached
-                if isinstance(attached, TaskResult)
-                else TaskResult.model_validate(event.data)
-            )
+            # The master's own result when it ran in this process; validated from the
+            # event's data when it came over a network (``Event.data_as``).
+            self._result = event.data_as(TaskResult)
             self._notify()  # a waiter for approvals learns there are no more, too
 
     async def events(self) -> AsyncIterator[Event]:

@@ -250,22 +250,16 @@ class AgentActor(Actor):
         """Run one step; True when it was handed back instead of ended."""
         # The master's own model when it is in this process; validated when it came over a
         # network, like anything that crosses a process boundary.
-        attached = event.attached
-        if isinstance(attached, StepAssignment):
-            step = attached
-        else:
-            try:
-                step = StepAssignment.model_validate(event.data)
-            except ValidationError as exc:
-                logger.error(
-                    "agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc
-                )
-                await self._report_unreadable(event, exc)
-                return False
+        try:
+            step = event.data_as(StepAssignment)
+        except ValidationError as exc:
+            logger.error("agent {} got an unreadable step {}: {}", self.agent.name, event.id, exc)
+            await self._report_unreadable(event, exc)
+            return False
         cause, metadata = event.id, event.metadata
         # The assignment's event and its data are not needed any more while the step runs
         # (its model is ``step``): let them go, so that a step in flight holds less.
-        del event, attached
+        del event
         key = (step.task_id, step.step_id)
         # One scope per step: what the cancel handlers, and the deadline watcher when the
         # step's time is up, cancel.

@@ -159,13 +159,8 @@ class Master(Actor):
         task_id = task_id_of(event.topic)
         # The submitter's own model when it is in this process (``Runtime.submit`` checked
         # it); validated when it came over a network.
-        attached = event.attached
         try:
-            submission = (
-                attached
-                if isinstance(attached, TaskSubmission)
-                else TaskSubmission.model_validate(event.data)
-            )
+            submission = event.data_as(TaskSubmission)
         except ValidationError as exc:
             logger.error("rejected submission {}: {}", event.id, exc)
             return

@@ -219,15 +219,10 @@ class TaskRun:
             "started_at": result.started_at or _started_at(event),
         }
         if what == "completed":
-            # The agent's own output when it ran in this process (see ``Event.attached``);
-            # validated when it came over a network.
-            attached = event.attached
+            # The agent's own output when it ran in this process; validated when it came
+            # over a network.
             try:
-                output = (
-                    attached
-                    if isinstance(attached, StepOutput)
-                    else StepOutput.model_validate(event.data)
-                )
+                output = event.data_as(StepOutput)
             except ValidationError as exc:
                 ended |= {"status": "failed", "error": f"agent sent an unreadable result: {exc}"}
             else:
@@ -242,13 +237,8 @@ class TaskRun:
                 }
         elif what in ("failed", "cancelled"):
             ended["status"] = "failed" if what == "failed" else "cancelled"
-            attached = event.attached
             try:
-                failure = (
-                    attached
-                    if isinstance(attached, StepFailure)
-                    else StepFailure.model_validate(event.data)
-                )
+                failure = event.data_as(StepFailure)
             except ValidationError:
                 # Only the reason, if that much is readable: a report must not be lost.
                 fallback = "the agent failed without a message" if what == "failed" else what

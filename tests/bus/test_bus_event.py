@@ -239,3 +239,20 @@ async def test_emit_unvalidated_delivers_like_emit_and_emit_still_refuses_bad_da
         with pytest.raises(EventDataError, match=r"data\['x'\] is of type set"):
             await bus.emit("jobs.2", "job", {"x": {1}})
         assert bus.stats().published == 1
+
+
+def test_data_as_takes_the_attached_model_or_validates_the_data() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    class Greeting(BaseModel):
+        to: str
+
+    made = Greeting(to="Ada")
+    local = Event.unvalidated("greet.en", "greeting", made.model_dump(), attached=made)
+    assert local.data_as(Greeting) is made  # in process: the publisher's own model
+    remote = Event.from_json(local.to_json())  # crossed a process boundary: validated
+    assert remote.attached is None
+    assert remote.data_as(Greeting) == made and remote.data_as(Greeting) is not made
+    other = Event.unvalidated("greet.en", "greeting", {"to": 3}, attached=object())
+    with pytest.raises(ValidationError):
+        other.data_as(Greeting)  # an attachment of another kind is not taken
