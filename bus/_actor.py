@@ -308,17 +308,9 @@ class Actor:
         if self._actor_open < 0:
             return  # run() is ending
         subscription, pool = bound.subscription, bound.pool
-        if bound.inline:
-            while True:
-                try:
-                    event = subscription.receive_nowait()
-                except anyio.WouldBlock:
-                    return
-                except anyio.EndOfStream:
-                    self.__ended(bound)
-                    return
-                self.__call_inline(bound, event)
-        while pool.running < pool.limit:
+        # An inline handler takes every buffered event; an async one as many as its pool has
+        # room for.
+        while bound.inline or pool.running < pool.limit:
             try:
                 event = subscription.receive_nowait()
             except anyio.WouldBlock:
@@ -326,6 +318,9 @@ class Actor:
             except anyio.EndOfStream:
                 self.__ended(bound)
                 return
+            if bound.inline:
+                self.__call_inline(bound, event)
+                continue
             pool.running += 1
             assert self._actor_spawner is not None
             self._actor_spawner.spawn(self.__call(bound, event))
