@@ -30,6 +30,7 @@ from ._subscription import Subscription
 from ._text import one_line, printable
 from ._time import utc_now
 from ._topics import topic_matches, validate_pattern, validate_topic
+from ._trusted import trusted
 from ._work import (
     MemoryWorkQueue,
     WorkConsumer,
@@ -72,6 +73,7 @@ __all__ = [
     "open_work_queue",
     "printable",
     "topic_matches",
+    "trusted",
     "utc_now",
     "validate_pattern",
     "validate_topic",

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .._trusted import trusted
+from agent_relay.bus import trusted
+
 from ..models._chat_types import NO_USAGE, Usage
 from ..plans._plan import Step
 from ._approvals import ApprovalRecord

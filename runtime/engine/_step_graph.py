@@ -20,9 +20,8 @@ from typing import Any
 
 import anyio
 
-from agent_relay.bus import utc_now
+from agent_relay.bus import trusted, utc_now
 
-from .._trusted import trusted
 from ..plans._plan import Step
 from ._result import StepResult, pending_result
 from ._steps import StepInput

@@ -32,13 +32,12 @@ import anyio.lowlevel
 from loguru import logger
 from pydantic import ValidationError
 
-from agent_relay.bus import Bus, Event, WorkQueue, utc_now
+from agent_relay.bus import Bus, Event, WorkQueue, trusted, utc_now
 
 from .. import _tracing
 from .._errors import ModelError, RelayError
 from .._inputs import InputFile, top_level_names
 from .._settings import RuntimeSettings
-from .._trusted import trusted
 from ..models._call_progress import ModelCallProgress, watch_model_calls
 from ..models._chat_model import ChatModel
 from ..models._chat_types import Usage
