@@ -119,7 +119,7 @@ class PlanStreamParser:
         # ever not, a returned step that the final reading does not hold unchanged is cancelled.
         final = {s.id: s for s in check.steps}
         for sid, step in self._returned.items():
-            if final.get(sid) != step and sid not in check.invalid:
+            if not _unchanged(final.get(sid), step) and sid not in check.invalid:
                 check.problems.append(f"step {sid}: changed after it was started")
         stranded = self._stranded(check.invalid, final) - check.invalid
         if stranded and not check.problems:
@@ -134,7 +134,9 @@ class PlanStreamParser:
         """Returned steps that are invalid, changed, or need such a step or one never returned:
         the returned steps not named here always form a runnable plan on their own."""
         runnable = {
-            s for s, step in self._returned.items() if s not in invalid and final.get(s) == step
+            s
+            for s, step in self._returned.items()
+            if s not in invalid and _unchanged(final.get(s), step)
         } | set(self._existing)
         changed = True
         while changed:
@@ -144,3 +146,10 @@ class PlanStreamParser:
                     runnable.discard(sid)
                     changed = True
         return set(self._returned) - runnable
+
+
+def _unchanged(final: Step | None, returned: Step) -> bool:
+    """Whether the final reading holds ``returned`` as it was: mostly the very same object
+    (the final check takes the stream's own reading when the text agrees), which spares
+    pydantic's field-by-field comparison."""
+    return final is returned or final == returned
