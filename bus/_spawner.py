@@ -27,13 +27,17 @@ import anyio.abc
 class Spawner:
     """Starts tasks for one owner; create it inside the owner's running task group."""
 
-    __slots__ = ("_context", "_loop", "_running", "_task_group")
+    __slots__ = ("_context", "_discard", "_loop", "_running", "_task_group")
 
     def __init__(self, task_group: anyio.abc.TaskGroup) -> None:
         self._task_group = task_group
         self._loop = asyncio._get_running_loop()
         self._context = contextvars.copy_context()
         self._running: set[asyncio.Task[None]] = set()
+        # One bound method for every task's done callback, rather than a new one per task
+        # that lives as long as the task runs (and, given no context, the callback would
+        # hold a new copy of the current one as well).
+        self._discard = self._running.discard
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Start ``coroutine`` as a task of its own. It must handle its own exceptions: one
@@ -43,7 +47,7 @@ class Spawner:
             return
         task = self._loop.create_task(coroutine, context=self._context.copy())
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._discard, context=self._context)
 
     async def join(self) -> None:
         """Wait for every task started here (cancelling the caller leaves them running)."""

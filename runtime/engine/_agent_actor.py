@@ -336,7 +336,7 @@ class AgentActor(Actor):
             step_id=step.step_id,
             workspace=_workspace_path(step.workspace),
             model=meter,
-            _progress=hooks.progress,
+            _progress=hooks,
             _approve=hooks.approve,
             assistant_backend=self.assistant_backend,
             mcp=self.mcp,
@@ -581,14 +581,16 @@ _workspace_path = lru_cache(maxsize=1024)(Path)
 
 class _StepHooks:
     """What a step's context calls back into its actor with: one object per step, whose
-    bound methods are the context's callbacks (rather than a ``partial`` each)."""
+    bound methods are the context's callbacks (rather than a ``partial`` each). Called, it
+    reports progress: the context's progress callback is the object itself, one bound method
+    fewer kept alive per step in flight."""
 
     __slots__ = ("actor", "cause", "step")
 
     def __init__(self, actor: AgentActor, step: StepAssignment, cause: str) -> None:
         self.actor, self.step, self.cause = actor, step, cause
 
-    async def progress(self, message: str, data: dict[str, Any]) -> None:
+    async def __call__(self, message: str, data: dict[str, Any]) -> None:
         await self.actor._progress(self.step, self.cause, message, data)
 
     async def approve(
@@ -601,7 +603,7 @@ class _StepHooks:
         return await self.actor._approve(self.step, tool, arguments, parameters, risky)
 
     async def report_model_call(self, progress: ModelCallProgress) -> None:
-        await self.progress(
+        await self(
             progress.describe(), {"attempt": progress.attempt, "attempts": progress.attempts}
         )
 

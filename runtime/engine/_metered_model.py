@@ -40,12 +40,13 @@ class MeteredModel(ChatModel):
         self.name = model.name
         self.supports_structured_output = model.supports_structured_output
         # One entry per call; a stream's entry is replaced as its (cumulative) usage arrives.
-        self._calls: list[Usage] = []
+        # Made at the first call: a step whose agent calls no model holds no list.
+        self._calls: list[Usage] | None = None
 
     @property
     def calls(self) -> int:
         """How many calls were made through this model, whatever became of them."""
-        return len(self._calls)
+        return len(self._calls) if self._calls is not None else 0
 
     @property
     def usage(self) -> Usage:
@@ -55,7 +56,15 @@ class MeteredModel(ChatModel):
     def add(self, usage: Usage) -> None:
         """Count ``usage`` of calls made around the meter (a remote backend's run, which
         its provider reports), as one more call."""
-        self._calls.append(usage)
+        self._new_call(usage)
+
+    def _new_call(self, usage: Usage) -> tuple[list[Usage], int]:
+        """Count one more call, with ``usage`` so far: the list of calls and its place."""
+        calls = self._calls
+        if calls is None:
+            calls = self._calls = []
+        calls.append(usage)
+        return calls, len(calls) - 1
 
     async def complete(
         self,
@@ -93,13 +102,12 @@ class MeteredModel(ChatModel):
     ) -> ChatResponse:
         """Make one whole call, counted (a slot taken before it starts, so that a call that
         fails still counts) and traced as a ``chat`` span."""
-        self._calls.append(Usage())
-        slot = len(self._calls) - 1
+        calls, slot = self._new_call(Usage())
         with _tracing.chat_call(self.model, messages) as span:  # None when tracing is off
             response = await call()
             if span is not None:
                 span.response(response)
-        self._calls[slot] = response.usage
+        calls[slot] = response.usage
         return response
 
     async def stream(
@@ -110,8 +118,7 @@ class MeteredModel(ChatModel):
         response_format: ResponseFormat | None = None,
         settings: ModelSettings | None = None,
     ) -> AsyncIterator[ChatDelta]:
-        self._calls.append(Usage())
-        slot = len(self._calls) - 1
+        calls, slot = self._new_call(Usage())
         span = _tracing.chat_span(self.model, messages)  # None when tracing is off
         # The reply folded up for the span, only when there is one.
         reply = StreamAccumulator() if span is not None else None
@@ -121,7 +128,7 @@ class MeteredModel(ChatModel):
             ):
                 if delta.usage is not None:
                     # Streams report usage so far, not increments: the last report is the call's.
-                    self._calls[slot] = delta.usage
+                    calls[slot] = delta.usage
                 if reply is not None:
                     reply.add(delta)
                 yield delta
