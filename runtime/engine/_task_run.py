@@ -18,8 +18,6 @@ until the plan is complete and ``task.<id>.resumed`` has said which steps were r
 from __future__ import annotations
 
 import copy
-import heapq
-import itertools
 import math
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
@@ -123,9 +121,10 @@ class TaskRun:
             "on_approval_expiry": settings.on_approval_expiry,
         }
         self._graph = StepGraph(agent_limiters, settings.max_parallel_steps, self._nudge)
-        # (when the master gives up on the agent, tie-breaker, step) of dispatched steps.
-        self._deadlines: list[tuple[float, int, StepNode]] = []
-        self._tie = itertools.count()
+        # When the master gives up on the agent of each dispatched step, by step id: a float
+        # per step, where a heap of (deadline, tie, step) kept a tuple alive per step for
+        # the whole task. Entries of steps that ended go at the dispatcher's next look.
+        self._deadlines: dict[str, float] = {}
         self._planning = False
         self._wake = anyio.Event()
         self._scope = anyio.CancelScope()
@@ -171,9 +170,8 @@ class TaskRun:
         )
         # The task's time left when its clock stopped for a person, while it is stopped.
         self._time_left: float | None = None
-        # Steps whose master-side deadline moved (an approval paused them): by step id, the
-        # latest one; an earlier entry in ``_deadlines`` is stale then.
-        self._rearmed: dict[str, float] = {}
+        # Steps whose master-side deadline moved (an approval paused them).
+        self._rearmed: set[str] = set()
 
     # -- from the master's handlers --------------------------------------------------------
 
@@ -538,17 +536,16 @@ class TaskRun:
         elif not pending and self._time_left is not None and deadline is not None:
             deadline.deadline, self._time_left = now + self._time_left, None
         # The steps paused now or before: a decided one gets its full time from now on.
-        for step_id in self.approvals.pending_steps() | set(self._rearmed):
+        for step_id in self.approvals.pending_steps() | self._rearmed:
             node = self._graph.get(step_id)
             if node is not None and not node.finished and self._settings.step_timeout_s:
                 self._arm(node, self._settings.step_timeout_s)
 
     def _arm(self, node: StepNode, timeout: float) -> None:
         """Give up on the step's agent if it says nothing for ``timeout`` seconds more."""
-        deadline = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
-        if node.step.id in self._rearmed or self.approvals.records:
-            self._rearmed[node.step.id] = deadline
-        heapq.heappush(self._deadlines, (deadline, next(self._tie), node))
+        if self.approvals.records:
+            self._rearmed.add(node.step.id)
+        self._deadlines[node.step.id] = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
 
     def _check_decision(self, request: ApprovalRequest, decision: Decision) -> None:
         check_decision(
@@ -614,7 +611,7 @@ class TaskRun:
                 else:
                     assert self._tg is not None
                     self._tg.start_soon(self._dispatch_when_free, node)
-            await self._give_up_on_silent_agents()
+            next_deadline = await self._give_up_on_silent_agents()
             if not self._planning and not graph.open and not graph.verdicts:
                 if self.approvals.pending:
                     # Asked by steps that are gone (a plan that changed on resuming): no
@@ -622,7 +619,6 @@ class TaskRun:
                     await self.approvals.withdraw("no step of the plan waits for it")
                 return
             if not self._wake.is_set():
-                next_deadline = self._deadlines[0][0] if self._deadlines else math.inf
                 with anyio.move_on_after(next_deadline - anyio.current_time()):
                     await self._wake.wait()
 
@@ -672,17 +668,31 @@ class TaskRun:
         # step dispatched again (a resumed task) is not taken for a retry.
         await self._work_queue.put(event, msg_id=f"{self.task_id}.{step.id}.{event.id}")
 
-    async def _give_up_on_silent_agents(self) -> None:
+    async def _give_up_on_silent_agents(self) -> float:
+        """Fail the steps whose agents stayed silent past their deadline; the earliest
+        deadline left (``math.inf``: none)."""
         deadlines = self._deadlines
-        current = anyio.current_time()
-        while deadlines and deadlines[0][0] <= current:
-            due, _, node = heapq.heappop(deadlines)
-            if node.finished or due < self._rearmed.get(node.step.id, due):
-                continue  # ended, or its deadline moved since
+        if not deadlines:
+            return math.inf
+        current, earliest = anyio.current_time(), math.inf
+        due: list[StepNode] = []
+        for step_id, deadline in list(deadlines.items()):
+            node = self._graph.get(step_id)
+            if node is None or node.finished:
+                del deadlines[step_id]  # ended: nothing to give up on
+            elif deadline <= current:
+                del deadlines[step_id]
+                due.append(node)
+            else:
+                earliest = min(earliest, deadline)
+        for node in due:
+            if node.finished:
+                continue  # ended while an earlier one was being failed
             step = node.step
             if step.id in self.approvals.pending_steps():
                 # Waiting for a person, not silent: the agent's own clock is paused too.
                 self._arm(node, self._settings.step_timeout_s)
+                earliest = min(earliest, self._deadlines[step.id])
                 continue
             await self._bus.emit_unvalidated(
                 step_topic(self.task_id, step.id, "cancel"), "step.cancel", {}, task_id=self.task_id
@@ -694,6 +704,7 @@ class TaskRun:
             self._graph.close(node)
             self._graph.propagate(node)
             await self._emit_step(step.id, "failed", {"error": node.result.error})
+        return earliest
 
     async def _publish_verdicts(self) -> None:
         verdicts = self._graph.verdicts
