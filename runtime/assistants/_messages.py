@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
@@ -15,8 +15,9 @@ ImageUrlValue = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id in the Assistants style, e.g. ``run_3f2a...``."""
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+    """A fresh id in the Assistants style, e.g. ``run_3f2a...``: 24 random hex digits (the
+    same source as ``uuid4``, a quarter of its cost; a run makes five of these)."""
+    return f"{prefix}_{os.urandom(12).hex()}"
 
 
 def unix_now() -> int:
