@@ -170,8 +170,8 @@ class TaskRun:
         )
         # The task's time left when its clock stopped for a person, while it is stopped.
         self._time_left: float | None = None
-        # Steps whose master-side deadline moved (an approval paused them).
-        self._rearmed: set[str] = set()
+        # The steps that waited for a person when the approvals last changed.
+        self._paused_steps: set[str] = set()
 
     # -- from the master's handlers --------------------------------------------------------
 
@@ -535,17 +535,22 @@ class TaskRun:
             self._time_left, deadline.deadline = deadline.deadline - now, math.inf
         elif not pending and self._time_left is not None and deadline is not None:
             deadline.deadline, self._time_left = now + self._time_left, None
-        # The steps paused now or before: a decided one gets its full time from now on.
-        for step_id in self.approvals.pending_steps() | self._rearmed:
+        # A step waiting for a person is not silent, and one decided just now gets its full
+        # time from now on; a step decided before keeps the time it was given then.
+        paused = self.approvals.pending_steps()
+        for step_id in paused | self._paused_steps:
             node = self._graph.get(step_id)
             if node is not None and not node.finished and self._settings.step_timeout_s:
                 self._arm(node, self._settings.step_timeout_s)
+        self._paused_steps = set(paused)
 
     def _arm(self, node: StepNode, timeout: float) -> None:
         """Give up on the step's agent if it says nothing for ``timeout`` seconds more."""
-        if self.approvals.records:
-            self._rearmed.add(node.step.id)
         self._deadlines[node.step.id] = anyio.current_time() + timeout + _SILENT_AGENT_GRACE_S
+        # The dispatcher may be asleep until a later deadline, or with none (a step handed
+        # out from a task of its own once its agent had room, an approval decided): it
+        # looks at the deadlines again.
+        self._nudge()
 
     def _check_decision(self, request: ApprovalRequest, decision: Decision) -> None:
         check_decision(
@@ -686,9 +691,12 @@ class TaskRun:
             else:
                 earliest = min(earliest, deadline)
         for node in due:
+            step = node.step
             if node.finished:
                 continue  # ended while an earlier one was being failed
-            step = node.step
+            if step.id in deadlines:  # given time again meanwhile (an approval decided)
+                earliest = min(earliest, deadlines[step.id])
+                continue
             if step.id in self.approvals.pending_steps():
                 # Waiting for a person, not silent: the agent's own clock is paused too.
                 self._arm(node, self._settings.step_timeout_s)
